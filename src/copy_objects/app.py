@@ -1,0 +1,74 @@
+"""Lambda entry point of the copier: each SQS record is one CopyBatch of up to 100 keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from s3fanout import clients, telemetry
+from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
+from s3fanout.messages import CopyBatch, CopyItem
+from s3fanout.settings import env_int, env_str
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    batch = CopyBatch.from_json(record.body)
+    outcome = copy_batch(
+        batch,
+        s3=clients.s3(),
+        concurrency=env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY),
+        max_attempts=env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
+    )
+    for item in outcome.retry:
+        logger.warning("copy failed, will retry", extra=_failure_fields(batch, item))
+    for item in outcome.dead:
+        logger.error("copy failed, key sent to the dead-letter queue", extra=_failure_fields(batch, item))
+    # Only when the failed keys are safely on a queue does this record count as done; otherwise
+    # raising makes SQS deliver the whole batch again.
+    dispatch_failures(
+        batch,
+        outcome,
+        sqs=clients.sqs(),
+        copy_queue_url=env_str("COPY_QUEUE_URL"),
+        dead_letter_url=env_str("COPY_DLQ_URL"),
+    )
+    metrics.add_metric(name="ObjectsCopied", unit=MetricUnit.Count, value=len(outcome.copied))
+    metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=outcome.copied_bytes)
+    metrics.add_metric(name="KeysRetried", unit=MetricUnit.Count, value=len(outcome.retry))
+    metrics.add_metric(name="KeysFailed", unit=MetricUnit.Count, value=len(outcome.dead))
+    telemetry.publish(
+        "copied",
+        job_id=batch.job_id,
+        objects=len(outcome.copied),
+        bytes=outcome.copied_bytes,
+        retried=len(outcome.retry),
+        failed=len(outcome.dead),
+    )
+
+
+def _failure_fields(batch: CopyBatch, item: CopyItem) -> dict[str, Any]:
+    assert item.failure is not None
+    return {
+        "job_id": batch.job_id,
+        "source_bucket": batch.source_bucket,
+        "dest_bucket": batch.dest_bucket,
+        "key": item.key,
+        "error_code": item.failure.code,
+        "error_message": item.failure.message,
+        "attempts": item.failure.attempts,
+    }
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,57 @@
+"""Lambda entry point of the lister: each SQS record is one ListTask (a key range to list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from s3fanout import clients, telemetry
+from s3fanout.lister import list_range
+from s3fanout.messages import ListTask
+from s3fanout.settings import env_str
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    task = ListTask.from_json(record.body)
+    where = {
+        "job_id": task.job_id,
+        "source_bucket": task.source_bucket,
+        "prefix": task.prefix,
+        "range_after": task.after,
+        "range_until": task.until,
+    }
+    try:
+        outcome = list_range(
+            task,
+            s3=clients.s3(),
+            sqs=clients.sqs(),
+            list_queue_url=env_str("LIST_QUEUE_URL"),
+            copy_queue_url=env_str("COPY_QUEUE_URL"),
+            remaining_ms=lambda_context.get_remaining_time_in_millis,
+        )
+    except Exception:
+        logger.exception("listing failed; the task will be retried", extra=where)
+        raise
+    metrics.add_metric(name="KeysListed", unit=MetricUnit.Count, value=outcome.keys)
+    metrics.add_metric(name="BytesListed", unit=MetricUnit.Bytes, value=outcome.bytes)
+    metrics.add_metric(name="CopyBatchesSent", unit=MetricUnit.Count, value=outcome.batches)
+    if outcome.handed_on:
+        logger.info("time running out: rest of the range handed on", extra=where | {"keys": outcome.keys, "resume_after": outcome.handed_on.after})
+    else:
+        logger.info("range listed", extra=where | {"keys": outcome.keys, "pages": outcome.pages})
+    telemetry.publish("listed", job_id=task.job_id, keys=outcome.keys, bytes=outcome.bytes, handed_on=outcome.handed_on is not None)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,129 @@
+"""Reading the dead-letter queues without consuming them, as named keys with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, parse_message
+
+# How long peeked messages stay hidden while the rest of the queue is read; they are made visible
+# again right after, so this only bounds the damage if the reader dies half-way.
+PEEK_HIDE_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One failed key (copy DLQ) or failed key range (list DLQ) and why it failed."""
+
+    queue: str
+    job_id: str | None
+    source_bucket: str | None
+    dest_bucket: str | None
+    key: str | None
+    key_range: str | None
+    code: str
+    message: str
+    attempts: int | None
+    first_failed: str | None
+    last_failed: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def subject(self) -> str:
+        if self.key is not None:
+            return f"s3://{self.source_bucket}/{self.key}"
+        return f"s3://{self.source_bucket} {self.key_range}" if self.source_bucket else "(unreadable message)"
+
+
+def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message on the queue, leaving them all on it (visible again when this returns)."""
+    seen: dict[str, dict[str, Any]] = {}
+    handles: list[str] = []
+    empty_polls = 0
+    try:
+        # A short poll samples only some SQS servers; a few empty answers in a row mean empty.
+        while empty_polls < 3:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=PEEK_HIDE_SECONDS,
+                WaitTimeSeconds=0 if empty_polls == 0 else 1,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+            new = [m for m in messages if m["MessageId"] not in seen]
+            empty_polls = 0 if new else empty_polls + 1
+            for message in messages:
+                seen.setdefault(message["MessageId"], message)
+                handles.append(message["ReceiptHandle"])
+    finally:
+        for start in range(0, len(handles), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles[start : start + 10])]
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+    return list(seen.values())
+
+
+def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLetter]:
+    """Explain each DLQ message: keys the copier gave up on carry their own error; whole messages
+    that SQS moved there after too many failed deliveries are explained as such."""
+    letters: list[DeadLetter] = []
+    for message in messages:
+        attributes = message.get("Attributes", {})
+        sent = _timestamp(attributes.get("SentTimestamp"))
+        try:
+            body = parse_message(message["Body"])
+        except InvalidMessage as error:
+            letters.append(
+                DeadLetter(queue, None, None, None, None, None, "InvalidMessage", f"{error}: {message['Body'][:200]!r}", None, sent, sent)
+            )
+            continue
+        if isinstance(body, CopyBatch):
+            for item in body.items:
+                failure = item.failure
+                letters.append(
+                    DeadLetter(
+                        queue,
+                        body.job_id,
+                        body.source_bucket,
+                        body.dest_bucket,
+                        item.key,
+                        None,
+                        failure.code if failure else "BatchFailed",
+                        failure.message if failure else "its copy batch failed on every delivery (handler crash, timeout or unhandled error)",
+                        failure.attempts if failure else None,
+                        failure.first_failed if failure else sent,
+                        failure.last_failed if failure else sent,
+                    )
+                )
+        elif isinstance(body, ListTask):
+            letters.append(
+                DeadLetter(
+                    queue,
+                    body.job_id,
+                    body.source_bucket,
+                    body.dest_bucket,
+                    None,
+                    describe_range(body),
+                    "ListFailed",
+                    "listing this range failed on every delivery (see the lister's logs for the error)",
+                    None,
+                    sent,
+                    sent,
+                )
+            )
+    return letters
+
+
+def describe_range(task: ListTask) -> str:
+    after = "start" if task.after is None else repr(task.after)
+    until = "end" if task.until is None else repr(task.until)
+    return f"prefix {task.prefix!r}, keys after {after} up to {until}"
+
+
+def _timestamp(millis: str | None) -> str | None:
+    if not millis:
+        return None
+    return datetime.fromtimestamp(int(millis) / 1000, timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,95 @@
+"""A copy job: its input checks, its seeding onto the list queue, and its final report."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from s3fanout.dlq import DeadLetter
+from s3fanout.keyspace import seed_ranges
+from s3fanout.messages import ListTask
+from s3fanout.queues import send_messages
+from s3fanout.stack import QueueSet
+
+DEFAULT_RANGES = 32
+# S3's rules for bucket names (general purpose buckets): 3-63 characters of lowercase letters,
+# digits, dots and hyphens, starting and ending with a letter or digit, and not an IP address.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+class JobError(ValueError):
+    """Input a job cannot start with; the message is one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    source_bucket: str
+    dest_bucket: str
+    prefix: str = ""
+    ranges: int = DEFAULT_RANGES
+
+
+def new_job_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def check_bucket_name(name: str) -> str:
+    if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name):
+        raise JobError(f"'{name}' is not a valid S3 bucket name")
+    return name
+
+
+def check_buckets(s3: Any, spec: JobSpec) -> None:
+    """Refuse a job whose buckets are the same, missing or unreachable, before anything is queued."""
+    check_bucket_name(spec.source_bucket)
+    check_bucket_name(spec.dest_bucket)
+    if spec.source_bucket == spec.dest_bucket:
+        raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
+    for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except NoCredentialsError:
+            raise JobError("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) or use 'demo'") from None
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = error.response.get("Error", {}).get("Code")
+            if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
+                raise JobError(f"{role} bucket '{bucket}' does not exist") from None
+            if status == 403 or code in ("403", "AccessDenied", "Forbidden"):
+                raise JobError(f"no permission to access the {role} bucket '{bucket}'") from None
+            raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
+        except BotoCoreError as error:
+            raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
+
+
+def list_tasks(job_id: str, spec: JobSpec) -> list[ListTask]:
+    return [
+        ListTask(job_id, spec.source_bucket, spec.dest_bucket, spec.prefix, key_range.after, key_range.until)
+        for key_range in seed_ranges(spec.prefix, spec.ranges)
+    ]
+
+
+def seed(sqs: Any, queues: QueueSet, job_id: str, spec: JobSpec) -> int:
+    """Put one ListTask per key range of the job on the list queue; return how many."""
+    tasks = list_tasks(job_id, spec)
+    send_messages(sqs, queues.list_url, [task.to_json() for task in tasks])
+    return len(tasks)
+
+
+def write_failures(path: Path, letters: Iterable[DeadLetter]) -> int:
+    """Write failed keys as JSON lines; return how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for letter in letters:
+            out.write(json.dumps(letter.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    return count

@@ -1,0 +1,254 @@
+"""Local mode: this machine plays Lambda and its SQS event source for the real handlers.
+
+Each worker is a separate process, as each Lambda execution environment is: the handler modules keep
+state at module level (Powertools' processor, logger and metrics), exactly as in Lambda. A worker
+receives a batch from a queue, builds the SQS event Lambda would build, invokes the handler with a
+context whose remaining time counts down from the function timeout, deletes the records that
+succeeded and leaves the failed ones to SQS, which redelivers them after a short backoff and moves
+them to the dead-letter queue after ``maxReceiveCount`` receives (the queues' RedrivePolicy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue as queue_module
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from s3fanout.stack import QueueSet, queue_depths
+
+# Function timeouts of local mode. Shorter than the template's, so that a crashed worker's message
+# is redelivered within minutes; the lister hands its range on well before either runs out.
+LIST_TIMEOUT_SECONDS = 300
+COPY_TIMEOUT_SECONDS = 120
+# A local queue hides a received message a little longer than the function may run.
+VISIBILITY_MARGIN_SECONDS = 30
+COPY_RECORDS_PER_INVOCATION = 10
+# Failed records come back after this many seconds times their receive count (capped).
+FAILED_RECORD_BACKOFF_SECONDS = 2
+IDLE_POLL_SECONDS = 0.5
+# Consecutive empty checks of every queue before the job counts as finished: SQS's counts are
+# approximate and a delayed retry can surface between two checks.
+IDLE_CHECKS_TO_FINISH = 3
+
+
+class FakeLambdaContext:
+    """The parts of Lambda's context object that the handlers and Powertools read."""
+
+    def __init__(self, function_name: str, timeout_seconds: float, memory_mb: int = 1024) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source passes to a function for these received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One function as local mode runs it: its handler, queue and limits."""
+
+    name: str
+    handler: str  # "module:function"
+    queue_url: str
+    queue_arn: str
+    timeout_seconds: int
+    batch_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    functions: tuple[FunctionSpec, ...]  # polled in this order: copies before listings
+    environment: dict[str, str]
+    log_path: str
+    region: str
+
+
+def invoke(handler: Callable[[dict[str, Any], Any], Any], function: FunctionSpec, messages: list[dict[str, Any]], region: str) -> set[str]:
+    """Invoke the handler the way Lambda would; return the ids of the messages that failed."""
+    event = sqs_event(messages, function.queue_arn, region)
+    context = FakeLambdaContext(function.name, function.timeout_seconds)
+    try:
+        response = handler(event, context) or {}
+    except Exception:  # noqa: BLE001 - like Lambda, an unhandled error fails the whole batch
+        traceback.print_exc()
+        return {m["MessageId"] for m in messages}
+    return {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+
+
+def settle(sqs: Any, function: FunctionSpec, messages: list[dict[str, Any]], failed_ids: set[str]) -> None:
+    """Delete what succeeded; let failed records come back after a short backoff."""
+    done = [m for m in messages if m["MessageId"] not in failed_ids]
+    for start in range(0, len(done), 10):
+        chunk = done[start : start + 10]
+        sqs.delete_message_batch(
+            QueueUrl=function.queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+        )
+    for message in messages:
+        if message["MessageId"] in failed_ids:
+            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            with contextlib.suppress(Exception):  # the message reappears after its visibility timeout anyway
+                sqs.change_message_visibility(
+                    QueueUrl=function.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=min(60, FAILED_RECORD_BACKOFF_SECONDS * receives),
+                )
+
+
+def worker_main(config: WorkerConfig, events: Any, stop: Any) -> None:
+    """Entry point of a worker process: poll, invoke, settle, until told to stop."""
+    log = open(config.log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    # The handlers log (and would print metrics) to stdout, as in Lambda; here that goes to the log.
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    os.environ.update(config.environment)
+
+    import importlib
+
+    from s3fanout import clients, telemetry
+
+    telemetry.subscribe(lambda event, fields: events.put((event, fields)))
+    handlers = {}
+    for function in config.functions:
+        module, name = function.handler.split(":")
+        handlers[function.name] = getattr(importlib.import_module(module), name)
+    sqs = clients.sqs()
+
+    while not stop.is_set():
+        worked = False
+        for function in config.functions:
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=function.queue_url,
+                    MaxNumberOfMessages=function.batch_size,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=0,
+                ).get("Messages", [])
+                if not messages:
+                    continue
+                failed = invoke(handlers[function.name], function, messages, config.region)
+                settle(sqs, function, messages, failed)
+            except Exception:  # noqa: BLE001 - a worker outlives any one failure, as Lambda does
+                traceback.print_exc()
+                time.sleep(1)
+            worked = True
+            break
+        if not worked:
+            time.sleep(IDLE_POLL_SECONDS)
+
+
+@dataclass
+class JobCounters:
+    keys_listed: int = 0
+    bytes_listed: int = 0
+    ranges_handed_on: int = 0
+    objects_copied: int = 0
+    bytes_copied: int = 0
+    keys_retried: int = 0
+    keys_failed: int = 0
+
+    def apply(self, event: str, fields: dict[str, Any]) -> None:
+        if event == "listed":
+            self.keys_listed += fields["keys"]
+            self.bytes_listed += fields["bytes"]
+            self.ranges_handed_on += int(fields["handed_on"])
+        elif event == "copied":
+            self.objects_copied += fields["objects"]
+            self.bytes_copied += fields["bytes"]
+            self.keys_retried += fields["retried"]
+            self.keys_failed += fields["failed"]
+
+
+@dataclass
+class LocalRun:
+    """Runs worker processes over a job's queues until every queue is drained."""
+
+    queues: QueueSet
+    sqs: Any
+    workers: int
+    environment: dict[str, str]
+    log_path: Path
+    region: str
+    job_id: str
+    counters: JobCounters = field(default_factory=JobCounters)
+
+    def functions(self) -> tuple[FunctionSpec, ...]:
+        def arn(url: str) -> str:
+            return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+        return (
+            FunctionSpec("CopyObjectsFunction", "copy_objects.app:lambda_handler", self.queues.copy_url, arn(self.queues.copy_url), COPY_TIMEOUT_SECONDS, COPY_RECORDS_PER_INVOCATION),
+            FunctionSpec("ListObjectsFunction", "list_objects.app:lambda_handler", self.queues.list_url, arn(self.queues.list_url), LIST_TIMEOUT_SECONDS, 1),
+        )
+
+    def run(self, on_progress: Callable[[JobCounters, dict[str, tuple[int, int, int]]], None]) -> None:
+        context = multiprocessing.get_context("spawn")
+        events = context.Queue()
+        stop = context.Event()
+        config = WorkerConfig(self.functions(), self.environment, str(self.log_path), self.region)
+        processes = [context.Process(target=worker_main, args=(config, events, stop), daemon=True) for _ in range(self.workers)]
+        for process in processes:
+            process.start()
+        try:
+            idle_checks = 0
+            while idle_checks < IDLE_CHECKS_TO_FINISH:
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline:
+                    self._drain(events, timeout=max(0.0, deadline - time.monotonic()))
+                depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
+                on_progress(self.counters, depths)
+                idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
+                if not any(p.is_alive() for p in processes):
+                    raise RuntimeError(f"every worker process died; see {self.log_path}")
+        finally:
+            stop.set()
+            for process in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.terminate()
+            self._drain(events, timeout=0)
+
+    def _drain(self, events: Any, timeout: float) -> None:
+        try:
+            event, fields = events.get(timeout=timeout) if timeout > 0 else events.get_nowait()
+            while True:
+                if fields.get("job_id") == self.job_id:
+                    self.counters.apply(event, fields)
+                event, fields = events.get_nowait()
+        except queue_module.Empty:
+            return

@@ -1,0 +1,302 @@
+"""Typed, versioned bodies of the messages that travel on the queues.
+
+Two kinds exist: a ListTask (a key range a lister must list) on the list queue and a CopyBatch
+(keys a copier must copy) on the copy queue. The copy DLQ holds CopyBatches whose items carry the
+failure that sent them there, so that a redrive can put the very same body back on the copy queue.
+
+Bodies are serialised with ``ensure_ascii=True``: S3 keys may hold characters that SQS refuses in a
+message body (control characters, U+FFFE, U+FFFF), and escaping every non-ASCII character keeps any
+key transportable at the price of a larger body, which the packer below accounts for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+MESSAGE_VERSION = 1
+
+# SQS accepts bodies of up to 256 KiB on every queue (1 MiB only where the queue is configured for
+# it), and the same total for one SendMessageBatch request. Stay below both with room to spare for
+# the request's own framing.
+MAX_MESSAGE_BYTES = 250 * 1024
+COPY_BATCH_MAX_KEYS = 100
+
+
+class InvalidMessage(ValueError):
+    """A message body that is not a valid message of a version this code understands."""
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFailure:
+    """Why a key could not be copied, and how often it has failed so far."""
+
+    code: str
+    message: str
+    attempts: int
+    first_failed: str
+    last_failed: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "attempts": self.attempts,
+            "first": self.first_failed,
+            "last": self.last_failed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> KeyFailure:
+        _require(isinstance(data, dict), "error must be an object")
+        return cls(
+            code=_str(data, "code"),
+            message=_str(data, "message"),
+            attempts=_int(data, "attempts"),
+            first_failed=_str(data, "first"),
+            last_failed=_str(data, "last"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CopyItem:
+    """One key to copy, with the size and ETag the listing reported (so no HeadObject is needed)."""
+
+    key: str
+    size: int
+    etag: str | None = None
+    failure: KeyFailure | None = None
+
+    @property
+    def attempts(self) -> int:
+        return self.failure.attempts if self.failure else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"key": self.key, "size": self.size}
+        if self.etag is not None:
+            data["etag"] = self.etag
+        if self.failure is not None:
+            data["error"] = self.failure.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CopyItem:
+        _require(isinstance(data, dict), "each item must be an object")
+        etag = data.get("etag")
+        _require(etag is None or isinstance(etag, str), "etag must be a string")
+        error = data.get("error")
+        return cls(
+            key=_str(data, "key", allow_empty=False),
+            size=_int(data, "size"),
+            etag=etag,
+            failure=KeyFailure.from_dict(error) if error is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CopyBatch:
+    """Keys of one job that a copier copies from the source to the same keys in the destination."""
+
+    job_id: str
+    source_bucket: str
+    dest_bucket: str
+    items: tuple[CopyItem, ...]
+    kind: str = field(default="copy", init=False)
+
+    def to_json(self) -> str:
+        return _dumps(self._envelope() | {"items": [item.to_dict() for item in self.items]})
+
+    def _envelope(self) -> dict[str, Any]:
+        return {
+            "v": MESSAGE_VERSION,
+            "type": self.kind,
+            "job": self.job_id,
+            "src": self.source_bucket,
+            "dst": self.dest_bucket,
+        }
+
+    @classmethod
+    def from_json(cls, body: str) -> CopyBatch:
+        message = parse_message(body)
+        if not isinstance(message, CopyBatch):
+            raise InvalidMessage(f"expected a copy batch, got a {message.kind} message")
+        return message
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> CopyBatch:
+        items = data.get("items")
+        _require(isinstance(items, list) and items, "items must be a non-empty list")
+        return cls(
+            job_id=_str(data, "job"),
+            source_bucket=_str(data, "src", allow_empty=False),
+            dest_bucket=_str(data, "dst", allow_empty=False),
+            items=tuple(CopyItem.from_dict(item) for item in items),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListTask:
+    """A key range of one job for a lister: keys under ``prefix`` with after < key <= until.
+
+    ``after`` and ``until`` are None for an open end. ``resumed`` counts how often the range was
+    handed on by a lister that ran short of time, which makes a stuck range visible in logs.
+    """
+
+    job_id: str
+    source_bucket: str
+    dest_bucket: str
+    prefix: str = ""
+    after: str | None = None
+    until: str | None = None
+    resumed: int = 0
+    kind: str = field(default="list", init=False)
+
+    def to_json(self) -> str:
+        return _dumps(
+            {
+                "v": MESSAGE_VERSION,
+                "type": self.kind,
+                "job": self.job_id,
+                "src": self.source_bucket,
+                "dst": self.dest_bucket,
+                "prefix": self.prefix,
+                "after": self.after,
+                "until": self.until,
+                "resumed": self.resumed,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> ListTask:
+        message = parse_message(body)
+        if not isinstance(message, ListTask):
+            raise InvalidMessage(f"expected a list task, got a {message.kind} message")
+        return message
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> ListTask:
+        return cls(
+            job_id=_str(data, "job"),
+            source_bucket=_str(data, "src", allow_empty=False),
+            dest_bucket=_str(data, "dst", allow_empty=False),
+            prefix=_str(data, "prefix"),
+            after=_optional_str(data, "after"),
+            until=_optional_str(data, "until"),
+            resumed=_int(data, "resumed"),
+        )
+
+
+Message = ListTask | CopyBatch
+_KINDS: dict[str, Any] = {"list": ListTask, "copy": CopyBatch}
+
+
+def parse_message(body: str) -> Message:
+    """Parse any message body, raising InvalidMessage with a reason a person can act on."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError) as error:
+        raise InvalidMessage(f"body is not JSON: {error}") from None
+    _require(isinstance(data, dict), "body must be a JSON object")
+    version = data.get("v")
+    _require(version == MESSAGE_VERSION, f"unsupported message version {version!r}")
+    kind = _KINDS.get(data.get("type"))  # type: ignore[arg-type]
+    _require(kind is not None, f"unknown message type {data.get('type')!r}")
+    return kind._from_dict(data)
+
+
+class CopyBatchPacker:
+    """Packs keys into CopyBatches of at most ``max_keys`` keys and ``max_bytes`` serialised bytes.
+
+    ``add`` returns the batches that became full; ``flush`` returns the last partial one. Byte
+    accounting is exact: it uses the same serialisation as ``CopyBatch.to_json``.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        source_bucket: str,
+        dest_bucket: str,
+        max_keys: int = COPY_BATCH_MAX_KEYS,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        self._template = CopyBatch(job_id, source_bucket, dest_bucket, ())
+        # '{...,"items":[' + ']}' around the comma-separated items.
+        self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []}))
+        self._max_keys = max_keys
+        self._max_bytes = max_bytes
+        self._items: list[CopyItem] = []
+        self._bytes = self._envelope_bytes
+
+    def add(self, item: CopyItem) -> list[CopyBatch]:
+        item_bytes = len(_dumps(item.to_dict())) + (1 if self._items else 0)
+        ready = []
+        if self._items and self._bytes + item_bytes > self._max_bytes:
+            ready.append(self._take())
+            item_bytes -= 1
+        if self._envelope_bytes + item_bytes > self._max_bytes:
+            raise ValueError(f"key {item.key!r} alone exceeds the {self._max_bytes}-byte message limit")
+        self._items.append(item)
+        self._bytes += item_bytes
+        if len(self._items) >= self._max_keys:
+            ready.append(self._take())
+        return ready
+
+    def flush(self) -> list[CopyBatch]:
+        return [self._take()] if self._items else []
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    def _take(self) -> CopyBatch:
+        batch = CopyBatch(
+            self._template.job_id,
+            self._template.source_bucket,
+            self._template.dest_bucket,
+            tuple(self._items),
+        )
+        self._items = []
+        self._bytes = self._envelope_bytes
+        return batch
+
+
+def pack_copy_batches(
+    job_id: str,
+    source_bucket: str,
+    dest_bucket: str,
+    items: Iterable[CopyItem],
+    max_keys: int = COPY_BATCH_MAX_KEYS,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> Iterator[CopyBatch]:
+    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes)
+    for item in items:
+        yield from packer.add(item)
+    yield from packer.flush()
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise InvalidMessage(reason)
+
+
+def _str(data: dict[str, Any], name: str, allow_empty: bool = True) -> str:
+    value = data.get(name)
+    _require(isinstance(value, str), f"{name} must be a string")
+    _require(allow_empty or value != "", f"{name} must not be empty")
+    return value  # type: ignore[return-value]
+
+
+def _optional_str(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    _require(value is None or isinstance(value, str), f"{name} must be a string or null")
+    return value
+
+
+def _int(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"{name} must be a non-negative integer")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,74 @@
+"""Sending to SQS without ever dropping a message silently.
+
+SendMessageBatch can succeed as a request while failing some of its entries; those entries are sent
+again with backoff, and if they still fail the caller gets an exception (so its own message is
+retried) rather than a batch that quietly vanished.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any, Callable, Sequence
+
+from s3fanout.messages import MAX_MESSAGE_BYTES
+
+MAX_ENTRIES_PER_BATCH = 10
+# SendMessageBatch limits the sum of all bodies in one request like a single message.
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES
+SEND_ATTEMPTS = 6
+
+
+class SendFailed(RuntimeError):
+    """Some messages could not be put on a queue."""
+
+
+def group_for_batches(bodies: Sequence[str]) -> list[list[str]]:
+    """Group bodies into SendMessageBatch requests within the entry-count and total-size limits."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    current_bytes = 0
+    for body in bodies:
+        size = len(body.encode("utf-8"))
+        if size > MAX_BATCH_BYTES:
+            raise SendFailed(f"a message of {size} bytes exceeds the {MAX_BATCH_BYTES}-byte limit")
+        if current and (len(current) == MAX_ENTRIES_PER_BATCH or current_bytes + size > MAX_BATCH_BYTES):
+            groups.append(current)
+            current, current_bytes = [], 0
+        current.append(body)
+        current_bytes += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def send_messages(
+    sqs: Any,
+    queue_url: str,
+    bodies: Sequence[str],
+    delay_seconds: int = 0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Put every body on the queue, resending failed entries; raise SendFailed if any never made it."""
+    for group in group_for_batches(bodies):
+        entries = {str(index): body for index, body in enumerate(group)}
+        for attempt in range(SEND_ATTEMPTS):
+            response = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+                    for entry_id, body in entries.items()
+                ],
+            )
+            failed = response.get("Failed") or []
+            if not failed:
+                break
+            reasons = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in failed)
+            if any(f.get("SenderFault") for f in failed):
+                # The request itself is wrong (size, characters): sending it again cannot help.
+                raise SendFailed(f"{len(failed)} message(s) rejected by {queue_url}: {reasons}")
+            entries = {f["Id"]: entries[f["Id"]] for f in failed}
+            if attempt + 1 < SEND_ATTEMPTS:
+                sleep(min(10.0, 0.1 * 2**attempt) * (0.5 + random.random()))
+        else:
+            raise SendFailed(f"{len(entries)} message(s) not accepted by {queue_url} after {SEND_ATTEMPTS} attempts: {reasons}")

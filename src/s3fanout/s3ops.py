@@ -1,0 +1,128 @@
+"""The few S3 calls the tool makes, with errors translated into codes and a retry verdict here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3fanout.keyspace import KeyRange
+from s3fanout.messages import CopyItem
+
+# CopyObject copies objects up to 5 GiB in one request; larger ones need a multipart copy.
+MAX_SINGLE_COPY_BYTES = 5 * 1024**3
+
+# Errors that will not go away by trying again: the key goes to the dead-letter queue at once.
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "EntityTooLarge",
+        "InvalidArgument",
+        "InvalidBucketName",
+        "InvalidObjectState",
+        "InvalidRequest",
+        "KeyTooLongError",
+        "MethodNotAllowed",
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NotFound",
+        "PreconditionFailed",
+        "403",
+        "404",
+        "412",
+    }
+)
+
+
+class S3Failure(Exception):
+    """An S3 call that failed, reduced to what a person needs: a code, a message, a verdict."""
+
+    def __init__(self, code: str, message: str, permanent: bool) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.permanent = permanent
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def describe_error(error: Exception) -> S3Failure:
+    """Translate a botocore exception into an S3Failure; unknown errors count as transient."""
+    if isinstance(error, S3Failure):
+        return error
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "Unknown"))
+        message = str(details.get("Message") or error)
+        return S3Failure(code, message, code in PERMANENT_ERROR_CODES)
+    if isinstance(error, BotoCoreError):
+        return S3Failure(type(error).__name__, str(error), False)
+    return S3Failure(type(error).__name__, str(error) or repr(error), False)
+
+
+def copy_object(s3: Any, source_bucket: str, dest_bucket: str, item: CopyItem) -> None:
+    """Server-side copy of one object to the same key, keeping its metadata and tags.
+
+    CopyObject with the COPY directives carries over user metadata, Content-Type, Cache-Control,
+    Content-Encoding/Disposition/Language, Expires and the tag set. The listed ETag pins the source
+    version: an object that changed since it was listed fails with PreconditionFailed.
+    """
+    if item.size > MAX_SINGLE_COPY_BYTES:
+        raise S3Failure(
+            "EntityTooLarge",
+            f"object is {item.size} bytes; CopyObject copies at most {MAX_SINGLE_COPY_BYTES} bytes "
+            "and this version has no multipart copy",
+            permanent=True,
+        )
+    request: dict[str, Any] = {
+        "Bucket": dest_bucket,
+        "Key": item.key,
+        "CopySource": {"Bucket": source_bucket, "Key": item.key},
+        "MetadataDirective": "COPY",
+        "TaggingDirective": "COPY",
+    }
+    if item.etag:
+        request["CopySourceIfMatch"] = item.etag
+    try:
+        s3.copy_object(**request)
+    except (ClientError, BotoCoreError) as error:
+        raise describe_error(error) from error
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    key: str
+    size: int
+    etag: str
+
+
+def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[list[ListedObject]]:
+    """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time.
+
+    botocore asks for and decodes URL-encoded keys itself, so keys with characters XML 1.0 cannot
+    carry (control characters) arrive intact. The last page is cut at ``key_range.until``.
+    """
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+    if key_range.after is not None:
+        request["StartAfter"] = key_range.after
+    while True:
+        try:
+            response = s3.list_objects_v2(**request)
+        except (ClientError, BotoCoreError) as error:
+            raise describe_error(error) from error
+        page = []
+        for entry in response.get("Contents", []):
+            if key_range.is_past(entry["Key"]):
+                if page:
+                    yield page
+                return
+            page.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", "")))
+        if page:
+            yield page
+        token = response.get("NextContinuationToken")
+        if not response.get("IsTruncated") or not token:
+            return
+        request["ContinuationToken"] = token

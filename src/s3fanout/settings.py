@@ -1,0 +1,25 @@
+"""Settings the handlers read from their environment (set by template.yaml or by local mode)."""
+
+from __future__ import annotations
+
+import os
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        parsed = int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
+    if parsed < 1:
+        raise ValueError(f"environment variable {name} must be at least 1, got {parsed}")
+    return parsed
+
+
+def env_str(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"environment variable {name} is not set")
+    return value

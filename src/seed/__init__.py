@@ -1,0 +1,1 @@
+"""The seeding CLI: python -m seed."""

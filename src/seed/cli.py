@@ -1,0 +1,392 @@
+"""python -m seed: start a copy job, run it locally, inspect its dead-letter queues, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from s3fanout import clients
+from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
+from s3fanout.dlq import DeadLetter, dead_letters, peek
+from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_buckets, new_job_id, seed, write_failures
+from s3fanout.local import (
+    COPY_TIMEOUT_SECONDS,
+    LIST_TIMEOUT_SECONDS,
+    VISIBILITY_MARGIN_SECONDS,
+    JobCounters,
+    LocalRun,
+)
+from s3fanout.motoserver import EmbeddedMoto
+from s3fanout.queues import SendFailed
+from s3fanout.stack import QueueSet, StackError, default_stack_name, ensure_local_queues, find_local_queues, queue_depths, queues_from_stack
+from seed.progress import ProgressView, human_bytes
+
+PROG = "python -m seed"
+DEFAULT_WORKERS = 4
+DEFAULT_MAX_RECEIVE_COUNT = 5
+DEFAULT_OUTPUT_DIR = "s3fanout-runs"
+WAIT_POLL_SECONDS = 5
+
+
+class ExitStatus(IntEnum):
+    SUCCESS = 0
+    FAILURES = 1
+    ERROR = 2
+    INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A problem with the command line or environment, reported in one line."""
+
+
+@dataclass
+class JobReport:
+    job_id: str
+    source: str
+    destination: str
+    mode: str
+    seconds: float
+    keys_listed: int
+    bytes_listed: int
+    objects_copied: int
+    bytes_copied: int
+    keys_retried: int
+    failed_keys: int
+    failed_ranges: int
+    failures_file: str | None
+    log_file: str | None
+
+    @property
+    def objects_per_second(self) -> float:
+        return self.objects_copied / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"objects_per_second": round(self.objects_per_second, 1)}
+
+    def text(self) -> str:
+        lines = [
+            f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) finished in {self.seconds:.1f} s",
+            f"  listed  {self.keys_listed:,} keys ({human_bytes(self.bytes_listed)})",
+            f"  copied  {self.objects_copied:,} objects ({human_bytes(self.bytes_copied)}), {self.objects_per_second:,.1f} objects/s",
+        ]
+        if self.keys_retried:
+            lines.append(f"  retried {self.keys_retried:,} key copies after transient errors")
+        failed = f"  failed  {self.failed_keys:,} keys"
+        if self.failed_ranges:
+            failed += f" and {self.failed_ranges:,} key ranges that could not be listed"
+        if self.failures_file and (self.failed_keys or self.failed_ranges):
+            failed += f" (written to {self.failures_file})"
+        lines.append(failed)
+        if self.log_file:
+            lines.append(f"  logs    {self.log_file}")
+        return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands: dict[str, Callable[[list[str]], int]] = {"dlq": dlq_main, "demo": demo_main}
+    command = commands.get(args[0]) if args else None
+    debug = "--debug" in args
+    try:
+        return command(args[1:]) if command else seed_main(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+    except (UsageError, JobError, StackError, SendFailed) as error:
+        return fail(str(error), debug)
+    except NoRegionError:
+        return fail("no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION, or pass --region", debug)
+    except (ClientError, BotoCoreError) as error:
+        return fail(str(error), debug)
+
+
+def fail(message: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return ExitStatus.ERROR
+
+
+# ---------------------------------------------------------------------------------------- seed
+
+
+def seed_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Copy every object of a source bucket (or prefix) to the same keys in a destination bucket. "
+            "The key space is split into ranges, one message each on the list queue; listers turn ranges "
+            "into batches of 100 keys on the copy queue; copiers copy them server-side."
+        ),
+        epilog=(
+            "other commands:\n"
+            f"  {PROG} dlq list [--json] [--local]   show failed keys and ranges with their reasons\n"
+            f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
+            "exit status: 0 every key copied (or job queued), 1 some keys failed, 2 bad input, 130 interrupted"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
+    parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
+    parser.add_argument("--prefix", default="", help="copy only keys starting with this prefix (default: all keys)")
+    parser.add_argument("--ranges", type=positive_int, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, at most 62 (default: {DEFAULT_RANGES})")
+    parser.add_argument("--stack-name", metavar="NAME", help="deployed stack whose queues to use (default: samconfig.toml's stack_name, else s3-fanout)")
+    parser.add_argument("--wait", action="store_true", help="deployed mode: follow the queues until the job is drained, then report failures")
+    parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    local = parser.add_argument_group("local mode")
+    local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
+    local.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS, metavar="N", help=f"worker processes, each one 'Lambda' (default: {DEFAULT_WORKERS})")
+    local.add_argument("--copy-concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N", help=f"copies in flight per worker (default: {DEFAULT_CONCURRENCY})")
+    local.add_argument("--max-attempts", type=positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N", help=f"attempts per key before it goes to the DLQ (default: {DEFAULT_MAX_ATTEMPTS})")
+    local.add_argument("--max-receive-count", type=positive_int, default=DEFAULT_MAX_RECEIVE_COUNT, metavar="N", help=f"deliveries of a message before SQS moves it to the DLQ (default: {DEFAULT_MAX_RECEIVE_COUNT})")
+    local.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR", help=f"where each run writes its failed keys and logs (default: ./{DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def bucket_argument(text: str) -> str:
+    name = text.removeprefix("s3://").rstrip("/")
+    if "/" in name:
+        raise UsageError(f"'{text}' names a path; give the bucket alone and the path with --prefix")
+    return name
+
+
+def seed_main(argv: list[str]) -> int:
+    args = seed_parser().parse_args(argv)
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+        clients.reset()
+    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges)
+    if args.local:
+        with ExitStack() as stack:
+            queues = local_queues(args, stack)
+            report = run_local_job(spec, queues, args)
+        print_report(report, args.json)
+        return ExitStatus.FAILURES if report.failed_keys or report.failed_ranges else ExitStatus.SUCCESS
+    return run_deployed_job(spec, args)
+
+
+def local_queues(args: argparse.Namespace, stack: ExitStack) -> QueueSet:
+    """Local mode's queues: a stack's (with --stack-name), the configured SQS endpoint's, or an
+    embedded moto server's, created with the same redrive wiring as the template."""
+    if args.stack_name:
+        return queues_from_stack(clients.cloudformation(), args.stack_name)
+    if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
+        moto = stack.enter_context(EmbeddedMoto())
+        os.environ["AWS_ENDPOINT_URL_SQS"] = moto.url
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        clients.reset()
+    return ensure_local_queues(
+        clients.sqs(),
+        max_receive_count=args.max_receive_count,
+        list_visibility_seconds=LIST_TIMEOUT_SECONDS + VISIBILITY_MARGIN_SECONDS,
+        copy_visibility_seconds=COPY_TIMEOUT_SECONDS + VISIBILITY_MARGIN_SECONDS,
+    )
+
+
+def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> JobReport:
+    check_buckets(clients.s3(), spec)
+    sqs = clients.sqs()
+    job_id = new_job_id()
+    run_dir = Path(args.output_dir) / job_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "workers.log"
+    started = time.monotonic()
+    ranges = seed(sqs, queues, job_id, spec)
+    source = f"s3://{spec.source_bucket}/{spec.prefix}"
+    destination = f"s3://{spec.dest_bucket}/{spec.prefix}"
+    print(f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {args.workers} local workers", file=sys.stderr)
+    run = LocalRun(
+        queues=queues,
+        sqs=sqs,
+        workers=args.workers,
+        environment={
+            "LIST_QUEUE_URL": queues.list_url,
+            "COPY_QUEUE_URL": queues.copy_url,
+            "COPY_DLQ_URL": queues.copy_dlq_url,
+            "COPY_CONCURRENCY": str(args.copy_concurrency),
+            "COPY_MAX_ATTEMPTS": str(args.max_attempts),
+            "POWERTOOLS_SERVICE_NAME": "s3fanout-local",
+            "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
+            # Metrics are CloudWatch's business; locally the summary reports the same counts.
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        },
+        log_path=log_path,
+        region=sqs.meta.region_name,
+        job_id=job_id,
+    )
+    with ProgressView(enabled=show_progress(args)) as view:
+        run.run(on_progress=view.update)
+    letters = job_dead_letters(sqs, queues, job_id)
+    failures_file = run_dir / "failed-keys.jsonl"
+    write_failures(failures_file, letters)
+    return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+
+
+def build_report(
+    job_id: str,
+    source: str,
+    destination: str,
+    mode: str,
+    seconds: float,
+    counters: JobCounters,
+    letters: list[DeadLetter],
+    failures_file: str | None,
+    log_file: str | None,
+) -> JobReport:
+    return JobReport(
+        job_id=job_id,
+        source=source,
+        destination=destination,
+        mode=mode,
+        seconds=round(seconds, 2),
+        keys_listed=counters.keys_listed,
+        bytes_listed=counters.bytes_listed,
+        objects_copied=counters.objects_copied,
+        bytes_copied=counters.bytes_copied,
+        keys_retried=counters.keys_retried,
+        failed_keys=sum(1 for letter in letters if letter.key is not None),
+        failed_ranges=sum(1 for letter in letters if letter.key is None),
+        failures_file=failures_file,
+        log_file=log_file,
+    )
+
+
+def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
+    stack_name = args.stack_name or default_stack_name()
+    queues = queues_from_stack(clients.cloudformation(), stack_name)
+    for role, allowed, bucket in (("source", queues.source_bucket, spec.source_bucket), ("destination", queues.dest_bucket, spec.dest_bucket)):
+        if allowed not in (None, "*", bucket):
+            raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
+    check_buckets(clients.s3(), spec)
+    sqs = clients.sqs()
+    job_id = new_job_id()
+    started = time.monotonic()
+    ranges = seed(sqs, queues, job_id, spec)
+    source = f"s3://{spec.source_bucket}/{spec.prefix}"
+    destination = f"s3://{spec.dest_bucket}/{spec.prefix}"
+    if not args.wait:
+        if args.json:
+            print(json.dumps({"job_id": job_id, "stack": stack_name, "ranges": ranges, "source": source, "destination": destination}))
+        else:
+            print(f"job {job_id}: {ranges} key ranges of {source} queued on stack '{stack_name}', copying to {destination}")
+            print(f"follow it with '{PROG} dlq list --stack-name {stack_name}' and the stack's CloudWatch metrics (namespace S3Fanout)")
+        return ExitStatus.SUCCESS
+    print(f"job {job_id}: {ranges} key ranges of {source} queued on stack '{stack_name}'; waiting for the queues to drain", file=sys.stderr)
+    with ProgressView(enabled=show_progress(args)) as view:
+        wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
+    letters = job_dead_letters(sqs, queues, job_id)
+    report = build_report(job_id, source, destination, f"stack {stack_name}", time.monotonic() - started, JobCounters(), letters, None, None)
+    print_report(report, args.json)
+    for letter in letters[:20]:
+        print(f"  {letter.code}: {letter.subject}: {letter.message}", file=sys.stderr)
+    return ExitStatus.FAILURES if letters else ExitStatus.SUCCESS
+
+
+def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, tuple[int, int, int]]], None]) -> None:
+    idle = 0
+    while idle < 3:
+        depths = {name: queue_depths(sqs, url) for name, url in queues.main_queues().items()}
+        on_progress(depths)
+        idle = idle + 1 if all(sum(d) == 0 for d in depths.values()) else 0
+        if idle < 3:
+            time.sleep(WAIT_POLL_SECONDS)
+
+
+def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str) -> list[DeadLetter]:
+    letters = []
+    for name, url in queues.dead_letter_queues().items():
+        letters += [letter for letter in dead_letters(name, peek(sqs, url)) if letter.job_id == job_id]
+    return letters
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    return not args.no_progress and not args.json and sys.stderr.isatty()
+
+
+def print_report(report: JobReport, as_json: bool) -> None:
+    print(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
+
+
+# ----------------------------------------------------------------------------------------- dlq
+
+
+def dlq_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"{PROG} dlq", description="Inspect the dead-letter queues of a deployed stack or of local mode.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = commands.add_parser("list", help="show every failed key and key range with its reason, without consuming them")
+    listing.add_argument("--stack-name", metavar="NAME", help="deployed stack (default: samconfig.toml's stack_name, else s3-fanout)")
+    listing.add_argument("--local", action="store_true", help="local mode's queues on the configured SQS endpoint (AWS_ENDPOINT_URL_SQS)")
+    listing.add_argument("--job", metavar="JOB_ID", help="only this job's failures")
+    listing.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per failure, one per line")
+    listing.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def dlq_main(argv: list[str]) -> int:
+    args = dlq_parser().parse_args(argv)
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+        clients.reset()
+    if args.local:
+        if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
+            raise UsageError(
+                "dlq list --local reads local mode's queues on the SQS endpoint in AWS_ENDPOINT_URL_SQS; "
+                "a run on the embedded server keeps no queues afterwards: read the failed-keys file it printed"
+            )
+        queues = find_local_queues(clients.sqs())
+    else:
+        queues = queues_from_stack(clients.cloudformation(), args.stack_name or default_stack_name())
+    sqs = clients.sqs()
+    letters: list[DeadLetter] = []
+    for name, url in queues.dead_letter_queues().items():
+        letters += [letter for letter in dead_letters(name, peek(sqs, url)) if args.job in (None, letter.job_id)]
+    if args.json:
+        for letter in letters:
+            print(json.dumps(letter.to_dict(), ensure_ascii=False))
+    else:
+        print(describe_letters(letters))
+    return ExitStatus.SUCCESS
+
+
+def describe_letters(letters: list[DeadLetter]) -> str:
+    if not letters:
+        return "the dead-letter queues are empty"
+    counts = Counter(letter.code for letter in letters)
+    lines = [f"{len(letters):,} failures: " + ", ".join(f"{code} {count:,}" for code, count in counts.most_common())]
+    for letter in sorted(letters, key=lambda item: (item.code, item.subject)):
+        attempts = f", {letter.attempts} attempts" if letter.attempts else ""
+        when = f", last {letter.last_failed}" if letter.last_failed else ""
+        lines.append(f"  [{letter.queue}] {letter.code}: {letter.subject!r}: {letter.message} (job {letter.job_id}{attempts}{when})")
+    return "\n".join(lines)
+
+
+def demo_main(argv: list[str]) -> int:
+    from seed.demo import run_demo
+
+    return run_demo(argv)

@@ -1,0 +1,68 @@
+"""What a long job shows while it runs: a rich progress bar on a terminal, nothing otherwise."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from s3fanout.local import JobCounters
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+class ProgressView:
+    """Copied of listed keys as a bar (the total grows while listing goes on), plus queue depths."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress = (
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            if enabled
+            else None
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressView:
+        if self._progress:
+            self._progress.start()
+            self._task = self._progress.add_task("listing", total=None, detail="")
+        return self
+
+    def update(self, counters: JobCounters | None, depths: dict[str, tuple[int, int, int]]) -> None:
+        if not self._progress:
+            return
+        listing = sum(depths.get("list", (0, 0, 0)))
+        copy_messages = sum(depths.get("copy", (0, 0, 0)))
+        queues = f"queues: list {listing:,}, copy {copy_messages:,} messages"
+        if counters is None:
+            self._progress.update(self._task, description="waiting", detail=queues)
+            return
+        done = counters.objects_copied + counters.keys_failed
+        detail = f"{human_bytes(counters.bytes_copied)} copied, {counters.keys_failed:,} failed; {queues}"
+        self._progress.update(
+            self._task,
+            description="listing+copying" if listing else "copying",
+            completed=done,
+            total=max(counters.keys_listed, done) or None,
+            detail=detail,
+        )
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self._progress:
+            self._progress.stop()
