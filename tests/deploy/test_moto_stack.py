@@ -1,0 +1,188 @@
+"""Deploy template.yaml to a moto server and check what CloudFormation created.
+
+Known moto differences (so not checked here, but in test_template.py): it does not
+attach ManagedPolicyArns, ignores Architectures, keeps numeric environment values as
+numbers, and returns inline policy documents as Python reprs.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from tests.deploy.moto_stack import client, deploy_stack
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+NAMED = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MaxReceiveCount": "7"}
+EXPECTED_OUTPUTS = {
+    "ListQueueUrl",
+    "ListQueueArn",
+    "CopyQueueUrl",
+    "CopyQueueArn",
+    "ListDeadLetterQueueUrl",
+    "ListDeadLetterQueueArn",
+    "CopyDeadLetterQueueUrl",
+    "CopyDeadLetterQueueArn",
+    "SourceBucket",
+    "DestinationBucket",
+}
+
+
+class Stack:
+    def __init__(self, endpoint: str, name: str, parameters: dict[str, str]) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self.outputs = deploy_stack(endpoint, name, parameters)
+        resources = client("cloudformation", endpoint).describe_stack_resources(StackName=name)
+        self.physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]}
+
+    def queue_attributes(self, output: str) -> dict[str, str]:
+        sqs = client("sqs", self.endpoint)
+        return sqs.get_queue_attributes(QueueUrl=self.outputs[output], AttributeNames=["All"])["Attributes"]
+
+    def function(self, logical_id: str) -> dict[str, Any]:
+        return client("lambda", self.endpoint).get_function_configuration(FunctionName=self.physical[logical_id])
+
+    def statements(self, role_logical_id: str) -> list[dict[str, Any]]:
+        iam = client("iam", self.endpoint)
+        role = self.physical[role_logical_id]
+        found = []
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+            if isinstance(document, str):  # moto: str(dict) of what the template held
+                try:
+                    document = json.loads(document)
+                except json.JSONDecodeError:
+                    document = ast.literal_eval(document)
+            found.extend(document["Statement"])
+        return found
+
+
+@pytest.fixture(scope="module")
+def stack(moto_endpoint: str) -> Stack:
+    return Stack(moto_endpoint, "s3-fanout-named", NAMED)
+
+
+@pytest.fixture(scope="module")
+def any_bucket_stack(moto_endpoint: str) -> Stack:
+    # MaxReceiveCount left out: the template's default applies.
+    return Stack(moto_endpoint, "s3-fanout-any", {"SourceBucket": "*", "DestinationBucket": "*"})
+
+
+def test_all_outputs(stack: Stack) -> None:
+    assert set(stack.outputs) == EXPECTED_OUTPUTS
+    assert stack.outputs["SourceBucket"] == "src-bucket"
+    assert stack.outputs["DestinationBucket"] == "dst-bucket"
+
+
+@pytest.mark.parametrize("queue", ["ListQueue", "CopyQueue", "ListDeadLetterQueue", "CopyDeadLetterQueue"])
+def test_queue_outputs_name_real_queues(stack: Stack, queue: str) -> None:
+    url = stack.outputs[f"{queue}Url"]
+    listed = client("sqs", stack.endpoint).list_queues(QueueNamePrefix=url.rsplit("/", 1)[1])
+    # moto's stack outputs name the real SQS host (https://sqs.us-east-1.amazonaws.com),
+    # list_queues the server's own; a client with endpoint_url accepts either.
+    assert [urlsplit(u).path for u in listed["QueueUrls"]] == [urlsplit(url).path]
+    attributes = stack.queue_attributes(f"{queue}Url")
+    assert attributes["QueueArn"] == stack.outputs[f"{queue}Arn"]
+    assert attributes["SqsManagedSseEnabled"] == "true"
+
+
+@pytest.mark.parametrize(("queue", "dlq"), [("ListQueue", "ListDeadLetterQueue"), ("CopyQueue", "CopyDeadLetterQueue")])
+def test_redrive_policy(stack: Stack, any_bucket_stack: Stack, queue: str, dlq: str) -> None:
+    for deployed, max_receive_count in ((stack, 7), (any_bucket_stack, 5)):
+        redrive = json.loads(deployed.queue_attributes(f"{queue}Url")["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == deployed.outputs[f"{dlq}Arn"]
+        assert int(redrive["maxReceiveCount"]) == max_receive_count
+
+
+@pytest.mark.parametrize("dlq", ["ListDeadLetterQueue", "CopyDeadLetterQueue"])
+def test_dead_letter_queues(stack: Stack, dlq: str) -> None:
+    attributes = stack.queue_attributes(f"{dlq}Url")
+    assert int(attributes["MessageRetentionPeriod"]) == FOURTEEN_DAYS
+    assert "RedrivePolicy" not in attributes
+
+
+@pytest.mark.parametrize(
+    ("queue", "function"), [("ListQueue", "ListObjectsFunction"), ("CopyQueue", "CopyObjectsFunction")]
+)
+def test_visibility_timeout_is_six_times_the_function_timeout(stack: Stack, queue: str, function: str) -> None:
+    visibility = int(stack.queue_attributes(f"{queue}Url")["VisibilityTimeout"])
+    assert visibility == 6 * stack.function(function)["Timeout"]
+    assert int(stack.queue_attributes(f"{queue}Url")["MessageRetentionPeriod"]) < FOURTEEN_DAYS
+
+
+def environment(config: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+
+
+def test_lister_function(stack: Stack) -> None:
+    config = stack.function("ListObjectsFunction")
+    assert config["Handler"] == "list_objects.app.lambda_handler"
+    assert config["Runtime"] == "python3.12"
+    assert (config["Timeout"], config["MemorySize"]) == (900, 512)
+    assert environment(config) == {
+        "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
+        "LIST_QUEUE_URL": stack.outputs["ListQueueUrl"],
+        "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
+    }
+
+
+def test_copier_function(stack: Stack) -> None:
+    config = stack.function("CopyObjectsFunction")
+    assert config["Handler"] == "copy_objects.app.lambda_handler"
+    assert config["Runtime"] == "python3.12"
+    assert (config["Timeout"], config["MemorySize"]) == (300, 1024)
+    assert environment(config) == {
+        "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_SERVICE_NAME": "s3fanout-copier",
+        "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
+        "COPY_DLQ_URL": stack.outputs["CopyDeadLetterQueueUrl"],
+        "COPY_CONCURRENCY": "16",
+        "COPY_MAX_ATTEMPTS": "5",
+    }
+
+
+def resources_by_action(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            found.setdefault(action, set()).update(resources)
+    return found
+
+
+def test_iam_named_buckets(stack: Stack) -> None:
+    lister = resources_by_action(stack.statements("ListObjectsFunctionRole"))
+    assert lister == {
+        "s3:ListBucket": {"arn:aws:s3:::src-bucket"},
+        "sqs:SendMessage": {stack.outputs["ListQueueArn"], stack.outputs["CopyQueueArn"]},
+    }
+    copier = resources_by_action(stack.statements("CopyObjectsFunctionRole"))
+    for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"):
+        assert copier.pop(action) == {"arn:aws:s3:::src-bucket/*"}
+    for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"):
+        assert copier.pop(action) == {"arn:aws:s3:::dst-bucket/*"}
+    assert copier == {
+        "sqs:SendMessage": {stack.outputs["CopyQueueArn"], stack.outputs["CopyDeadLetterQueueArn"]},
+    }
+
+
+def test_iam_any_bucket(any_bucket_stack: Stack) -> None:
+    lister = resources_by_action(any_bucket_stack.statements("ListObjectsFunctionRole"))
+    copier = resources_by_action(any_bucket_stack.statements("CopyObjectsFunctionRole"))
+    assert lister["s3:ListBucket"] == {"arn:aws:s3:::*"}
+    assert copier["s3:GetObject"] == {"arn:aws:s3:::*/*"}
+    assert copier["s3:PutObject"] == {"arn:aws:s3:::*/*"}
+    # The queues stay exact even then.
+    assert copier["sqs:SendMessage"] == {
+        any_bucket_stack.outputs["CopyQueueArn"],
+        any_bucket_stack.outputs["CopyDeadLetterQueueArn"],
+    }
