@@ -17,7 +17,9 @@ from s3fanout.settings import env_int, env_str
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# When every record fails, answer with every record in batchItemFailures rather than raising:
+# SQS retries the same messages either way, and the response stays exact.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -28,6 +28,8 @@ PERMANENT_ERROR_CODES = frozenset(
         "NoSuchBucket",
         "NoSuchKey",
         "NotFound",
+        # CopyObject's answer for a source archived in Glacier (InvalidObjectState elsewhere).
+        "ObjectNotInActiveTierError",
         "PreconditionFailed",
         "403",
         "404",

@@ -1,0 +1,68 @@
+"""In-process moto fixtures for the handler tests: buckets, the four queues, events, contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from s3fanout import clients
+from s3fanout.local import FakeLambdaContext, sqs_event
+from s3fanout.stack import QueueSet, ensure_local_queues
+
+SOURCE = "source-bucket"
+DEST = "dest-bucket"
+
+
+@dataclass
+class Aws:
+    s3: Any
+    sqs: Any
+    queues: QueueSet
+
+    def drain(self, queue_url: str) -> list[str]:
+        """Receive and delete every message on a queue; return the bodies."""
+        bodies = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def event(self, queue_url: str, *bodies: str) -> dict[str, Any]:
+        """An SQS event as Lambda would deliver these bodies from the queue."""
+        for body in bodies:
+            self.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+        messages = []
+        while len(messages) < len(bodies):
+            messages += self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return sqs_event(messages, arn, "us-east-1")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with mock_aws():
+        clients.reset()
+        s3 = boto3.client("s3", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        s3.create_bucket(Bucket=SOURCE)
+        s3.create_bucket(Bucket=DEST)
+        # SQS delays are real time; the tests read delayed messages at once.
+        monkeypatch.setattr("s3fanout.copier.retry_delay_seconds", lambda attempts: 0)
+        queues = ensure_local_queues(sqs, max_receive_count=3, list_visibility_seconds=30, copy_visibility_seconds=30)
+        monkeypatch.setenv("LIST_QUEUE_URL", queues.list_url)
+        monkeypatch.setenv("COPY_QUEUE_URL", queues.copy_url)
+        monkeypatch.setenv("COPY_DLQ_URL", queues.copy_dlq_url)
+        yield Aws(s3, sqs, queues)
+    clients.reset()
+
+
+def context(timeout_seconds: float = 300) -> FakeLambdaContext:
+    return FakeLambdaContext("test-function", timeout_seconds)

@@ -1,0 +1,155 @@
+"""The copier's Lambda handler against in-process moto: what is copied, retried, dead-lettered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from copy_objects import app
+from s3fanout import clients
+from s3fanout.messages import CopyBatch, CopyItem, KeyFailure
+from tests.integration.conftest import DEST, SOURCE, Aws, context
+
+AWKWARD = ["é-first", "日本/データ", "😀", "with space", "a+b", "100%", "q?x=1", "frag#ment", "/leading", "\x01ctl", "k" * 1024]
+HEADERS = {
+    "Metadata": {"owner": "team-a", "note": "plain ascii, as S3 requires"},
+    "ContentType": "text/csv",
+    "CacheControl": "max-age=60",
+    "ContentDisposition": "inline",
+    "ContentEncoding": "identity",
+    "ContentLanguage": "fr",
+}
+
+
+def put(aws: Aws, key: str, body: bytes = b"data", **extra: Any) -> CopyItem:
+    etag = aws.s3.put_object(Bucket=SOURCE, Key=key, Body=body, **extra)["ETag"]
+    return CopyItem(key, len(body), etag)
+
+
+def batch(*items: CopyItem) -> str:
+    return CopyBatch("job-1", SOURCE, DEST, tuple(items)).to_json()
+
+
+def dest_keys(aws: Aws) -> set[str]:
+    return {o["Key"] for o in aws.s3.list_objects_v2(Bucket=DEST).get("Contents", [])}
+
+
+class FailingCopies:
+    """An S3 client whose CopyObject fails for chosen keys with a chosen error code."""
+
+    def __init__(self, real: Any, failures: dict[str, str]) -> None:
+        self._real = real
+        self._failures = failures
+
+    def copy_object(self, **request: Any) -> Any:
+        code = self._failures.get(request["Key"])
+        if code:
+            raise ClientError({"Error": {"Code": code, "Message": f"{code} injected"}}, "CopyObject")
+        return self._real.copy_object(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def inject_copy_failures(monkeypatch: pytest.MonkeyPatch, failures: dict[str, str]) -> None:
+    real = clients.s3()
+    monkeypatch.setattr(clients, "s3", lambda: FailingCopies(real, failures))
+
+
+def test_copies_every_key_with_metadata_and_tags(aws: Aws) -> None:
+    items = [put(aws, key, b"" if key == "😀" else b"payload", Tagging="a=1&b=two%20words", **HEADERS) for key in AWKWARD]
+    event = aws.event(aws.queues.copy_url, batch(*items))
+
+    assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
+
+    assert dest_keys(aws) == set(AWKWARD)
+    for key in AWKWARD:
+        head = aws.s3.head_object(Bucket=DEST, Key=key)
+        assert {name: head.get(name) for name in HEADERS} == HEADERS
+        tags = aws.s3.get_object_tagging(Bucket=DEST, Key=key)["TagSet"]
+        assert sorted((t["Key"], t["Value"]) for t in tags) == [("a", "1"), ("b", "two words")]
+    assert aws.drain(aws.queues.copy_url) == [] and aws.drain(aws.queues.copy_dlq_url) == []
+
+
+def test_malformed_record_alone_is_reported_as_failed(aws: Aws) -> None:
+    good = put(aws, "good")
+    event = aws.event(aws.queues.copy_url, batch(good), "not json at all", '{"v": 1, "type": "list"}')
+    ids = [record["messageId"] for record in event["Records"]]
+
+    response = app.lambda_handler(event, context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[2]}]}
+    assert dest_keys(aws) == {"good"}
+
+
+def test_missing_source_key_goes_to_the_dlq_with_its_reason(aws: Aws) -> None:
+    present = put(aws, "present")
+    event = aws.event(aws.queues.copy_url, batch(present, CopyItem("vanished", 5, None)))
+
+    assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
+
+    assert dest_keys(aws) == {"present"}
+    [dead] = aws.drain(aws.queues.copy_dlq_url)
+    [item] = CopyBatch.from_json(dead).items
+    assert item.key == "vanished" and item.failure is not None
+    assert (item.failure.code, item.failure.attempts) == ("NoSuchKey", 1)
+    assert aws.drain(aws.queues.copy_url) == []
+
+
+def test_transient_failure_requeues_only_the_failed_key(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [put(aws, f"key-{i}") for i in range(5)]
+    inject_copy_failures(monkeypatch, {"key-3": "SlowDown"})
+    event = aws.event(aws.queues.copy_url, batch(*items))
+
+    assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
+
+    assert dest_keys(aws) == {"key-0", "key-1", "key-2", "key-4"}
+    [retry] = aws.drain(aws.queues.copy_url)
+    [item] = CopyBatch.from_json(retry).items
+    assert item.key == "key-3" and item.etag == items[3].etag
+    assert item.failure is not None and (item.failure.code, item.failure.attempts) == ("SlowDown", 1)
+    assert aws.drain(aws.queues.copy_dlq_url) == []
+
+    # The retry succeeds once S3 recovers, and copies that key alone.
+    monkeypatch.setattr(clients, "s3", lambda: aws.s3)
+    assert app.lambda_handler(aws.event(aws.queues.copy_url, retry), context()) == {"batchItemFailures": []}
+    assert dest_keys(aws) == {f"key-{i}" for i in range(5)}
+
+
+def test_key_that_keeps_failing_goes_to_the_dlq_after_max_attempts(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COPY_MAX_ATTEMPTS", "3")
+    inject_copy_failures(monkeypatch, {"flaky": "InternalError"})
+    failure = KeyFailure("InternalError", "earlier", 2, "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:05+00:00")
+    item = CopyItem("flaky", 4, None, failure)
+
+    assert app.lambda_handler(aws.event(aws.queues.copy_url, batch(item)), context()) == {"batchItemFailures": []}
+
+    assert aws.drain(aws.queues.copy_url) == []
+    [dead] = aws.drain(aws.queues.copy_dlq_url)
+    [item] = CopyBatch.from_json(dead).items
+    assert item.failure is not None
+    assert (item.failure.attempts, item.failure.first_failed) == (3, "2026-01-01T00:00:00+00:00")
+
+
+def test_permanent_error_is_not_retried(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [put(aws, "denied"), put(aws, "fine")]
+    inject_copy_failures(monkeypatch, {"denied": "AccessDenied"})
+
+    assert app.lambda_handler(aws.event(aws.queues.copy_url, batch(*items)), context()) == {"batchItemFailures": []}
+
+    assert aws.drain(aws.queues.copy_url) == []
+    [dead] = aws.drain(aws.queues.copy_dlq_url)
+    [item] = CopyBatch.from_json(dead).items
+    assert item.key == "denied" and item.failure is not None and item.failure.code == "AccessDenied"
+
+
+def test_record_fails_when_its_failed_keys_cannot_be_queued(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Losing the record of a failed key is not an option: the whole record is retried instead.
+    monkeypatch.setenv("COPY_DLQ_URL", aws.queues.copy_dlq_url + "-missing")
+    event = aws.event(aws.queues.copy_url, batch(CopyItem("vanished", 1, None)))
+
+    response = app.lambda_handler(event, context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
