@@ -1,0 +1,178 @@
+"""The real CLI, as a subprocess, in local mode against a moto server: checked key by key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from s3fanout.motoserver import EmbeddedMoto
+
+pytestmark = pytest.mark.e2e
+
+SOURCE = "e2e-source"
+DEST = "e2e-dest"
+# Everything S3 allows that tools get wrong, except a newline (the moto server cannot route it).
+AWKWARD_KEYS = [
+    "é-first",
+    "日本/データ.csv",
+    "😀 emoji",
+    "with space",
+    "plus+sign",
+    "percent%41",
+    "question?mark=1",
+    "hash#tag",
+    "/leading-slash",
+    "double//slash",
+    "\x01control",
+    "\ufffe-noncharacter",
+    "x" * 1024,
+    "é" * 512,
+]
+HEADERS = {
+    "Metadata": {"owner": "e2e", "purpose": "metadata must survive"},
+    "ContentType": "application/json",
+    "CacheControl": "no-cache",
+    "ContentDisposition": 'attachment; filename="x.json"',
+    "ContentEncoding": "identity",
+    "ContentLanguage": "de",
+}
+
+
+@pytest.fixture
+def s3(moto_server: EmbeddedMoto) -> Any:
+    moto_server.reset()
+    client = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1")
+    client.create_bucket(Bucket=SOURCE)
+    client.create_bucket(Bucket=DEST)
+    return client
+
+
+def run_cli(moto_server: EmbeddedMoto, cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"AWS_ENDPOINT_URL": moto_server.url}
+    return subprocess.run([sys.executable, "-m", "seed", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def fill(s3: Any, keys: list[str], **extra: Any) -> None:
+    def put(key: str) -> None:
+        s3.put_object(Bucket=SOURCE, Key=key, Body=b"" if key.startswith("empty") else key.encode()[:100], **extra)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, keys))
+
+
+def listing(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {o["Key"]: (o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])}
+
+
+def test_copies_every_key_exactly_with_metadata_and_tags(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
+    plain = [f"logs/2026/{i:04d}.json" for i in range(300)] + [f"empty-{i}" for i in range(5)]
+    fill(s3, plain)
+    fill(s3, AWKWARD_KEYS, Tagging="team=data&stage=e2e%20test", **HEADERS)
+
+    result = run_cli(moto_server, tmp_path, "--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "2", "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    total = len(plain) + len(AWKWARD_KEYS)
+    assert (report["keys_listed"], report["objects_copied"], report["failed_keys"]) == (total, total, 0)
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+    for key in AWKWARD_KEYS:
+        head = s3.head_object(Bucket=DEST, Key=key)
+        assert {name: head.get(name) for name in HEADERS} == HEADERS, key
+        tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=DEST, Key=key)["TagSet"]}
+        assert tags == {"team": "data", "stage": "e2e test"}, key
+    assert Path(tmp_path, report["failures_file"]).read_text() == ""
+
+
+def test_failed_keys_are_named_with_their_reason(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"warm-{i}" for i in range(20)])
+    # An archived object cannot be copied until restored: a permanent, per-key failure.
+    s3.put_object(Bucket=SOURCE, Key="archived/é cold", Body=b"old", StorageClass="GLACIER")
+
+    result = run_cli(moto_server, tmp_path, "--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "2", "--no-progress")
+
+    assert result.returncode == 1, result.stderr
+    assert "copied  20 objects" in result.stdout and "failed  1 keys" in result.stdout
+    [failures_path] = tmp_path.glob("s3fanout-runs/*/failed-keys.jsonl")
+    [failure] = [json.loads(line) for line in failures_path.read_text().splitlines()]
+    assert failure["key"] == "archived/é cold"
+    assert failure["code"] == "ObjectNotInActiveTierError" and failure["message"]
+    assert str(failures_path.relative_to(tmp_path)) in result.stdout
+    assert set(listing(s3, DEST)) == {f"warm-{i}" for i in range(20)}
+
+    # The local queues live on the endpoint, so the DLQ can be inspected after the run, twice.
+    for _ in range(2):
+        shown = run_cli(moto_server, tmp_path, "dlq", "list", "--local", "--json")
+        assert shown.returncode == 0, shown.stderr
+        [letter] = [json.loads(line) for line in shown.stdout.splitlines()]
+        assert (letter["key"], letter["code"], letter["queue"]) == ("archived/é cold", "ObjectNotInActiveTierError", "copy")
+    text = run_cli(moto_server, tmp_path, "dlq", "list", "--local")
+    assert "ObjectNotInActiveTierError" in text.stdout and "archived/é cold" in text.stdout
+
+
+def test_prefix_limits_the_job(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
+    fill(s3, ["in/a", "in/é", "in/z", "inside", "out/a", "i"])
+
+    result = run_cli(moto_server, tmp_path, "--bucket", f"s3://{SOURCE}", "--dest", DEST, "--prefix", "in/", "--local", "--workers", "1", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert set(listing(s3, DEST)) == {"in/a", "in/é", "in/z"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bucket", SOURCE, "--dest", SOURCE], "same bucket"),
+        (["--bucket", "no-such-bucket", "--dest", DEST], "source bucket 'no-such-bucket' does not exist"),
+        (["--bucket", SOURCE, "--dest", "missing-dest"], "destination bucket 'missing-dest' does not exist"),
+        (["--bucket", "Bad_Name", "--dest", DEST], "not a valid S3 bucket name"),
+        (["--bucket", f"s3://{SOURCE}/some/path", "--dest", DEST], "--prefix"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path, args: list[str], message: str) -> None:
+    fill(s3, ["a"])
+
+    result = run_cli(moto_server, tmp_path, *args, "--local")
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr and result.stderr.startswith("python -m seed: error:")
+    assert listing(s3, DEST) == {}
+
+
+def test_usage_errors_exit_2_and_help_exits_0(moto_server: EmbeddedMoto, tmp_path: Path) -> None:
+    assert run_cli(moto_server, tmp_path, "--bucket", SOURCE).returncode == 2
+    assert run_cli(moto_server, tmp_path, "--bucket", "a", "--dest", "b", "--workers", "0").returncode == 2
+    shown = run_cli(moto_server, tmp_path, "--help")
+    assert shown.returncode == 0
+    for option in ("--bucket", "--dest", "--prefix", "--local", "--workers", "--stack-name", "--wait", "dlq list", "demo"):
+        assert option in shown.stdout
+
+
+def test_dlq_list_local_without_an_endpoint_explains_itself(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    result = subprocess.run([sys.executable, "-m", "seed", "dlq", "list", "--local"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "AWS_ENDPOINT_URL_SQS" in result.stderr
+
+
+def test_demo_runs_the_whole_pipeline_and_verifies_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "seed", "demo", "--objects", "150", "--workers", "2", "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified: all 150 keys identical" in result.stdout
+    assert "failed  0 keys" in result.stdout
