@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from s3fanout.copier import DEAD_LETTERED_BY
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, parse_message
 
 # How long peeked messages stay hidden while the rest of the queue is read; they are made visible
@@ -53,6 +54,7 @@ def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
                 VisibilityTimeout=PEEK_HIDE_SECONDS,
                 WaitTimeSeconds=0 if empty_polls == 0 else 1,
                 AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             new = [m for m in messages if m["MessageId"] not in seen]
             empty_polls = 0 if new else empty_polls + 1
@@ -81,8 +83,11 @@ def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLet
             )
             continue
         if isinstance(body, CopyBatch):
+            name, value = DEAD_LETTERED_BY
+            given_up = message.get("MessageAttributes", {}).get(name, {}).get("StringValue") == value
             for item in body.items:
-                failure = item.failure
+                failure = item.failure if given_up else None
+                earlier = f"; before that: {item.failure}" if item.failure and not given_up else ""
                 letters.append(
                     DeadLetter(
                         queue,
@@ -92,7 +97,7 @@ def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLet
                         item.key,
                         None,
                         failure.code if failure else "BatchFailed",
-                        failure.message if failure else "its copy batch failed on every delivery (handler crash, timeout or unhandled error)",
+                        failure.message if failure else f"its copy batch failed on every delivery (handler crash, timeout or unhandled error){earlier}",
                         failure.attempts if failure else None,
                         failure.first_failed if failure else sent,
                         failure.last_failed if failure else sent,

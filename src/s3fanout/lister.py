@@ -59,11 +59,9 @@ def list_range(
             keys += 1
             size += listed.size
         send(ready)
-        if remaining_ms() < stop_margin_ms:
+        if not page.last and remaining_ms() < stop_margin_ms:
             send(packer.flush())
-            rest = dataclasses.replace(task, after=page[-1].key, resumed=task.resumed + 1)
-            if rest.until is not None and rest.after is not None and rest.after >= rest.until:
-                break
+            rest = dataclasses.replace(task, after=page.objects[-1].key, resumed=task.resumed + 1)
             send_messages(sqs, list_queue_url, [rest.to_json()])
             return ListOutcome(keys, size, batches, pages, rest)
     send(packer.flush())

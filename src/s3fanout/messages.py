@@ -42,6 +42,9 @@ class KeyFailure:
     first_failed: str
     last_failed: str
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message} ({self.attempts} attempts)"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,

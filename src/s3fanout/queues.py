@@ -47,9 +47,14 @@ def send_messages(
     queue_url: str,
     bodies: Sequence[str],
     delay_seconds: int = 0,
+    attributes: dict[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Put every body on the queue, resending failed entries; raise SendFailed if any never made it."""
+    """Put every body on the queue, resending failed entries; raise SendFailed if any never made it.
+
+    ``attributes`` become string message attributes of every message.
+    """
+    message_attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()}
     for group in group_for_batches(bodies):
         entries = {str(index): body for index, body in enumerate(group)}
         for attempt in range(SEND_ATTEMPTS):
@@ -57,6 +62,7 @@ def send_messages(
                 QueueUrl=queue_url,
                 Entries=[
                     {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+                    | ({"MessageAttributes": message_attributes} if message_attributes else {})
                     for entry_id, body in entries.items()
                 ],
             )

@@ -101,7 +101,21 @@ class ListedObject:
     etag: str
 
 
-def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[list[ListedObject]]:
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """One page of a range's listing; ``last`` says that nothing of the range follows it."""
+
+    objects: list[ListedObject]
+    last: bool
+
+    def __iter__(self) -> Iterator[ListedObject]:
+        return iter(self.objects)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+
+def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[ListedPage]:
     """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time.
 
     botocore asks for and decodes URL-encoded keys itself, so keys with characters XML 1.0 cannot
@@ -115,16 +129,17 @@ def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size
             response = s3.list_objects_v2(**request)
         except (ClientError, BotoCoreError) as error:
             raise describe_error(error) from error
-        page = []
+        objects = []
         for entry in response.get("Contents", []):
             if key_range.is_past(entry["Key"]):
-                if page:
-                    yield page
+                if objects:
+                    yield ListedPage(objects, last=True)
                 return
-            page.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", "")))
-        if page:
-            yield page
+            objects.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", "")))
         token = response.get("NextContinuationToken")
-        if not response.get("IsTruncated") or not token:
+        last = not response.get("IsTruncated") or not token or (bool(objects) and objects[-1].key == key_range.until)
+        if objects:
+            yield ListedPage(objects, last)
+        if last:
             return
         request["ContinuationToken"] = token

@@ -1,0 +1,162 @@
+import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from hypothesis import given, strategies as st
+
+from s3fanout.keyspace import KeyRange
+from s3fanout.messages import CopyItem
+from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, S3Failure, copy_object, describe_error, list_pages
+from tests.unit.fake_aws import FakeS3, client_error
+
+
+@pytest.mark.parametrize(
+    "code, status, permanent",
+    [
+        ("AccessDenied", 403, True),
+        ("NoSuchKey", 404, True),
+        ("ObjectNotInActiveTierError", 403, True),
+        ("PreconditionFailed", 412, True),
+        ("SlowDown", 503, False),
+        ("InternalError", 500, False),
+        ("ServiceUnavailable", 503, False),
+        (None, 503, False),
+        (None, 404, True),
+    ],
+)
+def test_client_errors_are_translated_with_a_verdict(code, status, permanent):
+    failure = describe_error(client_error(code, "details", status))
+    assert failure.code == (code or str(status))
+    assert failure.permanent is permanent
+    assert failure.message == "details"
+
+
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (EndpointConnectionError(endpoint_url="https://s3.test"), "EndpointConnectionError"),
+        (ReadTimeoutError(endpoint_url="https://s3.test"), "ReadTimeoutError"),
+        (RuntimeError("boom"), "RuntimeError"),
+        (KeyError(), "KeyError"),
+    ],
+)
+def test_connection_and_unknown_errors_are_transient(error, code):
+    failure = describe_error(error)
+    assert (failure.code, failure.permanent) == (code, False)
+    assert failure.message
+
+
+def test_an_s3_failure_is_returned_as_is():
+    failure = S3Failure("EntityTooLarge", "too big", permanent=True)
+    assert describe_error(failure) is failure
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["with space", "a+b", "100%", "what?", "#hash", "/leading/slash", "日本/é😀", "a" * 1024, "é" * 512, "%2F+ ?#"],
+)
+def test_copy_request_carries_the_key_unchanged(key):
+    s3 = FakeS3()
+    copy_object(s3, "src", "dst", CopyItem(key, 10, '"e1"'))
+    assert s3.copy_requests == [
+        {
+            "Bucket": "dst",
+            "Key": key,
+            "CopySource": {"Bucket": "src", "Key": key},
+            "MetadataDirective": "COPY",
+            "TaggingDirective": "COPY",
+            "CopySourceIfMatch": '"e1"',
+        }
+    ]
+
+
+def test_copy_without_etag_has_no_precondition():
+    s3 = FakeS3()
+    copy_object(s3, "src", "dst", CopyItem("k", 10, None))
+    assert "CopySourceIfMatch" not in s3.copy_requests[0]
+
+
+def test_copy_over_5_gib_fails_permanently_without_calling_s3():
+    s3 = FakeS3()
+    with pytest.raises(S3Failure) as raised:
+        copy_object(s3, "src", "dst", CopyItem("huge", MAX_SINGLE_COPY_BYTES + 1, '"e"'))
+    assert (raised.value.code, raised.value.permanent) == ("EntityTooLarge", True)
+    assert s3.copy_requests == []
+
+
+def test_copy_of_exactly_5_gib_is_attempted():
+    s3 = FakeS3()
+    copy_object(s3, "src", "dst", CopyItem("big", MAX_SINGLE_COPY_BYTES, '"e"'))
+    assert s3.copied_keys() == ["big"]
+
+
+def test_copy_errors_are_raised_as_s3_failures():
+    s3 = FakeS3(failures={"k": client_error("PreconditionFailed", "At least one of the pre-conditions failed", 412)})
+    with pytest.raises(S3Failure) as raised:
+        copy_object(s3, "src", "dst", CopyItem("k", 1, '"old"'))
+    assert (raised.value.code, raised.value.permanent) == ("PreconditionFailed", True)
+
+
+KEYS = [f"k{i:02d}" for i in range(25)]
+
+
+def listed_keys(pages):
+    return [o.key for page in pages for o in page]
+
+
+def test_pages_follow_the_continuation_token():
+    s3 = FakeS3(KEYS)
+    pages = list(list_pages(s3, "src", "", KeyRange(), page_size=10))
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert listed_keys(pages) == KEYS
+    tokens = [r["ContinuationToken"] for r in s3.list_requests]
+    assert tokens == [None, "opaque-0", "opaque-1"]
+    assert {r["MaxKeys"] for r in s3.list_requests} == {10}
+
+
+def test_listed_objects_carry_size_and_etag():
+    s3 = FakeS3(["a/é"])
+    [[listed]] = list(list_pages(s3, "src", "", KeyRange()))
+    assert (listed.key, listed.size, listed.etag) == ("a/é", FakeS3.size_of("a/é"), FakeS3.etag_of("a/é"))
+
+
+@pytest.mark.parametrize("after", [None, "k07"])
+def test_start_after_is_the_ranges_after(after):
+    s3 = FakeS3(KEYS)
+    pages = list(list_pages(s3, "src", "k", KeyRange(after, None), page_size=10))
+    assert s3.list_requests[0]["StartAfter"] == after
+    assert s3.list_requests[0]["Prefix"] == "k"
+    assert listed_keys(pages) == [k for k in KEYS if after is None or k > after]
+
+
+# A page ending exactly at `until` needs no further request to know the range is done.
+@pytest.mark.parametrize("until, pages_requested", [("k12", 2), ("k12a", 2), ("k09", 1), ("k08", 1), ("k00", 1)])
+def test_listing_stops_at_until_inclusive(until, pages_requested):
+    s3 = FakeS3(KEYS)
+    pages = list(list_pages(s3, "src", "", KeyRange(None, until), page_size=10))
+    assert listed_keys(pages) == [k for k in KEYS if k <= until]
+    assert len(s3.list_requests) == pages_requested
+    assert [page.last for page in pages] == [False] * (len(pages) - 1) + [True]
+
+
+def test_an_empty_range_yields_no_pages():
+    s3 = FakeS3(KEYS)
+    assert list(list_pages(s3, "src", "", KeyRange("k30", None))) == []
+
+
+# Keys drawn from a small alphabet so that ranges often cut inside the key set.
+small_keys = st.text(alphabet="ab/é\x00日", min_size=1, max_size=5)
+
+
+@given(
+    keys=st.lists(small_keys, max_size=40, unique=True),
+    bounds=st.lists(st.none() | small_keys, min_size=2, max_size=2),
+    page_size=st.integers(min_value=1, max_value=7),
+)
+def test_listing_yields_exactly_the_keys_in_the_range(keys, bounds, page_size):
+    after, until = bounds
+    if after is not None and until is not None and after >= until:
+        after, until = (until, after) if until < after else (None, until)
+    key_range = KeyRange(after, until)
+    s3 = FakeS3(keys)
+    pages = list(list_pages(s3, "src", "", key_range, page_size=page_size))
+    assert listed_keys(pages) == sorted(k for k in keys if key_range.contains(k))
+    assert all(0 < len(page) <= page_size for page in pages)
