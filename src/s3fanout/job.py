@@ -47,12 +47,17 @@ def check_bucket_name(name: str) -> str:
     return name
 
 
-def check_buckets(s3: Any, spec: JobSpec) -> None:
-    """Refuse a job whose buckets are the same, missing or unreachable, before anything is queued."""
+def check_names(spec: JobSpec) -> None:
+    """Refuse invalid bucket names and a destination that is the source."""
     check_bucket_name(spec.source_bucket)
     check_bucket_name(spec.dest_bucket)
     if spec.source_bucket == spec.dest_bucket:
         raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
+
+
+def check_buckets(s3: Any, spec: JobSpec) -> None:
+    """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is queued."""
+    check_names(spec)
     for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
         try:
             s3.head_bucket(Bucket=bucket)

@@ -13,14 +13,15 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.dlq import DeadLetter, dead_letters, peek
-from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_buckets, new_job_id, seed, write_failures
+from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
+from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_buckets, check_names, new_job_id, seed, write_failures
 from s3fanout.local import (
     COPY_TIMEOUT_SECONDS,
     LIST_TIMEOUT_SECONDS,
@@ -38,6 +39,7 @@ DEFAULT_WORKERS = 4
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_OUTPUT_DIR = "s3fanout-runs"
 WAIT_POLL_SECONDS = 5
+MAX_SEED_RANGES = len(COMMON_FIRST_CHARACTERS)
 
 
 class ExitStatus(IntEnum):
@@ -51,6 +53,13 @@ class UsageError(ValueError):
     """A problem with the command line or environment, reported in one line."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (with a pointer to --help), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitStatus.ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 @dataclass
 class JobReport:
     job_id: str
@@ -58,29 +67,36 @@ class JobReport:
     destination: str
     mode: str
     seconds: float
-    keys_listed: int
-    bytes_listed: int
-    objects_copied: int
-    bytes_copied: int
-    keys_retried: int
+    # None where this command cannot know them: a deployed job counts in CloudWatch metrics.
+    keys_listed: int | None
+    bytes_listed: int | None
+    objects_copied: int | None
+    bytes_copied: int | None
+    keys_retried: int | None
     failed_keys: int
     failed_ranges: int
     failures_file: str | None
     log_file: str | None
 
     @property
-    def objects_per_second(self) -> float:
+    def objects_per_second(self) -> float | None:
+        if self.objects_copied is None:
+            return None
         return self.objects_copied / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"objects_per_second": round(self.objects_per_second, 1)}
+        rate = self.objects_per_second
+        return asdict(self) | {"objects_per_second": None if rate is None else round(rate, 1)}
 
     def text(self) -> str:
-        lines = [
-            f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) finished in {self.seconds:.1f} s",
-            f"  listed  {self.keys_listed:,} keys ({human_bytes(self.bytes_listed)})",
-            f"  copied  {self.objects_copied:,} objects ({human_bytes(self.bytes_copied)}), {self.objects_per_second:,.1f} objects/s",
-        ]
+        lines = [f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) finished in {self.seconds:.1f} s"]
+        if self.keys_listed is None or self.objects_copied is None or self.bytes_listed is None or self.bytes_copied is None:
+            lines.append("  counts  in the stack's CloudWatch metrics (namespace S3Fanout); this command watched the queues")
+        else:
+            lines += [
+                f"  listed  {self.keys_listed:,} keys ({human_bytes(self.bytes_listed)})",
+                f"  copied  {self.objects_copied:,} objects ({human_bytes(self.bytes_copied)}), {self.objects_per_second:,.1f} objects/s",
+            ]
         if self.keys_retried:
             lines.append(f"  retried {self.keys_retried:,} key copies after transient errors")
         failed = f"  failed  {self.failed_keys:,} keys"
@@ -123,7 +139,7 @@ def fail(message: str, debug: bool) -> int:
 
 
 def seed_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description=(
             "Copy every object of a source bucket (or prefix) to the same keys in a destination bucket. "
@@ -141,9 +157,9 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
     parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
     parser.add_argument("--prefix", default="", help="copy only keys starting with this prefix (default: all keys)")
-    parser.add_argument("--ranges", type=positive_int, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, at most 62 (default: {DEFAULT_RANGES})")
+    parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES})")
     parser.add_argument("--stack-name", metavar="NAME", help="deployed stack whose queues to use (default: samconfig.toml's stack_name, else s3-fanout)")
-    parser.add_argument("--wait", action="store_true", help="deployed mode: follow the queues until the job is drained, then report failures")
+    parser.add_argument("--wait", action="store_true", help="deployed mode: follow the stack's queues until they are drained (other jobs on them included), then report this job's failures")
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     local = parser.add_argument_group("local mode")
     local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
@@ -165,6 +181,13 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def range_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_SEED_RANGES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SEED_RANGES} ranges can be seeded, got {value}")
     return value
 
 
@@ -253,7 +276,7 @@ def build_report(
     destination: str,
     mode: str,
     seconds: float,
-    counters: JobCounters,
+    counters: JobCounters | None,
     letters: list[DeadLetter],
     failures_file: str | None,
     log_file: str | None,
@@ -264,11 +287,11 @@ def build_report(
         destination=destination,
         mode=mode,
         seconds=round(seconds, 2),
-        keys_listed=counters.keys_listed,
-        bytes_listed=counters.bytes_listed,
-        objects_copied=counters.objects_copied,
-        bytes_copied=counters.bytes_copied,
-        keys_retried=counters.keys_retried,
+        keys_listed=counters.keys_listed if counters else None,
+        bytes_listed=counters.bytes_listed if counters else None,
+        objects_copied=counters.objects_copied if counters else None,
+        bytes_copied=counters.bytes_copied if counters else None,
+        keys_retried=counters.keys_retried if counters else None,
         failed_keys=sum(1 for letter in letters if letter.key is not None),
         failed_ranges=sum(1 for letter in letters if letter.key is None),
         failures_file=failures_file,
@@ -277,6 +300,7 @@ def build_report(
 
 
 def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
+    check_names(spec)
     stack_name = args.stack_name or default_stack_name()
     queues = queues_from_stack(clients.cloudformation(), stack_name)
     for role, allowed, bucket in (("source", queues.source_bucket, spec.source_bucket), ("destination", queues.dest_bucket, spec.dest_bucket)):
@@ -300,7 +324,7 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
     with ProgressView(enabled=show_progress(args)) as view:
         wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
     letters = job_dead_letters(sqs, queues, job_id)
-    report = build_report(job_id, source, destination, f"stack {stack_name}", time.monotonic() - started, JobCounters(), letters, None, None)
+    report = build_report(job_id, source, destination, f"stack {stack_name}", time.monotonic() - started, None, letters, None, None)
     print_report(report, args.json)
     for letter in letters[:20]:
         print(f"  {letter.code}: {letter.subject}: {letter.message}", file=sys.stderr)
@@ -317,10 +341,15 @@ def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, 
             time.sleep(WAIT_POLL_SECONDS)
 
 
-def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str) -> list[DeadLetter]:
+def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str | None) -> list[DeadLetter]:
+    """The failures of one job (every job for None) in both DLQs, left on the queues."""
     letters = []
     for name, url in queues.dead_letter_queues().items():
-        letters += [letter for letter in dead_letters(name, peek(sqs, url)) if letter.job_id == job_id]
+        letters += [letter for letter in dead_letters(name, peek(sqs, url)) if job_id in (None, letter.job_id)]
+        hidden = queue_depths(sqs, url)[1]
+        if hidden:
+            # Another reader (a second 'dlq list', a redrive) holds them for up to a minute.
+            print(f"{PROG}: warning: {hidden} message(s) of the {name} DLQ are being read elsewhere and are not shown; run again in a minute", file=sys.stderr)
     return letters
 
 
@@ -336,8 +365,8 @@ def print_report(report: JobReport, as_json: bool) -> None:
 
 
 def dlq_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"{PROG} dlq", description="Inspect the dead-letter queues of a deployed stack or of local mode.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog=f"{PROG} dlq", description="Inspect the dead-letter queues of a deployed stack or of local mode.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     listing = commands.add_parser("list", help="show every failed key and key range with its reason, without consuming them")
     listing.add_argument("--stack-name", metavar="NAME", help="deployed stack (default: samconfig.toml's stack_name, else s3-fanout)")
     listing.add_argument("--local", action="store_true", help="local mode's queues on the configured SQS endpoint (AWS_ENDPOINT_URL_SQS)")
@@ -362,10 +391,7 @@ def dlq_main(argv: list[str]) -> int:
         queues = find_local_queues(clients.sqs())
     else:
         queues = queues_from_stack(clients.cloudformation(), args.stack_name or default_stack_name())
-    sqs = clients.sqs()
-    letters: list[DeadLetter] = []
-    for name, url in queues.dead_letter_queues().items():
-        letters += [letter for letter in dead_letters(name, peek(sqs, url)) if args.job in (None, letter.job_id)]
+    letters = job_dead_letters(clients.sqs(), queues, args.job)
     if args.json:
         for letter in letters:
             print(json.dumps(letter.to_dict(), ensure_ascii=False))

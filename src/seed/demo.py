@@ -7,7 +7,6 @@ compares the destination with the source object by object.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ from typing import Any, Iterator
 from s3fanout import clients
 from s3fanout.job import JobSpec
 from s3fanout.motoserver import EmbeddedMoto
-from seed.cli import PROG, ExitStatus, local_queues, print_report, run_local_job, seed_parser
+from seed.cli import PROG, ExitStatus, OneLineParser, local_queues, print_report, run_local_job, seed_parser
 
 SOURCE_BUCKET = "demo-source"
 DEST_BUCKET = "demo-destination"
@@ -153,7 +152,7 @@ def verify(s3: Any, objects: list[DemoObject]) -> list[str]:
 
 
 def run_demo(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=f"{PROG} demo",
         description="Copy generated objects between two buckets of an embedded moto server with the full pipeline in local mode, then verify the copy key by key. Needs no AWS account.",
     )

@@ -1,0 +1,658 @@
+"""The CLI's deployed mode, end to end: the real `python -m seed` against a stack on a moto server.
+
+Every test deploys template.yaml as its own uniquely named stack on the session's moto server
+(tests/deploy/moto_stack.py), creates its own buckets, and runs the CLI as a subprocess with
+AWS_ENDPOINT_URL pointing at the server and a fresh working directory (so it writes its run files
+there and finds no samconfig.toml). The stack's event source mappings cannot run on moto, so where
+a job must actually copy, local workers (`--local --stack-name`) play the Lambdas on the stack's
+queues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from s3fanout.copier import DEAD_LETTERED_BY
+from s3fanout.keyspace import seed_ranges
+from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
+from tests.deploy.moto_stack import client, deploy_stack
+
+pytestmark = pytest.mark.e2e
+
+CLI_TIMEOUT_SECONDS = 180
+# The CLI's --wait polls every 5 s and needs 3 empty polls in a row: 10 s at the very least.
+WAIT_TIMEOUT_SECONDS = 240
+
+# Keys that trip S3 tools up: first characters outside ASCII (the published design this project
+# grew from never listed them), URL-reserved characters, a leading slash, the longest key S3 allows.
+# No newline: the moto server cannot route a key holding one.
+LONG_KEY = "long-" + "ü" * 509 + "x"
+AWKWARD_KEYS = [
+    "é-accent.txt",
+    "éé/nested/deeper.bin",
+    "日本語/ファイル.txt",
+    "日本",
+    "😀 emoji first",
+    "with space.txt",
+    "  two leading spaces",
+    "trailing space ",
+    "a+b+c.txt",
+    "+plus-first",
+    "100%.txt",
+    "%41%42 looks encoded",
+    "what?.txt",
+    "?question-first",
+    "#hash-first",
+    "dir#1/file#2",
+    "/leading-slash",
+    "//double/slash",
+    "folder/",
+    "semi;colon,comma=equals&amp",
+    "quote'double\"back`tick",
+    "brackets[1]{2}(3)<4>",
+    "tilde~caret^pipe|backslash\\",
+    "!bang",
+    "-dash",
+    ".dot",
+    "~tilde-first",
+    "{brace-first",
+    "zzz-last-ascii",
+    "Z-upper",
+    LONG_KEY,
+    "empty-object",
+]
+# Keys equal to seeding boundaries (a range is after < key <= until) and right next to them.
+_BOUNDARIES = [r.until for r in seed_ranges("", 32) if r.until is not None]
+BOUNDARY_KEYS = _BOUNDARIES[:4] + [b + " just after" for b in _BOUNDARIES[-3:]]
+ZERO_BYTE_KEYS = {"empty-object", "folder/"}
+
+
+@dataclass
+class Deployed:
+    name: str
+    outputs: dict[str, str]
+    source: str
+    dest: str
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def unique(label: str) -> str:
+    return f"e2e-{label}-{uuid.uuid4().hex[:8]}"
+
+
+def cli_env(endpoint: str) -> dict[str, str]:
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1", PYTHONUNBUFFERED="1")
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_PROFILE"):
+        env.pop(name, None)
+    return env
+
+
+def seed_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seed", *args]
+
+
+@pytest.fixture
+def s3(moto_endpoint: str) -> Any:
+    return client("s3", moto_endpoint)
+
+
+@pytest.fixture
+def sqs(moto_endpoint: str) -> Any:
+    return client("sqs", moto_endpoint)
+
+
+def run_seed(endpoint: str, cwd: Path, *args: str, timeout: float = CLI_TIMEOUT_SECONDS) -> Result:
+    done = subprocess.run(
+        seed_command(*args),
+        env=cli_env(endpoint),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def run_cli(moto_endpoint: str, tmp_path: Path) -> Callable[..., Result]:
+    def run(*args: str, timeout: float = CLI_TIMEOUT_SECONDS) -> Result:
+        return run_seed(moto_endpoint, tmp_path, *args, timeout=timeout)
+
+    return run
+
+
+def new_stack(endpoint: str, label: str, *, source: str | None = None, dest: str | None = None, create_buckets: bool = True) -> Deployed:
+    """Deploy a fresh, uniquely named stack; create its two buckets unless told not to."""
+    name = unique(label)
+    source = source or f"{name}-src"
+    dest = dest or f"{name}-dst"
+    if create_buckets:
+        for bucket in (source, dest):
+            client("s3", endpoint).create_bucket(Bucket=bucket)
+    return Deployed(name, deploy_stack(endpoint, name, {"SourceBucket": source, "DestinationBucket": dest}), source, dest)
+
+
+@pytest.fixture
+def make_stack(moto_endpoint: str) -> Callable[..., Deployed]:
+    def make(label: str, **options: Any) -> Deployed:
+        return new_stack(moto_endpoint, label, **options)
+
+    return make
+
+
+def receive_all(sqs: Any, queue_url: str, *, delete: bool = True) -> list[dict[str, Any]]:
+    """Every message on a queue (deleted unless told otherwise)."""
+    seen: dict[str, dict[str, Any]] = {}
+    empty = 0
+    while empty < 2:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300, WaitTimeSeconds=0).get("Messages", [])
+        new = [m for m in messages if m["MessageId"] not in seen]
+        empty = 0 if new else empty + 1
+        for message in new:
+            seen[message["MessageId"]] = message
+            if delete:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return list(seen.values())
+
+
+def depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def list_tasks_on(sqs: Any, stack: Deployed) -> list[ListTask]:
+    return [ListTask.from_json(m["Body"]) for m in receive_all(sqs, stack.outputs["ListQueueUrl"])]
+
+
+def assert_partition(tasks: list[ListTask], job_id: str, stack: Deployed, count: int) -> None:
+    """One task per range of the job, contiguous, open at both ends: every possible key is covered."""
+    assert len(tasks) == count
+    assert {(t.job_id, t.source_bucket, t.dest_bucket, t.prefix, t.resumed) for t in tasks} == {(job_id, stack.source, stack.dest, "", 0)}
+    ordered = sorted(tasks, key=lambda t: (t.after is not None, t.after or ""))
+    assert ordered[0].after is None
+    assert ordered[-1].until is None
+    for low, high in zip(ordered, ordered[1:]):
+        assert low.until is not None and low.until == high.after, f"gap or overlap between {low} and {high}"
+    for task in ordered:
+        assert task.after is None or task.until is None or task.after < task.until
+
+
+def objects(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            found[entry["Key"]] = (entry["Size"], entry["ETag"])
+    return found
+
+
+def fill_source(s3: Any, bucket: str) -> dict[str, bytes]:
+    bodies: dict[str, bytes] = {}
+    for index, key in enumerate(AWKWARD_KEYS + BOUNDARY_KEYS):
+        body = b"" if key in ZERO_BYTE_KEYS else f"{index}:{key}\n".encode() * (1 + index % 5)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        bodies[key] = body
+    assert len(bodies) == len(AWKWARD_KEYS) + len(BOUNDARY_KEYS), "a test key is listed twice"
+    return bodies
+
+
+def assert_same_objects(s3: Any, stack: Deployed, bodies: dict[str, bytes]) -> None:
+    """The destination holds exactly the source's keys, each with the same size and ETag."""
+    source = objects(s3, stack.source)
+    assert set(source) == set(bodies), "the moto server mangled a source key"
+    destination = objects(s3, stack.dest)
+    assert sorted(set(source) - set(destination)) == [], "keys missing from the destination"
+    assert sorted(set(destination) - set(source)) == [], "unexpected keys in the destination"
+    for key, (size, etag) in source.items():
+        assert size == len(bodies[key]), key
+        head = s3.head_object(Bucket=stack.dest, Key=key)
+        assert (head["ContentLength"], head["ETag"]) == (size, etag), f"{key!r} differs in the destination"
+        assert destination[key] == (size, etag), f"{key!r} differs in the destination listing"
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("python -m seed: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    assert "Traceback" not in result.stderr
+
+
+def test_test_keys_are_what_they_claim() -> None:
+    assert len(LONG_KEY.encode("utf-8")) == 1024
+    assert all("\n" not in key for key in AWKWARD_KEYS + BOUNDARY_KEYS)
+    assert ["é", "日", "😀"] <= sorted({key[0] for key in AWKWARD_KEYS if ord(key[0]) > 127})
+
+
+# ---------------------------------------------------------------------------- 1. seeding
+
+
+def test_deployed_seed_queues_one_list_task_per_range(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any, tmp_path: Path) -> None:
+    stack = make_stack("seed")
+
+    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
+
+    assert result.returncode == 0, result
+    assert result.stderr == ""
+    match = re.match(r"job (\S+): 32 key ranges of s3://(\S+)/ queued on stack '(\S+)', copying to s3://(\S+)/\n", result.stdout)
+    assert match, result.stdout
+    job_id = match.group(1)
+    assert match.groups()[1:] == (stack.source, stack.name, stack.dest)
+    assert f"dlq list --stack-name {stack.name}" in result.stdout
+    assert_partition(list_tasks_on(sqs, stack), job_id, stack, 32)
+    # Nothing else was touched: listing is the Lambdas' work, and deployed mode writes no run files.
+    assert depth(sqs, stack.outputs["CopyQueueUrl"]) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_deployed_seed_json_with_ranges(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any) -> None:
+    stack = make_stack("seed8")
+
+    # s3:// forms are accepted for both buckets.
+    result = run_cli("--bucket", f"s3://{stack.source}", "--dest", f"s3://{stack.dest}/", "--stack-name", stack.name, "--ranges", "8", "--json")
+
+    assert result.returncode == 0, result
+    report = result.json()
+    assert report == {
+        "job_id": report["job_id"],
+        "stack": stack.name,
+        "ranges": 8,
+        "source": f"s3://{stack.source}/",
+        "destination": f"s3://{stack.dest}/",
+    }
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", report["job_id"])
+    assert_partition(list_tasks_on(sqs, stack), report["job_id"], stack, 8)
+
+
+def test_each_deployed_seed_is_its_own_job(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any) -> None:
+    stack = make_stack("twice")
+
+    first = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--ranges", "3", "--json")
+    second = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--ranges", "5", "--json")
+
+    assert (first.returncode, second.returncode) == (0, 0), (first, second)
+    assert first.json()["job_id"] != second.json()["job_id"]
+    by_job: dict[str, list[ListTask]] = {}
+    for task in list_tasks_on(sqs, stack):
+        by_job.setdefault(task.job_id, []).append(task)
+    assert set(by_job) == {first.json()["job_id"], second.json()["job_id"]}
+    assert_partition(by_job[first.json()["job_id"]], first.json()["job_id"], stack, 3)
+    assert_partition(by_job[second.json()["job_id"]], second.json()["job_id"], stack, 5)
+
+
+# ---------------------------------------------------------------- 2. local workers on a stack
+
+
+def test_local_workers_drain_the_stacks_queues(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any, tmp_path: Path) -> None:
+    stack = make_stack("local")
+    bodies = fill_source(s3, stack.source)
+
+    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--local", "--workers", "2", "--no-progress", "--json")
+
+    assert result.returncode == 0, result
+    report = result.json()
+    assert report["failed_keys"] == 0, report
+    assert report["failed_ranges"] == 0, report
+    assert report["objects_copied"] == len(bodies), report
+    assert report["keys_listed"] == len(bodies), report
+    assert report["bytes_copied"] == sum(map(len, bodies.values())), report
+    assert report["mode"] == "local"
+    assert report["job_id"] in result.stderr
+    assert_same_objects(s3, stack, bodies)
+    # The workers used the stack's own queues (the only ones with this stack's name), and drained them.
+    for output in ("ListQueueUrl", "CopyQueueUrl", "ListDeadLetterQueueUrl", "CopyDeadLetterQueueUrl"):
+        assert depth(sqs, stack.outputs[output]) == 0, output
+    assert not [url for url in sqs.list_queues(QueueNamePrefix="s3fanout").get("QueueUrls", []) if stack.name in url]
+    # Its run files went to the working directory.
+    failures_file = tmp_path / report["failures_file"]
+    assert failures_file.is_file() and failures_file.read_text() == ""
+    assert (tmp_path / report["log_file"]).is_file()
+
+
+# ----------------------------------------------------------------------------- 3. refusals
+
+
+def assert_nothing_queued(sqs: Any, stack: Deployed) -> None:
+    for output in ("ListQueueUrl", "CopyQueueUrl"):
+        assert depth(sqs, stack.outputs[output]) == 0, output
+        assert receive_all(sqs, stack.outputs[output], delete=False) == []
+
+
+def test_refuses_an_unknown_stack(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any) -> None:
+    stack = make_stack("known")
+    missing = f"{stack.name}-missing"
+
+    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", missing)
+
+    assert_one_line_error(result, f"stack '{missing}' does not exist")
+    assert_nothing_queued(sqs, stack)
+
+
+@pytest.mark.parametrize("role", ["source", "destination"])
+def test_refuses_a_bucket_the_stack_does_not_allow(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any, role: str) -> None:
+    stack = make_stack("allow")
+    other = f"{stack.name}-other"
+    s3.create_bucket(Bucket=other)
+    source, dest = (other, stack.dest) if role == "source" else (stack.source, other)
+
+    result = run_cli("--bucket", source, "--dest", dest, "--stack-name", stack.name)
+
+    allowed = stack.source if role == "source" else stack.dest
+    assert_one_line_error(result, f"stack '{stack.name}'", f"{role} bucket '{allowed}'", f"not '{other}'")
+    assert_nothing_queued(sqs, stack)
+
+
+def test_refuses_a_source_bucket_that_does_not_exist(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+    # The stack was deployed for this bucket, which has since gone (or never existed).
+    stack = make_stack("gone", create_buckets=False)
+    s3.create_bucket(Bucket=stack.dest)
+
+    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
+
+    assert_one_line_error(result, f"source bucket '{stack.source}' does not exist")
+    assert_nothing_queued(sqs, stack)
+
+
+def test_refuses_a_destination_bucket_that_does_not_exist(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+    stack = make_stack("nodst", create_buckets=False)
+    s3.create_bucket(Bucket=stack.source)
+
+    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
+
+    assert_one_line_error(result, f"destination bucket '{stack.dest}' does not exist")
+    assert_nothing_queued(sqs, stack)
+
+
+@pytest.fixture
+def any_bucket_stack(make_stack: Callable[..., Deployed]) -> Deployed:
+    """A stack deployed with SourceBucket = DestinationBucket = "*": the CLI's own checks decide."""
+    return make_stack("any", source="*", dest="*", create_buckets=False)
+
+
+def test_any_bucket_stack_refuses_a_missing_source(any_bucket_stack: Deployed, run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+    missing, dest = f"{any_bucket_stack.name}-nosuch", f"{any_bucket_stack.name}-dst"
+    s3.create_bucket(Bucket=dest)
+
+    result = run_cli("--bucket", missing, "--dest", dest, "--stack-name", any_bucket_stack.name)
+
+    assert_one_line_error(result, f"source bucket '{missing}' does not exist")
+    assert_nothing_queued(sqs, any_bucket_stack)
+
+
+def test_refuses_source_equal_to_destination(any_bucket_stack: Deployed, run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+    bucket = f"{any_bucket_stack.name}-same"
+    s3.create_bucket(Bucket=bucket)
+
+    result = run_cli("--bucket", bucket, "--dest", f"s3://{bucket}/", "--stack-name", any_bucket_stack.name)
+
+    assert_one_line_error(result, "source and destination are the same bucket", f"'{bucket}'")
+    assert_nothing_queued(sqs, any_bucket_stack)
+
+
+def test_refuses_source_equal_to_destination_on_a_stack_deployed_so(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+    name = unique("same")
+    s3.create_bucket(Bucket=name)
+    stack = make_stack("same", source=name, dest=name, create_buckets=False)
+
+    result = run_cli("--bucket", name, "--dest", name, "--stack-name", stack.name)
+
+    assert_one_line_error(result, "source and destination are the same bucket", f"'{name}'")
+    assert_nothing_queued(sqs, stack)
+
+
+@pytest.mark.parametrize("bad", ["Upper_Case", "ab", "-leading-dash", "192.168.1.1", "a..b", "x" * 64])
+def test_refuses_an_invalid_bucket_name(any_bucket_stack: Deployed, run_cli: Callable[..., Result], s3: Any, sqs: Any, bad: str) -> None:
+    dest = f"{any_bucket_stack.name}-dst"
+    s3.create_bucket(Bucket=dest)
+
+    # --bucket=... so that argparse takes "-leading-dash" for a value, not an option.
+    result = run_cli(f"--bucket={bad}", "--dest", dest, "--stack-name", any_bucket_stack.name)
+
+    assert_one_line_error(result, f"'{bad}' is not a valid S3 bucket name")
+    assert_nothing_queued(sqs, any_bucket_stack)
+
+
+def test_refuses_a_bucket_given_with_a_path(any_bucket_stack: Deployed, run_cli: Callable[..., Result], sqs: Any) -> None:
+    result = run_cli("--bucket", "s3://some-bucket/some/path", "--dest", "other-bucket", "--stack-name", any_bucket_stack.name)
+
+    assert_one_line_error(result, "'s3://some-bucket/some/path' names a path", "--prefix")
+    assert_nothing_queued(sqs, any_bucket_stack)
+
+
+# ------------------------------------------------------------------------------ 4. dlq list
+
+
+def put_dead_letters(sqs: Any, stack: Deployed, job_id: str, failures: dict[str, KeyFailure], *, by_copier: bool = True) -> None:
+    """A copy DLQ message as the copier sends it for keys it gave up on (marked as such), or, with
+    by_copier=False, a retried batch that SQS moved there after its deliveries kept failing."""
+    batch = CopyBatch(job_id, stack.source, stack.dest, tuple(CopyItem(key, 7, '"etag"', failure) for key, failure in failures.items()))
+    name, value = DEAD_LETTERED_BY
+    attributes = {name: {"DataType": "String", "StringValue": value}} if by_copier else {}
+    sqs.send_message(QueueUrl=stack.outputs["CopyDeadLetterQueueUrl"], MessageBody=batch.to_json(), MessageAttributes=attributes)
+
+
+def test_dlq_list_shows_failed_keys_without_consuming_them(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any) -> None:
+    stack = make_stack("dlq")
+
+    fresh = run_cli("dlq", "list", "--stack-name", stack.name, "--json")
+    assert (fresh.returncode, fresh.stdout, fresh.stderr) == (0, "", "")
+
+    job_id, other_job = "20240501-100000-abcdef", "20240502-110000-012345"
+    failures = {
+        "gone/日本語 key.txt": KeyFailure("NoSuchKey", "The specified key does not exist.", 5, "2024-05-01T10:00:00+00:00", "2024-05-01T10:20:00+00:00"),
+        "changed.bin": KeyFailure("SourceChanged", "the source object changed after it was listed", 1, "2024-05-01T10:01:00+00:00", "2024-05-01T10:01:00+00:00"),
+    }
+    put_dead_letters(sqs, stack, job_id, failures)
+    # A retried batch of another job that SQS moved to the DLQ after its copier kept crashing.
+    crashed = KeyFailure("SlowDown", "Please reduce your request rate.", 2, "2024-05-02T11:00:00+00:00", "2024-05-02T11:05:00+00:00")
+    put_dead_letters(sqs, stack, other_job, {"crashed?#.txt": crashed}, by_copier=False)
+
+    outputs = []
+    for _ in range(2):
+        listed = run_cli("dlq", "list", "--stack-name", stack.name, "--json")
+        assert listed.returncode == 0, listed
+        assert listed.stderr == ""
+        outputs.append(listed.stdout)
+    assert outputs[0] == outputs[1], "dlq list consumed or changed the dead letters"
+    lines = outputs[0].splitlines()
+    assert len(lines) == 3
+    letters = {letter["key"]: letter for letter in map(json.loads, lines)}
+    assert set(letters) == set(failures) | {"crashed?#.txt"}
+    for key, failure in failures.items():
+        letter = letters[key]
+        assert (letter["code"], letter["message"], letter["attempts"]) == (failure.code, failure.message, failure.attempts)
+        assert (letter["job_id"], letter["source_bucket"], letter["dest_bucket"], letter["queue"]) == (job_id, stack.source, stack.dest, "copy")
+        assert (letter["first_failed"], letter["last_failed"]) == (failure.first_failed, failure.last_failed)
+    batch_failed = letters["crashed?#.txt"]
+    assert (batch_failed["code"], batch_failed["job_id"], batch_failed["attempts"]) == ("BatchFailed", other_job, None)
+    assert "failed on every delivery" in batch_failed["message"]
+    assert str(crashed) in batch_failed["message"], "the key's earlier error is lost"
+    # Non-ASCII keys come out readable, not as \u escapes.
+    assert "日本語" in outputs[0]
+    # Still on the queue: a peek, not a receive.
+    assert depth(sqs, stack.outputs["CopyDeadLetterQueueUrl"]) == 2
+
+    text = run_cli("dlq", "list", "--stack-name", stack.name)
+    assert text.returncode == 0, text
+    assert text.stdout.startswith("3 failures: ")
+    for key, letter in letters.items():
+        line = next(line for line in text.stdout.splitlines() if key in line)
+        assert f"s3://{stack.source}/{key}" in line
+        assert letter["code"] in line and letter["message"] in line and letter["job_id"] in line
+
+    # --job keeps one job's failures only.
+    one_job = run_cli("dlq", "list", "--stack-name", stack.name, "--json", "--job", job_id)
+    assert one_job.returncode == 0, one_job
+    assert sorted(json.loads(line)["key"] for line in one_job.stdout.splitlines()) == sorted(failures)
+
+
+def test_dlq_list_refuses_an_unknown_stack(run_cli: Callable[..., Result]) -> None:
+    missing = unique("nostack")
+
+    result = run_cli("dlq", "list", "--stack-name", missing, "--json")
+
+    assert_one_line_error(result, f"stack '{missing}' does not exist")
+
+
+# ------------------------------------------------------------------------------------ 5. --wait
+
+
+def wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = path.read_text(encoding="utf-8")
+        if text in content:
+            return content
+        if process.poll() is not None:
+            pytest.fail(f"the process exited with {process.returncode} before printing {text!r}: {content}")
+        time.sleep(0.2)
+    pytest.fail(f"no {text!r} within {timeout} s: {path.read_text(encoding='utf-8')}")
+
+
+def start_waiter(endpoint: str, cwd: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """The deployed seed with --wait in the background, its output going to files in cwd."""
+    out_path, err_path = cwd / "waiter.stdout", cwd / "waiter.stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        waiter = subprocess.Popen(seed_command(*args, "--wait", "--no-progress"), env=cli_env(endpoint), cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    return waiter, out_path, err_path
+
+
+def seeded_job(err_path: Path, waiter: subprocess.Popen[bytes], stack: Deployed) -> str:
+    seeded = wait_for_text(err_path, "waiting for the queues to drain", waiter, timeout=60)
+    match = re.search(r"job (\S+): 32 key ranges of s3://\S+ queued on stack '([^']+)'", seeded)
+    assert match and match.group(2) == stack.name, seeded
+    return match.group(1)
+
+
+@dataclass
+class WaitRun:
+    stack: Deployed
+    bodies: dict[str, bytes]
+    job_id: str
+    returncode: int
+    stdout: str
+    stderr: str
+    workers: Result
+
+
+@pytest.fixture(scope="module")
+def drained_wait(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> WaitRun:
+    """`--wait --json` on a stack while, in parallel, local workers drain the stack's queues."""
+    stack = new_stack(moto_endpoint, "wait")
+    bodies = fill_source(client("s3", moto_endpoint), stack.source)
+    cwd = tmp_path_factory.mktemp("wait")
+    waiter, out_path, err_path = start_waiter(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    try:
+        # Once the waiter has seeded its job, local workers play the stack's Lambdas (and seed a
+        # second job of the same buckets) while the waiter watches the queues.
+        job_id = seeded_job(err_path, waiter, stack)
+        assert waiter.poll() is None, "--wait returned before the queues drained"
+        workers = run_seed(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--local", "--workers", "2", "--no-progress", "--json")
+        returncode = waiter.wait(timeout=WAIT_TIMEOUT_SECONDS)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    return WaitRun(stack, bodies, job_id, returncode, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8"), workers)
+
+
+def test_wait_follows_the_stack_until_drained(drained_wait: WaitRun, s3: Any, sqs: Any) -> None:
+    run, stack = drained_wait, drained_wait.stack
+    assert run.workers.returncode == 0, run.workers
+    assert run.workers.json()["failed_keys"] == 0
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    report = json.loads(run.stdout)
+    assert report["job_id"] == run.job_id
+    assert report["mode"] == f"stack {stack.name}"
+    assert (report["failed_keys"], report["failed_ranges"]) == (0, 0), report
+    assert (report["source"], report["destination"]) == (f"s3://{stack.source}/", f"s3://{stack.dest}/")
+    assert report["seconds"] >= 10, "three empty polls 5 s apart take at least 10 s"
+    assert "Traceback" not in run.stderr
+    for output in ("ListQueueUrl", "CopyQueueUrl", "ListDeadLetterQueueUrl", "CopyDeadLetterQueueUrl"):
+        assert depth(sqs, stack.outputs[output]) == 0, output
+    assert_same_objects(s3, stack, run.bodies)
+
+
+def test_wait_report_does_not_claim_zero_copies(drained_wait: WaitRun) -> None:
+    report = json.loads(drained_wait.stdout)
+    for field, real in (("keys_listed", len(drained_wait.bodies)), ("objects_copied", len(drained_wait.bodies)), ("bytes_copied", sum(map(len, drained_wait.bodies.values())))):
+        assert report.get(field) in (None, real), f"{field} = {report.get(field)} but the job did {real}"
+
+
+def drain_as_listers(sqs: Any, stack: Deployed, process: subprocess.Popen[bytes]) -> None:
+    """Consume the seeded list tasks as listers of an empty range would (until the waiter polls)."""
+    for _ in range(3):
+        receive_all(sqs, stack.outputs["ListQueueUrl"])
+        time.sleep(0.5)
+    assert process.poll() is None
+
+
+def test_wait_reports_the_jobs_dead_letters(make_stack: Callable[..., Deployed], moto_endpoint: str, sqs: Any, tmp_path: Path) -> None:
+    stack = make_stack("waitfail")
+    waiter, out_path, err_path = start_waiter(moto_endpoint, tmp_path, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
+    try:
+        job_id = seeded_job(err_path, waiter, stack)
+        # The job's copier gave up on one key; another job's dead letter must not count.
+        put_dead_letters(sqs, stack, job_id, {"lost é key": KeyFailure("AccessDenied", "Access Denied", 5, "2024-05-01T10:00:00+00:00", "2024-05-01T10:20:00+00:00")})
+        put_dead_letters(sqs, stack, "20240101-000000-000000", {"not this job": KeyFailure("NoSuchKey", "gone", 5, "2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00")})
+        drain_as_listers(sqs, stack, waiter)
+        returncode = waiter.wait(timeout=WAIT_TIMEOUT_SECONDS)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+
+    stdout, stderr = out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8")
+    assert returncode == 1, (stdout, stderr)
+    assert stdout.startswith(f"job {job_id}: s3://{stack.source}/ -> s3://{stack.dest}/ (stack {stack.name}) finished in "), stdout
+    assert "  failed  1 keys" in stdout, stdout
+    assert f"AccessDenied: s3://{stack.source}/lost é key: Access Denied" in stderr
+    assert "not this job" not in stdout + stderr
+    assert "Traceback" not in stderr
+
+
+def test_wait_interrupted_exits_130(make_stack: Callable[..., Deployed], moto_endpoint: str, tmp_path: Path) -> None:
+    stack = make_stack("waitint")
+    waiter, out_path, err_path = start_waiter(moto_endpoint, tmp_path, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    try:
+        seeded_job(err_path, waiter, stack)
+        time.sleep(1)
+        waiter.send_signal(signal.SIGINT)
+        returncode = waiter.wait(timeout=30)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+
+    stderr = err_path.read_text(encoding="utf-8")
+    assert returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "python -m seed: interrupted"
+    assert "Traceback" not in stderr
+    assert out_path.read_text(encoding="utf-8") == ""
