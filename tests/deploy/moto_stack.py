@@ -29,6 +29,19 @@ from samtranslator.yaml_helper import yaml_parse
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
+# Every output the template promises; the CLI reads the queue URLs and bucket parameters.
+EXPECTED_OUTPUTS = {
+    "ListQueueUrl",
+    "ListQueueArn",
+    "CopyQueueUrl",
+    "CopyQueueArn",
+    "ListDeadLetterQueueUrl",
+    "ListDeadLetterQueueArn",
+    "CopyDeadLetterQueueUrl",
+    "CopyDeadLetterQueueArn",
+    "SourceBucket",
+    "DestinationBucket",
+}
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.
 FAKE_CREDENTIALS = {

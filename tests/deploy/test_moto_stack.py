@@ -13,22 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tests.deploy.moto_stack import client, deploy_stack
+from tests.deploy.moto_stack import EXPECTED_OUTPUTS, client, deploy_stack
 
 FOURTEEN_DAYS = 14 * 24 * 3600
 NAMED = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MaxReceiveCount": "7"}
-EXPECTED_OUTPUTS = {
-    "ListQueueUrl",
-    "ListQueueArn",
-    "CopyQueueUrl",
-    "CopyQueueArn",
-    "ListDeadLetterQueueUrl",
-    "ListDeadLetterQueueArn",
-    "CopyDeadLetterQueueUrl",
-    "CopyDeadLetterQueueArn",
-    "SourceBucket",
-    "DestinationBucket",
-}
 
 
 class Stack:

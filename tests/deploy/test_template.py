@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.deploy.moto_stack import REPO_ROOT, TEMPLATE_PATH, load_template, sam_transform, with_code_location
+from tests.deploy.moto_stack import EXPECTED_OUTPUTS, REPO_ROOT, TEMPLATE_PATH, load_template, sam_transform, with_code_location
 from samtranslator.yaml_helper import yaml_parse
 
 SAM = Path(sys.executable).with_name("sam")
@@ -23,18 +23,6 @@ QUEUE_DLQ = {"ListQueue": "ListDeadLetterQueue", "CopyQueue": "CopyDeadLetterQue
 QUEUES = [*QUEUE_DLQ, *QUEUE_DLQ.values()]
 FOURTEEN_DAYS = 14 * 24 * 3600
 
-EXPECTED_OUTPUTS = {
-    "ListQueueUrl",
-    "ListQueueArn",
-    "CopyQueueUrl",
-    "CopyQueueArn",
-    "ListDeadLetterQueueUrl",
-    "ListDeadLetterQueueArn",
-    "CopyDeadLetterQueueUrl",
-    "CopyDeadLetterQueueArn",
-    "SourceBucket",
-    "DestinationBucket",
-}
 
 EXPECTED_PARAMETER_DEFAULTS = {
     "SourceBucket": None,

@@ -369,24 +369,16 @@ def test_refuses_a_bucket_the_stack_does_not_allow(make_stack: Callable[..., Dep
     assert_nothing_queued(sqs, stack)
 
 
-def test_refuses_a_source_bucket_that_does_not_exist(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+@pytest.mark.parametrize("missing", ["source", "destination"])
+def test_refuses_a_bucket_that_does_not_exist(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any, missing: str) -> None:
     # The stack was deployed for this bucket, which has since gone (or never existed).
-    stack = make_stack("gone", create_buckets=False)
-    s3.create_bucket(Bucket=stack.dest)
+    stack = make_stack(f"no{missing[:3]}", create_buckets=False)
+    s3.create_bucket(Bucket=stack.dest if missing == "source" else stack.source)
 
     result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
 
-    assert_one_line_error(result, f"source bucket '{stack.source}' does not exist")
-    assert_nothing_queued(sqs, stack)
-
-
-def test_refuses_a_destination_bucket_that_does_not_exist(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
-    stack = make_stack("nodst", create_buckets=False)
-    s3.create_bucket(Bucket=stack.source)
-
-    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
-
-    assert_one_line_error(result, f"destination bucket '{stack.dest}' does not exist")
+    gone = stack.source if missing == "source" else stack.dest
+    assert_one_line_error(result, f"{missing} bucket '{gone}' does not exist")
     assert_nothing_queued(sqs, stack)
 
 
