@@ -23,6 +23,15 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def record_handler(record: SQSRecord) -> None:
+    try:
+        copy_record(record)
+    except Exception:
+        logger.exception("copy batch failed; SQS will deliver it again", extra={"message_id": record.message_id})
+        metrics.add_metric(name="CopyBatchesFailed", unit=MetricUnit.Count, value=1)
+        raise
+
+
+def copy_record(record: SQSRecord) -> None:
     batch = CopyBatch.from_json(record.body)
     outcome = copy_batch(
         batch,

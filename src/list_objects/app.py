@@ -42,6 +42,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         )
     except Exception:
         logger.exception("listing failed; the task will be retried", extra=where)
+        metrics.add_metric(name="ListTasksFailed", unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="KeysListed", unit=MetricUnit.Count, value=outcome.keys)
     metrics.add_metric(name="BytesListed", unit=MetricUnit.Bytes, value=outcome.bytes)
