@@ -12,7 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients, telemetry
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
-from s3fanout.messages import CopyBatch, CopyItem
+from s3fanout.dlq import reject_invalid
+from s3fanout.messages import CopyBatch, CopyItem, InvalidMessage
 from s3fanout.settings import env_int, env_str
 
 logger = Logger()
@@ -32,7 +33,11 @@ def record_handler(record: SQSRecord) -> None:
 
 
 def copy_record(record: SQSRecord) -> None:
-    batch = CopyBatch.from_json(record.body)
+    try:
+        batch = CopyBatch.from_json(record.body)
+    except InvalidMessage as error:
+        reject(record, error)
+        return
     outcome = copy_batch(
         batch,
         s3=clients.s3(),
@@ -77,6 +82,13 @@ def _failure_fields(batch: CopyBatch, item: CopyItem) -> dict[str, Any]:
         "error_message": item.failure.message,
         "attempts": item.failure.attempts,
     }
+
+
+def reject(record: SQSRecord, error: InvalidMessage) -> None:
+    """An unreadable message would fail on every delivery: send it to the DLQ with the reason now."""
+    logger.error("unreadable message sent to the dead-letter queue", extra={"message_id": record.message_id, "reason": str(error)})
+    reject_invalid(clients.sqs(), env_str("COPY_DLQ_URL"), record.body, error, by="copier")
+    metrics.add_metric(name="InvalidMessages", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

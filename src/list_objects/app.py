@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients, telemetry
+from s3fanout.dlq import reject_invalid
 from s3fanout.lister import list_range
-from s3fanout.messages import ListTask
+from s3fanout.messages import InvalidMessage, ListTask
 from s3fanout.settings import env_str
 
 logger = Logger()
@@ -23,7 +24,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    task = ListTask.from_json(record.body)
+    try:
+        task = ListTask.from_json(record.body)
+    except InvalidMessage as error:
+        reject(record, error)
+        return
     where = {
         "job_id": task.job_id,
         "source_bucket": task.source_bucket,
@@ -52,6 +57,13 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     else:
         logger.info("range listed", extra=where | {"keys": outcome.keys, "pages": outcome.pages})
     telemetry.publish("listed", job_id=task.job_id, keys=outcome.keys, bytes=outcome.bytes, handed_on=outcome.handed_on is not None)
+
+
+def reject(record: SQSRecord, error: InvalidMessage) -> None:
+    """An unreadable message would fail on every delivery: send it to the DLQ with the reason now."""
+    logger.error("unreadable message sent to the dead-letter queue", extra={"message_id": record.message_id, "reason": str(error)})
+    reject_invalid(clients.sqs(), env_str("LIST_DLQ_URL"), record.body, error, by="lister")
+    metrics.add_metric(name="InvalidMessages", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

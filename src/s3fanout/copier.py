@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
 from s3fanout.queues import send_messages
 from s3fanout.s3ops import S3Failure, copy_object, describe_error
@@ -22,9 +23,6 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ATTEMPTS = 5
 # SQS allows message delays of up to 15 minutes.
 MAX_RETRY_DELAY_SECONDS = 900
-# Marks the copy DLQ messages the copier sent itself (keys it gave up on, each with its own
-# error), as opposed to whole messages SQS moved there after too many failed deliveries.
-DEAD_LETTERED_BY = ("DeadLetteredBy", "copier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +97,4 @@ def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, copy_
         send_messages(sqs, copy_queue_url, bodies, delay_seconds=delay)
     if outcome.dead:
         bodies = [b.to_json() for b in pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead)]
-        send_messages(sqs, dead_letter_url, bodies, attributes=dict([DEAD_LETTERED_BY]))
+        send_messages(sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))

@@ -6,8 +6,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from s3fanout.copier import DEAD_LETTERED_BY
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, parse_message
+from s3fanout.queues import send_messages
+
+# Message attributes on what the tool puts on a DLQ itself, as opposed to whole messages SQS moved
+# there after too many failed deliveries: who sent it ("lister" or "copier") and, for a whole
+# message, why.
+DEAD_LETTERED_BY = "DeadLetteredBy"
+DEAD_LETTER_REASON = "DeadLetterReason"
 
 # How long peeked messages stay hidden while the rest of the queue is read; they are made visible
 # again right after, so this only bounds the damage if the reader dies half-way.
@@ -68,23 +74,38 @@ def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def dead_letter_attributes(by: str, reason: str | None = None) -> dict[str, str]:
+    return {DEAD_LETTERED_BY: by} | ({DEAD_LETTER_REASON: reason[:1000]} if reason else {})
+
+
+def reject_invalid(sqs: Any, dead_letter_url: str, body: str, error: InvalidMessage, by: str) -> None:
+    """Put a message no handler can read on the DLQ, with the reason, instead of letting it loop."""
+    send_messages(sqs, dead_letter_url, [body], attributes=dead_letter_attributes(by, str(error)))
+
+
 def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLetter]:
-    """Explain each DLQ message: keys the copier gave up on carry their own error; whole messages
-    that SQS moved there after too many failed deliveries are explained as such."""
+    """Explain each DLQ message: keys the copier gave up on carry their own error; unreadable
+    messages the handlers rejected carry the reason; whole messages that SQS moved there after too
+    many failed deliveries are explained as such."""
     letters: list[DeadLetter] = []
     for message in messages:
         attributes = message.get("Attributes", {})
         sent = _timestamp(attributes.get("SentTimestamp"))
+        sender = _attribute(message, DEAD_LETTERED_BY)
+        # A message a handler rejected as unreadable (even if it parses, e.g. a list task on the
+        # copy queue) is reported with the handler's reason.
+        rejected = _attribute(message, DEAD_LETTER_REASON)
         try:
             body = parse_message(message["Body"])
         except InvalidMessage as error:
+            rejected = rejected or str(error)
+        if rejected:
             letters.append(
-                DeadLetter(queue, None, None, None, None, None, "InvalidMessage", f"{error}: {message['Body'][:200]!r}", None, sent, sent)
+                DeadLetter(queue, None, None, None, None, None, "InvalidMessage", f"{rejected}: {message['Body'][:200]!r}", None, sent, sent)
             )
             continue
         if isinstance(body, CopyBatch):
-            name, value = DEAD_LETTERED_BY
-            given_up = message.get("MessageAttributes", {}).get(name, {}).get("StringValue") == value
+            given_up = sender == "copier"
             for item in body.items:
                 failure = item.failure if given_up else None
                 earlier = f"; before that: {item.failure}" if item.failure and not given_up else ""
@@ -120,6 +141,11 @@ def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLet
                 )
             )
     return letters
+
+
+def _attribute(message: dict[str, Any], name: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+    return str(value) if value is not None else None
 
 
 def describe_range(task: ListTask) -> str:

@@ -249,6 +249,7 @@ def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> 
         workers=args.workers,
         environment={
             "LIST_QUEUE_URL": queues.list_url,
+            "LIST_DLQ_URL": queues.list_dlq_url,
             "COPY_QUEUE_URL": queues.copy_url,
             "COPY_DLQ_URL": queues.copy_dlq_url,
             "COPY_CONCURRENCY": str(args.copy_concurrency),

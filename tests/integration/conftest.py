@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from s3fanout import clients
+from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.local import FakeLambdaContext, sqs_event
 from s3fanout.stack import QueueSet, ensure_local_queues
 
@@ -23,6 +24,9 @@ class Aws:
     s3: Any
     sqs: Any
     queues: QueueSet
+
+    def dead_letters(self, queue_url: str) -> list[DeadLetter]:
+        return dead_letters("dlq", peek(self.sqs, queue_url))
 
     def drain(self, queue_url: str) -> list[str]:
         """Receive and delete every message on a queue; return the bodies."""
@@ -58,6 +62,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setattr("s3fanout.copier.retry_delay_seconds", lambda attempts: 0)
         queues = ensure_local_queues(sqs, max_receive_count=3, list_visibility_seconds=30, copy_visibility_seconds=30)
         monkeypatch.setenv("LIST_QUEUE_URL", queues.list_url)
+        monkeypatch.setenv("LIST_DLQ_URL", queues.list_dlq_url)
         monkeypatch.setenv("COPY_QUEUE_URL", queues.copy_url)
         monkeypatch.setenv("COPY_DLQ_URL", queues.copy_dlq_url)
         yield Aws(s3, sqs, queues)

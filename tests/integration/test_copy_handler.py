@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from copy_objects import app
 from s3fanout import clients
-from s3fanout.messages import CopyBatch, CopyItem, KeyFailure
+from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
 from tests.integration.conftest import DEST, SOURCE, Aws, context
 
 AWKWARD = ["é-first", "日本/データ", "😀", "with space", "a+b", "100%", "q?x=1", "frag#ment", "/leading", "\x01ctl", "k" * 1024]
@@ -73,15 +73,19 @@ def test_copies_every_key_with_metadata_and_tags(aws: Aws) -> None:
     assert aws.drain(aws.queues.copy_url) == [] and aws.drain(aws.queues.copy_dlq_url) == []
 
 
-def test_malformed_record_alone_is_reported_as_failed(aws: Aws) -> None:
+def test_unreadable_records_go_to_the_dlq_with_their_reason(aws: Aws) -> None:
     good = put(aws, "good")
-    event = aws.event(aws.queues.copy_url, batch(good), "not json at all", '{"v": 1, "type": "list"}')
-    ids = [record["messageId"] for record in event["Records"]]
+    event = aws.event(aws.queues.copy_url, batch(good), "not json at all", ListTask("job-1", SOURCE, DEST).to_json(), '{"v": 9, "type": "copy"}')
 
-    response = app.lambda_handler(event, context())
+    # Not failed (they would fail on every delivery): dead-lettered at once, with the reason.
+    assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[2]}]}
     assert dest_keys(aws) == {"good"}
+    letters = sorted(aws.dead_letters(aws.queues.copy_dlq_url), key=lambda letter: letter.message)
+    assert [letter.code for letter in letters] == ["InvalidMessage"] * 3
+    assert "body is not JSON" in letters[0].message and "not json at all" in letters[0].message
+    assert "expected a copy batch" in letters[1].message
+    assert "unsupported message version 9" in letters[2].message
 
 
 def test_missing_source_key_goes_to_the_dlq_with_its_reason(aws: Aws) -> None:
@@ -91,10 +95,8 @@ def test_missing_source_key_goes_to_the_dlq_with_its_reason(aws: Aws) -> None:
     assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
 
     assert dest_keys(aws) == {"present"}
-    [dead] = aws.drain(aws.queues.copy_dlq_url)
-    [item] = CopyBatch.from_json(dead).items
-    assert item.key == "vanished" and item.failure is not None
-    assert (item.failure.code, item.failure.attempts) == ("NoSuchKey", 1)
+    [letter] = aws.dead_letters(aws.queues.copy_dlq_url)
+    assert (letter.key, letter.code, letter.attempts) == ("vanished", "NoSuchKey", 1)
     assert aws.drain(aws.queues.copy_url) == []
 
 
