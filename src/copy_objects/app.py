@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients, telemetry
-from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
+from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ConcurrencyLimit, copy_batch, dispatch_failures
 from s3fanout.dlq import reject_invalid
 from s3fanout.messages import CopyBatch, CopyItem, InvalidMessage
 from s3fanout.settings import env_int, env_str
@@ -38,12 +39,10 @@ def copy_record(record: SQSRecord) -> None:
     except InvalidMessage as error:
         reject(record, error)
         return
-    outcome = copy_batch(
-        batch,
-        s3=clients.s3(),
-        concurrency=env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY),
-        max_attempts=env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
-    )
+    limit = concurrency_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
+    outcome = copy_batch(batch, s3=clients.s3(), limit=limit, max_attempts=env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+    if outcome.throttled:
+        logger.warning("S3 is throttling copies: concurrency lowered", extra={"throttled_keys": outcome.throttled, "concurrency": limit.limit, "maximum": limit.maximum})
     for item in outcome.retry:
         logger.warning("copy failed, will retry", extra=_failure_fields(batch, item))
     for item in outcome.dead:
@@ -61,6 +60,7 @@ def copy_record(record: SQSRecord) -> None:
     metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=outcome.copied_bytes)
     metrics.add_metric(name="KeysRetried", unit=MetricUnit.Count, value=len(outcome.retry))
     metrics.add_metric(name="KeysFailed", unit=MetricUnit.Count, value=len(outcome.dead))
+    metrics.add_metric(name="KeysThrottled", unit=MetricUnit.Count, value=outcome.throttled)
     telemetry.publish(
         "copied",
         job_id=batch.job_id,
@@ -69,6 +69,12 @@ def copy_record(record: SQSRecord) -> None:
         retried=len(outcome.retry),
         failed=len(outcome.dead),
     )
+
+
+@functools.cache
+def concurrency_limit(maximum: int) -> ConcurrencyLimit:
+    """One limit per execution environment: throttling seen by one invocation slows the next."""
+    return ConcurrencyLimit(maximum)
 
 
 def _failure_fields(batch: CopyBatch, item: CopyItem) -> dict[str, Any]:

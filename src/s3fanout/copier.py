@@ -9,7 +9,10 @@ with its error code and message. Keys of the batch that were copied are never co
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -25,11 +28,54 @@ DEFAULT_MAX_ATTEMPTS = 5
 MAX_RETRY_DELAY_SECONDS = 900
 
 
+# Answers that mean "too fast": S3's SlowDown, and what other S3-compatible stores say instead.
+THROTTLING_CODES = frozenset({"SlowDown", "503", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException"})
+
+
+class ConcurrencyLimit:
+    """How many copies may be in flight: halved whenever S3 throttles a copy, grown back by one
+    after as many successes in a row as the limit allows (additive increase, multiplicative
+    decrease, as TCP does). One lives per execution environment, so a throttled invocation leaves
+    the next one slowed down too instead of burning retries."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = self.maximum
+        self._in_flight = 0
+        self._successes = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def record(self, throttled: bool) -> None:
+        with self._changed:
+            if throttled:
+                self.limit = max(1, self.limit // 2)
+                self._successes = 0
+            else:
+                self._successes += 1
+                if self._successes >= self.limit and self.limit < self.maximum:
+                    self.limit += 1
+                    self._successes = 0
+            self._changed.notify_all()
+
+
 @dataclass(frozen=True, slots=True)
 class CopyOutcome:
     copied: tuple[CopyItem, ...]
     retry: tuple[CopyItem, ...]
     dead: tuple[CopyItem, ...]
+    throttled: int = 0
 
     @property
     def copied_bytes(self) -> int:
@@ -45,19 +91,26 @@ def copy_batch(
     *,
     s3: Any,
     concurrency: int = DEFAULT_CONCURRENCY,
+    limit: ConcurrencyLimit | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     now: Callable[[], str] = utc_now,
 ) -> CopyOutcome:
-    """Copy the batch's keys concurrently and sort them into copied, retry and dead."""
+    """Copy the batch's keys concurrently (at most ``limit.limit`` at once, or ``concurrency``)
+    and sort them into copied, retry and dead."""
+    limit = limit or ConcurrencyLimit(concurrency)
 
     def attempt(item: CopyItem) -> S3Failure | None:
-        try:
-            copy_object(s3, batch.source_bucket, batch.dest_bucket, item)
-        except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
-            return describe_error(error)
-        return None
+        with limit.slot():
+            try:
+                copy_object(s3, batch.source_bucket, batch.dest_bucket, item)
+            except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
+                failure = describe_error(error)
+                limit.record(throttled=failure.code in THROTTLING_CODES)
+                return failure
+            limit.record(throttled=False)
+            return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(batch.items)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(limit.maximum, len(batch.items)))) as pool:
         failures = list(pool.map(attempt, batch.items))
 
     copied, retry, dead = [], [], []
@@ -70,7 +123,8 @@ def copy_batch(
             dead.append(failed)
         else:
             retry.append(failed)
-    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead))
+    throttled = sum(1 for failure in failures if failure is not None and failure.code in THROTTLING_CODES)
+    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead), throttled)
 
 
 def _record_failure(previous: KeyFailure | None, failure: S3Failure, when: str) -> KeyFailure:
