@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -73,6 +73,44 @@ def check_buckets(s3: Any, spec: JobSpec) -> None:
             raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
         except BotoCoreError as error:
             raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
+
+
+# A key the write probe names; the probe's If-Match can never match, so nothing is ever written.
+WRITE_PROBE_KEY = ".s3fanout-write-probe"
+_IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
+
+
+def check_access(s3: Any, spec: JobSpec) -> None:
+    """Probe, with one cheap request each, that the caller may list and read the source and write
+    the destination, so that a job does not fail key by key on a permission it never had."""
+    sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)")
+    contents = sample.get("Contents", []) if sample else []
+    if contents:
+        _probe(lambda: s3.head_object(Bucket=spec.source_bucket, Key=contents[0]["Key"]), f"read objects of the source bucket '{spec.source_bucket}' (s3:GetObject)")
+    # A conditional PutObject is authorised before its condition is checked: 403 means no write
+    # permission, while 404 (no such key) or 412 (ETag mismatch) mean the write would be allowed.
+    written = _probe(
+        lambda: s3.put_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY, Body=b"", IfMatch=_IMPOSSIBLE_ETAG),
+        f"write to the destination bucket '{spec.dest_bucket}' (s3:PutObject)",
+    )
+    if written:
+        # An S3-compatible store that ignores If-Match wrote the probe: take it away again.
+        s3.delete_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY)
+
+
+def _probe(call: Callable[[], Any], permission: str) -> Any:
+    try:
+        return call()
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = error.response.get("Error", {}).get("Code")
+        if status == 403 or code in ("AccessDenied", "AllAccessDisabled", "403"):
+            raise JobError(f"no permission to {permission} with these credentials") from None
+        if status in (404, 412) or code in ("NoSuchKey", "PreconditionFailed", "404", "412"):
+            return None
+        raise JobError(f"cannot check permission to {permission}: {error}") from None
+    except BotoCoreError as error:
+        raise JobError(f"cannot check permission to {permission}: {error}") from None
 
 
 def list_tasks(job_id: str, spec: JobSpec) -> list[ListTask]:

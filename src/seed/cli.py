@@ -21,7 +21,7 @@ from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
-from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_buckets, check_names, new_job_id, seed, write_failures
+from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_access, check_buckets, check_names, new_job_id, seed, write_failures
 from s3fanout.local import (
     COPY_TIMEOUT_SECONDS,
     LIST_TIMEOUT_SECONDS,
@@ -233,6 +233,7 @@ def local_queues(args: argparse.Namespace, stack: ExitStack) -> QueueSet:
 
 def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> JobReport:
     check_buckets(clients.s3(), spec)
+    check_access(clients.s3(), spec)
     sqs = clients.sqs()
     job_id = new_job_id()
     run_dir = Path(args.output_dir) / job_id
@@ -308,6 +309,7 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
         if allowed not in (None, "*", bucket):
             raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
     check_buckets(clients.s3(), spec)
+    check_access(clients.s3(), spec)
     sqs = clients.sqs()
     job_id = new_job_id()
     started = time.monotonic()
