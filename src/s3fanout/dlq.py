@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, parse_message
+from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, pack_copy_batches, parse_message
 from s3fanout.queues import send_messages
+from s3fanout.stack import QueueSet
 
 # Message attributes on what the tool puts on a DLQ itself, as opposed to whole messages SQS moved
 # there after too many failed deliveries: who sent it ("lister" or "copier") and, for a whole
@@ -48,16 +49,32 @@ class DeadLetter:
 
 def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Every message on the queue, leaving them all on it (visible again when this returns)."""
-    seen: dict[str, dict[str, Any]] = {}
-    handles: list[str] = []
-    empty_polls = 0
+    held = Held(sqs, queue_url)
     try:
-        # A short poll samples only some SQS servers; a few empty answers in a row mean empty.
+        return held.receive_all(PEEK_HIDE_SECONDS)
+    finally:
+        held.release()
+
+
+class Held:
+    """Messages of one queue received and kept hidden until they are deleted or released."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handles: list[str] = []
+        self._latest: dict[str, str] = {}
+
+    def receive_all(self, hide_seconds: int) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        empty_polls = 0
+        # A short poll samples only some SQS servers; a few answers without news in a row mean
+        # every message has been seen.
         while empty_polls < 3:
-            messages = sqs.receive_message(
-                QueueUrl=queue_url,
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
                 MaxNumberOfMessages=10,
-                VisibilityTimeout=PEEK_HIDE_SECONDS,
+                VisibilityTimeout=hide_seconds,
                 WaitTimeSeconds=0 if empty_polls == 0 else 1,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
@@ -66,12 +83,93 @@ def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
             empty_polls = 0 if new else empty_polls + 1
             for message in messages:
                 seen.setdefault(message["MessageId"], message)
-                handles.append(message["ReceiptHandle"])
-    finally:
+                self._handles.append(message["ReceiptHandle"])
+                self._latest[message["MessageId"]] = message["ReceiptHandle"]
+        return list(seen.values())
+
+    def delete(self, message: dict[str, Any]) -> None:
+        handle = self._latest.pop(message["MessageId"])
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=handle)
+        self._handles.remove(handle)
+
+    def release(self) -> None:
+        """Make every message not deleted visible again."""
+        handles, self._handles = self._handles, []
         for start in range(0, len(handles), 10):
             entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles[start : start + 10])]
-            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
-    return list(seen.values())
+            self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+
+
+@dataclass
+class RedriveResult:
+    keys: int = 0
+    ranges: int = 0
+    left: int = 0
+
+
+# Redriven messages stay hidden while the rest of the DLQ is worked through.
+REDRIVE_HIDE_SECONDS = 300
+
+
+def redrive(sqs: Any, queues: QueueSet, *, reason: str | None = None, job_id: str | None = None) -> RedriveResult:
+    """Put failed work back on the queue it came from: all of it, or only one reason or job.
+
+    Keys the copier gave up on go back as fresh copy batches (their attempts start again); of such
+    a message, the keys that do not match stay in the DLQ. Whole messages SQS moved there go back
+    unchanged. Unreadable messages stay: they would only fail again. A message leaves the DLQ only
+    after what replaces it has been sent, so an interrupted redrive loses nothing.
+    """
+    result = RedriveResult()
+
+    def wanted(letter: DeadLetter) -> bool:
+        return letter.code != "InvalidMessage" and reason in (None, letter.code) and job_id in (None, letter.job_id)
+
+    for name, dlq_url in queues.dead_letter_queues().items():
+        target = queues.main_queues()[name]
+        held = Held(sqs, dlq_url)
+        try:
+            for message in held.receive_all(REDRIVE_HIDE_SECONDS):
+                letters = dead_letters(name, [message])
+                chosen = [wanted(letter) for letter in letters]
+                if not any(chosen):
+                    result.left += len(letters)
+                    continue
+                body = parse_message(message["Body"])
+                if isinstance(body, CopyBatch) and _attribute(message, DEAD_LETTERED_BY) == "copier":
+                    again = [replace(item, failure=None) for item, pick in zip(body.items, chosen) if pick]
+                    stay = [item for item, pick in zip(body.items, chosen) if not pick]
+                    send_messages(sqs, target, [b.to_json() for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again)])
+                    if stay:
+                        stays = [b.to_json() for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay)]
+                        send_messages(sqs, dlq_url, stays, attributes=dead_letter_attributes("copier"))
+                    result.keys += len(again)
+                    result.left += len(stay)
+                else:
+                    send_messages(sqs, target, [message["Body"]])
+                    if isinstance(body, CopyBatch):
+                        result.keys += len(body.items)
+                    else:
+                        result.ranges += 1
+                held.delete(message)
+        finally:
+            held.release()
+    return result
+
+
+def purge_job(sqs: Any, queues: QueueSet, job_id: str) -> int:
+    """Delete one job's failures from both DLQs; return how many failures went."""
+    purged = 0
+    for name, url in queues.dead_letter_queues().items():
+        held = Held(sqs, url)
+        try:
+            for message in held.receive_all(REDRIVE_HIDE_SECONDS):
+                letters = dead_letters(name, [message])
+                if letters and all(letter.job_id == job_id for letter in letters):
+                    held.delete(message)
+                    purged += len(letters)
+        finally:
+            held.release()
+    return purged
 
 
 def dead_letter_attributes(by: str, reason: str | None = None) -> dict[str, str]:

@@ -28,8 +28,12 @@ from s3fanout.stack import QueueSet, queue_depths
 # is redelivered within minutes; the lister hands its range on well before either runs out.
 LIST_TIMEOUT_SECONDS = 300
 COPY_TIMEOUT_SECONDS = 120
-# A local queue hides a received message a little longer than the function may run.
-VISIBILITY_MARGIN_SECONDS = 30
+
+
+def visibility_for(timeout_seconds: int) -> int:
+    """A local queue hides a received message a little longer than the function may run."""
+    return timeout_seconds + min(30, timeout_seconds)
+
 COPY_RECORDS_PER_INVOCATION = 10
 # Failed records come back after this many seconds times their receive count (capped).
 FAILED_RECORD_BACKOFF_SECONDS = 2
@@ -196,7 +200,11 @@ class JobCounters:
 
 @dataclass
 class LocalRun:
-    """Runs worker processes over a job's queues until every queue is drained."""
+    """Runs worker processes over a job's queues until every queue is drained.
+
+    A worker that dies (killed, out of memory) is replaced, as Lambda starts a new execution
+    environment; what it was doing reappears on its queue after the visibility timeout.
+    """
 
     queues: QueueSet
     sqs: Any
@@ -204,16 +212,19 @@ class LocalRun:
     environment: dict[str, str]
     log_path: Path
     region: str
-    job_id: str
+    job_id: str | None  # None counts the progress of every job on the queues
+    list_timeout: int = LIST_TIMEOUT_SECONDS
+    copy_timeout: int = COPY_TIMEOUT_SECONDS
     counters: JobCounters = field(default_factory=JobCounters)
+    workers_replaced: int = 0
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         def arn(url: str) -> str:
             return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
         return (
-            FunctionSpec("CopyObjectsFunction", "copy_objects.app:lambda_handler", self.queues.copy_url, arn(self.queues.copy_url), COPY_TIMEOUT_SECONDS, COPY_RECORDS_PER_INVOCATION),
-            FunctionSpec("ListObjectsFunction", "list_objects.app:lambda_handler", self.queues.list_url, arn(self.queues.list_url), LIST_TIMEOUT_SECONDS, 1),
+            FunctionSpec("CopyObjectsFunction", "copy_objects.app:lambda_handler", self.queues.copy_url, arn(self.queues.copy_url), self.copy_timeout, COPY_RECORDS_PER_INVOCATION),
+            FunctionSpec("ListObjectsFunction", "list_objects.app:lambda_handler", self.queues.list_url, arn(self.queues.list_url), self.list_timeout, 1),
         )
 
     def run(self, on_progress: Callable[[JobCounters, dict[str, tuple[int, int, int]]], None]) -> None:
@@ -221,9 +232,13 @@ class LocalRun:
         events = context.Queue()
         stop = context.Event()
         config = WorkerConfig(self.functions(), self.environment, str(self.log_path), self.region)
-        processes = [context.Process(target=worker_main, args=(config, events, stop), daemon=True) for _ in range(self.workers)]
-        for process in processes:
+
+        def start_worker() -> Any:
+            process = context.Process(target=worker_main, args=(config, events, stop), daemon=True)
             process.start()
+            return process
+
+        processes = [start_worker() for _ in range(self.workers)]
         try:
             idle_checks = 0
             while idle_checks < IDLE_CHECKS_TO_FINISH:
@@ -233,8 +248,11 @@ class LocalRun:
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
                 on_progress(self.counters, depths)
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
-                if not any(p.is_alive() for p in processes):
-                    raise RuntimeError(f"every worker process died; see {self.log_path}")
+                for index, process in enumerate(processes):
+                    if not process.is_alive():
+                        self._note(f"worker process {process.pid} ended with status {process.exitcode}; starting another")
+                        processes[index] = start_worker()
+                        self.workers_replaced += 1
         finally:
             stop.set()
             for process in processes:
@@ -243,11 +261,15 @@ class LocalRun:
                     process.terminate()
             self._drain(events, timeout=0)
 
+    def _note(self, line: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"local mode: {line}\n")
+
     def _drain(self, events: Any, timeout: float) -> None:
         try:
             event, fields = events.get(timeout=timeout) if timeout > 0 else events.get_nowait()
             while True:
-                if fields.get("job_id") == self.job_id:
+                if self.job_id in (None, fields.get("job_id")):
                     self.counters.apply(event, fields)
                 event, fields = events.get_nowait()
         except queue_module.Empty:

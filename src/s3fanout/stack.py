@@ -106,7 +106,12 @@ def ensure_local_queues(
     """Find or create the four queues of local mode, wired like the template wires them."""
 
     def queue(name: str, attributes: dict[str, str]) -> str:
-        return _queue_url(sqs, name) or str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+        url = _queue_url(sqs, name)
+        if url is None:
+            return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+        # Local mode owns these queues: keep their timeouts and redrive in step with its options.
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        return url
 
     def with_dead_letter_queue(name: str, visibility: int) -> tuple[str, str]:
         dlq_url = queue(f"{name}-dlq", {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS), "SqsManagedSseEnabled": "true"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -19,16 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
-from s3fanout.dlq import DeadLetter, dead_letters, peek
+from s3fanout.dlq import DeadLetter, dead_letters, peek, purge_job, redrive
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_access, check_buckets, check_names, new_job_id, seed, write_failures
-from s3fanout.local import (
-    COPY_TIMEOUT_SECONDS,
-    LIST_TIMEOUT_SECONDS,
-    VISIBILITY_MARGIN_SECONDS,
-    JobCounters,
-    LocalRun,
-)
+from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, JobCounters, LocalRun, visibility_for
 from s3fanout.motoserver import EmbeddedMoto
 from s3fanout.queues import SendFailed
 from s3fanout.stack import QueueSet, StackError, default_stack_name, ensure_local_queues, find_local_queues, queue_depths, queues_from_stack
@@ -149,6 +144,8 @@ def seed_parser() -> argparse.ArgumentParser:
         epilog=(
             "other commands:\n"
             f"  {PROG} dlq list [--json] [--local]   show failed keys and ranges with their reasons\n"
+            f"  {PROG} dlq redrive [--reason CODE]   put failed work back on its queues (after fixing the cause)\n"
+            f"  {PROG} dlq export FILE | purge        save the failures as JSON lines or CSV; delete them\n"
             f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
             "exit status: 0 every key copied (or job queued), 1 some keys failed, 2 bad input, 130 interrupted"
         ),
@@ -163,15 +160,22 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     local = parser.add_argument_group("local mode")
     local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
-    local.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS, metavar="N", help=f"worker processes, each one 'Lambda' (default: {DEFAULT_WORKERS})")
-    local.add_argument("--copy-concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N", help=f"copies in flight per worker (default: {DEFAULT_CONCURRENCY})")
-    local.add_argument("--max-attempts", type=positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N", help=f"attempts per key before it goes to the DLQ (default: {DEFAULT_MAX_ATTEMPTS})")
-    local.add_argument("--max-receive-count", type=positive_int, default=DEFAULT_MAX_RECEIVE_COUNT, metavar="N", help=f"deliveries of a message before SQS moves it to the DLQ (default: {DEFAULT_MAX_RECEIVE_COUNT})")
-    local.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR", help=f"where each run writes its failed keys and logs (default: ./{DEFAULT_OUTPUT_DIR})")
+    add_worker_options(local)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
+
+
+def add_worker_options(group: Any) -> None:
+    """Options of the local workers, shared by a local job and a local redrive."""
+    group.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS, metavar="N", help=f"worker processes, each one 'Lambda' (default: {DEFAULT_WORKERS})")
+    group.add_argument("--copy-concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N", help=f"copies in flight per worker (default: {DEFAULT_CONCURRENCY})")
+    group.add_argument("--max-attempts", type=positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N", help=f"attempts per key before it goes to the DLQ (default: {DEFAULT_MAX_ATTEMPTS})")
+    group.add_argument("--max-receive-count", type=positive_int, default=DEFAULT_MAX_RECEIVE_COUNT, metavar="N", help=f"deliveries of a message before SQS moves it to the DLQ (default: {DEFAULT_MAX_RECEIVE_COUNT})")
+    group.add_argument("--list-timeout", type=positive_int, default=LIST_TIMEOUT_SECONDS, metavar="S", help=f"seconds a local lister may run, as a Lambda timeout (default: {LIST_TIMEOUT_SECONDS})")
+    group.add_argument("--copy-timeout", type=positive_int, default=COPY_TIMEOUT_SECONDS, metavar="S", help=f"seconds a local copier may run; a crashed copier's batch returns after about this long (default: {COPY_TIMEOUT_SECONDS})")
+    group.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR", help=f"where each run writes its failed keys and logs (default: ./{DEFAULT_OUTPUT_DIR})")
 
 
 def positive_int(text: str) -> int:
@@ -226,8 +230,8 @@ def local_queues(args: argparse.Namespace, stack: ExitStack) -> QueueSet:
     return ensure_local_queues(
         clients.sqs(),
         max_receive_count=args.max_receive_count,
-        list_visibility_seconds=LIST_TIMEOUT_SECONDS + VISIBILITY_MARGIN_SECONDS,
-        copy_visibility_seconds=COPY_TIMEOUT_SECONDS + VISIBILITY_MARGIN_SECONDS,
+        list_visibility_seconds=visibility_for(args.list_timeout),
+        copy_visibility_seconds=visibility_for(args.copy_timeout),
     )
 
 
@@ -244,6 +248,16 @@ def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> 
     source = f"s3://{spec.source_bucket}/{spec.prefix}"
     destination = f"s3://{spec.dest_bucket}/{spec.prefix}"
     print(f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {args.workers} local workers", file=sys.stderr)
+    run = drain_locally(queues, args, job_id, log_path)
+    letters = job_dead_letters(sqs, queues, job_id)
+    failures_file = run_dir / "failed-keys.jsonl"
+    write_failures(failures_file, letters)
+    return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+
+
+def drain_locally(queues: QueueSet, args: argparse.Namespace, job_id: str | None, log_path: Path) -> LocalRun:
+    """Run local workers over the queues until they are drained; count ``job_id``'s progress."""
+    sqs = clients.sqs()
     run = LocalRun(
         queues=queues,
         sqs=sqs,
@@ -263,13 +277,14 @@ def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> 
         log_path=log_path,
         region=sqs.meta.region_name,
         job_id=job_id,
+        list_timeout=args.list_timeout,
+        copy_timeout=args.copy_timeout,
     )
     with ProgressView(enabled=show_progress(args)) as view:
         run.run(on_progress=view.update)
-    letters = job_dead_letters(sqs, queues, job_id)
-    failures_file = run_dir / "failed-keys.jsonl"
-    write_failures(failures_file, letters)
-    return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+    if run.workers_replaced:
+        print(f"{PROG}: {run.workers_replaced} worker process(es) died and were replaced; their work was delivered again (see {log_path})", file=sys.stderr)
+    return run
 
 
 def build_report(
@@ -368,15 +383,36 @@ def print_report(report: JobReport, as_json: bool) -> None:
 
 
 def dlq_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=f"{PROG} dlq", description="Inspect the dead-letter queues of a deployed stack or of local mode.")
+    parser = OneLineParser(prog=f"{PROG} dlq", description="Inspect, export, redrive or purge the dead-letter queues of a deployed stack or of local mode.")
+    where = OneLineParser(add_help=False)
+    where.add_argument("--stack-name", metavar="NAME", help="deployed stack (default: samconfig.toml's stack_name, else s3-fanout)")
+    where.add_argument("--local", action="store_true", help="local mode's queues on the configured SQS endpoint (AWS_ENDPOINT_URL_SQS)")
+    where.add_argument("--job", metavar="JOB_ID", help="only this job's failures")
+    where.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    where.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
-    listing = commands.add_parser("list", help="show every failed key and key range with its reason, without consuming them")
-    listing.add_argument("--stack-name", metavar="NAME", help="deployed stack (default: samconfig.toml's stack_name, else s3-fanout)")
-    listing.add_argument("--local", action="store_true", help="local mode's queues on the configured SQS endpoint (AWS_ENDPOINT_URL_SQS)")
-    listing.add_argument("--job", metavar="JOB_ID", help="only this job's failures")
-    listing.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+
+    listing = commands.add_parser("list", parents=[where], help="show every failed key and key range with its reason, without consuming them")
     listing.add_argument("--json", action="store_true", help="one JSON object per failure, one per line")
-    listing.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    redrive_cmd = commands.add_parser(
+        "redrive",
+        parents=[where],
+        help="put failed work back on the queues it came from, e.g. after fixing a bucket policy",
+        description="Put failed keys and key ranges back on the queues they came from (all of them, or one reason's). "
+        "With --local, local workers then drain the queues, as Lambda would in a deployed stack.",
+    )
+    redrive_cmd.add_argument("--reason", metavar="CODE", help="only failures with this code, e.g. AccessDenied (see 'dlq list')")
+    redrive_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
+    redrive_cmd.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
+    add_worker_options(redrive_cmd.add_argument_group("local workers (with --local)"))
+
+    export = commands.add_parser("export", parents=[where], help="write every failure to a file (JSON lines, or CSV for a .csv name)")
+    export.add_argument("file", metavar="FILE", help="where to write; '-' for standard output")
+    export.add_argument("--format", choices=["jsonl", "csv"], help="file format (default: from the file name, else jsonl)")
+
+    purge = commands.add_parser("purge", parents=[where], help="delete the failures for good (asks first)")
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
 
@@ -385,21 +421,105 @@ def dlq_main(argv: list[str]) -> int:
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
         clients.reset()
+    queues = dlq_queues(args)
+    command: Callable[[argparse.Namespace, QueueSet], int] = {"list": dlq_list, "redrive": dlq_redrive, "export": dlq_export, "purge": dlq_purge}[args.command]
+    return command(args, queues)
+
+
+def dlq_queues(args: argparse.Namespace) -> QueueSet:
     if args.local:
         if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
             raise UsageError(
-                "dlq list --local reads local mode's queues on the SQS endpoint in AWS_ENDPOINT_URL_SQS; "
+                f"dlq {args.command} --local works on local mode's queues on the SQS endpoint in AWS_ENDPOINT_URL_SQS; "
                 "a run on the embedded server keeps no queues afterwards: read the failed-keys file it printed"
             )
-        queues = find_local_queues(clients.sqs())
-    else:
-        queues = queues_from_stack(clients.cloudformation(), args.stack_name or default_stack_name())
+        return find_local_queues(clients.sqs())
+    return queues_from_stack(clients.cloudformation(), args.stack_name or default_stack_name())
+
+
+def dlq_list(args: argparse.Namespace, queues: QueueSet) -> int:
     letters = job_dead_letters(clients.sqs(), queues, args.job)
     if args.json:
         for letter in letters:
             print(json.dumps(letter.to_dict(), ensure_ascii=False))
     else:
         print(describe_letters(letters))
+    return ExitStatus.SUCCESS
+
+
+def dlq_redrive(args: argparse.Namespace, queues: QueueSet) -> int:
+    sqs = clients.sqs()
+    if args.local:
+        # Redriven messages meet the queues' current settings (timeouts, maxReceiveCount).
+        ensure_local_queues(
+            sqs,
+            max_receive_count=args.max_receive_count,
+            list_visibility_seconds=visibility_for(args.list_timeout),
+            copy_visibility_seconds=visibility_for(args.copy_timeout),
+        )
+    result = redrive(sqs, queues, reason=args.reason, job_id=args.job)
+    what = f"{result.keys:,} keys and {result.ranges:,} key ranges back on their queues; {result.left:,} failures left in the DLQs"
+    if not args.local or not (result.keys or result.ranges):
+        print(json.dumps(asdict(result)) if args.json else f"redrive: {what}")
+        return ExitStatus.SUCCESS
+    print(f"redrive: {what}; draining with {args.workers} local workers", file=sys.stderr)
+    redrive_id = f"redrive-{new_job_id()}"
+    run_dir = Path(args.output_dir) / redrive_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    run = drain_locally(queues, args, None, run_dir / "workers.log")
+    remaining = [letter for letter in job_dead_letters(sqs, queues, args.job) if args.reason in (None, letter.code)]
+    failures_file = run_dir / "failed-keys.jsonl"
+    write_failures(failures_file, remaining)
+    report = build_report(
+        redrive_id, "dead-letter queues", "main queues", "local", time.monotonic() - started, run.counters, remaining, str(failures_file), str(run_dir / "workers.log")
+    )
+    print_report(report, args.json)
+    return ExitStatus.FAILURES if remaining else ExitStatus.SUCCESS
+
+
+EXPORT_FIELDS = ["queue", "job_id", "source_bucket", "dest_bucket", "key", "key_range", "code", "message", "attempts", "first_failed", "last_failed"]
+
+
+def dlq_export(args: argparse.Namespace, queues: QueueSet) -> int:
+    letters = job_dead_letters(clients.sqs(), queues, args.job)
+    form = args.format or ("csv" if args.file.lower().endswith(".csv") else "jsonl")
+    with ExitStack() as stack:
+        out = sys.stdout if args.file == "-" else stack.enter_context(open(args.file, "w", encoding="utf-8", newline=""))
+        if form == "csv":
+            writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+            writer.writeheader()
+            writer.writerows(letter.to_dict() for letter in letters)
+        else:
+            for letter in letters:
+                out.write(json.dumps(letter.to_dict(), ensure_ascii=False) + "\n")
+    if args.file != "-":
+        print(f"wrote {len(letters):,} failures to {args.file} ({form})", file=sys.stderr)
+    return ExitStatus.SUCCESS
+
+
+def dlq_purge(args: argparse.Namespace, queues: QueueSet) -> int:
+    sqs = clients.sqs()
+    where = "local mode" if args.local else f"stack '{args.stack_name or default_stack_name()}'"
+    letters = job_dead_letters(sqs, queues, args.job)
+    if not letters:
+        print("the dead-letter queues hold nothing to purge")
+        return ExitStatus.SUCCESS
+    scope = f"job {args.job}'s" if args.job else "all"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("purge deletes failures for good: confirm with --yes when not on a terminal")
+        answer = input(f"delete {scope} {len(letters):,} failures from the DLQs of {where} for good? type 'purge' to confirm: ")
+        if answer.strip() != "purge":
+            print("nothing purged")
+            return ExitStatus.SUCCESS
+    if args.job:
+        purged = purge_job(sqs, queues, args.job)
+    else:
+        for url in queues.dead_letter_queues().values():
+            sqs.purge_queue(QueueUrl=url)
+        purged = len(letters)
+    print(f"purged {purged:,} failures")
     return ExitStatus.SUCCESS
 
 
