@@ -19,6 +19,8 @@ DEAD_LETTER_REASON = "DeadLetterReason"
 # How long peeked messages stay hidden while the rest of the queue is read; they are made visible
 # again right after, so this only bounds the damage if the reader dies half-way.
 PEEK_HIDE_SECONDS = 60
+# Long-poll seconds of the confirming receives that find a queue read to its end.
+EMPTY_POLL_WAIT_SECONDS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class Held:
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=10,
                 VisibilityTimeout=hide_seconds,
-                WaitTimeSeconds=0 if empty_polls == 0 else 1,
+                WaitTimeSeconds=0 if empty_polls == 0 else EMPTY_POLL_WAIT_SECONDS,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
