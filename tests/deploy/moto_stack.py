@@ -7,8 +7,10 @@ to S3), so this does what it does by hand against a moto server:
    locally (the transform AWS would run server-side);
 2. point both functions at a tiny placeholder zip uploaded to the moto server, as
    `sam package` would point them at the built code (moto never runs them here);
-3. drop what moto cannot host (see `_fit_for_moto`);
-4. create the stack through moto's CloudFormation and return its outputs.
+3. set aside what moto cannot host (see `_fit_for_moto`);
+4. create the stack through moto's CloudFormation, then create the CloudWatch alarms
+   it cannot create through moto's CloudWatch API, with their intrinsics resolved
+   against the stack (see `Intrinsics`), and return the stack's outputs.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import time
 import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ from samtranslator.yaml_helper import yaml_parse
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
 # Every output the template promises; the CLI reads the queue URLs and bucket parameters.
 EXPECTED_OUTPUTS = {
     "ListQueueUrl",
@@ -39,9 +45,13 @@ EXPECTED_OUTPUTS = {
     "ListDeadLetterQueueArn",
     "CopyDeadLetterQueueUrl",
     "CopyDeadLetterQueueArn",
+    "ListDeadLetterQueueAlarmName",
+    "CopyDeadLetterQueueAlarmName",
     "SourceBucket",
     "DestinationBucket",
 }
+# Outputs that exist only under a condition: {output: the template's condition}.
+CONDITIONAL_OUTPUTS = {"AlarmTopicArn": "NotifyOnAlarm"}
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.
 FAKE_CREDENTIALS = {
@@ -103,6 +113,106 @@ def sam_transform(
     return cfn_template
 
 
+# ------------------------------------------------------------- intrinsics --
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+# The value of AWS::NoValue: a key or list item that resolves to it is left out.
+NO_VALUE = _NoValue()
+
+
+def pseudo_parameters(stack_name: str, region: str = REGION) -> dict[str, str]:
+    return {
+        "AWS::StackName": stack_name,
+        "AWS::Region": region,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+@dataclass
+class Intrinsics:
+    """Evaluates the intrinsic functions the (transformed) template uses, CloudFormation style.
+
+    Parameters resolve to their given values, else their defaults; `ref_resource(name)`
+    and `get_att(name, attribute)` answer for resources. Anything else (Fn::Join,
+    Fn::Select, ...) fails loudly instead of guessing.
+    """
+
+    template: dict[str, Any]
+    parameters: Mapping[str, str]
+    ref_resource: Callable[[str], Any] = lambda name: f"<{name}>"
+    get_att: Callable[[str, str], Any] = lambda name, attribute: f"<{name}.{attribute}>"
+    _conditions: dict[str, bool] = field(default_factory=dict)
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.parameters:
+            return self.parameters[name]
+        declared = self.template.get("Parameters", {}).get(name)
+        if declared is not None:
+            assert "Default" in declared, f"parameter {name} has no value and no default"
+            return str(declared["Default"])
+        assert name in self.template["Resources"], f"Ref to unknown {name}"
+        return self.ref_resource(name)
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            self._conditions[name] = self._test(self.template["Conditions"][name])
+        return self._conditions[name]
+
+    def _test(self, expression: Any) -> bool:
+        ((key, value),) = expression.items()
+        if key == "Condition":
+            return self.condition(value)
+        if key == "Fn::Equals":
+            left, right = (self.resolve(v) for v in value)
+            return bool(left == right)
+        if key == "Fn::Not":
+            (inner,) = value
+            return not self._test(inner)
+        if key == "Fn::Or":
+            return any(self._test(v) for v in value)
+        if key == "Fn::And":
+            return all(self._test(v) for v in value)
+        raise AssertionError(f"unexpected condition function {key}")
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.resolve(item) for item in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref":
+                return self.ref(value)
+            if key == "Fn::GetAtt":
+                name, attribute = value.split(".", 1) if isinstance(value, str) else value
+                return self.get_att(name, attribute)
+            if key == "Fn::Sub":
+                assert isinstance(value, str), "only the string form of Fn::Sub is expected"
+                return re.sub(
+                    r"\$\{([^}!]+)\}",
+                    lambda m: str(self.resolve({"Fn::GetAtt": m[1]} if "." in m[1] else {"Ref": m[1]})),
+                    value,
+                )
+            if key == "Fn::If":
+                condition, if_true, if_false = value
+                return self.resolve(if_true if self.condition(condition) else if_false)
+            assert not key.startswith("Fn::"), f"unexpected intrinsic {key}"
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+
+# -------------------------------------------------------------- deploying --
+
+
 def placeholder_zip() -> bytes:
     """A minimal deployment package. moto stores it and never runs it."""
     buf = io.BytesIO()
@@ -126,10 +236,29 @@ def with_code_location(sam_template: dict[str, Any], bucket: str, key: str) -> d
     return tpl
 
 
-def _fit_for_moto(cfn_template: dict[str, Any]) -> dict[str, Any]:
-    """Remove what a moto server cannot host from the transformed template."""
+def _fit_for_moto(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the transformed template into what moto's CloudFormation can create, and
+    the CloudWatch alarms it cannot, which `deploy_stack` creates afterwards."""
     tpl = copy.deepcopy(cfn_template)
     resources = tpl["Resources"]
+    # moto's CloudFormation has no AWS::CloudWatch::Alarm: it would skip them with a
+    # warning and leave nothing to check. Its CloudWatch API has put_metric_alarm, so
+    # the alarms come out of the template here and `_create_alarms` puts them, with
+    # the same properties resolved against the created stack. An output's Ref to an
+    # alarm (the alarm's name) becomes the alarm's AlarmName expression, which is
+    # what CloudFormation would return for that Ref.
+    alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    for name in alarms:
+        del resources[name]
+    for output_name, output in tpl.get("Outputs", {}).items():
+        value = output["Value"]
+        if isinstance(value, dict) and value.get("Ref") in alarms:
+            alarm_name = alarms[value["Ref"]]["Properties"].get("AlarmName")
+            assert alarm_name is not None, f"{value['Ref']} needs an AlarmName for {output_name} on moto"
+            output["Value"] = alarm_name
+        assert not any(f'"{a}"' in json.dumps(output["Value"]) for a in alarms), (
+            f"output {output_name} uses an alarm other than by Ref: moto_stack cannot reproduce it"
+        )
     for name in [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"]:
         # A moto event source mapping polls its queue and invokes the function in a
         # Docker container, which this machine lacks (and the placeholder code would
@@ -140,7 +269,32 @@ def _fit_for_moto(cfn_template: dict[str, Any]) -> dict[str, Any]:
             # The Powertools layer lives in AWS's account 017000801446; moto only knows
             # layers published to it and rejects the function otherwise.
             resource["Properties"].pop("Layers", None)
-    return tpl
+    return tpl, alarms
+
+
+def _create_alarms(
+    endpoint_url: str, stack_name: str, cfn_template: dict[str, Any], parameters: dict[str, str], alarms: dict[str, Any]
+) -> None:
+    """Do CloudFormation's part for the alarms moto's CloudFormation cannot create."""
+    cloudwatch = client("cloudwatch", endpoint_url)
+    stack_resources = stack_resources_of(endpoint_url, stack_name)
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in stack_resources}
+    types = {r["LogicalResourceId"]: r["ResourceType"] for r in stack_resources}
+
+    def get_att(name: str, attribute: str) -> str:
+        if (types.get(name), attribute) == ("AWS::SQS::Queue", "QueueName"):
+            return physical[name].rsplit("/", 1)[-1]  # the physical id is the queue URL
+        raise NotImplementedError(f"GetAtt {name}.{attribute} in an alarm")
+
+    intrinsics = Intrinsics(
+        cfn_template, {**pseudo_parameters(stack_name), **parameters}, ref_resource=physical.__getitem__, get_att=get_att
+    )
+    for name, alarm in alarms.items():
+        if "Condition" in alarm and not intrinsics.condition(alarm["Condition"]):
+            continue
+        # The properties of AWS::CloudWatch::Alarm are PutMetricAlarm's parameters, so
+        # botocore's validation also catches a misspelt or mistyped property.
+        cloudwatch.put_metric_alarm(**intrinsics.resolve(alarm["Properties"]))
 
 
 def deploy_stack(endpoint_url: str, stack_name: str, parameters: dict[str, str]) -> dict[str, str]:
@@ -160,16 +314,29 @@ def deploy_stack(endpoint_url: str, stack_name: str, parameters: dict[str, str])
     s3.put_object(Bucket=artifacts_bucket, Key=code_key, Body=placeholder_zip())
 
     sam_template = with_code_location(load_template(), artifacts_bucket, code_key)
-    cfn_template = _fit_for_moto(sam_transform(sam_template, parameters))
+    cfn_template = sam_transform(sam_template, parameters)
+    fit_template, alarms = _fit_for_moto(cfn_template)
 
     cfn.create_stack(
         StackName=stack_name,
-        TemplateBody=json.dumps(cfn_template),
+        TemplateBody=json.dumps(fit_template),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
     stack = _wait_for_create(cfn, stack_name)
+    _create_alarms(endpoint_url, stack_name, cfn_template, parameters, alarms)
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def stack_resources_of(endpoint_url: str, stack_name: str) -> list[dict[str, Any]]:
+    """describe_stack_resources, without moto's entries for resources it did not create.
+
+    moto lists a resource whose Condition is false (e.g. AlarmTopic without AlarmEmail)
+    as an entry with no LogicalResourceId, PhysicalResourceId or ResourceType;
+    CloudFormation does not list it at all.
+    """
+    resources = client("cloudformation", endpoint_url).describe_stack_resources(StackName=stack_name)
+    return [r for r in resources["StackResources"] if "LogicalResourceId" in r]
 
 
 def _wait_for_create(cfn: Any, stack_name: str, timeout: float = 60.0) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Known moto differences (so not checked here, but in test_template.py): it does not
 attach ManagedPolicyArns, ignores Architectures, keeps numeric environment values as
-numbers, and returns inline policy documents as Python reprs.
+numbers, and returns inline policy documents as Python reprs. Its CloudFormation cannot
+create CloudWatch alarms: moto_stack puts them through moto's CloudWatch API after the
+stack is created, from the template's own properties (see moto_stack._fit_for_moto).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tests.deploy.moto_stack import EXPECTED_OUTPUTS, client, deploy_stack
+from tests.deploy.moto_stack import CONDITIONAL_OUTPUTS, EXPECTED_OUTPUTS, client, deploy_stack, stack_resources_of
 
 FOURTEEN_DAYS = 14 * 24 * 3600
 NAMED = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MaxReceiveCount": "7"}
+ALARMS = {"ListDeadLetterQueue": "ListDeadLetterQueueAlarm", "CopyDeadLetterQueue": "CopyDeadLetterQueueAlarm"}
+EMAIL = "ops@example.com"
 
 
 class Stack:
@@ -24,12 +28,18 @@ class Stack:
         self.endpoint = endpoint
         self.name = name
         self.outputs = deploy_stack(endpoint, name, parameters)
-        resources = client("cloudformation", endpoint).describe_stack_resources(StackName=name)
-        self.physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]}
+        resources = stack_resources_of(endpoint, name)
+        self.physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+        self.types = {r["LogicalResourceId"]: r["ResourceType"] for r in resources}
 
     def queue_attributes(self, output: str) -> dict[str, str]:
         sqs = client("sqs", self.endpoint)
         return sqs.get_queue_attributes(QueueUrl=self.outputs[output], AttributeNames=["All"])["Attributes"]
+
+    def alarm(self, logical_id: str) -> dict[str, Any]:
+        name = self.outputs[f"{logical_id}Name"]
+        (alarm,) = client("cloudwatch", self.endpoint).describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return alarm
 
     def function(self, logical_id: str) -> dict[str, Any]:
         return client("lambda", self.endpoint).get_function_configuration(FunctionName=self.physical[logical_id])
@@ -117,6 +127,7 @@ def test_lister_function(stack: Stack) -> None:
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": stack.outputs["ListQueueUrl"],
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
+        "LIST_DLQ_URL": stack.outputs["ListDeadLetterQueueUrl"],
     }
 
 
@@ -151,7 +162,11 @@ def test_iam_named_buckets(stack: Stack) -> None:
     lister = resources_by_action(stack.statements("ListObjectsFunctionRole"))
     assert lister == {
         "s3:ListBucket": {"arn:aws:s3:::src-bucket"},
-        "sqs:SendMessage": {stack.outputs["ListQueueArn"], stack.outputs["CopyQueueArn"]},
+        "sqs:SendMessage": {
+            stack.outputs["ListQueueArn"],
+            stack.outputs["CopyQueueArn"],
+            stack.outputs["ListDeadLetterQueueArn"],
+        },
     }
     copier = resources_by_action(stack.statements("CopyObjectsFunctionRole"))
     for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"):
@@ -174,3 +189,73 @@ def test_iam_any_bucket(any_bucket_stack: Stack) -> None:
         any_bucket_stack.outputs["CopyQueueArn"],
         any_bucket_stack.outputs["CopyDeadLetterQueueArn"],
     }
+
+
+# ------------------------------------------------------------------ alarms --
+
+
+@pytest.fixture(scope="module")
+def email_stack(moto_endpoint: str) -> Stack:
+    return Stack(moto_endpoint, "s3-fanout-alarm-email", {**NAMED, "AlarmEmail": EMAIL})
+
+
+@pytest.fixture(scope="module")
+def existing_topic(moto_endpoint: str) -> str:
+    return str(client("sns", moto_endpoint).create_topic(Name="s3-fanout-deploy-test-on-call")["TopicArn"])
+
+
+def sns_topics_of(stack: Stack) -> dict[str, str]:
+    return {name: stack.physical[name] for name, kind in stack.types.items() if kind.startswith("AWS::SNS::")}
+
+
+@pytest.mark.parametrize(("dlq", "alarm"), ALARMS.items())
+def test_alarm_watches_its_dead_letter_queue(stack: Stack, dlq: str, alarm: str) -> None:
+    found = stack.alarm(alarm)
+    queue_name = stack.outputs[f"{dlq}Arn"].rsplit(":", 1)[1]
+    assert found["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
+    assert stack.outputs[f"{dlq}Url"].endswith(f"/{queue_name}")
+    assert (found["Namespace"], found["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert (found["Statistic"], found["Period"], found["EvaluationPeriods"]) == ("Maximum", 300, 1)
+    assert (found["ComparisonOperator"], found["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1.0)
+    assert found["TreatMissingData"] == "notBreaching"
+    assert found["ActionsEnabled"] is True
+    assert f"python -m seed dlq list --stack-name {stack.name} --region us-east-1" in found["AlarmDescription"]
+    assert f"python -m seed dlq redrive --stack-name {stack.name} --region us-east-1" in found["AlarmDescription"]
+
+
+@pytest.mark.parametrize("alarm", ALARMS.values())
+def test_without_alarm_parameters_no_topic_and_no_actions(stack: Stack, alarm: str) -> None:
+    found = stack.alarm(alarm)
+    assert (found["AlarmActions"], found["OKActions"], found["InsufficientDataActions"]) == ([], [], [])
+    assert sns_topics_of(stack) == {}
+    assert set(stack.outputs) == EXPECTED_OUTPUTS
+
+
+def test_alarm_email_creates_a_subscribed_topic(email_stack: Stack) -> None:
+    assert set(email_stack.outputs) == EXPECTED_OUTPUTS | set(CONDITIONAL_OUTPUTS)
+    topic = email_stack.outputs["AlarmTopicArn"]
+    assert sns_topics_of(email_stack) == {"AlarmTopic": topic}
+    sns = client("sns", email_stack.endpoint)
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", EMAIL)]
+    for alarm in ALARMS.values():
+        found = email_stack.alarm(alarm)
+        assert (found["AlarmActions"], found["OKActions"]) == ([topic], [topic])
+
+
+@pytest.mark.parametrize("email", ["", EMAIL])
+def test_alarm_topic_arn_is_notified_too(moto_endpoint: str, existing_topic: str, email: str) -> None:
+    name = "s3-fanout-alarm-topic-and-email" if email else "s3-fanout-alarm-topic"
+    deployed = Stack(moto_endpoint, name, {**NAMED, "AlarmEmail": email, "AlarmTopicArn": existing_topic})
+    own = sns_topics_of(deployed)
+    # A topic of the stack's own only for an email; the existing one is never touched.
+    assert list(own) == (["AlarmTopic"] if email else [])
+    assert existing_topic not in own.values()
+    expected = [*own.values(), existing_topic]
+    for alarm in ALARMS.values():
+        found = deployed.alarm(alarm)
+        assert (found["AlarmActions"], found["OKActions"]) == (expected, expected)
+    assert deployed.outputs["AlarmTopicArn"] == expected[0]
+    subscriptions = client("sns", moto_endpoint).list_subscriptions_by_topic(TopicArn=existing_topic)
+    assert subscriptions["Subscriptions"] == []

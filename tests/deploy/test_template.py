@@ -14,12 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.deploy.moto_stack import EXPECTED_OUTPUTS, REPO_ROOT, TEMPLATE_PATH, load_template, sam_transform, with_code_location
+from tests.deploy.moto_stack import (
+    CONDITIONAL_OUTPUTS,
+    EXPECTED_OUTPUTS,
+    REPO_ROOT,
+    TEMPLATE_PATH,
+    Intrinsics,
+    load_template,
+    pseudo_parameters,
+    sam_transform,
+    with_code_location,
+)
 from samtranslator.yaml_helper import yaml_parse
 
 SAM = Path(sys.executable).with_name("sam")
 
 QUEUE_DLQ = {"ListQueue": "ListDeadLetterQueue", "CopyQueue": "CopyDeadLetterQueue"}
+DLQ_ALARM = {"ListDeadLetterQueue": "ListDeadLetterQueueAlarm", "CopyDeadLetterQueue": "CopyDeadLetterQueueAlarm"}
 QUEUES = [*QUEUE_DLQ, *QUEUE_DLQ.values()]
 FOURTEEN_DAYS = 14 * 24 * 3600
 
@@ -35,6 +46,8 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "CopyConcurrency": 16,
     "CopyMaxAttempts": 5,
     "LogLevel": "INFO",
+    "AlarmEmail": "",
+    "AlarmTopicArn": "",
 }
 
 
@@ -235,6 +248,8 @@ def test_functions(resources: dict[str, Any]) -> None:
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": {"Ref": "ListQueue"},
         "COPY_QUEUE_URL": {"Ref": "CopyQueue"},
+        # Malformed list tasks go to the list DLQ with their reason.
+        "LIST_DLQ_URL": {"Ref": "ListDeadLetterQueue"},
     }
     copier = resources["CopyObjectsFunction"]["Properties"]
     assert copier["Handler"] == "copy_objects.app.lambda_handler"
@@ -280,64 +295,150 @@ def test_bucket_pattern_rejects(template: dict[str, Any], value: str) -> None:
 
 
 def test_outputs(template: dict[str, Any]) -> None:
-    assert set(template["Outputs"]) == EXPECTED_OUTPUTS
+    outputs = template["Outputs"]
+    assert set(outputs) == EXPECTED_OUTPUTS | set(CONDITIONAL_OUTPUTS)
+    assert {name: o["Condition"] for name, o in outputs.items() if "Condition" in o} == CONDITIONAL_OUTPUTS
+
+
+# ------------------------------------------------------------------ alarms --
+
+
+@pytest.mark.parametrize(("dlq", "alarm"), DLQ_ALARM.items())
+def test_dead_letter_queue_alarm(resources: dict[str, Any], dlq: str, alarm: str) -> None:
+    resource = resources[alarm]
+    assert resource["Type"] == "AWS::CloudWatch::Alarm"
+    assert "Condition" not in resource  # always there, notifying or not
+    props = resource["Properties"]
+    assert props["Namespace"] == "AWS/SQS"
+    # Depth, not NumberOfMessagesSent: SQS does not count messages it moves by redrive.
+    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
+    assert props["Statistic"] == "Maximum"
+    # 300 s bridges the moment `seed dlq list` hides what it reads (see the template).
+    assert props["Period"] == 300
+    assert (props["EvaluationPeriods"], props.get("DatapointsToAlarm", 1)) == (1, 1)
+    # One message is enough.
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert props["TreatMissingData"] == "notBreaching"
+    assert "ActionsEnabled" not in props or props["ActionsEnabled"] is True
+
+
+@pytest.mark.parametrize(("dlq", "alarm"), DLQ_ALARM.items())
+def test_alarm_description_tells_the_operator_what_to_run(resources: dict[str, Any], dlq: str, alarm: str) -> None:
+    props = resources[alarm]["Properties"]
+    description = Intrinsics(load_template(), pseudo_parameters("my-stack")).resolve(props["AlarmDescription"])
+    which = "list" if dlq.startswith("List") else "copy"
+    assert f"the {which} dead-letter queue" in description
+    lines = [line.strip() for line in description.splitlines()]
+    # Ready to paste: the stack and its region, whatever the operator's default region is.
+    assert lines.index("python -m seed dlq list --stack-name my-stack --region us-east-1") < lines.index(
+        "python -m seed dlq redrive --stack-name my-stack --region us-east-1"
+    )
+    assert len(description) <= 1024  # CloudWatch's limit
+
+
+def test_alarm_names_are_the_stacks_own(resources: dict[str, Any]) -> None:
+    intrinsics = Intrinsics(load_template(), pseudo_parameters("my-stack"))
+    names = {intrinsics.resolve(resources[alarm]["Properties"]["AlarmName"]) for alarm in DLQ_ALARM.values()}
+    assert names == {"my-stack-list-dead-letter-queue-not-empty", "my-stack-copy-dead-letter-queue-not-empty"}
+
+
+def test_alarm_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    for alarm in DLQ_ALARM.values():
+        assert outputs[f"{alarm}Name"]["Value"] == {"Ref": alarm}
+
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:on-call"
+
+
+@pytest.mark.parametrize(
+    ("email", "topic_arn", "actions"),
+    [
+        ("", "", None),  # no topic: no actions at all (the property is left out)
+        ("ops@example.com", "", ["<AlarmTopic>"]),
+        ("", TOPIC_ARN, [TOPIC_ARN]),
+        ("ops@example.com", TOPIC_ARN, ["<AlarmTopic>", TOPIC_ARN]),  # both: nobody is dropped
+    ],
+)
+def test_alarm_actions_follow_the_parameters(
+    template: dict[str, Any], email: str, topic_arn: str, actions: list[str] | None
+) -> None:
+    intrinsics = Intrinsics(template, {**pseudo_parameters("my-stack"), "AlarmEmail": email, "AlarmTopicArn": topic_arn})
+    for alarm in DLQ_ALARM.values():
+        props = intrinsics.resolve(template["Resources"][alarm]["Properties"])
+        assert props.get("AlarmActions") == actions, alarm
+        # The same topics hear when the queue is empty again.
+        assert props.get("OKActions") == actions, alarm
+        assert "InsufficientDataActions" not in props
+    assert intrinsics.condition("CreateAlarmTopic") == bool(email)
+    # The output names a topic exactly when there is one: the stack's own, if any.
+    assert intrinsics.condition(CONDITIONAL_OUTPUTS["AlarmTopicArn"]) == (actions is not None)
+    if actions is not None:
+        assert intrinsics.resolve(template["Outputs"]["AlarmTopicArn"]["Value"]) == actions[0]
+
+
+def test_alarm_topic_only_for_an_email(resources: dict[str, Any], template: dict[str, Any]) -> None:
+    topic = resources["AlarmTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Condition"] == "CreateAlarmTopic"
+    assert template["Conditions"]["CreateAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert topic["Properties"]["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]
+    # CloudWatch cannot publish to a topic under the AWS managed key alias/aws/sns.
+    assert "KmsMasterKeyId" not in topic["Properties"]
+    # Nothing else subscribes, and nothing else in the stack is an SNS resource.
+    sns = {name for name, r in resources.items() if r["Type"].startswith("AWS::SNS::")}
+    assert sns == {"AlarmTopic"}
+
+
+@pytest.mark.parametrize("value", ["", "ops@example.com", "first.last+s3@sub.example.co.uk"])
+def test_alarm_email_pattern_accepts(template: dict[str, Any], value: str) -> None:
+    assert re.fullmatch(template["Parameters"]["AlarmEmail"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize("value", ["ops", "ops@example", "ops @example.com", "a@b@example.com", " "])
+def test_alarm_email_pattern_rejects(template: dict[str, Any], value: str) -> None:
+    assert not re.fullmatch(template["Parameters"]["AlarmEmail"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize(
+    "value", ["", TOPIC_ARN, "arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops_alerts-2"]
+)
+def test_alarm_topic_arn_pattern_accepts(template: dict[str, Any], value: str) -> None:
+    assert re.fullmatch(template["Parameters"]["AlarmTopicArn"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "on-call",  # a name, not an ARN
+        "arn:aws:sqs:us-east-1:123456789012:on-call",
+        "arn:aws:sns:us-east-1:123456789012:on-call.fifo",  # CloudWatch publishes to standard topics
+        "arn:aws:sns:us-east-1:1234:on-call",
+    ],
+)
+def test_alarm_topic_arn_pattern_rejects(template: dict[str, Any], value: str) -> None:
+    assert not re.fullmatch(template["Parameters"]["AlarmTopicArn"]["AllowedPattern"], value)
 
 
 # --------------------------------------------------------------------- IAM --
 
 
-def resolve(node: Any, params: dict[str, str], conditions: dict[str, bool]) -> Any:
-    """Evaluate the few intrinsics the transformed template uses, CloudFormation style.
+def role_statements(source: str, destination: str) -> dict[str, list[dict[str, Any]]]:
+    """{role: resolved inline statements} of the template as SAM transforms it.
 
     Resources resolve to placeholders: Ref -> "<Name>", GetAtt -> "<Name.Attr>".
     """
-    if isinstance(node, list):
-        return [resolve(item, params, conditions) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        ((key, value),) = node.items()
-        if key == "Ref":
-            return params.get(value, f"<{value}>")
-        if key == "Fn::GetAtt":
-            return f"<{value[0]}.{value[1]}>"
-        if key == "Fn::Sub":
-            assert isinstance(value, str), "only the string form of Fn::Sub is expected"
-            return re.sub(
-                r"\$\{([^}]+)\}",
-                lambda m: resolve(
-                    {"Fn::GetAtt": m[1].split(".", 1)} if "." in m[1] else {"Ref": m[1]}, params, conditions
-                ),
-                value,
-            )
-        if key == "Fn::If":
-            condition, if_true, if_false = value
-            return resolve(if_true if conditions[condition] else if_false, params, conditions)
-        if key == "Fn::Equals":
-            left, right = resolve(value, params, conditions)
-            return left == right
-        assert not key.startswith("Fn::"), f"unexpected intrinsic {key}"
-    return {k: resolve(v, params, conditions) for k, v in node.items()}
-
-
-def role_statements(source: str, destination: str) -> dict[str, list[dict[str, Any]]]:
-    """{role: resolved inline statements} of the template as SAM transforms it."""
-    params = {
-        "SourceBucket": source,
-        "DestinationBucket": destination,
-        "AWS::Partition": "aws",
-        "AWS::Region": "us-east-1",
-        "AWS::AccountId": "123456789012",
-    }
     # The transform wants code in S3 (`sam package` puts it there); any location will do.
     packaged = with_code_location(load_template(), "artifacts", "code.zip")
-    cfn = sam_transform(packaged, {"SourceBucket": source, "DestinationBucket": destination})
-    conditions = {name: resolve(expr, params, {}) for name, expr in cfn.get("Conditions", {}).items()}
+    parameters = {"SourceBucket": source, "DestinationBucket": destination}
+    cfn = sam_transform(packaged, parameters)
+    intrinsics = Intrinsics(cfn, {**pseudo_parameters("s3-fanout"), **parameters})
     statements: dict[str, list[dict[str, Any]]] = {}
     for name, resource in cfn["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
-        props = resolve(resource["Properties"], params, conditions)
+        props = intrinsics.resolve(resource["Properties"])
         # Only AWS's own execution-role policies are attached: logs, and the SQS poller.
         assert set(props.get("ManagedPolicyArns", [])) <= {
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -375,6 +476,8 @@ def test_iam_least_privilege_with_named_buckets() -> None:
         ("s3:ListBucket", "arn:aws:s3:::src-bucket"),
         ("sqs:SendMessage", "<ListQueue.Arn>"),
         ("sqs:SendMessage", "<CopyQueue.Arn>"),
+        # A malformed list task goes to the list DLQ with its reason.
+        ("sqs:SendMessage", "<ListDeadLetterQueue.Arn>"),
     }
     source_reads = {"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
     destination_writes = {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from s3fanout.copier import DEAD_LETTERED_BY
+from s3fanout.dlq import dead_letter_attributes
 from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
 from tests.deploy.moto_stack import client, deploy_stack
@@ -445,8 +445,8 @@ def put_dead_letters(sqs: Any, stack: Deployed, job_id: str, failures: dict[str,
     """A copy DLQ message as the copier sends it for keys it gave up on (marked as such), or, with
     by_copier=False, a retried batch that SQS moved there after its deliveries kept failing."""
     batch = CopyBatch(job_id, stack.source, stack.dest, tuple(CopyItem(key, 7, '"etag"', failure) for key, failure in failures.items()))
-    name, value = DEAD_LETTERED_BY
-    attributes = {name: {"DataType": "String", "StringValue": value}} if by_copier else {}
+    marks = dead_letter_attributes("copier") if by_copier else {}
+    attributes = {name: {"DataType": "String", "StringValue": value} for name, value in marks.items()}
     sqs.send_message(QueueUrl=stack.outputs["CopyDeadLetterQueueUrl"], MessageBody=batch.to_json(), MessageAttributes=attributes)
 
 

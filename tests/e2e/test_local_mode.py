@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -117,6 +118,18 @@ def test_failed_keys_are_named_with_their_reason(moto_server: EmbeddedMoto, s3: 
         assert (letter["key"], letter["code"], letter["queue"]) == ("archived/é cold", "ObjectNotInActiveTierError", "copy")
     text = run_cli(moto_server, tmp_path, "dlq", "list", "--local")
     assert "ObjectNotInActiveTierError" in text.stdout and "archived/é cold" in text.stdout
+
+    exported = run_cli(moto_server, tmp_path, "dlq", "export", "failures.csv", "--local")
+    assert exported.returncode == 0 and "wrote 1 failures" in exported.stderr
+    [row] = list(csv.DictReader((tmp_path / "failures.csv").open(encoding="utf-8")))
+    assert (row["key"], row["code"], row["source_bucket"]) == ("archived/é cold", "ObjectNotInActiveTierError", SOURCE)
+
+    # Purging asks for confirmation; without a terminal only --yes will do.
+    refused = run_cli(moto_server, tmp_path, "dlq", "purge", "--local")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    purged = run_cli(moto_server, tmp_path, "dlq", "purge", "--local", "--yes")
+    assert purged.returncode == 0 and "purged 1 failures" in purged.stdout
+    assert run_cli(moto_server, tmp_path, "dlq", "list", "--local", "--json").stdout == ""
 
 
 def test_prefix_limits_the_job(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
