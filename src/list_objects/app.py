@@ -31,6 +31,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         return
     where = {
         "job_id": task.job_id,
+        "mode": task.mode,
         "source_bucket": task.source_bucket,
         "prefix": task.prefix,
         "range_after": task.after,
@@ -52,11 +53,25 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     metrics.add_metric(name="KeysListed", unit=MetricUnit.Count, value=outcome.keys)
     metrics.add_metric(name="BytesListed", unit=MetricUnit.Bytes, value=outcome.bytes)
     metrics.add_metric(name="CopyBatchesSent", unit=MetricUnit.Count, value=outcome.batches)
+    metrics.add_metric(name="KeysSkipped", unit=MetricUnit.Count, value=outcome.skipped)
+    metrics.add_metric(name="BytesSkipped", unit=MetricUnit.Bytes, value=outcome.skipped_bytes)
+    metrics.add_metric(name="OrphansFound", unit=MetricUnit.Count, value=outcome.orphans)
+    metrics.add_metric(name="ObjectsDeleted", unit=MetricUnit.Count, value=outcome.deleted)
     if outcome.handed_on:
         logger.info("time running out: rest of the range handed on", extra=where | {"keys": outcome.keys, "resume_after": outcome.handed_on.after})
     else:
-        logger.info("range listed", extra=where | {"keys": outcome.keys, "pages": outcome.pages})
-    telemetry.publish("listed", job_id=task.job_id, keys=outcome.keys, bytes=outcome.bytes, handed_on=outcome.handed_on is not None)
+        logger.info("range listed", extra=where | {"keys": outcome.keys, "skipped": outcome.skipped, "orphans": outcome.orphans, "deleted": outcome.deleted})
+    telemetry.publish(
+        "listed",
+        job_id=task.job_id,
+        keys=outcome.keys,
+        bytes=outcome.bytes,
+        skipped=outcome.skipped,
+        skipped_bytes=outcome.skipped_bytes,
+        orphans=outcome.orphans,
+        deleted=outcome.deleted,
+        handed_on=outcome.handed_on is not None,
+    )
 
 
 def reject(record: SQSRecord, error: InvalidMessage) -> None:

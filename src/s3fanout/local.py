@@ -180,6 +180,10 @@ def worker_main(config: WorkerConfig, events: Any, stop: Any) -> None:
 class JobCounters:
     keys_listed: int = 0
     bytes_listed: int = 0
+    keys_skipped: int = 0
+    bytes_skipped: int = 0
+    orphans_found: int = 0
+    objects_deleted: int = 0
     ranges_handed_on: int = 0
     objects_copied: int = 0
     bytes_copied: int = 0
@@ -190,6 +194,10 @@ class JobCounters:
         if event == "listed":
             self.keys_listed += fields["keys"]
             self.bytes_listed += fields["bytes"]
+            self.keys_skipped += fields["skipped"]
+            self.bytes_skipped += fields["skipped_bytes"]
+            self.orphans_found += fields["orphans"]
+            self.objects_deleted += fields["deleted"]
             self.ranges_handed_on += int(fields["handed_on"])
         elif event == "copied":
             self.objects_copied += fields["objects"]

@@ -148,6 +148,9 @@ class ListTask:
 
     ``after`` and ``until`` are None for an open end. ``resumed`` counts how often the range was
     handed on by a lister that ran short of time, which makes a stuck range visible in logs.
+    ``mode`` is "copy" (queue what is missing or changed) or "delete" (remove the destination's
+    orphans, a pass run only after every copy of the job succeeded). ``compare`` False copies every
+    key without listing the destination (--force).
     """
 
     job_id: str
@@ -157,6 +160,8 @@ class ListTask:
     after: str | None = None
     until: str | None = None
     resumed: int = 0
+    mode: str = "copy"
+    compare: bool = True
     kind: str = field(default="list", init=False)
 
     def to_json(self) -> str:
@@ -171,6 +176,8 @@ class ListTask:
                 "after": self.after,
                 "until": self.until,
                 "resumed": self.resumed,
+                "mode": self.mode,
+                "compare": self.compare,
             }
         )
 
@@ -191,9 +198,12 @@ class ListTask:
             after=_optional_str(data, "after"),
             until=_optional_str(data, "until"),
             resumed=_int(data, "resumed"),
+            mode=_choice(data, "mode", LIST_MODES, default="copy"),
+            compare=_bool(data, "compare", default=True),
         )
 
 
+LIST_MODES = ("copy", "delete")
 Message = ListTask | CopyBatch
 _KINDS: dict[str, Any] = {"list": ListTask, "copy": CopyBatch}
 
@@ -297,6 +307,18 @@ def _optional_str(data: dict[str, Any], name: str) -> str | None:
     value = data.get(name)
     _require(value is None or isinstance(value, str), f"{name} must be a string or null")
     return value
+
+
+def _choice(data: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = data.get(name, default)
+    _require(value in choices, f"{name} must be one of {', '.join(choices)}")
+    return value  # type: ignore[no-any-return]
+
+
+def _bool(data: dict[str, Any], name: str, default: bool) -> bool:
+    value = data.get(name, default)
+    _require(isinstance(value, bool), f"{name} must be true or false")
+    return value  # type: ignore[no-any-return]
 
 
 def _int(data: dict[str, Any], name: str) -> int:

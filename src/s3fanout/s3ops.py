@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -99,6 +100,7 @@ class ListedObject:
     key: str
     size: int
     etag: str
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size
                 if objects:
                     yield ListedPage(objects, last=True)
                 return
-            objects.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", "")))
+            objects.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", ""), entry.get("LastModified")))
         token = response.get("NextContinuationToken")
         last = not response.get("IsTruncated") or not token or (bool(objects) and objects[-1].key == key_range.until)
         if objects:
@@ -143,3 +145,23 @@ def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size
         if last:
             return
         request["ContinuationToken"] = token
+
+
+# DeleteObjects takes at most this many keys per request.
+MAX_DELETE_KEYS = 1000
+
+
+def delete_objects(s3: Any, bucket: str, keys: list[str]) -> int:
+    """Delete the keys in requests of up to 1,000; raise S3Failure naming the first key that failed."""
+    for start in range(0, len(keys), MAX_DELETE_KEYS):
+        chunk = keys[start : start + MAX_DELETE_KEYS]
+        try:
+            response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
+        except (ClientError, BotoCoreError) as error:
+            raise describe_error(error) from error
+        errors = response.get("Errors") or []
+        if errors:
+            first = errors[0]
+            code = str(first.get("Code", "Unknown"))
+            raise S3Failure(code, f"{len(errors)} of {len(chunk)} deletes failed, first {first.get('Key')!r}: {first.get('Message', '')}", code in PERMANENT_ERROR_CODES)
+    return len(keys)

@@ -23,18 +23,28 @@ def client_error(code: str | None, message: str = "", status: int = 400, operati
 
 
 class FakeS3:
-    """A bucket of sorted keys with ListObjectsV2 paging and a CopyObject that fails chosen keys.
+    """Buckets of sorted keys with ListObjectsV2 paging and a CopyObject that fails chosen keys.
 
-    ``max_page`` caps a page below MaxKeys, as S3 itself may; ``failures`` maps a key to the
-    exception CopyObject raises for it (on every call).
+    ``keys`` fill the bucket "src" (the tests' source); ``buckets`` fill others; any other bucket
+    lists empty. ``max_page`` caps a page below MaxKeys, as S3 itself may; ``failures`` maps a key
+    to the exception CopyObject raises for it (on every call).
     """
 
-    def __init__(self, keys: Iterable[str] = (), *, max_page: int = 1000, failures: Mapping[str, Exception] | None = None) -> None:
-        self.keys = sorted(set(keys))
+    def __init__(
+        self,
+        keys: Iterable[str] = (),
+        *,
+        max_page: int = 1000,
+        failures: Mapping[str, Exception] | None = None,
+        buckets: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.buckets = {"src": sorted(set(keys))} | {name: sorted(set(found)) for name, found in (buckets or {}).items()}
+        self.keys = self.buckets["src"]
         self.max_page = max_page
         self.failures = dict(failures or {})
         self.list_requests: list[dict[str, Any]] = []
         self.copy_requests: list[dict[str, Any]] = []
+        self.delete_requests: list[dict[str, Any]] = []
         self._tokens: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -52,7 +62,7 @@ class FakeS3:
         )
         # Like S3, a continuation token takes precedence over StartAfter.
         start = self._tokens[ContinuationToken] if ContinuationToken is not None else StartAfter
-        matching = [k for k in self.keys if k.startswith(Prefix) and (start is None or k > start)]
+        matching = [k for k in self.buckets.get(Bucket, []) if k.startswith(Prefix) and (start is None or k > start)]
         page = matching[: min(MaxKeys, self.max_page)]
         response: dict[str, Any] = {"KeyCount": len(page), "IsTruncated": len(matching) > len(page)}
         if page:
@@ -70,6 +80,16 @@ class FakeS3:
         if error is not None:
             raise error
         return {"CopyObjectResult": {"ETag": '"copied"'}}
+
+    def delete_objects(self, *, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        keys = [entry["Key"] for entry in Delete["Objects"]]
+        assert len(keys) <= 1000, "DeleteObjects takes at most 1,000 keys"
+        self.delete_requests.append({"Bucket": Bucket, "Keys": keys})
+        self.buckets[Bucket] = [k for k in self.buckets.get(Bucket, []) if k not in set(keys)]
+        return {}
+
+    def source_list_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.list_requests if r["Bucket"] == "src"]
 
     def copied_keys(self) -> list[str]:
         return [r["Key"] for r in self.copy_requests]

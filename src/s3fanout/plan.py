@@ -1,0 +1,104 @@
+"""What to do with each key of a range: a merge-join of the source and destination listings.
+
+Both listings come in UTF-8 binary order, so one pass decides every key: only in the source ->
+copy; in both -> copy or skip by the rule below; only in the destination -> an orphan, deleted
+only when the job asks for it. No HeadObject or GetObject is needed for any of it.
+
+The rule for "identical" (a destination object is skipped when):
+1. it has the source's size and ETag; or
+2. it has the source's size and was written no earlier than the source's current version
+   (its LastModified is not older). This covers objects whose ETag changes in the copy although
+   their bytes do not: a source uploaded in parts has a multipart ETag ("...-N") that a copy in
+   one piece does not reproduce, and SSE-KMS objects get a new ETag with every copy. It is
+   `aws s3 sync`'s own rule; a source that changed after the copy is newer than it and is copied
+   again, whatever its size or ETag.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+from s3fanout.s3ops import ListedObject, ListedPage
+
+
+class Action(Enum):
+    COPY = "copy"
+    SKIP = "skip"
+    ORPHAN = "orphan"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    key: str
+    source: ListedObject | None
+    dest: ListedObject | None
+    reason: str
+
+
+def compare(source: ListedObject, dest: ListedObject) -> Decision:
+    """Copy or skip a key present on both sides (the module's rule)."""
+    if source.size != dest.size:
+        return Decision(Action.COPY, source.key, source, dest, "size differs")
+    if source.etag and source.etag == dest.etag:
+        return Decision(Action.SKIP, source.key, source, dest, "same size and ETag")
+    if source.last_modified and dest.last_modified and dest.last_modified >= source.last_modified:
+        return Decision(Action.SKIP, source.key, source, dest, "same size, copied after the source last changed")
+    return Decision(Action.COPY, source.key, source, dest, "changed since it was copied")
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionGroup:
+    """Decisions for every key up to ``checkpoint`` on both sides; ``last`` ends the range."""
+
+    decisions: list[Decision]
+    checkpoint: str
+    last: bool
+
+
+def copy_everything(source_pages: Iterable[ListedPage]) -> Iterator[DecisionGroup]:
+    """Without a comparison (--force): every source key is copied."""
+    for page in source_pages:
+        decisions = [Decision(Action.COPY, obj.key, obj, None, "copy forced") for obj in page]
+        yield DecisionGroup(decisions, page.objects[-1].key, page.last)
+
+
+def merge_join(source_pages: Iterable[ListedPage], dest_pages: Iterable[ListedPage]) -> Iterator[DecisionGroup]:
+    """Merge the two listings of one range into decisions, one group per source page, then one
+    per remaining destination page. Each group settles every key up to its checkpoint on both
+    sides, so a lister may hand the rest of its range on after any group."""
+    dest_iter = iter(dest_pages)
+    pending: deque[ListedObject] = deque()
+    dest_done = False
+
+    def next_dest() -> ListedObject | None:
+        nonlocal dest_done
+        while not pending and not dest_done:
+            page = next(dest_iter, None)
+            if page is None:
+                dest_done = True
+                break
+            pending.extend(page)
+            dest_done = page.last
+        return pending[0] if pending else None
+
+    source_done = False
+    for page in source_pages:
+        decisions = []
+        for obj in page:
+            while (dest := next_dest()) is not None and dest.key < obj.key:
+                decisions.append(Decision(Action.ORPHAN, dest.key, None, pending.popleft(), "not in the source"))
+            if dest is not None and dest.key == obj.key:
+                decisions.append(compare(obj, pending.popleft()))
+            else:
+                decisions.append(Decision(Action.COPY, obj.key, obj, None, "not in the destination"))
+        source_done = page.last
+        # Destination keys up to this page's last key were settled above; later ones wait.
+        yield DecisionGroup(decisions, page.objects[-1].key, source_done and dest_done and not pending)
+    while next_dest() is not None:
+        orphans = [Decision(Action.ORPHAN, dest.key, None, dest, "not in the source") for dest in pending]
+        pending.clear()
+        yield DecisionGroup(orphans, orphans[-1].key, dest_done)
