@@ -35,6 +35,8 @@ class JobSpec:
     dest_bucket: str
     prefix: str = ""
     ranges: int = DEFAULT_RANGES
+    # False copies every key without comparing with the destination (--force).
+    compare: bool = True
 
 
 def new_job_id() -> str:
@@ -113,16 +115,19 @@ def _probe(call: Callable[[], Any], permission: str) -> Any:
         raise JobError(f"cannot check permission to {permission}: {error}") from None
 
 
-def list_tasks(job_id: str, spec: JobSpec) -> list[ListTask]:
+def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]:
     return [
-        ListTask(job_id, spec.source_bucket, spec.dest_bucket, spec.prefix, key_range.after, key_range.until)
+        ListTask(job_id, spec.source_bucket, spec.dest_bucket, spec.prefix, key_range.after, key_range.until, mode=mode, compare=spec.compare)
         for key_range in seed_ranges(spec.prefix, spec.ranges)
     ]
 
 
-def seed(sqs: Any, queues: QueueSet, job_id: str, spec: JobSpec) -> int:
-    """Put one ListTask per key range of the job on the list queue; return how many."""
-    tasks = list_tasks(job_id, spec)
+def seed(sqs: Any, queues: QueueSet, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
+    """Put one ListTask per key range of the job on the list queue; return how many.
+
+    ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded.
+    """
+    tasks = list_tasks(job_id, spec, mode)
     send_messages(sqs, queues.list_url, [task.to_json() for task in tasks])
     return len(tasks)
 

@@ -28,6 +28,8 @@ class QueueSet:
     # The buckets a deployed stack's IAM policy allows ("*" for any); None when not known.
     source_bucket: str | None = None
     dest_bucket: str | None = None
+    # Whether the stack may delete orphans; None when not known (local mode's queues).
+    delete_allowed: bool | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -73,6 +75,7 @@ def queues_from_stack(cloudformation: Any, stack_name: str) -> QueueSet:
         **{field: outputs[name] for field, name in STACK_OUTPUTS.items()},
         source_bucket=outputs.get("SourceBucket"),
         dest_bucket=outputs.get("DestinationBucket"),
+        delete_allowed=outputs.get("DeleteAllowed") == "true",
     )
 
 

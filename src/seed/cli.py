@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
+from s3fanout.estimate import Prices, bucket_region, estimate_cost, plan_job
 from s3fanout.dlq import DeadLetter, dead_letters, peek, purge_job, redrive
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_access, check_buckets, check_names, new_job_id, seed, write_failures
@@ -67,6 +68,10 @@ class JobReport:
     bytes_listed: int | None
     objects_copied: int | None
     bytes_copied: int | None
+    keys_skipped: int | None
+    bytes_skipped: int | None
+    orphans_found: int | None
+    objects_deleted: int | None
     keys_retried: int | None
     failed_keys: int
     failed_ranges: int
@@ -91,7 +96,12 @@ class JobReport:
             lines += [
                 f"  listed  {self.keys_listed:,} keys ({human_bytes(self.bytes_listed)})",
                 f"  copied  {self.objects_copied:,} objects ({human_bytes(self.bytes_copied)}), {self.objects_per_second:,.1f} objects/s",
+                f"  skipped {self.keys_skipped or 0:,} objects already identical ({human_bytes(self.bytes_skipped or 0)})",
             ]
+            if self.objects_deleted:
+                lines.append(f"  deleted {self.objects_deleted:,} orphans (destination objects not in the source)")
+            elif self.orphans_found:
+                lines.append(f"  orphans {self.orphans_found:,} destination objects not in the source, kept (--delete removes them)")
         if self.keys_retried:
             lines.append(f"  retried {self.keys_retried:,} key copies after transient errors")
         failed = f"  failed  {self.failed_keys:,} keys"
@@ -155,6 +165,11 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
     parser.add_argument("--prefix", default="", help="copy only keys starting with this prefix (default: all keys)")
     parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES})")
+    sync = parser.add_argument_group("sync")
+    sync.add_argument("--dry-run", action="store_true", help="list and compare only: report what would be copied, skipped and deleted, and the cost; change nothing")
+    sync.add_argument("--delete", action="store_true", help="after every copy succeeded, delete destination objects (under --prefix) that are not in the source")
+    sync.add_argument("--force", action="store_true", help="copy every key, without comparing with the destination")
+    sync.add_argument("--prices", type=Path, metavar="FILE", help="JSON file overriding the prices and timings of the --dry-run cost estimate")
     parser.add_argument("--stack-name", metavar="NAME", help="deployed stack whose queues to use (default: samconfig.toml's stack_name, else s3-fanout)")
     parser.add_argument("--wait", action="store_true", help="deployed mode: follow the stack's queues until they are drained (other jobs on them included), then report this job's failures")
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
@@ -207,7 +222,13 @@ def seed_main(argv: list[str]) -> int:
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
         clients.reset()
-    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges)
+    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force)
+    if args.dry_run:
+        return dry_run(spec, args)
+    if args.delete and args.force:
+        raise UsageError("--delete needs the comparison that --force skips")
+    if args.delete and not (args.local or args.wait):
+        raise UsageError("--delete needs --wait (or --local): orphans are deleted only after every copy of the job succeeded")
     if args.local:
         with ExitStack() as stack:
             queues = local_queues(args, stack)
@@ -250,9 +271,26 @@ def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> 
     print(f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {args.workers} local workers", file=sys.stderr)
     run = drain_locally(queues, args, job_id, log_path)
     letters = job_dead_letters(sqs, queues, job_id)
+    if args.delete:
+        if letters:
+            print(f"{PROG}: deleting no orphans: {len(letters)} failures in this job (no deletes after errors)", file=sys.stderr)
+        else:
+            print(f"job {job_id}: every copy succeeded; deleting orphans", file=sys.stderr)
+            seed(sqs, queues, job_id, spec, mode="delete")
+            counters = run.counters
+            run = drain_locally(queues, args, job_id, log_path)
+            run.counters = merge_counters(counters, run.counters)
+            letters = job_dead_letters(sqs, queues, job_id)
     failures_file = run_dir / "failed-keys.jsonl"
     write_failures(failures_file, letters)
     return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+
+
+def merge_counters(first: JobCounters, second: JobCounters) -> JobCounters:
+    """The copy pass's counters plus the delete pass's deletions (its listing is not new work)."""
+    first.objects_deleted += second.objects_deleted
+    first.keys_retried += second.keys_retried
+    return first
 
 
 def drain_locally(queues: QueueSet, args: argparse.Namespace, job_id: str | None, log_path: Path) -> LocalRun:
@@ -308,6 +346,10 @@ def build_report(
         bytes_listed=counters.bytes_listed if counters else None,
         objects_copied=counters.objects_copied if counters else None,
         bytes_copied=counters.bytes_copied if counters else None,
+        keys_skipped=counters.keys_skipped if counters else None,
+        bytes_skipped=counters.bytes_skipped if counters else None,
+        orphans_found=counters.orphans_found if counters else None,
+        objects_deleted=counters.objects_deleted if counters else None,
         keys_retried=counters.keys_retried if counters else None,
         failed_keys=sum(1 for letter in letters if letter.key is not None),
         failed_ranges=sum(1 for letter in letters if letter.key is None),
@@ -323,6 +365,8 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
     for role, allowed, bucket in (("source", queues.source_bucket, spec.source_bucket), ("destination", queues.dest_bucket, spec.dest_bucket)):
         if allowed not in (None, "*", bucket):
             raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
+    if args.delete and not queues.delete_allowed:
+        raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
     check_buckets(clients.s3(), spec)
     check_access(clients.s3(), spec)
     sqs = clients.sqs()
@@ -342,11 +386,56 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
     with ProgressView(enabled=show_progress(args)) as view:
         wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
     letters = job_dead_letters(sqs, queues, job_id)
+    if args.delete:
+        if letters:
+            print(f"{PROG}: deleting no orphans: {len(letters)} failures in this job (no deletes after errors)", file=sys.stderr)
+        else:
+            print(f"job {job_id}: every copy succeeded; deleting orphans", file=sys.stderr)
+            seed(sqs, queues, job_id, spec, mode="delete")
+            with ProgressView(enabled=show_progress(args)) as view:
+                wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
+            letters = job_dead_letters(sqs, queues, job_id)
     report = build_report(job_id, source, destination, f"stack {stack_name}", time.monotonic() - started, None, letters, None, None)
     print_report(report, args.json)
     for letter in letters[:20]:
         print(f"  {letter.code}: {letter.subject}: {letter.message}", file=sys.stderr)
     return ExitStatus.FAILURES if letters else ExitStatus.SUCCESS
+
+
+def dry_run(spec: JobSpec, args: argparse.Namespace) -> int:
+    """List and compare like the listers would, change nothing, report the plan and its cost."""
+    s3 = clients.s3()
+    check_buckets(s3, spec)
+    prices = Prices.from_file(args.prices) if args.prices else Prices()
+    started = time.monotonic()
+    plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare)
+    regions = {bucket_region(s3, spec.source_bucket), bucket_region(s3, spec.dest_bucket)}
+    cost = estimate_cost(plan, prices, delete=args.delete, cross_region=len(regions) > 1)
+    if args.json:
+        print(json.dumps({"dry_run": True, "plan": asdict(plan), "delete": args.delete, "seconds": round(time.monotonic() - started, 2), "cost": cost.to_dict()}, indent=2, ensure_ascii=False))
+        return ExitStatus.SUCCESS
+    source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
+    lines = [
+        f"dry run: {source} -> {destination}, {plan.ranges} key ranges, nothing was changed",
+        f"  would copy   {plan.to_copy:,} objects ({human_bytes(plan.bytes_to_copy)})" + sample(plan.copy_sample, plan.to_copy),
+        f"  would skip   {plan.to_skip:,} objects already identical ({human_bytes(plan.bytes_to_skip)})",
+        (f"  would delete {plan.orphans:,} orphans ({human_bytes(plan.bytes_orphaned)})" if args.delete else f"  would keep   {plan.orphans:,} orphans (not in the source; --delete removes them)")
+        + sample(plan.orphan_sample, plan.orphans),
+        f"estimated cost of running it on the deployed stack ({prices.region} prices{', from ' + str(args.prices) if args.prices else '; --prices FILE to change them'}):",
+    ]
+    lines += [f"  {line.item:<32} {line.quantity:>12,} {line.unit:<12} ${line.usd:,.4f}" for line in cost.lines]
+    lines.append(f"  {'total':<32} {'':>12} {'':<12} ${cost.total:,.4f}")
+    if len(regions) == 1:
+        lines.append("  (both buckets are in one region: no data transfer charge; idle SQS polling by the event sources is not included)")
+    print("\n".join(lines))
+    return ExitStatus.SUCCESS
+
+
+def sample(keys: list[str], total: int) -> str:
+    if not keys:
+        return ""
+    shown = ", ".join(repr(key if len(key) <= 60 else key[:57] + "...") for key in keys[:3])
+    return f", e.g. {shown}" + (" ..." if total > 3 else "")
 
 
 def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, tuple[int, int, int]]], None]) -> None:

@@ -49,6 +49,7 @@ EXPECTED_OUTPUTS = {
     "CopyDeadLetterQueueAlarmName",
     "SourceBucket",
     "DestinationBucket",
+    "DeleteAllowed",
 }
 # Outputs that exist only under a condition: {output: the template's condition}.
 CONDITIONAL_OUTPUTS = {"AlarmTopicArn": "NotifyOnAlarm"}

@@ -48,6 +48,7 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "LogLevel": "INFO",
     "AlarmEmail": "",
     "AlarmTopicArn": "",
+    "AllowDelete": "false",
 }
 
 
@@ -424,14 +425,14 @@ def test_alarm_topic_arn_pattern_rejects(template: dict[str, Any], value: str) -
 # --------------------------------------------------------------------- IAM --
 
 
-def role_statements(source: str, destination: str) -> dict[str, list[dict[str, Any]]]:
+def role_statements(source: str, destination: str, allow_delete: str = "false") -> dict[str, list[dict[str, Any]]]:
     """{role: resolved inline statements} of the template as SAM transforms it.
 
     Resources resolve to placeholders: Ref -> "<Name>", GetAtt -> "<Name.Attr>".
     """
     # The transform wants code in S3 (`sam package` puts it there); any location will do.
     packaged = with_code_location(load_template(), "artifacts", "code.zip")
-    parameters = {"SourceBucket": source, "DestinationBucket": destination}
+    parameters = {"SourceBucket": source, "DestinationBucket": destination, "AllowDelete": allow_delete}
     cfn = sam_transform(packaged, parameters)
     intrinsics = Intrinsics(cfn, {**pseudo_parameters("s3-fanout"), **parameters})
     statements: dict[str, list[dict[str, Any]]] = {}
@@ -474,6 +475,8 @@ def test_iam_least_privilege_with_named_buckets() -> None:
     statements = role_statements("src-bucket", "dst-bucket")
     assert grants(statements["ListObjectsFunctionRole"]) == {
         ("s3:ListBucket", "arn:aws:s3:::src-bucket"),
+        # The lister compares by listing the destination over the same range.
+        ("s3:ListBucket", "arn:aws:s3:::dst-bucket"),
         ("sqs:SendMessage", "<ListQueue.Arn>"),
         ("sqs:SendMessage", "<CopyQueue.Arn>"),
         # A malformed list task goes to the list DLQ with its reason.
@@ -487,6 +490,13 @@ def test_iam_least_privilege_with_named_buckets() -> None:
         ("sqs:SendMessage", "<CopyQueue.Arn>"),
         ("sqs:SendMessage", "<CopyDeadLetterQueue.Arn>"),
     }
+
+
+def test_only_a_stack_deployed_for_it_may_delete() -> None:
+    for allow, expected in (("false", set()), ("true", {("s3:DeleteObject", "arn:aws:s3:::dst-bucket/*")})):
+        statements = role_statements("src-bucket", "dst-bucket", allow)
+        deletes = {(a, r) for role in statements.values() for a, r in grants(role) if "Delete" in a}
+        assert deletes == expected, allow
 
 
 @pytest.mark.parametrize(("source", "destination"), [("*", "dst-bucket"), ("src-bucket", "*"), ("*", "*")])

@@ -384,7 +384,7 @@ class FaultyEndpoint:
         moto_api_backend.reset()
         self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=QuietRequestHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="faulty-endpoint", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="faulty-endpoint", daemon=True)
         self._thread.start()
         return self
 

@@ -1,0 +1,178 @@
+"""The plan of a job (what would be copied, skipped, deleted) and what running it would cost.
+
+The plan comes from the same listings and the same merge-join the listers use, run here over the
+seeded ranges in a thread pool, and changes nothing. The cost is an estimate from that plan and
+from stated, editable prices and timings (``Prices``), for a run of the deployed stack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from s3fanout.keyspace import KeyRange, seed_ranges
+from s3fanout.messages import COPY_BATCH_MAX_KEYS
+from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.s3ops import list_pages
+
+SAMPLE_SIZE = 10
+PLANNING_THREADS = 16
+
+
+@dataclass
+class JobPlan:
+    ranges: int = 0
+    source_pages: int = 0
+    dest_pages: int = 0
+    to_copy: int = 0
+    bytes_to_copy: int = 0
+    to_skip: int = 0
+    bytes_to_skip: int = 0
+    orphans: int = 0
+    bytes_orphaned: int = 0
+    copy_sample: list[str] = field(default_factory=list)
+    orphan_sample: list[str] = field(default_factory=list)
+
+    def add(self, other: JobPlan) -> None:
+        for name in ("ranges", "source_pages", "dest_pages", "to_copy", "bytes_to_copy", "to_skip", "bytes_to_skip", "orphans", "bytes_orphaned"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.copy_sample = sorted(self.copy_sample + other.copy_sample)[:SAMPLE_SIZE]
+        self.orphan_sample = sorted(self.orphan_sample + other.orphan_sample)[:SAMPLE_SIZE]
+
+
+class _CountingS3:
+    """The client, counting ListObjectsV2 requests per bucket (one instance per thread)."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+        self.lists: dict[str, int] = {}
+
+    def list_objects_v2(self, **request: Any) -> Any:
+        self.lists[request["Bucket"]] = self.lists.get(request["Bucket"], 0) + 1
+        return self._s3.list_objects_v2(**request)
+
+
+def plan_range(s3: Any, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, compare: bool) -> JobPlan:
+    plan = JobPlan(ranges=1)
+    counting = _CountingS3(s3)
+    source = list_pages(counting, source_bucket, prefix, key_range)
+    groups: Any = merge_join(source, list_pages(counting, dest_bucket, prefix, key_range)) if compare else copy_everything(source)
+    group: DecisionGroup
+    for group in groups:
+        for decision in group.decisions:
+            if decision.action is Action.COPY and decision.source:
+                plan.to_copy += 1
+                plan.bytes_to_copy += decision.source.size
+                if len(plan.copy_sample) < SAMPLE_SIZE:
+                    plan.copy_sample.append(decision.key)
+            elif decision.action is Action.SKIP and decision.source:
+                plan.to_skip += 1
+                plan.bytes_to_skip += decision.source.size
+            elif decision.action is Action.ORPHAN and decision.dest:
+                plan.orphans += 1
+                plan.bytes_orphaned += decision.dest.size
+                if len(plan.orphan_sample) < SAMPLE_SIZE:
+                    plan.orphan_sample.append(decision.key)
+    plan.source_pages = counting.lists.get(source_bucket, 0)
+    plan.dest_pages = counting.lists.get(dest_bucket, 0)
+    return plan
+
+
+def plan_job(s3: Any, source_bucket: str, dest_bucket: str, prefix: str, ranges: int, compare: bool = True) -> JobPlan:
+    """List and compare every seeded range (in parallel), changing nothing."""
+    total = JobPlan()
+    with ThreadPoolExecutor(max_workers=PLANNING_THREADS) as pool:
+        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare), seed_ranges(prefix, ranges)):
+            total.add(plan)
+    return total
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Prices and timings the estimate assumes: AWS's us-east-1 list prices (USD) as published in
+    2026 and typical latencies. Override any of them with a JSON file (``--prices``)."""
+
+    region: str = "us-east-1"
+    s3_list_per_1000: float = 0.005  # ListObjectsV2 is billed as a PUT/COPY/POST/LIST request
+    s3_copy_per_1000: float = 0.005  # CopyObject, billed to the destination as a COPY request
+    s3_delete_per_1000: float = 0.0  # DeleteObjects is free
+    sqs_per_million: float = 0.40  # standard queue; every 64 KiB of a request counts as one
+    lambda_per_million: float = 0.20
+    lambda_gb_second: float = 0.0000133334  # arm64
+    transfer_per_gb_between_regions: float = 0.02
+    list_page_seconds: float = 0.08
+    copy_seconds_per_object: float = 0.05
+    copy_bytes_per_second: float = 100e6  # server-side copy rate of one object
+    lister_memory_gb: float = 0.5
+    copier_memory_gb: float = 1.0
+    copy_concurrency: int = 16
+    copy_messages_per_invocation: int = 10
+
+    @classmethod
+    def from_file(cls, path: Path) -> Prices:
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown price names in {path}: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        return replace(cls(), **data)
+
+
+@dataclass(frozen=True)
+class CostLine:
+    item: str
+    quantity: int
+    unit: str
+    usd: float
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    lines: list[CostLine]
+    prices: Prices
+
+    @property
+    def total(self) -> float:
+        return sum(line.usd for line in self.lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lines": [asdict(line) for line in self.lines], "total_usd": round(self.total, 6), "prices": asdict(self.prices)}
+
+
+def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: bool) -> CostEstimate:
+    """What a deployed run of this plan would cost, line by line."""
+    batches = math.ceil(plan.to_copy / COPY_BATCH_MAX_KEYS)
+    list_requests = plan.source_pages + plan.dest_pages
+    # The orphan pass lists both sides again and deletes in requests of 1,000 keys.
+    if delete:
+        list_requests += plan.source_pages + max(plan.dest_pages, plan.ranges)
+    delete_requests = math.ceil(plan.orphans / 1000) if delete else 0
+    # Each copy batch (about 10 KiB) is sent, received and deleted in tens; each ListTask too.
+    list_tasks = plan.ranges * (2 if delete else 1)
+    sqs_requests = 3 * math.ceil(batches / 10) * 2 + 3 * list_tasks
+    copy_invocations = math.ceil(batches / prices.copy_messages_per_invocation)
+    copy_seconds = (plan.to_copy * prices.copy_seconds_per_object + plan.bytes_to_copy / prices.copy_bytes_per_second) / prices.copy_concurrency
+    list_seconds = list_requests * prices.list_page_seconds + list_tasks * 0.05
+    gb_seconds = copy_seconds * prices.copier_memory_gb + list_seconds * prices.lister_memory_gb
+    invocations = list_tasks + copy_invocations
+    lines = [
+        CostLine("S3 LIST requests", list_requests, "requests", list_requests / 1000 * prices.s3_list_per_1000),
+        CostLine("S3 COPY requests", plan.to_copy, "requests", plan.to_copy / 1000 * prices.s3_copy_per_1000),
+        CostLine("S3 DELETE requests", delete_requests, "requests", delete_requests / 1000 * prices.s3_delete_per_1000),
+        CostLine("SQS requests", sqs_requests, "requests", sqs_requests / 1e6 * prices.sqs_per_million),
+        CostLine("Lambda invocations", invocations, "invocations", invocations / 1e6 * prices.lambda_per_million),
+        CostLine("Lambda compute", math.ceil(gb_seconds), "GB-seconds", gb_seconds * prices.lambda_gb_second),
+    ]
+    if cross_region:
+        gigabytes = plan.bytes_to_copy / 1e9
+        lines.append(CostLine("data transfer between regions", math.ceil(gigabytes), "GB", gigabytes * prices.transfer_per_gb_between_regions))
+    return CostEstimate(lines, prices)
+
+
+def bucket_region(s3: Any, bucket: str) -> str:
+    """The bucket's region (GetBucketLocation answers None for us-east-1)."""
+    return str(s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1")

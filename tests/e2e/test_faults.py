@@ -1,0 +1,320 @@
+"""Failures that lose nothing: the real CLI in local mode against an endpoint that fails on purpose.
+
+Each test runs ``python -m seed`` as a subprocess with AWS_ENDPOINT_URL pointing at a
+fault-injecting moto endpoint (tests/e2e/faults.py), and checks the destination against the source
+key by key (size and ETag) afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, visibility_for
+from s3fanout.messages import CopyBatch, CopyItem, ListTask
+from s3fanout.stack import ensure_local_queues
+from seed.cli import DEFAULT_MAX_RECEIVE_COUNT
+from tests.e2e.faults import Call, FaultyEndpoint
+
+pytestmark = pytest.mark.e2e
+
+SOURCE = "fault-source"
+DEST = "fault-dest"
+CLI_TIMEOUT = 300
+
+
+def job(*extra: str, ranges: int = 8) -> list[str]:
+    """The arguments of a local job from SOURCE to DEST with two workers and a JSON report."""
+    return ["--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "2", "--ranges", str(ranges), "--json", "--no-progress", *extra]
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+@pytest.fixture
+def s3(faulty: FaultyEndpoint) -> Any:
+    client = boto3.client("s3", endpoint_url=faulty.url, region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket=SOURCE)
+    client.create_bucket(Bucket=DEST)
+    return client
+
+
+def cli_env(endpoint: FaultyEndpoint) -> dict[str, str]:
+    return os.environ | {"AWS_ENDPOINT_URL": endpoint.url}
+
+
+def run_cli(endpoint: FaultyEndpoint, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seed", *args], cwd=cwd, env=cli_env(endpoint), capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+
+def start_cli(endpoint: FaultyEndpoint, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "seed", *args], cwd=cwd, env=cli_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        stdout, stderr = process.communicate(timeout=CLI_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"the CLI did not finish within {CLI_TIMEOUT} s:\n{stderr}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def fill(s3: Any, keys: list[str]) -> None:
+    """Objects of a few sizes (some empty), so that sizes and ETags differ between keys."""
+
+    def put(numbered: tuple[int, str]) -> None:
+        index, key = numbered
+        s3.put_object(Bucket=SOURCE, Key=key, Body=key.encode() * (index % 4))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, enumerate(keys)))
+
+
+def listing(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {o["Key"]: (o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])}
+
+
+def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    try:
+        return dict(json.loads(result.stdout))
+    except ValueError:
+        pytest.fail(f"no JSON report (exit {result.returncode}):\nstdout: {result.stdout}\nstderr: {result.stderr}")
+
+
+def dlq_list(endpoint: FaultyEndpoint, cwd: Path) -> list[dict[str, Any]]:
+    shown = run_cli(endpoint, cwd, "dlq", "list", "--local", "--json")
+    assert shown.returncode == 0, shown.stderr
+    return [json.loads(line) for line in shown.stdout.splitlines()]
+
+
+def worker_pids(cli_pid: int) -> list[int]:
+    """The CLI's local worker processes: its children started by multiprocessing's spawn (not
+    its resource tracker)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, parent = fields[0], int(fields[1])
+        if parent == cli_pid and state != "Z" and "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def kill_workers(cli_pid: int) -> list[int]:
+    """SIGKILL every worker of the CLI and wait until each is dead (gone or a zombie)."""
+    pids = worker_pids(cli_pid)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while any(pid in worker_pids(cli_pid) for pid in pids):
+        assert time.monotonic() < deadline, f"workers {pids} still alive after SIGKILL"
+        time.sleep(0.05)
+    return pids
+
+
+# -------------------------------------------------------------------------------------- tests
+
+
+def test_a_share_of_copies_slowed_down_still_copies_every_key(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"slow/{i:03d}" for i in range(120)])
+    slow_down = faulty.fail("CopyObject", code="SlowDown", probability=0.3, seed=20261125)
+
+    result = run_cli(faulty, tmp_path, *job())
+
+    assert result.returncode == 0, result.stderr
+    assert report_of(result)["failed_keys"] == 0
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+    assert slow_down.fired >= 10 and slow_down.matched > 120
+
+
+def test_keys_failing_beyond_botocore_retries_come_back_through_the_copy_queue(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    stubborn = {"stubborn/a", "stubborn/é b+%"}
+    fill(s3, [f"fine/{i:03d}" for i in range(40)] + sorted(stubborn))
+    # botocore makes up to 9 attempts (max_attempts 8 counts retries): the 10th fails in the
+    # copier's second attempt of the key, and the 11th request succeeds.
+    refuse = faulty.fail("CopyObject", key=stubborn, code="SlowDown", times_per_key=10)
+
+    result = run_cli(faulty, tmp_path, *job())
+
+    assert result.returncode == 0, result.stderr
+    report = report_of(result)
+    assert report["failed_keys"] == 0
+    assert report["keys_retried"] >= len(stubborn)
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+    assert dict(refuse.fired_keys) == {key: 10 for key in stubborn}
+    assert refuse.matched == 11 * len(stubborn)
+
+
+def test_listing_failing_transiently_lists_every_key(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"{c}/{i:02d}" for c in "aMz" for i in range(40)])
+
+    def by_lister(call: Call) -> bool:  # not the seed's own one-key probe
+        return call.query.get("max-keys") != ["1"]
+
+    failing = faulty.fail("ListObjectsV2", bucket=SOURCE, when=by_lister, code="InternalError", times=4)
+
+    result = run_cli(faulty, tmp_path, *job())
+
+    assert result.returncode == 0, result.stderr
+    assert failing.fired == 4
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+
+
+def test_denied_keys_fail_by_name_and_arrive_after_a_redrive(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    denied = {f"denied/{i}" for i in range(4)} | {"denied/é ü+%20#?"}
+    fill(s3, [f"allowed/{i:03d}" for i in range(60)] + sorted(denied))
+    refuse = faulty.fail("CopyObject", key="denied/", code="AccessDenied")
+
+    result = run_cli(faulty, tmp_path, *job())
+
+    assert result.returncode == 1, result.stderr
+    report = report_of(result)
+    assert report["failed_keys"] == len(denied)
+    source = listing(s3, SOURCE)
+    assert listing(s3, DEST) == {key: value for key, value in source.items() if key not in denied}
+    failures = [json.loads(line) for line in Path(tmp_path, report["failures_file"]).read_text().splitlines()]
+    assert sorted((f["key"], f["code"]) for f in failures) == sorted((key, "AccessDenied") for key in denied)
+    letters = dlq_list(faulty, tmp_path)
+    assert sorted((x["key"], x["code"], x["queue"]) for x in letters) == sorted((key, "AccessDenied", "copy") for key in denied)
+    assert all(x["message"] and x["attempts"] == 1 for x in letters)
+
+    other = run_cli(faulty, tmp_path, "dlq", "redrive", "--local", "--reason", "SomeOtherCode", "--json")
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout) == {"keys": 0, "ranges": 0, "left": len(denied)}
+    assert len(dlq_list(faulty, tmp_path)) == len(denied)
+
+    faulty.remove(refuse)
+    redriven = run_cli(faulty, tmp_path, "dlq", "redrive", "--local", "--workers", "2", "--json", "--no-progress")
+
+    assert redriven.returncode == 0, redriven.stderr
+    assert report_of(redriven)["failed_keys"] == 0
+    assert listing(s3, DEST) == source
+    assert dlq_list(faulty, tmp_path) == []
+
+
+def test_a_copier_killed_mid_batch_loses_nothing(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"batch/{i:04d}" for i in range(200)])
+    held = faulty.hold("CopyObject", key={"batch/0123"})
+
+    cli = start_cli(faulty, tmp_path, *job("--copy-timeout", "3"))
+    try:
+        held.wait_held()
+        assert kill_workers(cli.pid)
+    finally:
+        held.release()
+    result = finish(cli)
+
+    assert result.returncode == 0, result.stderr
+    assert "died and were replaced" in result.stderr
+    assert report_of(result)["failed_keys"] == 0
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+    assert held.matched >= 2  # the batch came back and its keys were copied again
+
+
+def test_a_lister_killed_after_sending_batches_loses_nothing(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"many/{i:05d}" for i in range(1150)])
+
+    def next_page(call: Call) -> bool:
+        # With a 5 s list timeout the lister hands the rest of its range on after every page, so
+        # the second page is asked for with start-after; a longer one would use a continuation token.
+        return "start-after" in call.query or "continuation-token" in call.query
+
+    held = faulty.hold("ListObjectsV2", bucket=SOURCE, when=next_page)
+
+    cli = start_cli(faulty, tmp_path, *job("--list-timeout", "5", "--copy-timeout", "3", ranges=1))
+    try:
+        held.wait_held()
+        assert faulty.count("CopyObject") > 0 or faulty.count("SendMessageBatch") >= 2  # batches of page one are out
+        assert kill_workers(cli.pid)
+    finally:
+        held.release()
+    result = finish(cli)
+
+    assert result.returncode == 0, result.stderr
+    assert report_of(result)["failed_keys"] == 0
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+    assert len(listing(s3, DEST)) == 1150
+
+
+def test_malformed_messages_go_to_the_dlqs_with_a_reason(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"real/{i:02d}" for i in range(30)])
+    sqs = boto3.client("sqs", endpoint_url=faulty.url, region_name="us-east-1")
+    queues = ensure_local_queues(
+        sqs,
+        max_receive_count=DEFAULT_MAX_RECEIVE_COUNT,
+        list_visibility_seconds=visibility_for(LIST_TIMEOUT_SECONDS),
+        copy_visibility_seconds=visibility_for(COPY_TIMEOUT_SECONDS),
+    )
+    copy_batch = CopyBatch("garbage-job", SOURCE, DEST, (CopyItem("real/00", 0),)).to_json()
+    list_task = ListTask("garbage-job", SOURCE, DEST).to_json()
+    garbage = {
+        ("list", "not json"): "body is not JSON",
+        ("list", '{"v": 99, "type": "list"}'): "unsupported message version 99",
+        ("list", copy_batch): "expected a list task, got a copy message",
+        ("copy", "not json either"): "body is not JSON",
+        ("copy", '{"v": 99}'): "unsupported message version 99",
+        ("copy", list_task): "expected a copy batch, got a list message",
+        ("copy", '{"v": 1, "type": "copy", "job": "j", "src": "a-b", "dst": "c-d", "items": []}'): "items must be a non-empty list",
+    }
+    for queue, body in garbage:
+        sqs.send_message(QueueUrl=queues.main_queues()[queue], MessageBody=body)
+
+    result = run_cli(faulty, tmp_path, *job())
+
+    assert result.returncode == 0, result.stderr
+    assert report_of(result)["failed_keys"] == 0
+    assert listing(s3, DEST) == listing(s3, SOURCE)
+    letters = dlq_list(faulty, tmp_path)
+    assert all(letter["code"] == "InvalidMessage" and letter["job_id"] is None for letter in letters)
+    assert len(letters) == len(garbage)
+    for (queue, body), reason in garbage.items():
+        named = [x for x in letters if x["queue"] == queue and x["message"].endswith(f": {body!r}")]
+        assert len(named) == 1 and reason in named[0]["message"], (queue, body, letters)
+
+
+@pytest.mark.parametrize(
+    "operation, bucket, permission",
+    [
+        ("PutObject", DEST, "no permission to write to the destination bucket 'fault-dest'"),
+        ("ListObjectsV2", SOURCE, "no permission to list the source bucket 'fault-source'"),
+        ("HeadObject", SOURCE, "no permission to read objects of the source bucket 'fault-source'"),
+    ],
+)
+def test_a_seed_without_permission_is_refused_before_anything_is_queued(
+    faulty: FaultyEndpoint, s3: Any, tmp_path: Path, operation: str, bucket: str, permission: str
+) -> None:
+    fill(s3, [f"k/{i}" for i in range(10)])
+    faulty.fail(operation, bucket=bucket, code="AccessDenied")
+    faulty.reset_counts()
+
+    result = run_cli(faulty, tmp_path, *job())
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("python -m seed: error: ") and result.stderr.count("\n") == 1
+    assert permission in result.stderr
+    counts = faulty.counts()
+    assert counts["SendMessage"] == counts["SendMessageBatch"] == counts["CopyObject"] == 0, counts
+    faulty.clear()
+    assert listing(s3, DEST) == {}
