@@ -406,7 +406,10 @@ def dry_run(spec: JobSpec, args: argparse.Namespace) -> int:
     """List and compare like the listers would, change nothing, report the plan and its cost."""
     s3 = clients.s3()
     check_buckets(s3, spec)
-    prices = Prices.from_file(args.prices) if args.prices else Prices()
+    try:
+        prices = Prices.from_file(args.prices) if args.prices else Prices()
+    except (OSError, ValueError, TypeError) as error:
+        raise UsageError(f"cannot use the prices in {args.prices}: {error}") from None
     started = time.monotonic()
     plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare)
     regions = {bucket_region(s3, spec.source_bucket), bucket_region(s3, spec.dest_bucket)}
