@@ -57,10 +57,14 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     metrics.add_metric(name="BytesSkipped", unit=MetricUnit.Bytes, value=outcome.skipped_bytes)
     metrics.add_metric(name="OrphansFound", unit=MetricUnit.Count, value=outcome.orphans)
     metrics.add_metric(name="ObjectsDeleted", unit=MetricUnit.Count, value=outcome.deleted)
+    metrics.add_metric(name="RangesSplitOff", unit=MetricUnit.Count, value=outcome.split_off)
     if outcome.handed_on:
         logger.info("time running out: rest of the range handed on", extra=where | {"keys": outcome.keys, "resume_after": outcome.handed_on.after})
     else:
-        logger.info("range listed", extra=where | {"keys": outcome.keys, "skipped": outcome.skipped, "orphans": outcome.orphans, "deleted": outcome.deleted})
+        logger.info(
+            "range listed",
+            extra=where | {"keys": outcome.keys, "skipped": outcome.skipped, "orphans": outcome.orphans, "deleted": outcome.deleted, "split_off": outcome.split_off},
+        )
     telemetry.publish(
         "listed",
         job_id=task.job_id,
@@ -70,6 +74,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         skipped_bytes=outcome.skipped_bytes,
         orphans=outcome.orphans,
         deleted=outcome.deleted,
+        split_off=outcome.split_off,
         handed_on=outcome.handed_on is not None,
     )
 

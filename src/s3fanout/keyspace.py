@@ -11,6 +11,8 @@ partition's first and last ranges are open-ended, so every possible key lies in 
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Characters that keys most often start with: boundaries are spread over these. Any other first
@@ -52,3 +54,109 @@ def seed_ranges(prefix: str, count: int) -> list[KeyRange]:
     lows: list[str | None] = [None, *boundaries]
     highs: list[str | None] = [*boundaries, None]
     return [KeyRange(after, until) for after, until in zip(lows, highs)]
+
+
+# Splitting a range while it is listed. Keys are placed on a line by treating the characters after
+# the prefix all remaining keys share as digits in the alphabet the listed keys use (hex for hashes
+# and UUIDs, digits and '/' for dates, ...), so that cuts fall where keys are, for flat keys as
+# much as for "folders". Where the keys end is found by probing S3 (is there a key after X?), not
+# guessed. The estimate only decides where to cut and whether it is worth it: any boundaries
+# strictly between the range's ends make a correct partition.
+_DIGITS = 12
+_END_PROBES = 12
+MAX_CODE_POINT = "\U0010ffff"
+
+# exists_after(key) -> is there a key of the range after ``key``? One ListObjectsV2 with MaxKeys=1.
+ExistsAfter = Callable[[str], bool]
+
+
+class _KeyLine:
+    """Positions in [0, 1] of the keys under ``prefix``, digit by digit in ``alphabet``."""
+
+    def __init__(self, prefix: str, alphabet: str) -> None:
+        self.prefix = prefix
+        self.alphabet = alphabet
+
+    def position(self, key: str) -> float:
+        if not key.startswith(self.prefix):
+            return 0.0 if key < self.prefix else 1.0
+        value, scale = 0.0, 1.0
+        base = len(self.alphabet)
+        for character in key[len(self.prefix) : len(self.prefix) + _DIGITS]:
+            scale /= base
+            value += scale * min(bisect.bisect_left(self.alphabet, character), base - 1)
+        return value
+
+    def key_at(self, position: float) -> str:
+        base = len(self.alphabet)
+        digits = []
+        for _ in range(_DIGITS):
+            position *= base
+            digit = min(int(position), base - 1)
+            digits.append(self.alphabet[digit])
+            position -= digit
+        return self.prefix + "".join(digits).rstrip(self.alphabet[0])
+
+
+@dataclass(frozen=True, slots=True)
+class RemainingKeys:
+    """What a lister knows about the rest of its range: roughly how many keys, and a line to cut it on."""
+
+    estimate: float
+    line: _KeyLine | None
+    low: float
+    high: float
+
+
+def survey(key_range: KeyRange, listed: Sequence[str], exists_after: ExistsAfter) -> RemainingKeys:
+    """Estimate the keys left in ``key_range`` (which starts after the last of ``listed``) from the
+    density of the keys just listed, over the stretch of key space where probes find keys."""
+    if len(listed) < 2 or key_range.after is None:
+        return RemainingKeys(0.0, None, 0.0, 0.0)
+    # The longest prefix that every remaining key shares: shorten the listed keys' common prefix
+    # while some key lies beyond everything that starts with it.
+    prefix = _common_prefix([*listed, *([key_range.until] if key_range.until is not None else [])])
+    while prefix and exists_after(prefix + MAX_CODE_POINT):
+        prefix = prefix[:-1]
+    alphabet = "".join(sorted({c for key in listed for c in key[len(prefix) :]}))
+    if len(alphabet) < 2:
+        return RemainingKeys(0.0, None, 0.0, 0.0)
+    line = _KeyLine(prefix, alphabet)
+    low = line.position(key_range.after)
+    high = 1.0 if key_range.until is None else line.position(key_range.until)
+    # Binary search for where the keys end, unless they run to the end of the line.
+    if not exists_after(line.key_at(high) if high < 1.0 else prefix + alphabet[-1] * (_DIGITS + 1)):
+        floor, ceiling = low, high
+        for _ in range(_END_PROBES):
+            middle = (floor + ceiling) / 2
+            floor, ceiling = (middle, ceiling) if exists_after(line.key_at(middle)) else (floor, middle)
+        high = ceiling
+    span = line.position(listed[-1]) - line.position(listed[0])
+    if span <= 0 or high <= low:
+        return RemainingKeys(0.0, line, low, high)
+    return RemainingKeys(len(listed) / span * (high - low), line, low, high)
+
+
+def split_range(key_range: KeyRange, remaining: RemainingKeys, parts: int) -> list[KeyRange]:
+    """Cut ``key_range`` into up to ``parts`` contiguous ranges that together are exactly it, with
+    boundaries spread evenly over the stretch where its keys lie."""
+    line = remaining.line
+    if line is None or parts < 2:
+        return [key_range]
+    boundaries: list[str] = []
+    for index in range(1, parts):
+        candidate = line.key_at(remaining.low + (remaining.high - remaining.low) * index / parts)
+        floor = boundaries[-1] if boundaries else key_range.after
+        if (floor is None or candidate > floor) and (key_range.until is None or candidate < key_range.until):
+            boundaries.append(candidate)
+    lows: list[str | None] = [key_range.after, *boundaries]
+    highs: list[str | None] = [*boundaries, key_range.until]
+    return [KeyRange(after, until) for after, until in zip(lows, highs)]
+
+
+def _common_prefix(keys: Sequence[str]) -> str:
+    first, last = min(keys), max(keys)
+    length = 0
+    while length < min(len(first), len(last)) and first[length] == last[length]:
+        length += 1
+    return first[:length]

@@ -4,18 +4,32 @@ runs short."""
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from s3fanout.keyspace import KeyRange
+from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
 from s3fanout.queues import send_messages
-from s3fanout.plan import Action, copy_everything, merge_join
-from s3fanout.s3ops import delete_objects, list_pages
+from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.s3ops import S3Failure, delete_objects, key_exists_after, list_pages
 
 # Stop listing when less than this is left of the invocation: enough to send what is packed and the
 # task for the rest, even if SQS is slow to answer.
 DEFAULT_STOP_MARGIN_MS = 30_000
+
+
+# When a range looks large, a lister hands parts of the rest to other listers (new list tasks), so
+# that a bucket whose keys share one prefix is listed by many Lambdas at once. A part is worth its
+# own lister only if it holds many pages of keys; ranges are not split below that.
+SPLIT_MIN_KEYS = 20_000
+KEYS_PER_PART = 10_000
+MAX_PARTS = 8
+# Look at the range again after this many pages (surveying an open-ended range costs ~15 LISTs).
+SURVEY_EVERY_PAGES = 10
+# A page this full says the listing goes on densely; a thinner one says the range is nearly done.
+SURVEY_MIN_PAGE_KEYS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +42,22 @@ class ListOutcome:
     skipped_bytes: int = 0
     orphans: int = 0
     deleted: int = 0
+    split_off: int = 0
+
+
+@dataclass
+class _Tally:
+    keys: int = 0
+    bytes: int = 0
+    batches: int = 0
+    skipped: int = 0
+    skipped_bytes: int = 0
+    orphans: int = 0
+    deleted: int = 0
+    split_off: int = 0
+
+    def outcome(self, handed_on: ListTask | None) -> ListOutcome:
+        return ListOutcome(self.keys, self.bytes, self.batches, handed_on, self.skipped, self.skipped_bytes, self.orphans, self.deleted, self.split_off)
 
 
 def list_range(
@@ -44,50 +74,95 @@ def list_range(
 
     The source and destination listings are merge-joined (see plan.py), so an object that is
     already identical costs no request of its own. Copy batches are sent as soon as they fill, so
-    copies start while listing goes on. After each group of decisions, if the invocation is close
-    to its timeout, the partial batch is sent and a task for the rest of the range (after the last
-    key settled on both sides) goes back on the list queue. A redelivered task starts again from
-    its own ``after``: keys may be copied twice, never skipped. In "delete" mode the orphans of
-    each group are deleted once both listings have covered them.
+    copies start while listing goes on. A range that turns out large is split: the rest of it is
+    cut into parts and all but the first go to other listers. After each group of decisions, if
+    the invocation is close to its timeout, the partial batch is sent and a task for the rest of
+    the range (after the last key settled on both sides) goes back on the list queue. A
+    redelivered task starts again from its own ``after``: keys may be copied twice, never skipped.
+    In "delete" mode the orphans of each group are deleted once both listings have covered them.
     """
+    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket)
+    tally = _Tally()
+
+    def send(ready: list[CopyBatch]) -> None:
+        if ready:
+            send_messages(sqs, copy_queue_url, [batch.to_json() for batch in ready])
+            tally.batches += len(ready)
+
+    current = task
+    pages_to_survey = 1
+    while True:
+        for group in _groups(s3, current):
+            send(_act(current, group, packer, tally, s3))
+            if group.last:
+                break
+            if remaining_ms() < stop_margin_ms:
+                send(packer.flush())
+                rest = dataclasses.replace(current, after=group.checkpoint, resumed=current.resumed + 1)
+                send_messages(sqs, list_queue_url, [rest.to_json()])
+                return tally.outcome(rest)
+            pages_to_survey -= 1
+            if pages_to_survey <= 0:
+                pages_to_survey = SURVEY_EVERY_PAGES
+                parts = _split_rest(s3, current, group)
+                if len(parts) > 1:
+                    others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0) for part in parts[1:]]
+                    send_messages(sqs, list_queue_url, [other.to_json() for other in others])
+                    tally.split_off += len(others)
+                    # Go on with the first part only: list it afresh up to its new end.
+                    current = dataclasses.replace(current, after=group.checkpoint, until=parts[0].until)
+                    break
+        else:
+            break
+        if group.last:
+            break
+    send(packer.flush())
+    return tally.outcome(None)
+
+
+def _groups(s3: Any, task: ListTask) -> Iterator[DecisionGroup]:
     key_range = KeyRange(task.after, task.until)
     source_pages = list_pages(s3, task.source_bucket, task.prefix, key_range)
     if task.compare or task.mode == "delete":
-        groups = merge_join(source_pages, list_pages(s3, task.dest_bucket, task.prefix, key_range))
-    else:
-        groups = copy_everything(source_pages)
-    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket)
-    keys = size = batches = skipped = skipped_bytes = orphans = deleted = 0
+        return merge_join(source_pages, list_pages(s3, task.dest_bucket, task.prefix, key_range))
+    return copy_everything(source_pages)
 
-    def send(ready: list[CopyBatch]) -> None:
-        nonlocal batches
-        if ready:
-            send_messages(sqs, copy_queue_url, [batch.to_json() for batch in ready])
-            batches += len(ready)
 
-    for group in groups:
-        ready: list[CopyBatch] = []
-        gone: list[str] = []
-        for decision in group.decisions:
-            if decision.source is not None:
-                keys += 1
-                size += decision.source.size
-            if decision.action is Action.SKIP and decision.source is not None:
-                skipped += 1
-                skipped_bytes += decision.source.size
-            elif decision.action is Action.ORPHAN:
-                orphans += 1
-                gone.append(decision.key)
-            elif decision.action is Action.COPY and decision.source is not None and task.mode == "copy":
-                listed = decision.source
-                ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
-        send(ready)
-        if task.mode == "delete" and gone:
-            deleted += delete_objects(s3, task.dest_bucket, gone)
-        if not group.last and remaining_ms() < stop_margin_ms:
-            send(packer.flush())
-            rest = dataclasses.replace(task, after=group.checkpoint, resumed=task.resumed + 1)
-            send_messages(sqs, list_queue_url, [rest.to_json()])
-            return ListOutcome(keys, size, batches, rest, skipped, skipped_bytes, orphans, deleted)
-    send(packer.flush())
-    return ListOutcome(keys, size, batches, None, skipped, skipped_bytes, orphans, deleted)
+def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _Tally, s3: Any) -> list[CopyBatch]:
+    """Count the group's decisions, delete its orphans in delete mode; return full copy batches."""
+    ready: list[CopyBatch] = []
+    gone: list[str] = []
+    for decision in group.decisions:
+        if decision.source is not None:
+            tally.keys += 1
+            tally.bytes += decision.source.size
+        if decision.action is Action.SKIP and decision.source is not None:
+            tally.skipped += 1
+            tally.skipped_bytes += decision.source.size
+        elif decision.action is Action.ORPHAN:
+            tally.orphans += 1
+            gone.append(decision.key)
+        elif decision.action is Action.COPY and decision.source is not None and task.mode == "copy":
+            listed = decision.source
+            ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
+    if task.mode == "delete" and gone:
+        tally.deleted += delete_objects(s3, task.dest_bucket, gone)
+    return ready
+
+
+def _split_rest(s3: Any, task: ListTask, group: DecisionGroup) -> list[KeyRange]:
+    """Parts of the rest of the range (after the group) worth a lister each, or the rest whole."""
+    # The keys that drive the work: the source's when copying, the destination's when deleting.
+    listed = [d.key for d in group.decisions if (d.dest if task.mode == "delete" else d.source) is not None]
+    if len(listed) < SURVEY_MIN_PAGE_KEYS:
+        return []
+    rest = KeyRange(group.checkpoint, task.until)
+    bucket = task.dest_bucket if task.mode == "delete" else task.source_bucket
+    try:
+        remaining = survey(rest, listed, lambda key: key_exists_after(s3, bucket, task.prefix, key, task.until))
+    except S3Failure:
+        # Splitting only speeds the listing up; a probe that fails must not fail the range.
+        return []
+    if remaining.estimate < SPLIT_MIN_KEYS:
+        return []
+    return split_range(rest, remaining, min(MAX_PARTS, math.ceil(remaining.estimate / KEYS_PER_PART)))

@@ -185,6 +185,7 @@ class JobCounters:
     orphans_found: int = 0
     objects_deleted: int = 0
     ranges_handed_on: int = 0
+    ranges_split_off: int = 0
     objects_copied: int = 0
     bytes_copied: int = 0
     keys_retried: int = 0
@@ -199,6 +200,7 @@ class JobCounters:
             self.orphans_found += fields["orphans"]
             self.objects_deleted += fields["deleted"]
             self.ranges_handed_on += int(fields["handed_on"])
+            self.ranges_split_off += fields["split_off"]
         elif event == "copied":
             self.objects_copied += fields["objects"]
             self.bytes_copied += fields["bytes"]

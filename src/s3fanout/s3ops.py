@@ -147,6 +147,16 @@ def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size
         request["ContinuationToken"] = token
 
 
+def key_exists_after(s3: Any, bucket: str, prefix: str, key: str, until: str | None) -> bool:
+    """Is there a key under ``prefix`` after ``key`` (and not past ``until``)? One small LIST."""
+    try:
+        response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=key, MaxKeys=1)
+    except (ClientError, BotoCoreError) as error:
+        raise describe_error(error) from error
+    contents = response.get("Contents", [])
+    return bool(contents) and (until is None or contents[0]["Key"] <= until)
+
+
 # DeleteObjects takes at most this many keys per request.
 MAX_DELETE_KEYS = 1000
 
