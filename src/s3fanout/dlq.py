@@ -70,9 +70,9 @@ class Held:
     def receive_all(self, hide_seconds: int) -> list[dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
         empty_polls = 0
-        # A short poll samples only some SQS servers; a few answers without news in a row mean
-        # every message has been seen.
-        while empty_polls < 3:
+        # A short poll samples only some SQS servers; a long poll asks them all, so one long poll
+        # that brings nothing new after a short one means every message has been seen.
+        while empty_polls < 2:
             messages = self._sqs.receive_message(
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=10,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue as queue_module
 import sys
 import time
 import traceback
@@ -132,8 +132,12 @@ def settle(sqs: Any, function: FunctionSpec, messages: list[dict[str, Any]], fai
                 )
 
 
-def worker_main(config: WorkerConfig, events: Any, stop: Any) -> None:
-    """Entry point of a worker process: poll, invoke, settle, until told to stop."""
+def worker_main(config: WorkerConfig, connection: Any) -> None:
+    """Entry point of a worker process: poll, invoke, settle, until told to stop.
+
+    The worker talks to the parent over a pipe of its own (events out, "stop" in): a worker can be
+    killed at any instant, and no lock shared between processes may die with it.
+    """
     log = open(config.log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     # The handlers log (and would print metrics) to stdout, as in Lambda; here that goes to the log.
     os.dup2(log.fileno(), 1)
@@ -145,14 +149,14 @@ def worker_main(config: WorkerConfig, events: Any, stop: Any) -> None:
 
     from s3fanout import clients, telemetry
 
-    telemetry.subscribe(lambda event, fields: events.put((event, fields)))
+    telemetry.subscribe(lambda event, fields: connection.send((event, fields)))
     handlers = {}
     for function in config.functions:
         module, name = function.handler.split(":")
         handlers[function.name] = getattr(importlib.import_module(module), name)
     sqs = clients.sqs()
 
-    while not stop.is_set():
+    while not connection.poll():
         worked = False
         for function in config.functions:
             try:
@@ -239,48 +243,54 @@ class LocalRun:
 
     def run(self, on_progress: Callable[[JobCounters, dict[str, tuple[int, int, int]]], None]) -> None:
         context = multiprocessing.get_context("spawn")
-        events = context.Queue()
-        stop = context.Event()
         config = WorkerConfig(self.functions(), self.environment, str(self.log_path), self.region)
+        workers: list[tuple[Any, Any]] = []
 
-        def start_worker() -> Any:
-            process = context.Process(target=worker_main, args=(config, events, stop), daemon=True)
+        def start_worker() -> tuple[Any, Any]:
+            ours, theirs = context.Pipe()
+            process = context.Process(target=worker_main, args=(config, theirs), daemon=True)
             process.start()
-            return process
+            theirs.close()
+            return process, ours
 
-        processes = [start_worker() for _ in range(self.workers)]
+        workers = [start_worker() for _ in range(self.workers)]
         try:
             idle_checks = 0
             while idle_checks < IDLE_CHECKS_TO_FINISH:
                 deadline = time.monotonic() + 1.0
-                while time.monotonic() < deadline:
-                    self._drain(events, timeout=max(0.0, deadline - time.monotonic()))
+                while (left := deadline - time.monotonic()) > 0:
+                    self._receive([connection for _, connection in workers], timeout=left)
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
                 on_progress(self.counters, depths)
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
-                for index, process in enumerate(processes):
+                for index, (process, connection) in enumerate(workers):
                     if not process.is_alive():
+                        self._receive([connection], timeout=0)
+                        connection.close()
                         self._note(f"worker process {process.pid} ended with status {process.exitcode}; starting another")
-                        processes[index] = start_worker()
+                        workers[index] = start_worker()
                         self.workers_replaced += 1
         finally:
-            stop.set()
-            for process in processes:
+            for _, connection in workers:
+                with contextlib.suppress(OSError):
+                    connection.send("stop")
+            for process, connection in workers:
                 process.join(timeout=30)
                 if process.is_alive():
                     process.terminate()
-            self._drain(events, timeout=0)
+                self._receive([connection], timeout=0)
 
     def _note(self, line: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"local mode: {line}\n")
 
-    def _drain(self, events: Any, timeout: float) -> None:
-        try:
-            event, fields = events.get(timeout=timeout) if timeout > 0 else events.get_nowait()
-            while True:
-                if self.job_id in (None, fields.get("job_id")):
-                    self.counters.apply(event, fields)
-                event, fields = events.get_nowait()
-        except queue_module.Empty:
-            return
+    def _receive(self, connections: list[Any], timeout: float) -> None:
+        """Count the events waiting on the workers' pipes (waiting up to ``timeout`` for the first)."""
+        for connection in multiprocessing.connection.wait(connections, timeout=timeout):
+            try:
+                while connection.poll():
+                    event, fields = connection.recv()
+                    if self.job_id in (None, fields.get("job_id")):
+                        self.counters.apply(event, fields)
+            except (EOFError, OSError):
+                continue  # a worker that died; it is replaced by the run loop

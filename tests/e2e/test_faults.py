@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +60,34 @@ def run_cli(endpoint: FaultyEndpoint, cwd: Path, *args: str) -> subprocess.Compl
     return subprocess.run([sys.executable, "-m", "seed", *args], cwd=cwd, env=cli_env(endpoint), capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
-def start_cli(endpoint: FaultyEndpoint, cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@contextmanager
+def cli_running(endpoint: FaultyEndpoint, cwd: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """The CLI started in the background; interrupted (and its workers killed) if the test ends
+    before it does."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "seed", *args], cwd=cwd, env=cli_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            workers = worker_pids(process.pid)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+            for pid in workers:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
     try:
         stdout, stderr = process.communicate(timeout=CLI_TIMEOUT)
     except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        pytest.fail(f"the CLI did not finish within {CLI_TIMEOUT} s:\n{stderr}")
+        pytest.fail(f"the CLI did not finish within {CLI_TIMEOUT} s")
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
@@ -138,7 +155,10 @@ def kill_workers(cli_pid: int) -> list[int]:
 
 
 def test_a_share_of_copies_slowed_down_still_copies_every_key(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
-    fill(s3, [f"slow/{i:03d}" for i in range(120)])
+    keys = [f"slow/{i:03d}" for i in range(30)]
+    fill(s3, keys)
+    # Few keys: under a steady share of SlowDown, botocore's adaptive mode brings each copier's
+    # request rate down towards its floor of 0.5 requests/s.
     slow_down = faulty.fail("CopyObject", code="SlowDown", probability=0.3, seed=20261125)
 
     result = run_cli(faulty, tmp_path, *job())
@@ -146,12 +166,14 @@ def test_a_share_of_copies_slowed_down_still_copies_every_key(faulty: FaultyEndp
     assert result.returncode == 0, result.stderr
     assert report_of(result)["failed_keys"] == 0
     assert listing(s3, DEST) == listing(s3, SOURCE)
-    assert slow_down.fired >= 10 and slow_down.matched > 120
+    assert slow_down.fired >= 5
+    # Every refused copy was tried again, and no key was copied twice.
+    assert slow_down.matched == len(keys) + slow_down.fired
 
 
 def test_keys_failing_beyond_botocore_retries_come_back_through_the_copy_queue(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
     stubborn = {"stubborn/a", "stubborn/é b+%"}
-    fill(s3, [f"fine/{i:03d}" for i in range(40)] + sorted(stubborn))
+    fill(s3, [f"fine/{i:03d}" for i in range(20)] + sorted(stubborn))
     # botocore makes up to 9 attempts (max_attempts 8 counts retries): the 10th fails in the
     # copier's second attempt of the key, and the 11th request succeeds.
     refuse = faulty.fail("CopyObject", key=stubborn, code="SlowDown", times_per_key=10)
@@ -184,7 +206,7 @@ def test_listing_failing_transiently_lists_every_key(faulty: FaultyEndpoint, s3:
 
 def test_denied_keys_fail_by_name_and_arrive_after_a_redrive(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
     denied = {f"denied/{i}" for i in range(4)} | {"denied/é ü+%20#?"}
-    fill(s3, [f"allowed/{i:03d}" for i in range(60)] + sorted(denied))
+    fill(s3, [f"allowed/{i:03d}" for i in range(40)] + sorted(denied))
     refuse = faulty.fail("CopyObject", key="denied/", code="AccessDenied")
 
     result = run_cli(faulty, tmp_path, *job())
@@ -203,12 +225,12 @@ def test_denied_keys_fail_by_name_and_arrive_after_a_redrive(faulty: FaultyEndpo
     other = run_cli(faulty, tmp_path, "dlq", "redrive", "--local", "--reason", "SomeOtherCode", "--json")
     assert other.returncode == 0, other.stderr
     assert json.loads(other.stdout) == {"keys": 0, "ranges": 0, "left": len(denied)}
-    assert len(dlq_list(faulty, tmp_path)) == len(denied)
 
     faulty.remove(refuse)
     redriven = run_cli(faulty, tmp_path, "dlq", "redrive", "--local", "--workers", "2", "--json", "--no-progress")
 
     assert redriven.returncode == 0, redriven.stderr
+    assert f"redrive: {len(denied)} keys and 0 key ranges back on their queues; 0 failures left" in redriven.stderr
     assert report_of(redriven)["failed_keys"] == 0
     assert listing(s3, DEST) == source
     assert dlq_list(faulty, tmp_path) == []
@@ -218,13 +240,12 @@ def test_a_copier_killed_mid_batch_loses_nothing(faulty: FaultyEndpoint, s3: Any
     fill(s3, [f"batch/{i:04d}" for i in range(200)])
     held = faulty.hold("CopyObject", key={"batch/0123"})
 
-    cli = start_cli(faulty, tmp_path, *job("--copy-timeout", "3"))
-    try:
+    # Short timeouts, so that whatever the killed workers had received comes back within seconds.
+    with cli_running(faulty, tmp_path, *job("--copy-timeout", "3", "--list-timeout", "5")) as cli:
         held.wait_held()
         assert kill_workers(cli.pid)
-    finally:
         held.release()
-    result = finish(cli)
+        result = finish(cli)
 
     assert result.returncode == 0, result.stderr
     assert "died and were replaced" in result.stderr
@@ -234,7 +255,8 @@ def test_a_copier_killed_mid_batch_loses_nothing(faulty: FaultyEndpoint, s3: Any
 
 
 def test_a_lister_killed_after_sending_batches_loses_nothing(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
-    fill(s3, [f"many/{i:05d}" for i in range(1150)])
+    keys = [f"many/{i:05d}" for i in range(1050)]  # more than one page
+    fill(s3, keys)
 
     def next_page(call: Call) -> bool:
         # With a 5 s list timeout the lister hands the rest of its range on after every page, so
@@ -243,19 +265,18 @@ def test_a_lister_killed_after_sending_batches_loses_nothing(faulty: FaultyEndpo
 
     held = faulty.hold("ListObjectsV2", bucket=SOURCE, when=next_page)
 
-    cli = start_cli(faulty, tmp_path, *job("--list-timeout", "5", "--copy-timeout", "3", ranges=1))
-    try:
+    with cli_running(faulty, tmp_path, *job("--list-timeout", "5", "--copy-timeout", "3", ranges=1)) as cli:
         held.wait_held()
-        assert faulty.count("CopyObject") > 0 or faulty.count("SendMessageBatch") >= 2  # batches of page one are out
+        # The seed's list task, page one's copy batches and the task for the rest are out.
+        assert faulty.count("SendMessageBatch") >= 3
         assert kill_workers(cli.pid)
-    finally:
         held.release()
-    result = finish(cli)
+        result = finish(cli)
 
     assert result.returncode == 0, result.stderr
     assert report_of(result)["failed_keys"] == 0
     assert listing(s3, DEST) == listing(s3, SOURCE)
-    assert len(listing(s3, DEST)) == 1150
+    assert len(listing(s3, DEST)) == len(keys)
 
 
 def test_malformed_messages_go_to_the_dlqs_with_a_reason(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:

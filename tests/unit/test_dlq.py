@@ -86,7 +86,7 @@ def scripted(count: int, script: list[list[str]]) -> ScriptedReceiveSQS:
         (3, [["id0", "id1", "id2"]]),
         (3, [["id0", "id1"], ["id1", "id0"], ["id2", "id1"]]),  # redeliveries mixed in
         (25, [[f"id{i}" for i in range(j, min(j + 10, 25))] for j in range(0, 25, 10)]),
-        (12, [[f"id{i}" for i in range(10)], [], [], ["id3", "id10"], ["id11"]]),  # empty polls in between
+        (12, [[f"id{i}" for i in range(10)], [], ["id3", "id10"], ["id11"]]),  # an empty short poll in between
     ],
 )
 def test_peek_returns_every_message_once_and_makes_all_visible_again(count, script):
@@ -104,10 +104,13 @@ def test_peek_returns_every_message_once_and_makes_all_visible_again(count, scri
     assert {r["QueueUrl"] for r in sqs.visibility_requests} <= {"dlq-url"}
 
 
-def test_peek_hides_while_reading_and_stops_after_three_polls_without_new_messages():
+def test_peek_hides_while_reading_and_stops_after_a_long_poll_without_new_messages():
     sqs = scripted(2, [["id0"], ["id0"], ["id1"]])
     peek(sqs, "dlq-url")
-    assert len(sqs.receive_requests) == 3 + 3
+    # A poll without news is followed by a long poll, which asks every SQS server: a second
+    # answer without news ends the read.
+    assert len(sqs.receive_requests) == 3 + 2
+    assert [r["WaitTimeSeconds"] > 0 for r in sqs.receive_requests] == [False, False, True, False, True]
     assert {r["VisibilityTimeout"] for r in sqs.receive_requests} == {PEEK_HIDE_SECONDS}
     assert {r["MaxNumberOfMessages"] for r in sqs.receive_requests} == {10}
 
