@@ -3,6 +3,8 @@
 Two kinds exist: a ListTask (a key range a lister must list) on the list queue and a CopyBatch
 (keys a copier must copy) on the copy queue. The copy DLQ holds CopyBatches whose items carry the
 failure that sent them there, so that a redrive can put the very same body back on the copy queue.
+A CopyItem may also carry a PartRange: it is then a part task, one range of parts of a multipart
+copy that another copier started (see multipart.py); such items travel in a batch of their own.
 
 Bodies are serialised with ``ensure_ascii=True``: S3 keys may hold characters that SQS refuses in a
 message body (control characters, U+FFFE, U+FFFF), and escaping every non-ASCII character keeps any
@@ -12,8 +14,10 @@ key transportable at the price of a larger body, which the packer below accounts
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
+
+from s3fanout.settings import env_int
 
 MESSAGE_VERSION = 1
 
@@ -22,6 +26,29 @@ MESSAGE_VERSION = 1
 # the request's own framing.
 MAX_MESSAGE_BYTES = 250 * 1024
 COPY_BATCH_MAX_KEYS = 100
+
+# Objects larger than this are copied in parts (multipart.py) and travel in a copy batch of their
+# own, so that one long copy does not hold back the small keys packed with it.
+#
+# Why 1 GiB. CopyObject copies up to 5 GiB in one request, so 5 GiB is the highest threshold
+# possible (and the cap). AWS's s3transfer (aws s3 cp) switches at 8 MiB, because it serves a few
+# copies at a time and wants each to use many connections. Here parallelism already comes from
+# the objects: 16 copies in flight per copier and 100 copiers. Splitting a 50 MiB object into
+# 8 MiB parts would buy no throughput, only 8 requests instead of 1 (each a PUT-class request,
+# billed like a CopyObject and counted against S3's ~3,500 writes/s per prefix, the real limit of
+# a job of billions of keys). Splitting pays where one object's copy time dominates: S3 copies
+# roughly 20-150 MiB/s per request, so a 4 GiB CopyObject can take a minute or more of the
+# copier's 300 s, and if it does not finish nothing of it is kept. From 1 GiB on, parts of 64 MiB
+# copied 16 at a time finish in seconds, and the ~17 requests per GiB cost $0.00009, nothing next
+# to the $0.023 a month the GiB costs to store. Below 1 GiB a single CopyObject takes seconds.
+MULTIPART_THRESHOLD_ENV = "MULTIPART_THRESHOLD_BYTES"
+DEFAULT_MULTIPART_THRESHOLD_BYTES = 1024**3
+MAX_MULTIPART_THRESHOLD_BYTES = 5 * 1024**3
+
+
+def multipart_threshold_bytes() -> int:
+    """The threshold from the environment (MULTIPART_THRESHOLD_BYTES), capped at 5 GiB."""
+    return min(env_int(MULTIPART_THRESHOLD_ENV, DEFAULT_MULTIPART_THRESHOLD_BYTES), MAX_MULTIPART_THRESHOLD_BYTES)
 
 
 class InvalidMessage(ValueError):
@@ -66,14 +93,45 @@ class KeyFailure:
         )
 
 
+# S3 numbers the parts of a multipart upload 1 to 10,000.
+MAX_PART_NUMBER = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PartRange:
+    """Parts ``first`` to ``last`` (1-based, inclusive) of the multipart upload ``upload_id`` of
+    an object cut into parts of ``part_size`` bytes (the last part of the object may be shorter).
+    """
+
+    upload_id: str
+    first: int
+    last: int
+    part_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"upload": self.upload_id, "first": self.first, "last": self.last, "psize": self.part_size}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PartRange:
+        _require(isinstance(data, dict), "parts must be an object")
+        parts = cls(_str(data, "upload", allow_empty=False), _int(data, "first"), _int(data, "last"), _int(data, "psize"))
+        _require(1 <= parts.first <= parts.last <= MAX_PART_NUMBER, f"parts must satisfy 1 <= first <= last <= {MAX_PART_NUMBER}")
+        _require(parts.part_size > 0, "psize must be positive")
+        return parts
+
+
 @dataclass(frozen=True, slots=True)
 class CopyItem:
-    """One key to copy, with the size and ETag the listing reported (so no HeadObject is needed)."""
+    """One key to copy, with the size and ETag the listing reported (so no HeadObject is needed).
+
+    With ``parts`` it is a part task: copy those parts of an upload that is already under way.
+    """
 
     key: str
     size: int
     etag: str | None = None
     failure: KeyFailure | None = None
+    parts: PartRange | None = None
 
     @property
     def attempts(self) -> int:
@@ -85,6 +143,8 @@ class CopyItem:
             data["etag"] = self.etag
         if self.failure is not None:
             data["error"] = self.failure.to_dict()
+        if self.parts is not None:
+            data["parts"] = self.parts.to_dict()
         return data
 
     @classmethod
@@ -93,12 +153,18 @@ class CopyItem:
         etag = data.get("etag")
         _require(etag is None or isinstance(etag, str), "etag must be a string")
         error = data.get("error")
-        return cls(
+        parts = PartRange.from_dict(data["parts"]) if data.get("parts") is not None else None
+        item = cls(
             key=_str(data, "key", allow_empty=False),
             size=_int(data, "size"),
             etag=etag,
             failure=KeyFailure.from_dict(error) if error is not None else None,
+            parts=parts,
         )
+        if parts is not None:
+            count = -(-item.size // parts.part_size)
+            _require(parts.last <= count, f"parts {parts.first}-{parts.last} beyond the {count} parts of a {item.size}-byte object")
+        return item
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +292,9 @@ class CopyBatchPacker:
     """Packs keys into CopyBatches of at most ``max_keys`` keys and ``max_bytes`` serialised bytes.
 
     ``add`` returns the batches that became full; ``flush`` returns the last partial one. Byte
-    accounting is exact: it uses the same serialisation as ``CopyBatch.to_json``.
+    accounting is exact: it uses the same serialisation as ``CopyBatch.to_json``. An item larger
+    than ``alone_above`` bytes (by default the multipart threshold) or carrying a part range gets
+    a batch of its own at once, and the batch being filled goes on filling.
     """
 
     def __init__(
@@ -236,16 +304,22 @@ class CopyBatchPacker:
         dest_bucket: str,
         max_keys: int = COPY_BATCH_MAX_KEYS,
         max_bytes: int = MAX_MESSAGE_BYTES,
+        alone_above: int | None = None,
     ) -> None:
         self._template = CopyBatch(job_id, source_bucket, dest_bucket, ())
         # '{...,"items":[' + ']}' around the comma-separated items.
         self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []}))
         self._max_keys = max_keys
         self._max_bytes = max_bytes
+        self._alone_above = multipart_threshold_bytes() if alone_above is None else alone_above
         self._items: list[CopyItem] = []
         self._bytes = self._envelope_bytes
 
     def add(self, item: CopyItem) -> list[CopyBatch]:
+        if item.size > self._alone_above or item.parts is not None:
+            if self._envelope_bytes + len(_dumps(item.to_dict())) > self._max_bytes:
+                raise ValueError(f"key {item.key!r} alone exceeds the {self._max_bytes}-byte message limit")
+            return [replace(self._template, items=(item,))]
         item_bytes = len(_dumps(item.to_dict())) + (1 if self._items else 0)
         ready = []
         if self._items and self._bytes + item_bytes > self._max_bytes:
@@ -284,8 +358,9 @@ def pack_copy_batches(
     items: Iterable[CopyItem],
     max_keys: int = COPY_BATCH_MAX_KEYS,
     max_bytes: int = MAX_MESSAGE_BYTES,
+    alone_above: int | None = None,
 ) -> Iterator[CopyBatch]:
-    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes)
+    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above)
     for item in items:
         yield from packer.add(item)
     yield from packer.flush()
