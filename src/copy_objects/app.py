@@ -1,9 +1,10 @@
-"""Lambda entry point of the copier: each SQS record is one CopyBatch of up to 100 keys."""
+"""Lambda entry point of the copier: each SQS record is one CopyBatch of up to 100 keys, or one
+large object, or one part task of a large object's multipart copy."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,6 +16,7 @@ from s3fanout import clients, telemetry
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ConcurrencyLimit, copy_batch, dispatch_failures
 from s3fanout.dlq import reject_invalid
 from s3fanout.messages import CopyBatch, CopyItem, InvalidMessage
+from s3fanout.multipart import MultipartSettings
 from s3fanout.settings import env_int, env_str
 
 logger = Logger()
@@ -24,29 +26,44 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     try:
-        copy_record(record)
+        copy_record(record, lambda_context.get_remaining_time_in_millis)
     except Exception:
         logger.exception("copy batch failed; SQS will deliver it again", extra={"message_id": record.message_id})
         metrics.add_metric(name="CopyBatchesFailed", unit=MetricUnit.Count, value=1)
         raise
 
 
-def copy_record(record: SQSRecord) -> None:
+def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None) -> None:
     try:
         batch = CopyBatch.from_json(record.body)
     except InvalidMessage as error:
         reject(record, error)
         return
     limit = concurrency_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
-    outcome = copy_batch(batch, s3=clients.s3(), limit=limit, max_attempts=env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+    outcome = copy_batch(
+        batch,
+        s3=clients.s3(),
+        limit=limit,
+        max_attempts=env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
+        multipart=MultipartSettings.from_env(),
+        remaining_ms=remaining_ms,
+    )
     if outcome.throttled:
         logger.warning("S3 is throttling copies: concurrency lowered", extra={"throttled_keys": outcome.throttled, "concurrency": limit.limit, "maximum": limit.maximum})
     for item in outcome.retry:
         logger.warning("copy failed, will retry", extra=_failure_fields(batch, item))
     for item in outcome.dead:
         logger.error("copy failed, key sent to the dead-letter queue", extra=_failure_fields(batch, item))
+    for task in outcome.handed_on:
+        assert task.parts is not None
+        logger.info(
+            "multipart copy handed on as a part task",
+            extra=_where(batch, task) | {"upload_id": task.parts.upload_id, "first_part": task.parts.first, "last_part": task.parts.last, "part_size": task.parts.part_size},
+        )
+    for item, reason in outcome.dropped:
+        logger.warning("part task dropped: nothing left to do", extra=_where(batch, item) | {"reason": reason})
     # Only when the failed keys are safely on a queue does this record count as done; otherwise
     # raising makes SQS deliver the whole batch again.
     dispatch_failures(
@@ -55,12 +72,15 @@ def copy_record(record: SQSRecord) -> None:
         sqs=clients.sqs(),
         copy_queue_url=env_str("COPY_QUEUE_URL"),
         dead_letter_url=env_str("COPY_DLQ_URL"),
+        s3=clients.s3(),
     )
     metrics.add_metric(name="ObjectsCopied", unit=MetricUnit.Count, value=len(outcome.copied))
     metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=outcome.copied_bytes)
     metrics.add_metric(name="KeysRetried", unit=MetricUnit.Count, value=len(outcome.retry))
     metrics.add_metric(name="KeysFailed", unit=MetricUnit.Count, value=len(outcome.dead))
     metrics.add_metric(name="KeysThrottled", unit=MetricUnit.Count, value=outcome.throttled)
+    metrics.add_metric(name="PartTasksQueued", unit=MetricUnit.Count, value=len(outcome.handed_on))
+    metrics.add_metric(name="PartTasksDropped", unit=MetricUnit.Count, value=len(outcome.dropped))
     telemetry.publish(
         "copied",
         job_id=batch.job_id,
@@ -75,6 +95,10 @@ def copy_record(record: SQSRecord) -> None:
 def concurrency_limit(maximum: int) -> ConcurrencyLimit:
     """One limit per execution environment: throttling seen by one invocation slows the next."""
     return ConcurrencyLimit(maximum)
+
+
+def _where(batch: CopyBatch, item: CopyItem) -> dict[str, Any]:
+    return {"job_id": batch.job_id, "source_bucket": batch.source_bucket, "dest_bucket": batch.dest_bucket, "key": item.key, "size": item.size}
 
 
 def _failure_fields(batch: CopyBatch, item: CopyItem) -> dict[str, Any]:

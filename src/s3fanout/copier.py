@@ -4,6 +4,10 @@ Each key's outcome is one of three: copied; failed but worth another try (it goe
 queue alone, with its attempt count, after a backoff); or failed for good, either permanently
 (AccessDenied, NoSuchKey, ...) or too often, in which case it goes to the copy dead-letter queue
 with its error code and message. Keys of the batch that were copied are never copied again.
+
+Objects above the multipart threshold are copied in parts (multipart.py), with the same three
+outcomes, and a fourth: an object too large for the time left is handed on as part tasks, which
+go back on the copy queue, each in a message of its own.
 """
 
 from __future__ import annotations
@@ -19,17 +23,17 @@ from typing import Any, Callable
 
 from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
+from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.queues import send_messages
-from s3fanout.s3ops import S3Failure, copy_object, describe_error
+from s3fanout.s3ops import THROTTLING_CODES, S3Failure, copy_object, describe_error
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ATTEMPTS = 5
 # SQS allows message delays of up to 15 minutes.
 MAX_RETRY_DELAY_SECONDS = 900
 
-
-# Answers that mean "too fast": S3's SlowDown, and what other S3-compatible stores say instead.
-THROTTLING_CODES = frozenset({"SlowDown", "503", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException"})
+# Without a Lambda context (tests, scripts) there is no deadline.
+NO_DEADLINE_MS = 10**12
 
 
 class ConcurrencyLimit:
@@ -72,10 +76,19 @@ class ConcurrencyLimit:
 
 @dataclass(frozen=True, slots=True)
 class CopyOutcome:
+    """The batch's keys sorted by fate. A part task that copied its parts while other parts remain
+    is in none of these: an object counts as copied once, by the copier that completes it."""
+
     copied: tuple[CopyItem, ...]
     retry: tuple[CopyItem, ...]
     dead: tuple[CopyItem, ...]
     throttled: int = 0
+    # Part tasks for other copiers (the parts of objects too large for the time left).
+    handed_on: tuple[CopyItem, ...] = ()
+    # (key, upload id) of uploads created here and handed on: aborted if the tasks cannot be queued.
+    new_uploads: tuple[tuple[str, str], ...] = ()
+    # Part tasks that found nothing left to do (their upload gone), with the reason.
+    dropped: tuple[tuple[CopyItem, str], ...] = ()
 
     @property
     def copied_bytes(self) -> int:
@@ -94,37 +107,61 @@ def copy_batch(
     limit: ConcurrencyLimit | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     now: Callable[[], str] = utc_now,
+    multipart: MultipartSettings | None = None,
+    remaining_ms: Callable[[], int] | None = None,
 ) -> CopyOutcome:
     """Copy the batch's keys concurrently (at most ``limit.limit`` at once, or ``concurrency``)
-    and sort them into copied, retry and dead."""
-    limit = limit or ConcurrencyLimit(concurrency)
+    and sort them into copied, retry and dead (and handed on, for large objects).
 
-    def attempt(item: CopyItem) -> S3Failure | None:
+    Objects above ``multipart.threshold_bytes`` and part tasks are copied in parts, each part
+    taking a slot of the same limit; ``remaining_ms`` (the Lambda context's) decides whether a
+    large object can be copied in this invocation or is handed on in part tasks.
+    """
+    limit = limit or ConcurrencyLimit(concurrency)
+    multipart = multipart or MultipartSettings()
+    remaining = remaining_ms or (lambda: NO_DEADLINE_MS)
+
+    def attempt(item: CopyItem) -> CopyResult:
+        if multipart.wants_multipart(item):
+            # No slot for the object itself: its parts take theirs.
+            final = item.attempts + 1 >= max_attempts
+            return copy_large(
+                s3, batch.source_bucket, batch.dest_bucket, item, limit=limit, settings=multipart, remaining_ms=remaining, final_attempt=final
+            )
         with limit.slot():
             try:
                 copy_object(s3, batch.source_bucket, batch.dest_bucket, item)
             except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
                 failure = describe_error(error)
                 limit.record(throttled=failure.code in THROTTLING_CODES)
-                return failure
+                return CopyResult(failure=failure)
             limit.record(throttled=False)
-            return None
+            return CopyResult(copied=True)
 
     with ThreadPoolExecutor(max_workers=max(1, min(limit.maximum, len(batch.items)))) as pool:
-        failures = list(pool.map(attempt, batch.items))
+        results = list(pool.map(attempt, batch.items))
 
-    copied, retry, dead = [], [], []
-    for item, failure in zip(batch.items, failures):
+    copied, retry, dead, handed_on, new_uploads, dropped = [], [], [], [], [], []
+    for item, result in zip(batch.items, results):
+        failure = result.failure
         if failure is None:
-            copied.append(replace(item, failure=None))
+            if result.copied:
+                copied.append(replace(item, failure=None, parts=None))
+            handed_on += result.handed_on
+            if result.created_upload is not None:
+                new_uploads.append((item.key, result.created_upload))
+            if result.dropped is not None:
+                dropped.append((item, result.dropped))
             continue
         failed = replace(item, failure=_record_failure(item.failure, failure, now()))
         if failure.permanent or failed.attempts >= max_attempts:
-            dead.append(failed)
+            # A key given up on is a whole object again (its upload was aborted), so that a
+            # redrive copies it afresh.
+            dead.append(replace(failed, parts=None))
         else:
-            retry.append(failed)
-    throttled = sum(1 for failure in failures if failure is not None and failure.code in THROTTLING_CODES)
-    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead), throttled)
+            retry.append(replace(failed, parts=result.retry_parts or item.parts) if item.parts else failed)
+    throttled = sum(1 for result in results if result.failure is not None and result.failure.code in THROTTLING_CODES)
+    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead), throttled, tuple(handed_on), tuple(new_uploads), tuple(dropped))
 
 
 def _record_failure(previous: KeyFailure | None, failure: S3Failure, when: str) -> KeyFailure:
@@ -143,8 +180,22 @@ def retry_delay_seconds(attempts: int) -> int:
     return max(1, round(random.uniform(ceiling / 2, ceiling)))
 
 
-def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, copy_queue_url: str, dead_letter_url: str) -> None:
-    """Send retry keys back to the copy queue (delayed) and dead keys to the copy DLQ."""
+def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, copy_queue_url: str, dead_letter_url: str, s3: Any = None) -> None:
+    """Send part tasks to the copy queue (each alone, at once), retry keys back to the copy queue
+    (delayed) and dead keys to the copy DLQ.
+
+    Part tasks go first: if they cannot all be queued, the uploads created for them here are
+    aborted (with ``s3``) before the error propagates and the record is delivered again, which
+    starts those copies afresh. Once they are queued, a later failure only repeats work.
+    """
+    if outcome.handed_on:
+        try:
+            send_messages(sqs, copy_queue_url, [replace(batch, items=(task,)).to_json() for task in outcome.handed_on])
+        except Exception:
+            if s3 is not None:
+                for key, upload_id in outcome.new_uploads:
+                    abort_upload(s3, batch.dest_bucket, key, upload_id)
+            raise
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))
         bodies = [b.to_json() for b in pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry)]

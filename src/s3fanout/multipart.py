@@ -1,0 +1,390 @@
+"""Multipart copy of objects above the threshold: CreateMultipartUpload, UploadPartCopy for every
+part (in parallel), CompleteMultipartUpload.
+
+A multipart copy does not carry the source's metadata, content headers or tags by itself, so they
+are read once (HeadObject, GetObjectTagging; only for these large objects) and given to
+CreateMultipartUpload. Every UploadPartCopy pins the listed version with CopySourceIfMatch.
+
+An object's copy takes one of two shapes:
+
+- **In this invocation**, when the estimated copy time (at ``bytes_per_second`` per request,
+  ``concurrency`` requests at once) fits both one part task's budget (``task_seconds``) and the
+  invocation's remaining time. If the time runs short all the same (S3 slower than assumed), the
+  parts not yet started are handed on as part tasks instead of being lost.
+- **Split**: otherwise the first copier creates the upload and hands every part on as *part
+  tasks*: CopyItems carrying a PartRange, each a range of parts estimated to take at most
+  ``task_seconds``, one per copy-queue message. Each copier copies its range; the one that then
+  finds every part present (ListParts) completes the upload. Two may finish together: a
+  CompleteMultipartUpload answered NoSuchUpload while the destination holds an object of the
+  right size made of as many parts is someone else's completion, and fine.
+
+Failures: a failed in-invocation copy aborts its upload, and the key is retried or dead-lettered
+like any failed CopyObject (a retry starts a new upload). A part task that fails transiently is
+retried through the copy queue for the parts it did not copy, upload kept; one that fails for good
+(permanent error, or its last attempt) aborts the upload and dead-letters the key as a whole
+object, so that a redrive copies it afresh. A part task that finds its upload gone (another part
+task failed for good and aborted it, having dead-lettered the key; or someone else aborted it)
+has nothing left to do and is dropped, with the reason, for the logs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3fanout.messages import DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_PART_NUMBER, CopyItem, PartRange, multipart_threshold_bytes
+from s3fanout.s3ops import THROTTLING_CODES, S3Failure, describe_error
+from s3fanout.settings import env_int
+
+if TYPE_CHECKING:
+    from s3fanout.copier import ConcurrencyLimit
+
+MiB = 1024**2
+GiB = 1024**3
+# S3's limits: every part but the last at least 5 MiB, any part at most 5 GiB, 10,000 parts.
+MIN_PART_BYTES = 5 * MiB
+MAX_PART_BYTES = 5 * GiB
+MAX_PARTS = MAX_PART_NUMBER
+
+# 64 MiB parts: an object at the 1 GiB threshold makes 16 parts, as many as a copier has copies in
+# flight, so even the smallest multipart copy uses them all, and one part takes a few seconds.
+# s3transfer's 8 MiB would make 8 times the requests for no gain in a server-side copy. Objects
+# over 625 GiB get larger parts, to stay within 10,000 (up to 525 MiB for a 5 TiB object).
+PART_SIZE_ENV = "MULTIPART_PART_SIZE_BYTES"
+DEFAULT_PART_BYTES = 64 * MiB
+
+# What one UploadPartCopy request is assumed to copy per second. S3's server-side copy usually runs
+# at 50-150 MiB/s per request within a region, slower across regions; 20 MiB/s is on the safe side,
+# so the estimates below err towards splitting early. It only sizes work; nothing depends on it
+# for correctness, since a copy running short of time hands its remaining parts on.
+ASSUMED_PART_COPY_BYTES_PER_SECOND = 20 * MiB
+# Estimated copy time of one part task (and the most an object may take to be copied in a single
+# invocation): under half the copier's 300 s timeout, so a task twice as slow as assumed still
+# finishes, and an invocation carrying other messages too has room for them. At the defaults a
+# task is 16 x 37 parts of 64 MiB, 37 GiB.
+PART_TASK_SECONDS = 120.0
+# No new part starts with less than this left (plus the part's own estimated time): enough to let
+# the parts in flight finish, complete or hand on, and send the copier's messages.
+STOP_MARGIN_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class PartPlan:
+    """An object of ``size`` bytes cut into parts of ``part_size`` bytes (the last may be shorter)."""
+
+    size: int
+    part_size: int
+
+    @property
+    def count(self) -> int:
+        return max(1, -(-self.size // self.part_size))
+
+    def byte_range(self, number: int) -> tuple[int, int]:
+        """First and last byte (inclusive) of part ``number`` (1-based)."""
+        start = (number - 1) * self.part_size
+        return start, min(self.size, start + self.part_size) - 1
+
+
+def plan_parts(size: int, part_bytes: int = DEFAULT_PART_BYTES) -> PartPlan:
+    """Parts of ``part_bytes`` or more, rounded up to a whole MiB: at least 5 MiB, at most 5 GiB,
+    and large enough that the object makes at most 10,000 of them."""
+    wanted = max(part_bytes, MIN_PART_BYTES, -(-size // MAX_PARTS))
+    return PartPlan(size, min(MAX_PART_BYTES, -(-wanted // MiB) * MiB))
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartSettings:
+    threshold_bytes: int = DEFAULT_MULTIPART_THRESHOLD_BYTES
+    part_bytes: int = DEFAULT_PART_BYTES
+    bytes_per_second: int = ASSUMED_PART_COPY_BYTES_PER_SECOND
+    task_seconds: float = PART_TASK_SECONDS
+    stop_margin_ms: int = STOP_MARGIN_MS
+
+    @classmethod
+    def from_env(cls) -> MultipartSettings:
+        """MULTIPART_THRESHOLD_BYTES and MULTIPART_PART_SIZE_BYTES from the environment."""
+        return cls(
+            threshold_bytes=multipart_threshold_bytes(),
+            part_bytes=env_int(PART_SIZE_ENV, DEFAULT_PART_BYTES),
+            bytes_per_second=ASSUMED_PART_COPY_BYTES_PER_SECOND,
+            task_seconds=PART_TASK_SECONDS,
+            stop_margin_ms=STOP_MARGIN_MS,
+        )
+
+    def wants_multipart(self, item: CopyItem) -> bool:
+        return item.parts is not None or item.size > self.threshold_bytes
+
+    def part_seconds(self, part_size: int) -> float:
+        return part_size / self.bytes_per_second
+
+    def seconds(self, parts: int, part_size: int, concurrency: int) -> float:
+        """Estimated time to copy ``parts`` parts, ``concurrency`` at a time."""
+        waves = -(-parts // max(1, concurrency))
+        return waves * self.part_seconds(part_size)
+
+    def parts_per_task(self, part_size: int, concurrency: int) -> int:
+        waves = max(1, int(self.task_seconds // self.part_seconds(part_size)))
+        return max(1, concurrency) * waves
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """What became of one item: copied (this call put the object in place), failed, handed on as
+    part tasks, or none of these (a part task that copied its parts while others remain, or that
+    found nothing left to do: then ``dropped`` says why)."""
+
+    copied: bool = False
+    failure: S3Failure | None = None
+    # For a part task that failed transiently: the parts it still has to copy.
+    retry_parts: PartRange | None = None
+    handed_on: tuple[CopyItem, ...] = ()
+    # The upload this call created and handed on: to abort if its part tasks cannot be queued.
+    created_upload: str | None = None
+    dropped: str | None = None
+
+
+def copy_large(
+    s3: Any,
+    source_bucket: str,
+    dest_bucket: str,
+    item: CopyItem,
+    *,
+    limit: ConcurrencyLimit,
+    settings: MultipartSettings,
+    remaining_ms: Callable[[], int],
+    final_attempt: bool,
+) -> CopyResult:
+    """Copy a large object, or a part task's range of one, never raising: the result says how it
+    went. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
+    the upload it shares with other part tasks)."""
+    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms)
+    if item.parts is None:
+        return copy.whole()
+    return copy.part_task(final_attempt)
+
+
+class _Copy:
+    def __init__(
+        self,
+        s3: Any,
+        source_bucket: str,
+        dest_bucket: str,
+        item: CopyItem,
+        limit: ConcurrencyLimit,
+        settings: MultipartSettings,
+        remaining_ms: Callable[[], int],
+    ) -> None:
+        self.s3 = s3
+        self.source_bucket = source_bucket
+        self.dest_bucket = dest_bucket
+        self.item = item
+        self.limit = limit
+        self.settings = settings
+        self.remaining_ms = remaining_ms
+
+    # ------------------------------------------------------------------ whole objects --
+
+    def whole(self) -> CopyResult:
+        try:
+            size, etag, create_args = source_attributes(self.s3, self.source_bucket, self.item)
+            plan = plan_parts(size, self.settings.part_bytes)
+            response = self.s3.create_multipart_upload(Bucket=self.dest_bucket, Key=self.item.key, **create_args)
+            upload_id = response["UploadId"]
+        except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
+            return CopyResult(failure=describe_error(error))
+        item = replace(self.item, size=size, etag=etag)
+        try:
+            concurrency = self.limit.maximum
+            budget = min(self.settings.task_seconds, (self.remaining_ms() - self.settings.stop_margin_ms) / 1000)
+            if self.settings.seconds(plan.count, plan.part_size, concurrency) > budget:
+                return self._split(item, upload_id, plan, 1)
+            etags, failure = self._copy_parts(item, upload_id, plan, range(1, plan.count + 1))
+            if failure is not None:
+                return CopyResult(failure=self._abort(upload_id, failure))
+            missing = [n for n in range(1, plan.count + 1) if n not in etags]
+            if missing:
+                # Time ran short: the parts copied stay in the upload, the others go to part tasks.
+                return self._split(item, upload_id, plan, missing[0])
+            self._complete(upload_id, etags)
+            return CopyResult(copied=True)
+        except Exception as error:  # noqa: BLE001
+            return CopyResult(failure=self._abort(upload_id, describe_error(error)))
+
+    def _split(self, item: CopyItem, upload_id: str, plan: PartPlan, first: int) -> CopyResult:
+        per_task = self.settings.parts_per_task(plan.part_size, self.limit.maximum)
+        tasks = tuple(
+            replace(item, failure=None, parts=PartRange(upload_id, start, min(plan.count, start + per_task - 1), plan.part_size))
+            for start in range(first, plan.count + 1, per_task)
+        )
+        return CopyResult(handed_on=tasks, created_upload=upload_id)
+
+    # --------------------------------------------------------------------- part tasks --
+
+    def part_task(self, final_attempt: bool) -> CopyResult:
+        parts = self.item.parts
+        assert parts is not None
+        plan = PartPlan(self.item.size, parts.part_size)
+        upload_id = parts.upload_id
+        numbers = range(parts.first, parts.last + 1)
+        try:
+            etags, failure = self._copy_parts(self.item, upload_id, plan, numbers)
+        except Exception as error:  # noqa: BLE001
+            etags, failure = {}, describe_error(error)
+        if failure is not None:
+            if failure.code == "NoSuchUpload":
+                return self._gone(plan)
+            if failure.permanent or final_attempt:
+                return CopyResult(failure=self._abort(upload_id, failure))
+            first = min(n for n in numbers if n not in etags)
+            return CopyResult(failure=failure, retry_parts=replace(parts, first=first))
+        missing = [n for n in numbers if n not in etags]
+        if missing:
+            # Time ran short: the same task goes on, for the rest of its range, in another invocation.
+            return CopyResult(handed_on=(replace(self.item, parts=replace(parts, first=missing[0])),))
+        try:
+            present = self._list_parts(upload_id)
+            if set(present) != set(range(1, plan.count + 1)):
+                return CopyResult()  # other part tasks still copying; the last of them completes
+            self._complete(upload_id, present)
+            return CopyResult(copied=True)
+        except Exception as error:  # noqa: BLE001
+            failure = describe_error(error)
+            if failure.code == "NoSuchUpload":
+                return self._gone(plan)
+            if failure.permanent or final_attempt:
+                return CopyResult(failure=self._abort(upload_id, failure))
+            # The parts are copied; a retry copies the last one again and tries to complete.
+            return CopyResult(failure=failure, retry_parts=replace(parts, first=parts.last))
+
+    def _gone(self, plan: PartPlan) -> CopyResult:
+        """The upload no longer exists: completed by another copier, or aborted."""
+        if completed_in_destination(self.s3, self.dest_bucket, self.item.key, self.item.size, plan.count):
+            return CopyResult()
+        return CopyResult(
+            dropped="the multipart upload no longer exists and the destination does not hold the object: "
+            "another part task failed for good and aborted it (the key is in the DLQ with that reason), "
+            "or it was aborted from outside (the next sync run copies the key)"
+        )
+
+    # ------------------------------------------------------------------ the S3 calls --
+
+    def _copy_parts(self, item: CopyItem, upload_id: str, plan: PartPlan, numbers: range) -> tuple[dict[int, str], S3Failure | None]:
+        """Copy parts in parallel (each taking a slot of the copier's concurrency limit); return
+        the ETags of the parts copied and the first failure. After a failure, or when time runs
+        short, no new part starts: the parts not in the returned ETags were not copied. One part
+        always starts, as a lister always lists one page, so that a task handed on for lack of
+        time makes progress in every invocation however short."""
+        stop = threading.Event()
+        started = threading.Lock()  # held once the first part has started
+        margin_ms = self.settings.stop_margin_ms + 1000 * self.settings.part_seconds(plan.part_size)
+
+        def copy_part(number: int) -> tuple[str | None, S3Failure | None]:
+            with self.limit.slot():
+                first = started.acquire(blocking=False)
+                if stop.is_set() or (not first and self.remaining_ms() < margin_ms):
+                    return None, None
+                start, end = plan.byte_range(number)
+                request: dict[str, Any] = {
+                    "Bucket": self.dest_bucket,
+                    "Key": item.key,
+                    "UploadId": upload_id,
+                    "PartNumber": number,
+                    "CopySource": {"Bucket": self.source_bucket, "Key": item.key},
+                    "CopySourceRange": f"bytes={start}-{end}",
+                }
+                if item.etag:
+                    request["CopySourceIfMatch"] = item.etag
+                try:
+                    response = self.s3.upload_part_copy(**request)
+                except Exception as error:  # noqa: BLE001
+                    failure = describe_error(error)
+                    self.limit.record(throttled=failure.code in THROTTLING_CODES)
+                    stop.set()
+                    return None, failure
+                self.limit.record(throttled=False)
+                return str(response["CopyPartResult"]["ETag"]), None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.limit.maximum, len(numbers)))) as pool:
+            results = list(pool.map(copy_part, numbers))
+        etags = {number: etag for number, (etag, _) in zip(numbers, results) if etag is not None}
+        failure = next((failure for _, failure in results if failure is not None), None)
+        return etags, failure
+
+    def _list_parts(self, upload_id: str) -> dict[int, str]:
+        """The upload's parts (number -> ETag), in pages of 1,000; the listing stops at the first
+        gap, since the upload cannot be completed then anyway."""
+        parts: dict[int, str] = {}
+        request: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": self.item.key, "UploadId": upload_id, "MaxParts": 1000}
+        while True:
+            response = self.s3.list_parts(**request)
+            parts.update({p["PartNumber"]: p["ETag"] for p in response.get("Parts", [])})
+            if not response.get("IsTruncated") or max(parts, default=0) != len(parts):
+                return parts
+            request["PartNumberMarker"] = response["NextPartNumberMarker"]
+
+    def _complete(self, upload_id: str, etags: dict[int, str]) -> None:
+        self.s3.complete_multipart_upload(
+            Bucket=self.dest_bucket,
+            Key=self.item.key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]},
+        )
+
+    def _abort(self, upload_id: str, failure: S3Failure) -> S3Failure:
+        """Abort the upload so that no part is left to accrue storage; return the failure, with a
+        word added if the abort failed too."""
+        problem = abort_upload(self.s3, self.dest_bucket, self.item.key, upload_id)
+        if problem is None:
+            return failure
+        return S3Failure(failure.code, f"{failure.message} (and aborting multipart upload {upload_id} failed: {problem})", failure.permanent)
+
+
+# Headers CopyObject's MetadataDirective COPY carries over, as HeadObject names them and
+# CreateMultipartUpload takes them. The storage class is not among them: CopyObject without a
+# StorageClass writes STANDARD whatever the source's class, and the multipart copy does the same.
+# Encryption is the destination bucket's default in both cases too.
+COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires", "WebsiteRedirectLocation")
+
+
+def source_attributes(s3: Any, bucket: str, item: CopyItem) -> tuple[int, str | None, dict[str, Any]]:
+    """The source's size, ETag and the CreateMultipartUpload arguments that give the copy the same
+    metadata, content headers and tags: one HeadObject (pinned to the listed ETag) and one
+    GetObjectTagging."""
+    request: dict[str, Any] = {"Bucket": bucket, "Key": item.key}
+    if item.etag:
+        request["IfMatch"] = item.etag
+    head = s3.head_object(**request)
+    tags = s3.get_object_tagging(Bucket=bucket, Key=item.key).get("TagSet", [])
+    # botocore gives Expires as a datetime, or only ExpiresString when the header is not a valid
+    # date: such a header cannot be passed on, and is left out.
+    args: dict[str, Any] = {name: head[name] for name in COPIED_HEADERS if head.get(name) is not None}
+    if head.get("Metadata"):
+        args["Metadata"] = dict(head["Metadata"])
+    if tags:
+        args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote)
+    return int(head["ContentLength"]), head.get("ETag") or item.etag, args
+
+
+def abort_upload(s3: Any, bucket: str, key: str, upload_id: str) -> str | None:
+    """Abort a multipart upload; None when it is gone (already, or now), else what went wrong."""
+    try:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except (ClientError, BotoCoreError) as error:
+        failure = describe_error(error)
+        return None if failure.code == "NoSuchUpload" else str(failure)
+    return None
+
+
+def completed_in_destination(s3: Any, bucket: str, key: str, size: int, parts: int) -> bool:
+    """Does the destination hold an object of this size made of this many parts (ETag "...-N")?"""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError):
+        return False
+    return head.get("ContentLength") == size and str(head.get("ETag", "")).strip('"').endswith(f"-{parts}")

@@ -1,0 +1,160 @@
+"""A hand-written S3 stand-in for multipart copies: no bytes stored, only sizes, ranges and parts.
+
+Objects of any size (terabytes) cost nothing, so the tests can use real S3 limits. The fake checks
+what S3 would: part numbers 1-10,000, byte ranges inside the source, CopySourceIfMatch and IfMatch
+against the source's ETag, every part but the last at least 5 MiB, parts 1..N all present at
+completion. ``fail`` maps (operation, part number or None) to an exception raised ``times`` times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.unit.fake_aws import client_error
+
+MiB = 1024**2
+
+
+@dataclass
+class SourceObject:
+    size: int
+    etag: str = '"source-etag"'
+    headers: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Upload:
+    key: str
+    args: dict[str, Any]
+    parts: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # number -> (etag, start, end)
+
+
+class FakeMultipartS3:
+    def __init__(self, sources: dict[str, SourceObject], source_bucket: str = "src", dest_bucket: str = "dst") -> None:
+        self.sources = sources
+        self.source_bucket = source_bucket
+        self.dest_bucket = dest_bucket
+        self.uploads: dict[str, Upload] = {}
+        self.completed: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail: dict[tuple[str, int | None], tuple[Exception, int]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # -- helpers for tests --
+
+    def fail_on(self, operation: str, error: Exception, part: int | None = None, times: int = 10**9) -> None:
+        self.fail[(operation, part)] = (error, times)
+
+    def requests(self, operation: str) -> list[dict[str, Any]]:
+        return [request for name, request in self.calls if name == operation]
+
+    def _record(self, operation: str, request: dict[str, Any], part: int | None = None) -> None:
+        with self._lock:
+            self.calls.append((operation, request))
+            scripted = self.fail.get((operation, part))
+            if scripted is not None:
+                error, times = scripted
+                if times > 0:
+                    self.fail[(operation, part)] = (error, times - 1)
+                    raise error
+
+    def _upload(self, upload_id: str, operation: str) -> Upload:
+        upload = self.uploads.get(upload_id)
+        if upload is None:
+            raise client_error("NoSuchUpload", "The specified upload does not exist.", 404, operation)
+        return upload
+
+    # -- the S3 calls --
+
+    def head_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> dict[str, Any]:
+        self._record("HeadObject", {"Bucket": Bucket, "Key": Key, "IfMatch": IfMatch})
+        if Bucket == self.dest_bucket:
+            if Key not in self.completed:
+                raise client_error("404", "Not Found", 404, "HeadObject")
+            return dict(self.completed[Key])
+        source = self.sources.get(Key)
+        if source is None:
+            raise client_error("404", "Not Found", 404, "HeadObject")
+        if IfMatch is not None and IfMatch != source.etag:
+            raise client_error("412", "Precondition Failed", 412, "HeadObject")
+        return {"ContentLength": source.size, "ETag": source.etag, "Metadata": dict(source.metadata), **source.headers}
+
+    def get_object_tagging(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._record("GetObjectTagging", {"Bucket": Bucket, "Key": Key})
+        return {"TagSet": [{"Key": k, "Value": v} for k, v in self.sources[Key].tags]}
+
+    def copy_object(self, **request: Any) -> dict[str, Any]:
+        self._record("CopyObject", request)
+        return {"CopyObjectResult": {"ETag": '"copied"'}}
+
+    def create_multipart_upload(self, *, Bucket: str, Key: str, **args: Any) -> dict[str, Any]:
+        self._record("CreateMultipartUpload", {"Bucket": Bucket, "Key": Key, **args})
+        upload_id = f"upload-{next(self._ids)}"
+        with self._lock:
+            self.uploads[upload_id] = Upload(Key, args)
+        return {"UploadId": upload_id}
+
+    def upload_part_copy(self, **request: Any) -> dict[str, Any]:
+        number = request["PartNumber"]
+        self._record("UploadPartCopy", request, number)
+        assert 1 <= number <= 10_000
+        source = self.sources[request["CopySource"]["Key"]]
+        if request.get("CopySourceIfMatch") not in (None, source.etag):
+            raise client_error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412, "UploadPartCopy")
+        start, end = map(int, request["CopySourceRange"].removeprefix("bytes=").split("-"))
+        assert 0 <= start <= end < source.size, request["CopySourceRange"]
+        with self._lock:
+            upload = self._upload(request["UploadId"], "UploadPartCopy")
+            etag = '"' + hashlib.md5(f"{start}-{end}".encode()).hexdigest() + '"'
+            upload.parts[number] = (etag, start, end)
+        return {"CopyPartResult": {"ETag": etag}}
+
+    def list_parts(self, *, Bucket: str, Key: str, UploadId: str, MaxParts: int = 1000, PartNumberMarker: int = 0) -> dict[str, Any]:
+        self._record("ListParts", {"UploadId": UploadId, "PartNumberMarker": PartNumberMarker})
+        with self._lock:
+            upload = self._upload(UploadId, "ListParts")
+            numbers = sorted(n for n in upload.parts if n > PartNumberMarker)
+            page = numbers[:MaxParts]
+            response: dict[str, Any] = {
+                "Parts": [{"PartNumber": n, "ETag": upload.parts[n][0], "Size": upload.parts[n][2] - upload.parts[n][1] + 1} for n in page],
+                "IsTruncated": len(numbers) > len(page),
+            }
+        if response["IsTruncated"]:
+            response["NextPartNumberMarker"] = page[-1]
+        return response
+
+    def complete_multipart_upload(self, *, Bucket: str, Key: str, UploadId: str, MultipartUpload: dict[str, Any]) -> dict[str, Any]:
+        self._record("CompleteMultipartUpload", {"UploadId": UploadId, "MultipartUpload": MultipartUpload})
+        with self._lock:
+            upload = self._upload(UploadId, "CompleteMultipartUpload")
+            given = MultipartUpload["Parts"]
+            numbers = [p["PartNumber"] for p in given]
+            assert numbers == list(range(1, len(numbers) + 1)), "parts must be 1..N in order"
+            for part in given:
+                etag, start, end = upload.parts[part["PartNumber"]]
+                if part["ETag"] != etag:
+                    raise client_error("InvalidPart", "wrong ETag", 400, "CompleteMultipartUpload")
+            ranges = [upload.parts[n][1:] for n in numbers]
+            for (_, end), (start, _) in zip(ranges, ranges[1:]):
+                assert start == end + 1, "parts must be contiguous"
+            for start, end in ranges[:-1]:
+                assert end - start + 1 >= 5 * MiB, "EntityTooSmall"
+            size = ranges[-1][1] + 1
+            assert ranges[0][0] == 0 and size == self.sources[Key].size
+            self.completed[Key] = {"ContentLength": size, "ETag": f'"combined-{len(numbers)}"', "args": upload.args}
+            del self.uploads[UploadId]
+        return {"ETag": self.completed[Key]["ETag"]}
+
+    def abort_multipart_upload(self, *, Bucket: str, Key: str, UploadId: str) -> dict[str, Any]:
+        self._record("AbortMultipartUpload", {"UploadId": UploadId})
+        with self._lock:
+            self._upload(UploadId, "AbortMultipartUpload")
+            del self.uploads[UploadId]
+        return {}
