@@ -171,9 +171,11 @@ def test_iam_named_buckets(stack: Stack) -> None:
         },
     }
     copier = resources_by_action(stack.statements("CopyObjectsFunctionRole"))
-    for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"):
+    # GetObject on the destination too: a split multipart copy reads the object it completed.
+    assert copier.pop("s3:GetObject") == {"arn:aws:s3:::src-bucket/*", "arn:aws:s3:::dst-bucket/*"}
+    for action in ("s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"):
         assert copier.pop(action) == {"arn:aws:s3:::src-bucket/*"}
-    for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"):
+    for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
         assert copier.pop(action) == {"arn:aws:s3:::dst-bucket/*"}
     assert copier == {
         "sqs:SendMessage": {stack.outputs["CopyQueueArn"], stack.outputs["CopyDeadLetterQueueArn"]},

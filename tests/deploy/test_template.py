@@ -484,9 +484,11 @@ def test_iam_least_privilege_with_named_buckets() -> None:
     }
     source_reads = {"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
     destination_writes = {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"}
+    # A split multipart copy lists its parts to complete, and reads the object once completed.
+    destination_finish = {"s3:ListMultipartUploadParts", "s3:GetObject"}
     assert grants(statements["CopyObjectsFunctionRole"]) == {
         *((a, "arn:aws:s3:::src-bucket/*") for a in source_reads),
-        *((a, "arn:aws:s3:::dst-bucket/*") for a in destination_writes),
+        *((a, "arn:aws:s3:::dst-bucket/*") for a in destination_writes | destination_finish),
         ("sqs:SendMessage", "<CopyQueue.Arn>"),
         ("sqs:SendMessage", "<CopyDeadLetterQueue.Arn>"),
     }
