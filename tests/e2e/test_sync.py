@@ -168,3 +168,28 @@ def test_prices_can_be_edited(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path
     (tmp_path / "bad.json").write_text(json.dumps({"s3_copy_per_thousand": 1}))
     bad = subprocess.run([*run, "bad.json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown price names" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_a_rerun_over_an_unchanged_bucket_makes_no_request_per_object(faulty: Any, tmp_path: Path) -> None:
+    s3 = boto3.client("s3", endpoint_url=faulty.url, region_name="us-east-1")
+    s3.create_bucket(Bucket=SOURCE)
+    s3.create_bucket(Bucket=DEST)
+    keys = [f"{first}/{i:04d}" for first in ("alpha", "Beta", "7even", "é") for i in range(150)]
+    put_all(s3, SOURCE, keys)
+    env = os.environ | {"AWS_ENDPOINT_URL": faulty.url}
+    command = [sys.executable, "-m", "seed", "--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "2", "--json"]
+    assert subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300).returncode == 0
+
+    faulty.reset_counts()
+    rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["keys_skipped"] == len(keys)
+    counts = faulty.counts()
+    # Per object: nothing. The seed's permission probes are one HeadObject and one conditional
+    # PutObject (which writes nothing), whatever the bucket's size.
+    for operation in ("CopyObject", "UploadPartCopy", "GetObject", "GetObjectTagging", "DeleteObject", "DeleteObjects"):
+        assert counts[operation] == 0, (operation, counts)
+    assert counts["HeadObject"] <= 1 and counts["PutObject"] <= 1, counts
+    # Two listings of each of the 32 ranges (and the seed's one-key listing probe).
+    assert counts["ListObjectsV2"] <= 2 * 32 + 1, counts
