@@ -1,0 +1,179 @@
+"""A moto server that counts the requests it serves, by service and API operation.
+
+    python bench/countingmoto.py [-H 127.0.0.1] [-p PORT]
+
+It is `python -m moto.server` (the same WSGI app, werkzeug server and request handler) wrapped in
+a small WSGI middleware, in its own process so that its CPU time can be read from /proc and its
+request handling does not share a GIL with the clients it measures. `GET /__bench__/counts`
+answers the counts since the start or the last `POST /__bench__/reset` as JSON, with the wall
+clock (time.time()) and this process's CPU time (time.process_time(), all threads) at the first
+and at the last request of each operation (neither request is counted):
+
+    {"requests": {"s3:CopyObject": 2000, "sqs:ReceiveMessage": 57, ...},
+     "errors": {"s3:HeadObject 404": 3, ...},
+     "first": {"s3:CopyObject": [1764031234.5, 12.3], ...}, "last": {...}}
+
+Operations are told apart as S3 and SQS route them: SQS by its X-Amz-Target header (JSON
+protocol) or its Action parameter (query protocol); S3 by method, path and sub-resource, e.g. a
+PUT of a key with an x-amz-copy-source header is CopyObject, a GET of a bucket with list-type=2 is
+ListObjectsV2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote
+
+COUNTS_PATH = "/__bench__/counts"
+RESET_PATH = "/__bench__/reset"
+_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
+
+# Bucket sub-resources whose operation name is not simply Get/Put/Delete + Bucket + the name.
+_BUCKET_GET = {"list-type": "ListObjectsV2", "location": "GetBucketLocation", "versions": "ListObjectVersions", "uploads": "ListMultipartUploads"}
+
+
+def classify(environ: dict[str, Any]) -> str:
+    """'service:Operation' for one WSGI request, e.g. 's3:CopyObject' or 'sqs:SendMessageBatch'.
+
+    May replace environ['wsgi.input'] (a query-protocol SQS request's form body is read here).
+    """
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("AmazonSQS."):
+        return "sqs:" + target.partition(".")[2]
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = scope.group(1) if scope else ("moto-api" if environ.get("PATH_INFO", "").startswith("/moto-api") else "s3")
+    if service == "s3":
+        return "s3:" + s3_operation(environ)
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    action = query.get("Action", [""])[0]
+    if not action and environ.get("REQUEST_METHOD") == "POST" and "form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+    if not action and target:
+        action = target.rpartition(".")[2]
+    return f"{service}:{action or 'other'}"
+
+
+def s3_operation(environ: dict[str, Any]) -> str:
+    method = environ.get("REQUEST_METHOD", "GET")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    path = unquote(environ.get("PATH_INFO", "/")).lstrip("/")
+    host = environ.get("HTTP_HOST", "")
+    if host.startswith(_LOOPBACK_HOSTS) or not host:
+        bucket, _, key = path.partition("/")  # path-style addressing
+    else:
+        bucket, key = host.split(".", 1)[0], path  # virtual-hosted style
+    if not bucket:
+        return "ListBuckets" if method == "GET" else "other"
+    if not key:
+        return bucket_operation(method, query)
+    return object_operation(method, query, environ)
+
+
+def bucket_operation(method: str, query: dict[str, list[str]]) -> str:
+    if method == "GET":
+        for name, operation in _BUCKET_GET.items():
+            if name in query:
+                return operation
+        sub = next(iter(query), None)
+        return f"GetBucket{sub.title().replace('-', '')}" if sub and sub not in ("prefix", "marker", "max-keys", "delimiter", "encoding-type") else "ListObjects"
+    if method == "HEAD":
+        return "HeadBucket"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    sub = next(iter(query), "")
+    verb = {"PUT": "Put", "DELETE": "Delete"}.get(method, method.title())
+    if not sub:
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket"}.get(method, f"{verb}Bucket")
+    return f"{verb}Bucket{sub.title().replace('-', '')}"
+
+
+def object_operation(method: str, query: dict[str, list[str]], environ: dict[str, Any]) -> str:
+    if method == "PUT":
+        if environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+            return "UploadPartCopy" if "partNumber" in query else "CopyObject"
+        if "tagging" in query:
+            return "PutObjectTagging"
+        return "UploadPart" if "partNumber" in query else "PutObject"
+    if method == "GET":
+        for sub, operation in (("tagging", "GetObjectTagging"), ("acl", "GetObjectAcl"), ("attributes", "GetObjectAttributes"), ("uploadId", "ListParts")):
+            if sub in query:
+                return operation
+        return "GetObject"
+    if method == "HEAD":
+        return "HeadObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in query else ("DeleteObjectTagging" if "tagging" in query else "DeleteObject")
+    if method == "POST":
+        return "CreateMultipartUpload" if "uploads" in query else ("CompleteMultipartUpload" if "uploadId" in query else "PostObject")
+    return "other"
+
+
+class CountingMiddleware:
+    """Counts every request (and every 4xx/5xx answer) by operation; serves the counts."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.first: dict[str, tuple[float, float]] = {}
+        self.last: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in (COUNTS_PATH, RESET_PATH):
+            with self.lock:
+                if environ["PATH_INFO"] == RESET_PATH:
+                    self.reset()
+                body = json.dumps({"requests": self.requests, "errors": self.errors, "first": self.first, "last": self.last}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        operation = classify(environ)
+        now = (time.time(), time.process_time())
+        with self.lock:
+            self.requests[operation] += 1
+            self.first.setdefault(operation, now)
+            self.last[operation] = now
+
+        def counting_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status[:1] in ("4", "5"):
+                with self.lock:
+                    self.errors[f"{operation} {status.split()[0]}"] += 1
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.app(environ, counting_start_response)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="moto server that counts requests by operation")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server sets it (presigned URLs etc.)
+
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import run_simple
+
+    # As moto.server does, without a log line per request (its cost is not moto's).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # type: ignore[attr-defined]
+    run_simple(args.host, args.port, CountingMiddleware(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
