@@ -622,6 +622,9 @@ class RunResult:
     lister_gb_s: float
     copier_gb_s: float
     throttled_share: float  # of copier time, the share spent on a partition at its write limit
+    busy_partitions: float  # partitions with copies in flight, on average while copying
+    copier_overruns: int  # copier invocations that ran longer than the copier timeout
+    longest_copier_s: float
     hottest_partition: str
     hottest_partition_copies: int
     cost: dict[str, float]
@@ -687,12 +690,21 @@ def simulate(ks: KeySet, a: Assumptions, prices: Prices, design: str) -> RunResu
         if p.items:
             push(now + max(0.0, p.items[0][0] - p.v) / p.share, "part", (index, p.version))
 
+    busy = [0, 0.0, 0.0]  # partitions with copies in flight; integral over time; since
+
+    def account() -> None:
+        busy[1] += busy[0] * (now - busy[2])
+        busy[2] = now
+
     def start_item(copier: int) -> None:
         nonlocal seq
         work = copier_work[copier]
         index, keys, ms = work.popleft()
         p = parts[index]
         update(p)
+        if not p.items:
+            account()
+            busy[0] += 1
         rate = keys / ms
         p.demand += rate
         p.copies += keys
@@ -747,7 +759,7 @@ def simulate(ks: KeySet, a: Assumptions, prices: Prices, design: str) -> RunResu
             push(listers.next_step(), "tick", "list")
 
     def emit(lister: int, index: int) -> None:
-        nonlocal copy_sends, copy_billed
+        nonlocal copy_sends, copy_billed, first_copy
         state = lister_state[lister]
         when, r0, r1, flush = state[0].emits[index]
         pending, partition = state[1], state[2]
@@ -776,8 +788,12 @@ def simulate(ks: KeySet, a: Assumptions, prices: Prices, design: str) -> RunResu
         c.records += full_records
         if full_records and copiers.since is None:
             copiers.since = now
+            first_copy = now
         start_copiers()
 
+    first_copy = math.inf
+    longest_copier = 0.0
+    overruns = 0
     start_listers()
     while events:
         now, _, kind, payload = heapq.heappop(events)
@@ -808,13 +824,18 @@ def simulate(ks: KeySet, a: Assumptions, prices: Prices, design: str) -> RunResu
                 finished.append(copier)
             if not p.items:
                 p.demand = 0.0
+                account()
+                busy[0] -= 1
             reschedule(p, index)
             for copier in finished:
                 if copier_work[copier]:
                     start_item(copier)
                     continue
                 del copier_work[copier]
-                copier_ms += now - copier_start.pop(copier)
+                took = now - copier_start.pop(copier)
+                copier_ms += took
+                longest_copier = max(longest_copier, took)
+                overruns += took > a.copier_timeout_s * 1000
                 copiers.active -= 1
                 copying_done = max(copying_done, now)
             start_copiers()
@@ -873,6 +894,9 @@ def simulate(ks: KeySet, a: Assumptions, prices: Prices, design: str) -> RunResu
         lister_gb_s=lister_gb_s,
         copier_gb_s=copier_gb_s,
         throttled_share=throttled / copier_ms if copier_ms else 0.0,
+        copier_overruns=overruns,
+        longest_copier_s=longest_copier / 1000,
+        busy_partitions=busy[1] / (copying_done - first_copy) if copying_done > first_copy else 0.0,
         hottest_partition=hottest.label,
         hottest_partition_copies=hottest.copies,
         cost={k: round(v, 4) for k, v in cost.items()},
@@ -1097,6 +1121,8 @@ ROWS: list[tuple[str, str]] = [
     ("SQS requests (billed 64 KiB units)", "sqs_requests"),
     ("Lambda GB-s (listers + copiers)", "lister_gb_s"),
     ("copier time at a partition's limit", "throttled_share"),
+    ("partitions copied to at once (mean)", "busy_partitions"),
+    ("longest copier invocation (over timeout)", "longest_copier_s"),
     ("cost (USD)", "cost_usd"),
     ("  the dry run's estimate (estimate_cost)", "dry_run_estimate_usd"),
 ]
@@ -1120,6 +1146,10 @@ def cell(r: dict[str, Any], key: str) -> str:
         return f"{v:,.0f} + {r['copier_gb_s']:,.0f}"
     if key == "throttled_share":
         return f"{v:.0%}"
+    if key == "longest_copier_s":
+        return f"{duration(v)} ({r['copier_overruns']:,})"
+    if key == "busy_partitions":
+        return f"{v:.1f}"
     if key in ("cost_usd", "dry_run_estimate_usd"):
         return "-" if v is None else f"{v:,.2f}"
     return f"{v:,}"
