@@ -42,16 +42,24 @@ def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None
         reject(record, error)
         return
     limit = concurrency_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
+    s3 = clients.s3()
+    limit.watch(s3)
+    throttled_before = limit.throttled_attempts
     outcome = copy_batch(
         batch,
-        s3=clients.s3(),
+        s3=s3,
         limit=limit,
         max_attempts=env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
         multipart=MultipartSettings.from_env(),
         remaining_ms=remaining_ms,
     )
-    if outcome.throttled:
-        logger.warning("S3 is throttling copies: concurrency lowered", extra={"throttled_keys": outcome.throttled, "concurrency": limit.limit, "maximum": limit.maximum})
+    throttled_attempts = limit.throttled_attempts - throttled_before
+    if throttled_attempts or outcome.throttled:
+        logger.warning(
+            "S3 is throttling copies: concurrency lowered",
+            extra={"throttled_attempts": throttled_attempts, "throttled_keys": outcome.throttled, "concurrency": limit.limit, "maximum": limit.maximum},
+        )
+    metrics.add_metric(name="ThrottledAttempts", unit=MetricUnit.Count, value=throttled_attempts)
     for item in outcome.retry:
         logger.warning("copy failed, will retry", extra=_failure_fields(batch, item))
     for item in outcome.dead:

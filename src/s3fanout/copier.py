@@ -45,9 +45,29 @@ class ConcurrencyLimit:
     def __init__(self, maximum: int) -> None:
         self.maximum = max(1, maximum)
         self.limit = self.maximum
+        # Throttled attempts seen so far, including those botocore retried by itself.
+        self.throttled_attempts = 0
         self._in_flight = 0
         self._successes = 0
         self._changed = threading.Condition()
+
+    def watch(self, s3: Any) -> None:
+        """Count every throttled attempt of the client, not only those botocore gives up on: its
+        own retries (adaptive mode, several attempts) would otherwise hide the throttling, and the
+        copier would keep its full concurrency while every request waits out backoffs."""
+
+        def needs_retry(response: Any = None, **_: Any) -> None:
+            if response is None:
+                return
+            http, parsed = response
+            code = (parsed or {}).get("Error", {}).get("Code")
+            if getattr(http, "status_code", None) == 503 or code in THROTTLING_CODES:
+                with self._changed:
+                    self.throttled_attempts += 1
+                self.record(throttled=True)
+
+        # One registration per client and limit, however often an invocation calls this.
+        s3.meta.events.register("needs-retry.s3", needs_retry, unique_id=f"s3fanout-throttling-{id(self)}")
 
     @contextmanager
     def slot(self) -> Iterator[None]:

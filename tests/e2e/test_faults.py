@@ -169,6 +169,9 @@ def test_a_share_of_copies_slowed_down_still_copies_every_key(faulty: FaultyEndp
     assert slow_down.fired >= 5
     # Every refused copy was tried again, and no key was copied twice.
     assert slow_down.matched == len(keys) + slow_down.fired
+    # botocore retried them by itself, yet the copiers saw the throttling and slowed down.
+    log = (tmp_path / report_of(result)["log_file"]).read_text()
+    assert "S3 is throttling copies: concurrency lowered" in log and '"throttled_attempts"' in log
 
 
 def test_keys_failing_beyond_botocore_retries_come_back_through_the_copy_queue(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:

@@ -90,3 +90,29 @@ def test_a_throttled_batch_slows_its_own_concurrency():
     # Four halvings from 16 leave 1; the copies after them ran far below the maximum.
     assert s3.peak_after_throttling < 16
     assert limit.limit < 16
+
+
+def test_throttling_that_botocore_retries_by_itself_lowers_the_limit():
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    limit = ConcurrencyLimit(16)
+    limit.watch(s3)
+    limit.watch(s3)  # registering twice must not count twice
+
+    def attempt(status: int, parsed: dict) -> None:
+        http = type("Http", (), {"status_code": status, "headers": {}})()
+        s3.meta.events.emit(
+            "needs-retry.s3.CopyObject",
+            response=(http, parsed),
+            endpoint=None,
+            operation=s3.meta.service_model.operation_model("CopyObject"),
+            attempts=1,
+            caught_exception=None,
+            request_dict={"context": {}},
+        )
+
+    attempt(503, {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}})
+    attempt(200, {"ResponseMetadata": {"HTTPStatusCode": 200}})
+
+    assert limit.throttled_attempts == 1 and limit.limit == 8
