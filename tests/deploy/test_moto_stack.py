@@ -126,6 +126,8 @@ def test_lister_function(stack: Stack) -> None:
     assert environment(config) == {
         "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "MULTIPART_THRESHOLD_BYTES": "1073741824",
+        "MULTIPART_PART_SIZE_BYTES": "67108864",
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": stack.outputs["ListQueueUrl"],
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
@@ -141,6 +143,8 @@ def test_copier_function(stack: Stack) -> None:
     assert environment(config) == {
         "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "MULTIPART_THRESHOLD_BYTES": "1073741824",
+        "MULTIPART_PART_SIZE_BYTES": "67108864",
         "POWERTOOLS_SERVICE_NAME": "s3fanout-copier",
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
         "COPY_DLQ_URL": stack.outputs["CopyDeadLetterQueueUrl"],

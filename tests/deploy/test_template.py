@@ -49,6 +49,8 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "AlarmEmail": "",
     "AlarmTopicArn": "",
     "AllowDelete": "false",
+    "MultipartThresholdBytes": 1073741824,
+    "MultipartPartSizeBytes": 67108864,
 }
 
 
@@ -238,6 +240,8 @@ def test_globals(template: dict[str, Any]) -> None:
     assert function["Environment"]["Variables"] == {
         "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+        "MULTIPART_THRESHOLD_BYTES": {"Ref": "MultipartThresholdBytes"},
+        "MULTIPART_PART_SIZE_BYTES": {"Ref": "MultipartPartSizeBytes"},
     }
 
 
