@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -465,7 +466,7 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     ours = results.get("ours", {}).get("summary", {}).get("objects_per_second")
     header = (
         f"{'tool':<8} {'obj/s':>6} {'vs ours':>7} {'copying':>7} {'other s':>7}  {'S3/obj':>6} {'list':>5} {'copy':>4} {'head':>4} {'other':>5}  "
-        f"{'SQS/obj':>7}  {'CPU s/1k':>8}  {'moto ms/req':>11}  {'verified':<14}"
+        f"{'SQS/obj':>7}  {'CPU s/1k':>8}  {'moto ms/req':>11}  {'others':>6}  {'verified':<14}"
     )
     lines = [header, "-" * len(header)]
     for tool, result in results.items():
@@ -480,13 +481,14 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             f"{tool:<8} {summary['objects_per_second']:>6.1f} {ratio:>7} {summary['copy_phase_objects_per_second']:>7.1f} {summary['seconds_outside_copy_phase']:>7.1f}  "
             f"{summary['s3_requests_per_object']:>6.3f} {summary['s3_list_per_object']:>5.3f} {summary['s3_copy_per_object']:>4.2f} "
             f"{summary['s3_head_per_object']:>4.2f} {summary['s3_other_per_object']:>5.3f}  "
-            f"{summary['sqs_requests_per_object']:>7.3f}  {summary['client_cpu_seconds_per_1000_objects']:>8.2f}  {summary['server_cpu_ms_per_request']:>11.2f}  {verified:<14}"
+            f"{summary['sqs_requests_per_object']:>7.3f}  {summary['client_cpu_seconds_per_1000_objects']:>8.2f}  {summary['server_cpu_ms_per_request']:>11.2f}  {summary['other_machine_share']:>6.0%}  {verified:<14}"
         )
     lines.append(
         "obj/s: objects / wall clock of the whole command; copying: CopyObject/s between the first and last copy the endpoint saw; "
         "other s: wall seconds outside that span; S3/obj and SQS/obj: requests per object counted at the endpoint (S3 split into "
         "ListObjects(V2), CopyObject, HeadObject and the rest); CPU s/1k: the client's CPU seconds per 1,000 objects; "
-        "moto ms/req: the server's CPU per request it served."
+        "moto ms/req: the server's CPU per request it served; others: the machine's CPU used by other processes meanwhile "
+        "(anything above a few % disturbs the figures)."
     )
     lines.append("")
     for tool, result in results.items():
@@ -499,9 +501,12 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             lines.append(f"{'':<8} limit: {limited_by(tool, summary)}")
             if summary["other_machine_share"] >= 0.05:
                 lines.append(f"{'':<8} WARNING: other processes used {summary['other_machine_share']:.0%} of the machine during this tool's runs; its figures are disturbed")
+        answers: Counter[str] = Counter()
         for run in result["runs"]:
-            if run["errors"]:
-                lines.append(f"{'':<8} error answers: " + ", ".join(f"{name} x{count}" for name, count in run["errors"].items()))
+            answers.update(run["errors"])
+        if answers:
+            lines.append(f"{'':<8} error answers, {len(result['runs'])} run(s) together: " + ", ".join(f"{name} x{count}" for name, count in sorted(answers.items())))
+        for run in result["runs"]:
             if run["error"]:
                 lines.append(f"{'':<8} FAILED: {run['error']}")
     return "\n".join(lines)
