@@ -217,11 +217,16 @@ def bucket_argument(text: str) -> str:
     return name
 
 
+def use_region(region: str | None) -> None:
+    """--region: every client made from now on uses it."""
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+        clients.reset()
+
+
 def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
-    if args.region:
-        os.environ["AWS_DEFAULT_REGION"] = args.region
-        clients.reset()
+    use_region(args.region)
     spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force)
     if args.dry_run:
         return dry_run(spec, args)
@@ -510,9 +515,7 @@ def dlq_parser() -> argparse.ArgumentParser:
 
 def dlq_main(argv: list[str]) -> int:
     args = dlq_parser().parse_args(argv)
-    if args.region:
-        os.environ["AWS_DEFAULT_REGION"] = args.region
-        clients.reset()
+    use_region(args.region)
     queues = dlq_queues(args)
     command: Callable[[argparse.Namespace, QueueSet], int] = {"list": dlq_list, "redrive": dlq_redrive, "export": dlq_export, "purge": dlq_purge}[args.command]
     return command(args, queues)
