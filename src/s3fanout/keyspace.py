@@ -63,7 +63,7 @@ def seed_ranges(prefix: str, count: int) -> list[KeyRange]:
 # guessed. The estimate only decides where to cut and whether it is worth it: any boundaries
 # strictly between the range's ends make a correct partition.
 _DIGITS = 12
-_END_PROBES = 12
+_END_PROBES = 10
 MAX_CODE_POINT = "\U0010ffff"
 
 # exists_after(key) -> is there a key of the range after ``key``? One ListObjectsV2 with MaxKeys=1.
@@ -113,9 +113,10 @@ def survey(key_range: KeyRange, listed: Sequence[str], exists_after: ExistsAfter
     density of the keys just listed, over the stretch of key space where probes find keys."""
     if len(listed) < 2 or key_range.after is None:
         return RemainingKeys(0.0, None, 0.0, 0.0)
-    # The longest prefix that every remaining key shares: shorten the listed keys' common prefix
-    # while some key lies beyond everything that starts with it.
-    prefix = _common_prefix([*listed, *([key_range.until] if key_range.until is not None else [])])
+    # The longest prefix that every remaining key shares: start from the listed keys' common
+    # prefix (the range's end says nothing about where keys are) and shorten it while some key of
+    # the range lies beyond everything that starts with it.
+    prefix = _common_prefix(listed)
     while prefix and exists_after(prefix + MAX_CODE_POINT):
         prefix = prefix[:-1]
     alphabet = "".join(sorted({c for key in listed for c in key[len(prefix) :]}))
@@ -124,10 +125,14 @@ def survey(key_range: KeyRange, listed: Sequence[str], exists_after: ExistsAfter
     line = _KeyLine(prefix, alphabet)
     low = line.position(key_range.after)
     high = 1.0 if key_range.until is None else line.position(key_range.until)
-    # Binary search for where the keys end, unless they run to the end of the line.
-    if not exists_after(line.key_at(high) if high < 1.0 else prefix + alphabet[-1] * (_DIGITS + 1)):
+    # Where the keys end: one probe says whether any key lies past the line's end; only if none
+    # does, a binary search finds the end on the line.
+    if high >= 1.0 and not exists_after(prefix + alphabet[-1] * (_DIGITS + 1)):
         floor, ceiling = low, high
-        for _ in range(_END_PROBES):
+        # Keys that fill their alphabet (hashes, UUIDs) run to the line's end: one probe says so.
+        if exists_after(line.key_at(low + (high - low) * 0.99)):
+            floor = ceiling
+        for _ in range(_END_PROBES if floor < ceiling else 0):
             middle = (floor + ceiling) / 2
             floor, ceiling = (middle, ceiling) if exists_after(line.key_at(middle)) else (floor, middle)
         high = ceiling
