@@ -276,19 +276,24 @@ def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> 
     print(f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {args.workers} local workers", file=sys.stderr)
     run = drain_locally(queues, args, job_id, log_path)
     letters = job_dead_letters(sqs, queues, job_id)
-    if args.delete:
-        if letters:
-            print(f"{PROG}: deleting no orphans: {len(letters)} failures in this job (no deletes after errors)", file=sys.stderr)
-        else:
-            print(f"job {job_id}: every copy succeeded; deleting orphans", file=sys.stderr)
-            seed(sqs, queues, job_id, spec, mode="delete")
-            counters = run.counters
-            run = drain_locally(queues, args, job_id, log_path)
-            run.counters = merge_counters(counters, run.counters)
-            letters = job_dead_letters(sqs, queues, job_id)
+    if args.delete and may_delete_orphans(job_id, letters):
+        seed(sqs, queues, job_id, spec, mode="delete")
+        counters = run.counters
+        run = drain_locally(queues, args, job_id, log_path)
+        run.counters = merge_counters(counters, run.counters)
+        letters = job_dead_letters(sqs, queues, job_id)
     failures_file = run_dir / "failed-keys.jsonl"
     write_failures(failures_file, letters)
     return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+
+
+def may_delete_orphans(job_id: str, letters: list[DeadLetter]) -> bool:
+    """rclone's rule: the orphan pass runs only after a copy pass without a single failure."""
+    if letters:
+        print(f"{PROG}: deleting no orphans: {len(letters)} failures in this job (no deletes after errors)", file=sys.stderr)
+        return False
+    print(f"job {job_id}: every copy succeeded; deleting orphans", file=sys.stderr)
+    return True
 
 
 def merge_counters(first: JobCounters, second: JobCounters) -> JobCounters:
@@ -391,15 +396,11 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
     with ProgressView(enabled=show_progress(args)) as view:
         wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
     letters = job_dead_letters(sqs, queues, job_id)
-    if args.delete:
-        if letters:
-            print(f"{PROG}: deleting no orphans: {len(letters)} failures in this job (no deletes after errors)", file=sys.stderr)
-        else:
-            print(f"job {job_id}: every copy succeeded; deleting orphans", file=sys.stderr)
-            seed(sqs, queues, job_id, spec, mode="delete")
-            with ProgressView(enabled=show_progress(args)) as view:
-                wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
-            letters = job_dead_letters(sqs, queues, job_id)
+    if args.delete and may_delete_orphans(job_id, letters):
+        seed(sqs, queues, job_id, spec, mode="delete")
+        with ProgressView(enabled=show_progress(args)) as view:
+            wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
+        letters = job_dead_letters(sqs, queues, job_id)
     report = build_report(job_id, source, destination, f"stack {stack_name}", time.monotonic() - started, None, letters, None, None)
     print_report(report, args.json)
     for letter in letters[:20]:
