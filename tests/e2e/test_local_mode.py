@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from s3fanout.motoserver import EmbeddedMoto
+from tests.e2e.conftest import fresh_buckets
 
 pytestmark = pytest.mark.e2e
 
@@ -49,11 +49,7 @@ HEADERS = {
 
 @pytest.fixture
 def s3(moto_server: EmbeddedMoto) -> Any:
-    moto_server.reset()
-    client = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1")
-    client.create_bucket(Bucket=SOURCE)
-    client.create_bucket(Bucket=DEST)
-    return client
+    return fresh_buckets(moto_server, SOURCE, DEST)
 
 
 def run_cli(moto_server: EmbeddedMoto, cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

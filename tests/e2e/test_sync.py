@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from s3fanout.motoserver import EmbeddedMoto
+from tests.e2e.conftest import fresh_buckets
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +25,7 @@ DEST = "sync-dest"
 
 @pytest.fixture
 def s3(moto_server: EmbeddedMoto) -> Any:
-    moto_server.reset()
-    client = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1")
-    client.create_bucket(Bucket=SOURCE)
-    client.create_bucket(Bucket=DEST)
-    return client
+    return fresh_buckets(moto_server, SOURCE, DEST)
 
 
 def sync(moto_server: EmbeddedMoto, cwd: Path, *args: str) -> tuple[int, dict[str, Any]]:
