@@ -56,6 +56,19 @@ class S3Failure(Exception):
         return f"{self.code}: {self.message}"
 
 
+class ListingError(S3Failure):
+    """A listing that breaks a rule the copy and delete passes rely on: keys in strictly increasing
+    UTF-8 binary order, each after where its page was asked to start, all under the prefix, and a
+    continuation token that moves on; or a key a listing left out that the bucket still has.
+
+    Permanent: listing again would miss the same keys or loop again. A task failing with it goes
+    to the list DLQ with this code, and as a failure of its job it blocks the job's delete pass.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ListingError", message, permanent=True)
+
+
 def describe_error(error: Exception) -> S3Failure:
     """Translate a botocore exception into an S3Failure; unknown errors count as transient."""
     if isinstance(error, S3Failure):
@@ -121,43 +134,100 @@ class ListedPage:
         return len(self.objects)
 
 
+# S3 may answer a truncated page without a key now and then; this many in a row is a listing going
+# round in circles with fresh tokens, and the lister could not even hand on its range meanwhile.
+MAX_EMPTY_PAGES = 100
+
+
 def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[ListedPage]:
     """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time.
 
     botocore asks for and decodes URL-encoded keys itself, so keys with characters XML 1.0 cannot
     carry (control characters) arrive intact. The last page is cut at ``key_range.until``.
+
+    Every page is checked against what the merge-join and the delete pass rely on (see
+    ``_page_problem``), and the continuation token must be new on every page: a listing that
+    breaks a rule raises ListingError naming the bucket, the page and the broken rule, rather
+    than skip keys, loop, or make a key the source has look like an orphan.
     """
     request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
     if key_range.after is not None:
         request["StartAfter"] = key_range.after
+    previous, since = key_range.after, "the StartAfter asked for"
+    tokens: dict[str, int] = {}  # continuation token -> the page that returned it
+    number = empty_pages = 0
     while True:
+        number += 1
         try:
             response = s3.list_objects_v2(**request)
         except (ClientError, BotoCoreError) as error:
             raise describe_error(error) from error
+        entries = response.get("Contents", [])
+        problem = _page_problem([entry["Key"] for entry in entries], prefix, previous, since)
+        if problem is not None:
+            raise _broken_page(bucket, prefix, number, problem)
         objects = []
-        for entry in response.get("Contents", []):
+        for entry in entries:
             if key_range.is_past(entry["Key"]):
                 if objects:
                     yield ListedPage(objects, last=True)
                 return
             objects.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", ""), entry.get("LastModified")))
-        token = response.get("NextContinuationToken")
-        last = not response.get("IsTruncated") or not token or (bool(objects) and objects[-1].key == key_range.until)
-        if objects:
-            yield ListedPage(objects, last)
-        if last:
+        if not response.get("IsTruncated") or (bool(objects) and objects[-1].key == key_range.until):
+            if objects:
+                yield ListedPage(objects, last=True)
             return
+        token = response.get("NextContinuationToken")
+        if not token:
+            raise _broken_page(bucket, prefix, number, "the page is truncated but has no continuation token")
+        if token in tokens:
+            raise _broken_page(bucket, prefix, number, f"continuation token repeated (page {tokens[token]} returned it before)")
+        tokens[token] = number
+        empty_pages = 0 if objects else empty_pages + 1
+        if empty_pages >= MAX_EMPTY_PAGES:
+            raise _broken_page(bucket, prefix, number, f"{empty_pages} truncated pages in a row without a key")
+        if objects:
+            previous, since = objects[-1].key, f"the last key of page {number}"
+            yield ListedPage(objects, last=False)
         request["ContinuationToken"] = token
 
 
+def _broken_page(bucket: str, prefix: str, number: int, problem: str) -> ListingError:
+    return ListingError(f"listing of bucket {bucket!r} (prefix {prefix!r}), page {number}: {problem}")
+
+
+def _page_problem(keys: list[str], prefix: str, previous: str | None, since: str) -> str | None:
+    """What is wrong with a page of ``keys`` that follows ``previous`` (``since`` says what that
+    is: StartAfter, or the last key of an earlier page), or None. Keys must be under ``prefix``
+    and strictly increasing in UTF-8 binary order, which is Python's ``str`` order."""
+    for index, key in enumerate(keys):
+        if not key.startswith(prefix):
+            return f"key {key!r} is not under the prefix {prefix!r}"
+        if previous is not None and key <= previous:
+            if index == 0:
+                return f"key {key!r} is not after {previous!r}, {since}"
+            if key == previous:
+                return f"key {key!r} listed twice"
+            return f"key {key!r} after {previous!r}"
+        previous = key
+    return None
+
+
 def key_exists_after(s3: Any, bucket: str, prefix: str, key: str, until: str | None) -> bool:
-    """Is there a key under ``prefix`` after ``key`` (and not past ``until``)? One small LIST."""
+    """Is there a key under ``prefix`` after ``key`` (and not past ``until``)? One small LIST.
+
+    A probe answered with a key not after ``key`` or not under ``prefix``, or with an empty page
+    that says more keys follow, raises ListingError, as a page of ``list_pages`` would."""
     try:
         response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=key, MaxKeys=1)
     except (ClientError, BotoCoreError) as error:
         raise describe_error(error) from error
     contents = response.get("Contents", [])
+    problem = _page_problem([entry["Key"] for entry in contents], prefix, key, "the StartAfter asked for")
+    if problem is None and not contents and response.get("IsTruncated"):
+        problem = "an empty page that says more keys follow"
+    if problem is not None:
+        raise ListingError(f"probe of bucket {bucket!r} (prefix {prefix!r}) for a key after {key!r}: {problem}")
     return bool(contents) and (until is None or contents[0]["Key"] <= until)
 
 
