@@ -69,6 +69,16 @@ class ListingError(S3Failure):
         super().__init__("ListingError", message, permanent=True)
 
 
+# HeadObject of an object encrypted with a customer-provided key answers a bare 400 (a HEAD has no
+# error body), and CopyObject and UploadPartCopy of one answer InvalidRequest with this message.
+# Neither changes by asking again: without the key, no server-side copy can read the object.
+_SSE_C_HEAD = "Bad Request: the object is probably encrypted with a customer-provided key (SSE-C), which a server-side copy cannot read without the key"
+_SSE_C_COPY = "The source is encrypted with a customer-provided key (SSE-C), which a server-side copy cannot read without the key."
+# What S3 says then: "The object was stored using a form of Server Side Encryption. The correct
+# parameters must be provided to retrieve the object."
+_SSE_C_COPY_SAYS = "stored using a form of server side encryption"
+
+
 def describe_error(error: Exception) -> S3Failure:
     """Translate a botocore exception into an S3Failure; unknown errors count as transient."""
     if isinstance(error, S3Failure):
@@ -77,6 +87,11 @@ def describe_error(error: Exception) -> S3Failure:
         details = error.response.get("Error", {})
         code = str(details.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "Unknown"))
         message = str(details.get("Message") or error)
+        operation = getattr(error, "operation_name", "")
+        if code == "400" and operation == "HeadObject":
+            return S3Failure(code, _SSE_C_HEAD, permanent=True)
+        if code == "InvalidRequest" and operation in ("CopyObject", "UploadPartCopy") and _SSE_C_COPY_SAYS in message.lower():
+            return S3Failure(code, f"{message} {_SSE_C_COPY}", permanent=True)
         return S3Failure(code, message, code in PERMANENT_ERROR_CODES)
     if isinstance(error, BotoCoreError):
         return S3Failure(type(error).__name__, str(error), False)

@@ -44,6 +44,49 @@ def test_connection_and_unknown_errors_are_transient(error, code):
     assert failure.message
 
 
+SSE_C_COPY = "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        # HeadObject has no error body: botocore names the error by its status.
+        (
+            client_error(None, "Bad Request", 400, "HeadObject"),
+            "Bad Request: the object is probably encrypted with a customer-provided key (SSE-C), "
+            "which a server-side copy cannot read without the key",
+        ),
+        (
+            client_error("InvalidRequest", SSE_C_COPY, 400, "CopyObject"),
+            f"{SSE_C_COPY} The source is encrypted with a customer-provided key (SSE-C), which a server-side copy cannot read without the key.",
+        ),
+        (
+            client_error("InvalidRequest", SSE_C_COPY, 400, "UploadPartCopy"),
+            f"{SSE_C_COPY} The source is encrypted with a customer-provided key (SSE-C), which a server-side copy cannot read without the key.",
+        ),
+    ],
+)
+def test_an_sse_c_source_fails_permanently_with_the_reason(error, message):
+    failure = describe_error(error)
+    assert (failure.code, failure.permanent, failure.message) == (error.response["Error"].get("Code", "400"), True, message)
+
+
+@pytest.mark.parametrize(
+    "error, code, permanent, message",
+    [
+        # Other InvalidRequests keep S3's message.
+        (client_error("InvalidRequest", "The specified copy source is larger than the maximum", 400, "CopyObject"), "InvalidRequest", True, None),
+        # A bare 400 elsewhere says nothing about SSE-C.
+        (client_error(None, "Bad Request", 400, "ListObjectsV2"), "400", False, "Bad Request"),
+    ],
+)
+def test_other_bad_requests_are_not_taken_for_sse_c(error, code, permanent, message):
+    failure = describe_error(error)
+    assert (failure.code, failure.permanent) == (code, permanent)
+    assert failure.message == (message or error.response["Error"]["Message"])
+    assert "SSE-C" not in failure.message
+
+
 def test_an_s3_failure_is_returned_as_is():
     failure = S3Failure("EntityTooLarge", "too big", permanent=True)
     assert describe_error(failure) is failure
