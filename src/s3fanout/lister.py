@@ -13,7 +13,7 @@ from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
 from s3fanout.queues import send_messages
 from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
-from s3fanout.s3ops import S3Failure, delete_objects, key_exists_after, list_pages
+from s3fanout.s3ops import S3Failure, confirm_absent, delete_objects, key_exists_after, list_pages
 
 # Stop listing when less than this is left of the invocation: enough to send what is packed and the
 # task for the rest, even if SQS is slow to answer.
@@ -129,7 +129,11 @@ def _groups(s3: Any, task: ListTask) -> Iterator[DecisionGroup]:
 
 
 def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _Tally, s3: Any) -> list[CopyBatch]:
-    """Count the group's decisions, delete its orphans in delete mode; return full copy batches."""
+    """Count the group's decisions, delete its orphans in delete mode; return full copy batches.
+
+    An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
+    source's listing looks exactly like an orphan. A source that still has one raises
+    ListingError, and none of the group's orphans is deleted."""
     ready: list[CopyBatch] = []
     gone: list[str] = []
     for decision in group.decisions:
@@ -146,6 +150,7 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _
             listed = decision.source
             ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
     if task.mode == "delete" and gone:
+        confirm_absent(s3, task.source_bucket, gone)
         tally.deleted += delete_objects(s3, task.dest_bucket, gone)
     return ready
 

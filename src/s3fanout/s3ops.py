@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
@@ -244,6 +245,40 @@ def key_exists_after(s3: Any, bucket: str, prefix: str, key: str, until: str | N
     if problem is not None:
         raise ListingError(f"probe of bucket {bucket!r} (prefix {prefix!r}) for a key after {key!r}: {problem}")
     return bool(contents) and (until is None or contents[0]["Key"] <= until)
+
+
+# HeadObject requests in flight at once when confirming orphans.
+ABSENCE_CHECK_CONCURRENCY = 16
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def confirm_absent(s3: Any, bucket: str, keys: list[str]) -> None:
+    """Confirm with one HeadObject per key that ``bucket`` lacks each of ``keys``: keys its listing
+    did not show, about to be deleted elsewhere as orphans. Only a 404 confirms.
+
+    A key the bucket has after all means its listing was wrong: ListingError, naming the first
+    such key. Any other answer (403, a bare 400, 500, a timeout) confirms nothing either: the
+    translated S3Failure, naming the key. Either way the caller must delete none of ``keys``.
+    """
+    if not keys:
+        return
+
+    def check(key: str) -> S3Failure | None:
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            failure = describe_error(error)
+            if failure.code in _NOT_FOUND_CODES:
+                return None
+            return S3Failure(failure.code, f"HeadObject of {key!r} in bucket {bucket!r}, to confirm that it is gone: {failure.message}", failure.permanent)
+        return ListingError(f"key {key!r} is missing from the listing of bucket {bucket!r}, but HeadObject finds it there: the listing is wrong")
+
+    with ThreadPoolExecutor(max_workers=min(ABSENCE_CHECK_CONCURRENCY, len(keys))) as pool:
+        failures = list(pool.map(check, keys))
+    # The first ListingError (the listing is wrong) first, then the first other failure.
+    failure = next((f for f in failures if isinstance(f, ListingError)), None) or next((f for f in failures if f is not None), None)
+    if failure is not None:
+        raise failure
 
 
 # DeleteObjects takes at most this many keys per request.

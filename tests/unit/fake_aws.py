@@ -23,7 +23,8 @@ def client_error(code: str | None, message: str = "", status: int = 400, operati
 
 
 class FakeS3:
-    """Buckets of sorted keys with ListObjectsV2 paging and a CopyObject that fails chosen keys.
+    """Buckets of sorted keys with ListObjectsV2 paging, HeadObject, and a CopyObject that fails
+    chosen keys.
 
     ``keys`` fill the bucket "src" (the tests' source); ``buckets`` fill others; any other bucket
     lists empty. ``max_page`` caps a page below MaxKeys, as S3 itself may; ``failures`` maps a key
@@ -45,6 +46,7 @@ class FakeS3:
         self.list_requests: list[dict[str, Any]] = []
         self.copy_requests: list[dict[str, Any]] = []
         self.delete_requests: list[dict[str, Any]] = []
+        self.head_requests: list[dict[str, Any]] = []
         self._tokens: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -72,6 +74,14 @@ class FakeS3:
             self._tokens[token] = page[-1]
             response["NextContinuationToken"] = token
         return response
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        with self._lock:
+            self.head_requests.append({"Bucket": Bucket, "Key": Key})
+        if Key not in self.buckets.get(Bucket, []):
+            # What botocore makes of S3's bodiless 404 answer to a HEAD.
+            raise client_error("404", "Not Found", 404, "HeadObject")
+        return {"ContentLength": self.size_of(Key), "ETag": self.etag_of(Key)}
 
     def copy_object(self, **request: Any) -> dict[str, Any]:
         with self._lock:

@@ -1,8 +1,11 @@
 """The lister as a sync: it merge-joins source and destination and acts only on differences."""
 
+import pytest
+
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch, ListTask
-from tests.unit.fake_aws import FakeS3, FakeSQS
+from s3fanout.s3ops import ListingError, S3Failure
+from tests.unit.fake_aws import FakeS3, FakeSQS, client_error
 
 LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"
 PLENTY = lambda: 900_000  # noqa: E731
@@ -22,7 +25,8 @@ def test_only_missing_and_changed_keys_are_queued():
     outcome, sent, _ = run(s3, ListTask("job", "src", "dst"))
     assert sent == ["a", "bb", "d"]
     assert (outcome.keys, outcome.skipped, outcome.orphans, outcome.deleted) == (4, 1, 3, 0)
-    assert s3.delete_requests == []
+    # Orphans are only counted when copying: nothing deleted, nothing to confirm.
+    assert s3.delete_requests == [] and s3.head_requests == []
 
 
 def test_an_unchanged_range_queues_nothing():
@@ -53,6 +57,9 @@ def test_delete_mode_removes_exactly_the_orphans_and_copies_nothing():
     assert outcome.deleted == outcome.orphans == 1500
     assert s3.buckets["dst"] == ["keep/a"]
     assert all(len(r["Keys"]) <= 1000 for r in s3.delete_requests)
+    # Each orphan was first confirmed missing from the source, with one HeadObject.
+    assert sorted(r["Key"] for r in s3.head_requests) == orphans
+    assert {r["Bucket"] for r in s3.head_requests} == {"src"}
 
 
 def test_delete_mode_respects_prefix_and_range():
@@ -75,3 +82,77 @@ def test_hand_on_after_the_source_ends_continues_with_the_destinations_orphans()
             break
         task = handed[0]
     assert done == 2500 and s3.buckets["dst"] == []
+
+
+class GappySourceS3(FakeS3):
+    """A store whose listings of the source leave out keys it holds, as LocalStack's once left
+    out 484 of 1,928: each looks like an orphan to a merge-join against the destination."""
+
+    def __init__(self, keys, *, unlisted, **kwargs):
+        super().__init__([*keys, *unlisted], **kwargs)
+        self.unlisted = set(unlisted)
+
+    def list_objects_v2(self, **request):
+        response = super().list_objects_v2(**request)
+        if request["Bucket"] == "src":
+            response["Contents"] = [entry for entry in response.get("Contents", []) if entry["Key"] not in self.unlisted]
+        return response
+
+
+def test_delete_mode_deletes_nothing_when_the_source_listing_left_out_a_key_the_source_has():
+    s3 = GappySourceS3(["a", "c"], unlisted=["b"], buckets={"dst": ["a", "b", "b2", "c", "z"]})
+
+    with pytest.raises(ListingError) as raised:
+        run(s3, ListTask("job", "src", "dst", mode="delete"))
+
+    assert raised.value.message == "key 'b' is missing from the listing of bucket 'src', but HeadObject finds it there: the listing is wrong"
+    # Not "b", and not the real orphan "b2" of the same group either.
+    assert s3.delete_requests == [] and s3.buckets["dst"] == ["a", "b", "b2", "c", "z"]
+
+
+def test_delete_mode_still_deletes_the_real_orphans_of_a_correct_listing():
+    s3 = GappySourceS3(["a", "c"], unlisted=[], buckets={"dst": ["a", "b", "b2", "c", "z"]})
+    outcome, _, _ = run(s3, ListTask("job", "src", "dst", mode="delete"))
+    assert outcome.deleted == 3 and s3.buckets["dst"] == ["a", "c"]
+    assert sorted(r["Key"] for r in s3.head_requests) == ["b", "b2", "z"]
+
+
+class SourceHeadFails(FakeS3):
+    def __init__(self, *args, error, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.error = error
+
+    def head_object(self, *, Bucket, Key):
+        self.head_requests.append({"Bucket": Bucket, "Key": Key})
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (client_error("AccessDenied", "Access Denied", 403, "HeadObject"), "AccessDenied"),
+        (client_error("InternalError", "try again", 500, "HeadObject"), "InternalError"),
+        # An object encrypted with a customer-provided key exists, though HeadObject cannot read it.
+        (client_error(None, "Bad Request", 400, "HeadObject"), "400"),
+    ],
+)
+def test_delete_mode_deletes_nothing_an_answer_other_than_404_leaves_in_doubt(error, code):
+    s3 = SourceHeadFails(["a"], buckets={"dst": ["a", "orphan"]}, error=error)
+    with pytest.raises(S3Failure) as raised:
+        run(s3, ListTask("job", "src", "dst", mode="delete"))
+    assert raised.value.code == code and "'orphan'" in raised.value.message
+    assert s3.delete_requests == [] and s3.buckets["dst"] == ["a", "orphan"]
+
+
+def test_delete_mode_deletes_nothing_when_a_listing_breaks_its_order():
+    class Unordered(FakeS3):
+        def list_objects_v2(self, **request):
+            response = super().list_objects_v2(**request)
+            if request["Bucket"] == "src":
+                response["Contents"].reverse()
+            return response
+
+    s3 = Unordered(["a", "c"], buckets={"dst": ["a", "b", "c"]})
+    with pytest.raises(ListingError, match=r"listing of bucket 'src' \(prefix ''\), page 1: key 'a' after 'c'"):
+        run(s3, ListTask("job", "src", "dst", mode="delete"))
+    assert s3.delete_requests == [] and s3.head_requests == []

@@ -4,7 +4,7 @@ from hypothesis import given, strategies as st
 
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import CopyItem
-from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, S3Failure, copy_object, describe_error, list_pages
+from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, ListingError, S3Failure, confirm_absent, copy_object, describe_error, list_pages
 from tests.unit.fake_aws import FakeS3, client_error
 
 
@@ -203,3 +203,72 @@ def test_listing_yields_exactly_the_keys_in_the_range(keys, bounds, page_size):
     pages = list(list_pages(s3, "src", "", key_range, page_size=page_size))
     assert listed_keys(pages) == sorted(k for k in keys if key_range.contains(k))
     assert all(0 < len(page) <= page_size for page in pages)
+
+
+# ------------------------------------------------------------------ confirming orphans --
+
+
+class HeadAnswers(FakeS3):
+    """FakeS3 whose HeadObject raises a chosen error for chosen keys."""
+
+    def __init__(self, *args, head_errors=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.head_errors = dict(head_errors or {})
+
+    def head_object(self, *, Bucket, Key):
+        response = super().head_object(Bucket=Bucket, Key=Key)
+        if Key in self.head_errors:
+            raise self.head_errors[Key]
+        return response
+
+
+def test_keys_the_bucket_lacks_are_confirmed_with_a_head_each():
+    s3 = FakeS3(["other"])
+    confirm_absent(s3, "src", ["gone/1", "gone/2", "日本/é"])
+    assert sorted(s3.head_requests, key=lambda r: r["Key"]) == [{"Bucket": "src", "Key": k} for k in ["gone/1", "gone/2", "日本/é"]]
+
+
+def test_nothing_to_confirm_makes_no_request():
+    s3 = FakeS3()
+    confirm_absent(s3, "src", [])
+    assert s3.head_requests == []
+
+
+@pytest.mark.parametrize("code", ["NoSuchKey", "NotFound"])
+def test_other_names_for_not_found_confirm_too(code):
+    s3 = HeadAnswers(["k"], head_errors={"k": client_error(code, "gone", 404, "HeadObject")})
+    confirm_absent(s3, "src", ["k"])
+
+
+def test_a_key_the_bucket_still_has_is_a_listing_error():
+    s3 = FakeS3(["b", "d"])
+    with pytest.raises(ListingError) as raised:
+        confirm_absent(s3, "src", ["a", "b", "c", "d"])
+    assert raised.value.message == "key 'b' is missing from the listing of bucket 'src', but HeadObject finds it there: the listing is wrong"
+    assert (raised.value.code, raised.value.permanent) == ("ListingError", True)
+
+
+@pytest.mark.parametrize(
+    "error, code, permanent",
+    [
+        (client_error("AccessDenied", "Access Denied", 403, "HeadObject"), "AccessDenied", True),
+        (client_error(None, "Forbidden", 403, "HeadObject"), "403", True),
+        (client_error("InternalError", "try again", 500, "HeadObject"), "InternalError", False),
+        (client_error(None, "Bad Request", 400, "HeadObject"), "400", True),
+        (EndpointConnectionError(endpoint_url="https://s3.test"), "EndpointConnectionError", False),
+    ],
+)
+def test_any_other_answer_confirms_nothing(error, code, permanent):
+    s3 = HeadAnswers(["k"], head_errors={"k": error})
+    with pytest.raises(S3Failure) as raised:
+        confirm_absent(s3, "src", ["j", "k", "l"])
+    failure = raised.value
+    assert not isinstance(failure, ListingError)
+    assert (failure.code, failure.permanent) == (code, permanent)
+    assert failure.message.startswith("HeadObject of 'k' in bucket 'src', to confirm that it is gone: ")
+
+
+def test_a_key_found_outweighs_other_failures():
+    s3 = HeadAnswers(["a", "b"], head_errors={"a": client_error("InternalError", "try again", 500, "HeadObject")})
+    with pytest.raises(ListingError, match="key 'b' is missing"):
+        confirm_absent(s3, "src", ["a", "b"])
