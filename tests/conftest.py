@@ -1,6 +1,7 @@
 """Every test runs against moto only: fake credentials, no real endpoint, a shared moto server."""
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,8 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
     POWERTOOLS_SERVICE_NAME="s3fanout-test",
     POWERTOOLS_METRICS_NAMESPACE="S3FanoutTest",
+    # Local mode's message key and job records: never the developer's own ~/.s3fanout.
+    S3FANOUT_HOME=tempfile.mkdtemp(prefix="s3fanout-home-"),
 )
 
 

@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients, telemetry
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ConcurrencyLimit, copy_batch, dispatch_failures
-from s3fanout.dlq import reject_invalid
+from s3fanout.dlq import dead_letter_message
+from s3fanout.guard import HopLimitExceeded, Scope, admit, function_key
 from s3fanout.messages import CopyBatch, CopyItem, InvalidMessage
 from s3fanout.multipart import MultipartSettings
 from s3fanout.settings import env_int, env_str
+from s3fanout.signing import MessageKey
 
 logger = Logger()
 metrics = Metrics()
@@ -35,14 +37,25 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise
 
 
+@functools.cache
+def configuration() -> tuple[MessageKey, Scope]:
+    """The message key and the scope, read once per execution environment."""
+    return function_key(), Scope.from_env()
+
+
 def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None) -> None:
+    key, scope = configuration()
     try:
-        batch = CopyBatch.from_json(record.body)
+        batch: CopyBatch = admit(record.body, key, scope, CopyBatch)
     except InvalidMessage as error:
-        reject(record, error)
+        refuse(record, "InvalidMessage", str(error))
+        return
+    except HopLimitExceeded as error:
+        refuse(record, HopLimitExceeded.code, str(error))
         return
     limit = concurrency_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
     s3 = clients.s3()
+    clients.expect_bucket_owners(s3, scope.owners(batch.source_bucket, batch.dest_bucket))
     limit.watch(s3)
     throttled_before = limit.throttled_attempts
     outcome = copy_batch(
@@ -78,9 +91,10 @@ def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None
         batch,
         outcome,
         sqs=clients.sqs(),
+        key=key,
         copy_queue_url=env_str("COPY_QUEUE_URL"),
         dead_letter_url=env_str("COPY_DLQ_URL"),
-        s3=clients.s3(),
+        s3=s3,
     )
     metrics.add_metric(name="ObjectsCopied", unit=MetricUnit.Count, value=len(outcome.copied))
     metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=outcome.copied_bytes)
@@ -122,11 +136,11 @@ def _failure_fields(batch: CopyBatch, item: CopyItem) -> dict[str, Any]:
     }
 
 
-def reject(record: SQSRecord, error: InvalidMessage) -> None:
-    """An unreadable message would fail on every delivery: send it to the DLQ with the reason now."""
-    logger.error("unreadable message sent to the dead-letter queue", extra={"message_id": record.message_id, "reason": str(error)})
-    reject_invalid(clients.sqs(), env_str("COPY_DLQ_URL"), record.body, error, by="copier")
-    metrics.add_metric(name="InvalidMessages", unit=MetricUnit.Count, value=1)
+def refuse(record: SQSRecord, code: str, reason: str) -> None:
+    """A batch no delivery can carry out goes to the DLQ with the reason now, touching nothing."""
+    logger.error("copy batch refused and sent to the dead-letter queue", extra={"message_id": record.message_id, "code": code, "reason": reason})
+    dead_letter_message(clients.sqs(), env_str("COPY_DLQ_URL"), record.body, code=code, reason=reason, by="copier")
+    metrics.add_metric(name="InvalidMessages" if code == "InvalidMessage" else "CopyBatchesRefused", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

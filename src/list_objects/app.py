@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -11,10 +12,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients, telemetry
-from s3fanout.dlq import reject_invalid
+from s3fanout.dlq import dead_letter_message
+from s3fanout.guard import HopLimitExceeded, Scope, admit, function_key
 from s3fanout.lister import list_range
 from s3fanout.messages import InvalidMessage, ListTask
+from s3fanout.s3ops import ListingError
 from s3fanout.settings import env_str
+from s3fanout.signing import MessageKey
 
 logger = Logger()
 metrics = Metrics()
@@ -23,11 +27,21 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+@functools.cache
+def configuration() -> tuple[MessageKey, Scope]:
+    """The message key and the scope, read once per execution environment."""
+    return function_key(), Scope.from_env()
+
+
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    key, scope = configuration()
     try:
-        task = ListTask.from_json(record.body)
+        task: ListTask = admit(record.body, key, scope, ListTask)
     except InvalidMessage as error:
-        reject(record, error)
+        refuse(record, "InvalidMessage", str(error))
+        return
+    except HopLimitExceeded as error:
+        refuse(record, HopLimitExceeded.code, str(error))
         return
     where = {
         "job_id": task.job_id,
@@ -37,15 +51,23 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         "range_after": task.after,
         "range_until": task.until,
     }
+    s3 = clients.s3()
+    clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, task.dest_bucket))
     try:
         outcome = list_range(
             task,
-            s3=clients.s3(),
+            s3=s3,
             sqs=clients.sqs(),
+            key=key,
             list_queue_url=env_str("LIST_QUEUE_URL"),
             copy_queue_url=env_str("COPY_QUEUE_URL"),
             remaining_ms=lambda_context.get_remaining_time_in_millis,
         )
+    except ListingError as error:
+        # The store broke a rule listing relies on: asking again would loop or miss keys.
+        logger.error("listing is not trustworthy; range sent to the dead-letter queue", extra=where | {"reason": str(error)})
+        refuse(record, error.code, str(error))
+        return
     except Exception:
         logger.exception("listing failed; the task will be retried", extra=where)
         metrics.add_metric(name="ListTasksFailed", unit=MetricUnit.Count, value=1)
@@ -79,11 +101,11 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     )
 
 
-def reject(record: SQSRecord, error: InvalidMessage) -> None:
-    """An unreadable message would fail on every delivery: send it to the DLQ with the reason now."""
-    logger.error("unreadable message sent to the dead-letter queue", extra={"message_id": record.message_id, "reason": str(error)})
-    reject_invalid(clients.sqs(), env_str("LIST_DLQ_URL"), record.body, error, by="lister")
-    metrics.add_metric(name="InvalidMessages", unit=MetricUnit.Count, value=1)
+def refuse(record: SQSRecord, code: str, reason: str) -> None:
+    """A task no delivery can carry out goes to the DLQ with the reason now, touching nothing."""
+    logger.error("list task refused and sent to the dead-letter queue", extra={"message_id": record.message_id, "code": code, "reason": reason})
+    dead_letter_message(clients.sqs(), env_str("LIST_DLQ_URL"), record.body, code=code, reason=reason, by="lister")
+    metrics.add_metric(name="InvalidMessages" if code == "InvalidMessage" else "ListTasksRefused", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

@@ -18,7 +18,7 @@ from botocore.config import Config
 MAX_POOL_CONNECTIONS = 64
 
 
-def _config(service: str) -> Config:
+def _config(service: str, probe: bool) -> Config:
     options: dict[str, Any] = {
         # Adaptive mode adds client-side rate limiting on top of the standard retries, which is what
         # S3's 503 SlowDown asks for while a prefix partition scales.
@@ -28,6 +28,10 @@ def _config(service: str) -> Config:
         # S3 keeps a long CopyObject alive with whitespace, so a read stalls only if something broke.
         "read_timeout": 120,
     }
+    if probe:
+        # The CLI's pre-flight: an endpoint that does not answer must fail in seconds (eight
+        # attempts of 10 s took 35-50 s), and a person is waiting, not a pipeline.
+        options |= {"retries": {"mode": "standard", "max_attempts": 2}, "connect_timeout": 3, "read_timeout": 20}
     if service == "s3" and (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")):
         # S3-compatible endpoints (moto, MinIO, ...) rarely serve virtual-hosted bucket names.
         options["s3"] = {"addressing_style": "path"}
@@ -35,12 +39,17 @@ def _config(service: str) -> Config:
 
 
 @functools.cache
-def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_config(service))
+def client(service: str, probe: bool = False) -> Any:
+    return boto3.session.Session().client(service, config=_config(service, probe))
 
 
 def s3() -> Any:
     return client("s3")
+
+
+def probe_s3() -> Any:
+    """An S3 client for the CLI's checks before a job: few retries, short connect timeout."""
+    return client("s3", probe=True)
 
 
 def sqs() -> Any:
@@ -48,8 +57,34 @@ def sqs() -> Any:
 
 
 def cloudformation() -> Any:
-    return client("cloudformation")
+    # Only the CLI reads stacks, once per command: fail fast on an endpoint that does not answer.
+    return client("cloudformation", probe=True)
 
 
 def reset() -> None:
     client.cache_clear()
+
+
+_OWNER_HOOK = "s3fanout-expected-bucket-owners"
+
+
+def expect_bucket_owners(s3: Any, owners: dict[str, str]) -> None:
+    """From now on, every request of ``s3`` naming one of these buckets carries the account that
+    must own it: ExpectedBucketOwner for the bucket it addresses, ExpectedSourceBucketOwner for a
+    copy source. S3 then answers 403 instead of reading or writing a bucket of the same name in
+    another account (deleted and re-created by someone else, or a typo that exists elsewhere).
+    Calls after this replace the mapping; an empty one checks nothing."""
+
+    def add_owners(params: dict[str, Any], model: Any, **_: Any) -> None:
+        members = model.input_shape.members if model.input_shape is not None else {}
+        bucket = params.get("Bucket")
+        if "ExpectedBucketOwner" in members and bucket in owners:
+            params.setdefault("ExpectedBucketOwner", owners[bucket])
+        source = params.get("CopySource")
+        source_bucket = source.get("Bucket") if isinstance(source, dict) else str(source or "").lstrip("/").split("/", 1)[0]
+        if "ExpectedSourceBucketOwner" in members and source_bucket in owners:
+            params.setdefault("ExpectedSourceBucketOwner", owners[source_bucket])
+
+    s3.meta.events.unregister("before-parameter-build.s3", unique_id=_OWNER_HOOK)
+    if owners:
+        s3.meta.events.register("before-parameter-build.s3", add_owners, unique_id=_OWNER_HOOK)

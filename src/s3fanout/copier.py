@@ -26,6 +26,7 @@ from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
 from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.queues import send_messages
 from s3fanout.s3ops import THROTTLING_CODES, S3Failure, copy_object, describe_error
+from s3fanout.signing import MessageKey
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ATTEMPTS = 5
@@ -200,9 +201,12 @@ def retry_delay_seconds(attempts: int) -> int:
     return max(1, round(random.uniform(ceiling / 2, ceiling)))
 
 
-def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, copy_queue_url: str, dead_letter_url: str, s3: Any = None) -> None:
+def dispatch_failures(
+    batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, key: MessageKey, copy_queue_url: str, dead_letter_url: str, s3: Any = None
+) -> None:
     """Send part tasks to the copy queue (each alone, at once), retry keys back to the copy queue
-    (delayed) and dead keys to the copy DLQ.
+    (delayed) and dead keys to the copy DLQ, every body sealed with ``key``; what goes back on the
+    copy queue counts one more hop.
 
     Part tasks go first: if they cannot all be queued, the uploads created for them here are
     aborted (with ``s3``) before the error propagates and the record is delivered again, which
@@ -210,7 +214,7 @@ def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, copy_
     """
     if outcome.handed_on:
         try:
-            send_messages(sqs, copy_queue_url, [replace(batch, items=(task,)).to_json() for task in outcome.handed_on])
+            send_messages(sqs, copy_queue_url, [key.seal(replace(batch, items=(task,), hops=batch.hops + 1).to_json()) for task in outcome.handed_on])
         except Exception:
             if s3 is not None:
                 for key, upload_id in outcome.new_uploads:
@@ -218,8 +222,9 @@ def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, copy_
             raise
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))
-        bodies = [b.to_json() for b in pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry)]
-        send_messages(sqs, copy_queue_url, bodies, delay_seconds=delay)
+        retries = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1)
+        send_messages(sqs, copy_queue_url, [key.seal(b.to_json()) for b in retries], delay_seconds=delay)
     if outcome.dead:
-        bodies = [b.to_json() for b in pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead)]
+        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops)
+        bodies = [key.seal(b.to_json()) for b in dead]
         send_messages(sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))

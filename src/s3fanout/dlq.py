@@ -8,13 +8,18 @@ from typing import Any, Iterable
 
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, pack_copy_batches, parse_message
 from s3fanout.queues import send_messages
+from s3fanout.signing import BadSeal, MessageKey
 from s3fanout.stack import QueueSet
 
 # Message attributes on what the tool puts on a DLQ itself, as opposed to whole messages SQS moved
 # there after too many failed deliveries: who sent it ("lister" or "copier") and, for a whole
-# message, why.
+# message, why (a code and a reason).
 DEAD_LETTERED_BY = "DeadLetteredBy"
 DEAD_LETTER_REASON = "DeadLetterReason"
+DEAD_LETTER_CODE = "DeadLetterCode"
+INVALID_MESSAGE = "InvalidMessage"
+# Whole messages refused for a reason that redriving can cure, as opposed to unreadable ones.
+HOP_LIMIT_EXCEEDED = "HopLimitExceeded"
 
 # How long peeked messages stay hidden while the rest of the queue is read; they are made visible
 # again right after, so this only bounds the damage if the reader dies half-way.
@@ -113,25 +118,27 @@ class RedriveResult:
 REDRIVE_HIDE_SECONDS = 300
 
 
-def redrive(sqs: Any, queues: QueueSet, *, reason: str | None = None, job_id: str | None = None) -> RedriveResult:
+def redrive(sqs: Any, queues: QueueSet, key: MessageKey, *, reason: str | None = None, job_id: str | None = None) -> RedriveResult:
     """Put failed work back on the queue it came from: all of it, or only one reason or job.
 
     Keys the copier gave up on go back as fresh copy batches (their attempts start again); of such
     a message, the keys that do not match stay in the DLQ. Whole messages SQS moved there go back
-    unchanged. Unreadable messages stay: they would only fail again. A message leaves the DLQ only
-    after what replaces it has been sent, so an interrupted redrive loses nothing.
+    unchanged, and tasks stopped by the hop bound go back with their count reset. Unreadable
+    messages, and messages ``key`` did not seal, stay: they would only be refused again, and
+    sealing them anew would launder what someone else put on the DLQ. A message leaves the DLQ
+    only after what replaces it has been sent, so an interrupted redrive loses nothing.
     """
     result = RedriveResult()
 
     def wanted(letter: DeadLetter) -> bool:
-        return letter.code != "InvalidMessage" and reason in (None, letter.code) and job_id in (None, letter.job_id)
+        return letter.code != INVALID_MESSAGE and reason in (None, letter.code) and job_id in (None, letter.job_id)
 
     for name, dlq_url in queues.dead_letter_queues().items():
         target = queues.main_queues()[name]
         held = Held(sqs, dlq_url)
         try:
             for message in held.receive_all(REDRIVE_HIDE_SECONDS):
-                letters = dead_letters(name, [message])
+                letters = dead_letters(name, [message], key)
                 chosen = [wanted(letter) for letter in letters]
                 if not any(chosen):
                     result.left += len(letters)
@@ -140,12 +147,18 @@ def redrive(sqs: Any, queues: QueueSet, *, reason: str | None = None, job_id: st
                 if isinstance(body, CopyBatch) and _attribute(message, DEAD_LETTERED_BY) == "copier":
                     again = [replace(item, failure=None) for item, pick in zip(body.items, chosen) if pick]
                     stay = [item for item, pick in zip(body.items, chosen) if not pick]
-                    send_messages(sqs, target, [b.to_json() for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again)])
+                    send_messages(sqs, target, [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again)])
                     if stay:
-                        stays = [b.to_json() for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay)]
+                        stays = [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay, hops=body.hops)]
                         send_messages(sqs, dlq_url, stays, attributes=dead_letter_attributes("copier"))
                     result.keys += len(again)
                     result.left += len(stay)
+                elif letters[0].code == HOP_LIMIT_EXCEEDED:
+                    send_messages(sqs, target, [key.seal(replace(body, hops=0).to_json())])
+                    if isinstance(body, CopyBatch):
+                        result.keys += len(body.items)
+                    else:
+                        result.ranges += 1
                 else:
                     send_messages(sqs, target, [message["Body"]])
                     if isinstance(body, CopyBatch):
@@ -174,35 +187,46 @@ def purge_job(sqs: Any, queues: QueueSet, job_id: str) -> int:
     return purged
 
 
-def dead_letter_attributes(by: str, reason: str | None = None) -> dict[str, str]:
-    return {DEAD_LETTERED_BY: by} | ({DEAD_LETTER_REASON: reason[:1000]} if reason else {})
+def dead_letter_attributes(by: str, reason: str | None = None, code: str = INVALID_MESSAGE) -> dict[str, str]:
+    if not reason:
+        return {DEAD_LETTERED_BY: by}
+    return {DEAD_LETTERED_BY: by, DEAD_LETTER_REASON: reason[:1000], DEAD_LETTER_CODE: code}
 
 
-def reject_invalid(sqs: Any, dead_letter_url: str, body: str, error: InvalidMessage, by: str) -> None:
-    """Put a message no handler can read on the DLQ, with the reason, instead of letting it loop."""
-    send_messages(sqs, dead_letter_url, [body], attributes=dead_letter_attributes(by, str(error)))
+def dead_letter_message(sqs: Any, dead_letter_url: str, body: str, *, code: str, reason: str, by: str) -> None:
+    """Put a whole message on the DLQ at once, unchanged, with the code and reason of its refusal
+    (unreadable, outside the stack's scope, past the hop bound, a listing that broke the rules),
+    instead of letting it fail on every delivery."""
+    send_messages(sqs, dead_letter_url, [body], attributes=dead_letter_attributes(by, reason, code))
 
 
-def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLetter]:
-    """Explain each DLQ message: keys the copier gave up on carry their own error; unreadable
-    messages the handlers rejected carry the reason; whole messages that SQS moved there after too
-    many failed deliveries are explained as such."""
+def dead_letters(queue: str, messages: Iterable[dict[str, Any]], key: MessageKey | None = None) -> list[DeadLetter]:
+    """Explain each DLQ message: keys the copier gave up on carry their own error; messages the
+    handlers refused carry the code and reason; whole messages that SQS moved there after too
+    many failed deliveries are explained as such. With ``key``, a message it did not seal is
+    reported as an InvalidMessage, whatever it claims to be."""
     letters: list[DeadLetter] = []
     for message in messages:
         attributes = message.get("Attributes", {})
         sent = _timestamp(attributes.get("SentTimestamp"))
         sender = _attribute(message, DEAD_LETTERED_BY)
-        # A message a handler rejected as unreadable (even if it parses, e.g. a list task on the
-        # copy queue) is reported with the handler's reason.
+        # A message a handler refused (even if it parses, e.g. a list task on the copy queue) is
+        # reported with the handler's code and reason.
         rejected = _attribute(message, DEAD_LETTER_REASON)
+        code = _attribute(message, DEAD_LETTER_CODE) or INVALID_MESSAGE
         try:
+            if key is not None:
+                key.open(message["Body"])
             body = parse_message(message["Body"])
-        except InvalidMessage as error:
-            rejected = rejected or str(error)
-        if rejected:
+        except (InvalidMessage, BadSeal) as error:
+            rejected, code = rejected or str(error), INVALID_MESSAGE
+        if rejected and code == INVALID_MESSAGE:
             letters.append(
-                DeadLetter(queue, None, None, None, None, None, "InvalidMessage", f"{rejected}: {message['Body'][:200]!r}", None, sent, sent)
+                DeadLetter(queue, None, None, None, None, None, INVALID_MESSAGE, f"{rejected}: {message['Body'][:200]!r}", None, sent, sent)
             )
+            continue
+        if rejected:
+            letters += _refused(queue, body, code, rejected, sent)
             continue
         if isinstance(body, CopyBatch):
             given_up = sender == "copier"
@@ -241,6 +265,13 @@ def dead_letters(queue: str, messages: Iterable[dict[str, Any]]) -> list[DeadLet
                 )
             )
     return letters
+
+
+def _refused(queue: str, body: ListTask | CopyBatch, code: str, reason: str, sent: str | None) -> list[DeadLetter]:
+    """A readable message a handler refused as a whole: each of its keys, or its range."""
+    if isinstance(body, CopyBatch):
+        return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, item.key, None, code, reason, None, sent, sent) for item in body.items]
+    return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, None, describe_range(body), code, reason, None, sent, sent)]
 
 
 def _attribute(message: dict[str, Any], name: str) -> str | None:

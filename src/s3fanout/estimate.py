@@ -114,12 +114,29 @@ class Prices:
 
     @classmethod
     def from_file(cls, path: Path) -> Prices:
-        data = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        """The defaults with the file's overrides; ValueError naming the first bad entry."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("the file must hold a JSON object of price names and values")
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
         if unknown:
-            raise ValueError(f"unknown price names in {path}: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+            raise ValueError(f"unknown price names: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        for name, value in data.items():
+            if name == "region":
+                if not isinstance(value, str) or not value:
+                    raise ValueError("region must be a non-empty string")
+                continue
+            whole = known[name].type in (int, "int")
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a {'whole number' if whole else 'number'}, got {value!r}")
+            if value < 0 or (value == 0 and name in _DIVISORS):
+                raise ValueError(f"{name} must be {'greater than 0' if name in _DIVISORS else 'at least 0'}, got {value!r}")
         return replace(cls(), **data)
+
+
+# Timings and sizes the estimate divides by: zero is meaningless for them.
+_DIVISORS = frozenset({"copy_bytes_per_second", "copy_concurrency", "copy_messages_per_invocation", "list_page_seconds", "copy_seconds_per_object", "lister_memory_gb", "copier_memory_gb"})
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ from typing import Any, Callable, Iterable
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from s3fanout.dlq import DeadLetter
+from s3fanout.guard import Scope
 from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import ListTask
 from s3fanout.queues import send_messages
+from s3fanout.signing import MessageKey, local_state_dir
 from s3fanout.stack import QueueSet
 
 DEFAULT_RANGES = 32
@@ -122,13 +124,14 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
     ]
 
 
-def seed(sqs: Any, queues: QueueSet, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
-    """Put one ListTask per key range of the job on the list queue; return how many.
+def seed(sqs: Any, queues: QueueSet, key: MessageKey, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
+    """Put one ListTask per key range of the job on the list queue, sealed; return how many.
 
-    ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded.
+    ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded:
+    this seal is what lets a lister delete (signing.py).
     """
     tasks = list_tasks(job_id, spec, mode)
-    send_messages(sqs, queues.list_url, [task.to_json() for task in tasks])
+    send_messages(sqs, queues.list_url, [key.seal(task.to_json()) for task in tasks])
     return len(tasks)
 
 
@@ -141,3 +144,23 @@ def write_failures(path: Path, letters: Iterable[DeadLetter]) -> int:
             out.write(json.dumps(letter.to_dict(), ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+def _scope_file(job_id: str) -> Path:
+    return local_state_dir() / "jobs" / f"{job_id}.json"
+
+
+def record_local_scope(job_id: str, scope: Scope) -> None:
+    """Remember a local job's scope, so that a later `dlq redrive --local` runs its failures
+    with the same buckets, prefix and delete permission and no others."""
+    path = _scope_file(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(json.dumps(scope.to_env()), encoding="utf-8")
+
+
+def local_scope(job_id: str) -> Scope | None:
+    """The scope recorded for a local job, or None when this machine has no record of it."""
+    try:
+        return Scope.from_env(json.loads(_scope_file(job_id).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None

@@ -14,6 +14,7 @@ from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
 from s3fanout.queues import send_messages
 from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.s3ops import S3Failure, confirm_absent, delete_objects, key_exists_after, list_pages
+from s3fanout.signing import MessageKey
 
 # Stop listing when less than this is left of the invocation: enough to send what is packed and the
 # task for the rest, even if SQS is slow to answer.
@@ -65,6 +66,7 @@ def list_range(
     *,
     s3: Any,
     sqs: Any,
+    key: MessageKey,
     list_queue_url: str,
     copy_queue_url: str,
     remaining_ms: Callable[[], int],
@@ -80,13 +82,14 @@ def list_range(
     the range (after the last key settled on both sides) goes back on the list queue. A
     redelivered task starts again from its own ``after``: keys may be copied twice, never skipped.
     In "delete" mode the orphans of each group are deleted once both listings have covered them.
+    Every message is sealed with ``key``; a task handed on or split off counts one more hop.
     """
     packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket)
     tally = _Tally()
 
     def send(ready: list[CopyBatch]) -> None:
         if ready:
-            send_messages(sqs, copy_queue_url, [batch.to_json() for batch in ready])
+            send_messages(sqs, copy_queue_url, [key.seal(batch.to_json()) for batch in ready])
             tally.batches += len(ready)
 
     current = task
@@ -98,16 +101,16 @@ def list_range(
                 break
             if remaining_ms() < stop_margin_ms:
                 send(packer.flush())
-                rest = dataclasses.replace(current, after=group.checkpoint, resumed=current.resumed + 1)
-                send_messages(sqs, list_queue_url, [rest.to_json()])
+                rest = dataclasses.replace(current, after=group.checkpoint, resumed=current.resumed + 1, hops=current.hops + 1)
+                send_messages(sqs, list_queue_url, [key.seal(rest.to_json())])
                 return tally.outcome(rest)
             pages_to_survey -= 1
             if pages_to_survey <= 0:
                 pages_to_survey = SURVEY_EVERY_PAGES
                 parts = _split_rest(s3, current, group)
                 if len(parts) > 1:
-                    others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0) for part in parts[1:]]
-                    send_messages(sqs, list_queue_url, [other.to_json() for other in others])
+                    others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0, hops=current.hops + 1) for part in parts[1:]]
+                    send_messages(sqs, list_queue_url, [key.seal(other.to_json()) for other in others])
                     tally.split_off += len(others)
                     # Go on with the first part only: list it afresh up to its new end.
                     current = dataclasses.replace(current, after=group.checkpoint, until=parts[0].until)

@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import sys
 import time
 import traceback
@@ -38,6 +39,7 @@ COPY_RECORDS_PER_INVOCATION = 10
 # Failed records come back after this many seconds times their receive count (capped).
 FAILED_RECORD_BACKOFF_SECONDS = 2
 IDLE_POLL_SECONDS = 0.5
+WORKER_STOP_SECONDS = 10
 # Consecutive empty checks of every queue before the job counts as finished: SQS's counts are
 # approximate and a delayed retry can surface between two checks.
 IDLE_CHECKS_TO_FINISH = 3
@@ -138,6 +140,9 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
     The worker talks to the parent over a pipe of its own (events out, "stop" in): a worker can be
     killed at any instant, and no lock shared between processes may die with it.
     """
+    # Ctrl-C reaches the whole process group: the parent stops the workers itself, so that no
+    # worker dies mid-invocation with a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     log = open(config.log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     # The handlers log (and would print metrics) to stdout, as in Lambda; here that goes to the log.
     os.dup2(log.fileno(), 1)
@@ -274,8 +279,11 @@ class LocalRun:
             for _, connection in workers:
                 with contextlib.suppress(OSError):
                     connection.send("stop")
+            # A worker finishes the invocation it is in; one that takes longer is stopped (its
+            # messages reappear after their visibility timeout, as after a Lambda crash).
+            deadline = time.monotonic() + WORKER_STOP_SECONDS
             for process, connection in workers:
-                process.join(timeout=30)
+                process.join(timeout=max(0.1, deadline - time.monotonic()))
                 if process.is_alive():
                     process.terminate()
                 self._receive([connection], timeout=0)

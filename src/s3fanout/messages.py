@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from s3fanout.settings import env_int
+from s3fanout.signing import SEAL_BYTES
 
 MESSAGE_VERSION = 1
 
@@ -175,6 +176,8 @@ class CopyBatch:
     source_bucket: str
     dest_bucket: str
     items: tuple[CopyItem, ...]
+    # Times this batch's keys were re-queued in one chain (retries, part tasks): see guard.py.
+    hops: int = 0
     kind: str = field(default="copy", init=False)
 
     def to_json(self) -> str:
@@ -187,6 +190,7 @@ class CopyBatch:
             "job": self.job_id,
             "src": self.source_bucket,
             "dst": self.dest_bucket,
+            "hops": self.hops,
         }
 
     @classmethod
@@ -205,6 +209,7 @@ class CopyBatch:
             source_bucket=_str(data, "src", allow_empty=False),
             dest_bucket=_str(data, "dst", allow_empty=False),
             items=tuple(CopyItem.from_dict(item) for item in items),
+            hops=_int(data, "hops", default=0),
         )
 
 
@@ -228,6 +233,8 @@ class ListTask:
     resumed: int = 0
     mode: str = "copy"
     compare: bool = True
+    # Times the range was re-queued in one chain (handed on or split off), never reset: see guard.py.
+    hops: int = 0
     kind: str = field(default="list", init=False)
 
     def to_json(self) -> str:
@@ -244,6 +251,7 @@ class ListTask:
                 "resumed": self.resumed,
                 "mode": self.mode,
                 "compare": self.compare,
+                "hops": self.hops,
             }
         )
 
@@ -266,6 +274,7 @@ class ListTask:
             resumed=_int(data, "resumed"),
             mode=_choice(data, "mode", LIST_MODES, default="copy"),
             compare=_bool(data, "compare", default=True),
+            hops=_int(data, "hops", default=0),
         )
 
 
@@ -305,10 +314,11 @@ class CopyBatchPacker:
         max_keys: int = COPY_BATCH_MAX_KEYS,
         max_bytes: int = MAX_MESSAGE_BYTES,
         alone_above: int | None = None,
+        hops: int = 0,
     ) -> None:
-        self._template = CopyBatch(job_id, source_bucket, dest_bucket, ())
-        # '{...,"items":[' + ']}' around the comma-separated items.
-        self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []}))
+        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops)
+        # '{...,"items":[' + ']}' around the comma-separated items, and the seal sending adds.
+        self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []})) + SEAL_BYTES
         self._max_keys = max_keys
         self._max_bytes = max_bytes
         self._alone_above = multipart_threshold_bytes() if alone_above is None else alone_above
@@ -340,12 +350,7 @@ class CopyBatchPacker:
         return len(self._items)
 
     def _take(self) -> CopyBatch:
-        batch = CopyBatch(
-            self._template.job_id,
-            self._template.source_bucket,
-            self._template.dest_bucket,
-            tuple(self._items),
-        )
+        batch = replace(self._template, items=tuple(self._items))
         self._items = []
         self._bytes = self._envelope_bytes
         return batch
@@ -359,8 +364,9 @@ def pack_copy_batches(
     max_keys: int = COPY_BATCH_MAX_KEYS,
     max_bytes: int = MAX_MESSAGE_BYTES,
     alone_above: int | None = None,
+    hops: int = 0,
 ) -> Iterator[CopyBatch]:
-    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above)
+    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops)
     for item in items:
         yield from packer.add(item)
     yield from packer.flush()
@@ -396,7 +402,7 @@ def _bool(data: dict[str, Any], name: str, default: bool) -> bool:
     return value  # type: ignore[no-any-return]
 
 
-def _int(data: dict[str, Any], name: str) -> int:
-    value = data.get(name)
+def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = data.get(name, default)
     _require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"{name} must be a non-negative integer")
     return value  # type: ignore[return-value]

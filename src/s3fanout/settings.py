@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
+def env_int(name: str, default: int, env: Mapping[str, str] = os.environ) -> int:
+    value = env.get(name)
     if value is None or value == "":
         return default
     try:

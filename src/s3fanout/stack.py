@@ -1,4 +1,9 @@
-"""The queues a job uses: read from a deployed stack's outputs, or created for local mode."""
+"""The queues a job uses: read from a deployed stack's outputs, or created for local mode.
+
+Local mode gives every job four queues of its own (``s3fanout-<job>-list``, ``-copy``,
+``-list-dlq``, ``-copy-dlq``), so that a job never runs what another job left on an endpoint
+(interrupted, or running at the same time), and its workers can be told exactly which buckets
+they serve."""
 
 from __future__ import annotations
 
@@ -30,6 +35,14 @@ class QueueSet:
     dest_bucket: str | None = None
     # Whether the stack may delete orphans; None when not known (local mode's queues).
     delete_allowed: bool | None = None
+    # A deployed stack's: the secret holding its message key, the prefix it serves and the
+    # accounts that must own its buckets (None when the stack does not say).
+    key_secret_arn: str | None = None
+    allowed_prefix: str | None = None
+    source_owner: str | None = None
+    dest_owner: str | None = None
+    # Local mode's queues belong to one job.
+    job_id: str | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -76,17 +89,36 @@ def queues_from_stack(cloudformation: Any, stack_name: str) -> QueueSet:
         source_bucket=outputs.get("SourceBucket"),
         dest_bucket=outputs.get("DestinationBucket"),
         delete_allowed=outputs.get("DeleteAllowed") == "true",
+        key_secret_arn=outputs.get("MessageKeySecretArn"),
+        allowed_prefix=outputs.get("AllowedPrefix"),
+        source_owner=outputs.get("SourceBucketOwner") or None,
+        dest_owner=outputs.get("DestinationBucketOwner") or None,
     )
 
 
-def find_local_queues(sqs: Any, name_prefix: str = LOCAL_QUEUE_PREFIX) -> QueueSet:
-    """The queues of local mode on the configured SQS endpoint, which must exist already."""
-    names = [f"{name_prefix}-{suffix}" for suffix in ("list", "copy", "list-dlq", "copy-dlq")]
-    urls = [_queue_url(sqs, name) for name in names]
-    missing = [name for name, url in zip(names, urls) if url is None]
-    if missing:
-        raise StackError(f"no local-mode queues {', '.join(missing)} on this SQS endpoint: has a local job run against it?")
-    return QueueSet(*urls)  # type: ignore[arg-type]
+LOCAL_QUEUE_SUFFIXES = {"list_url": "list", "copy_url": "copy", "list_dlq_url": "list-dlq", "copy_dlq_url": "copy-dlq"}
+
+
+def local_queue_name(job_id: str, suffix: str) -> str:
+    return f"{LOCAL_QUEUE_PREFIX}-{job_id}-{suffix}"
+
+
+def find_local_queues(sqs: Any) -> list[QueueSet]:
+    """Every job's local-mode queues on the configured SQS endpoint (a job whose main queues were
+    deleted after its run still has its DLQs, and its main-queue URLs are where they would be)."""
+    urls: list[str] = []
+    for page in sqs.get_paginator("list_queues").paginate(QueueNamePrefix=f"{LOCAL_QUEUE_PREFIX}-"):
+        urls += page.get("QueueUrls", [])
+    by_name = {url.rsplit("/", 1)[-1]: url for url in urls}
+    sets = []
+    for name, url in sorted(by_name.items()):
+        if not name.endswith("-list-dlq"):
+            continue
+        job_id = name.removeprefix(f"{LOCAL_QUEUE_PREFIX}-").removesuffix("-list-dlq")
+        base = url.removesuffix(name)
+        found = {field: by_name.get(local_queue_name(job_id, suffix), base + local_queue_name(job_id, suffix)) for field, suffix in LOCAL_QUEUE_SUFFIXES.items()}
+        sets.append(QueueSet(**found, job_id=job_id))
+    return sets
 
 
 def _queue_url(sqs: Any, name: str) -> str | None:
@@ -100,13 +132,13 @@ def _queue_url(sqs: Any, name: str) -> str | None:
 
 def ensure_local_queues(
     sqs: Any,
+    job_id: str,
     *,
-    name_prefix: str = LOCAL_QUEUE_PREFIX,
     max_receive_count: int,
     list_visibility_seconds: int,
     copy_visibility_seconds: int,
 ) -> QueueSet:
-    """Find or create the four queues of local mode, wired like the template wires them."""
+    """Find or create a job's four local-mode queues, wired like the template wires them."""
 
     def queue(name: str, attributes: dict[str, str]) -> str:
         url = _queue_url(sqs, name)
@@ -123,9 +155,32 @@ def ensure_local_queues(
         url = queue(name, {"VisibilityTimeout": str(visibility), "RedrivePolicy": redrive, "SqsManagedSseEnabled": "true"})
         return url, dlq_url
 
-    list_url, list_dlq_url = with_dead_letter_queue(f"{name_prefix}-list", list_visibility_seconds)
-    copy_url, copy_dlq_url = with_dead_letter_queue(f"{name_prefix}-copy", copy_visibility_seconds)
-    return QueueSet(list_url, copy_url, list_dlq_url, copy_dlq_url)
+    list_url, list_dlq_url = with_dead_letter_queue(local_queue_name(job_id, "list"), list_visibility_seconds)
+    copy_url, copy_dlq_url = with_dead_letter_queue(local_queue_name(job_id, "copy"), copy_visibility_seconds)
+    return QueueSet(list_url, copy_url, list_dlq_url, copy_dlq_url, job_id=job_id)
+
+
+def delete_local_queues(sqs: Any, queues: QueueSet, *, keep_dead_letters: bool) -> None:
+    """Remove a finished local job's queues: its main queues, and its DLQs unless told to keep
+    them (they hold failures that `dlq list/redrive --local` still need)."""
+    urls = list(queues.main_queues().values()) + ([] if keep_dead_letters else list(queues.dead_letter_queues().values()))
+    for url in urls:
+        try:
+            sqs.delete_queue(QueueUrl=url)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                raise
+
+
+def pending_messages(sqs: Any, queues: QueueSet) -> int:
+    """Messages on the main queues (visible, in flight or delayed); 0 for queues that are gone."""
+    total = 0
+    for url in queues.main_queues().values():
+        try:
+            total += sum(queue_depths(sqs, url))
+        except ClientError:
+            continue
+    return total
 
 
 def queue_depths(sqs: Any, queue_url: str) -> tuple[int, int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import sys
@@ -11,7 +12,7 @@ import time
 import traceback
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
@@ -21,17 +22,49 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.estimate import Prices, bucket_region, estimate_cost, plan_job
-from s3fanout.dlq import DeadLetter, dead_letters, peek, purge_job, redrive
+from s3fanout.dlq import DeadLetter, RedriveResult, dead_letters, peek, purge_job, redrive
+from s3fanout.guard import Scope
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
-from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_access, check_buckets, check_names, new_job_id, seed, write_failures
+from s3fanout.job import (
+    DEFAULT_RANGES,
+    JobError,
+    JobSpec,
+    check_access,
+    check_buckets,
+    check_names,
+    local_scope,
+    new_job_id,
+    record_local_scope,
+    seed,
+    write_failures,
+)
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, JobCounters, LocalRun, visibility_for
 from s3fanout.motoserver import EmbeddedMoto
 from s3fanout.queues import SendFailed
-from s3fanout.stack import QueueSet, StackError, default_stack_name, ensure_local_queues, find_local_queues, queue_depths, queues_from_stack
+from s3fanout.signing import MessageKey, local_key, secret_key
+from s3fanout.stack import (
+    QueueSet,
+    StackError,
+    default_stack_name,
+    delete_local_queues,
+    ensure_local_queues,
+    find_local_queues,
+    pending_messages,
+    queue_depths,
+    queues_from_stack,
+)
 from seed.progress import ProgressView, human_bytes
 
 PROG = "python -m seed"
 DEFAULT_WORKERS = 4
+# Each worker is a process with its own clients and thread pool: more than this only thrashes.
+MAX_WORKERS = 64
+# A local function timeout must leave room for work after the handlers' 30 s stop margins, and
+# Lambda allows at most 900 s. Shorter timeouts made messages reappear while still being worked
+# on, and every object was copied two or three times.
+MIN_FUNCTION_TIMEOUT_SECONDS = 60
+MAX_FUNCTION_TIMEOUT_SECONDS = 900
+MAX_PREFIX_BYTES = 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_OUTPUT_DIR = "s3fanout-runs"
 WAIT_POLL_SECONDS = 5
@@ -47,6 +80,10 @@ class ExitStatus(IntEnum):
 
 class UsageError(ValueError):
     """A problem with the command line or environment, reported in one line."""
+
+
+class JobInterrupted(Exception):
+    """Ctrl-C during a local run; the message says what was done and what was still queued."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -125,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return ExitStatus.INTERRUPTED
+    except JobInterrupted as summary:
+        print(f"{PROG}: interrupted\n{summary}", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
     except (UsageError, JobError, StackError, SendFailed) as error:
         return fail(str(error), debug)
     except NoRegionError:
@@ -163,7 +203,7 @@ def seed_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
     parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
-    parser.add_argument("--prefix", default="", help="copy only keys starting with this prefix (default: all keys)")
+    parser.add_argument("--prefix", type=prefix_argument, default="", help="copy only keys starting with this prefix (default: all keys)")
     parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES})")
     sync = parser.add_argument_group("sync")
     sync.add_argument("--dry-run", action="store_true", help="list and compare only: report what would be copied, skipped and deleted, and the cost; change nothing")
@@ -175,6 +215,8 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     local = parser.add_argument_group("local mode")
     local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
+    local.add_argument("--source-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the source bucket (S3 refuses a bucket of that name in another account)")
+    local.add_argument("--dest-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the destination bucket")
     add_worker_options(local)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
@@ -184,12 +226,19 @@ def seed_parser() -> argparse.ArgumentParser:
 
 def add_worker_options(group: Any) -> None:
     """Options of the local workers, shared by a local job and a local redrive."""
-    group.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS, metavar="N", help=f"worker processes, each one 'Lambda' (default: {DEFAULT_WORKERS})")
+    group.add_argument("--workers", type=worker_count, default=DEFAULT_WORKERS, metavar="N", help=f"worker processes, each one 'Lambda', at most {MAX_WORKERS} (default: {DEFAULT_WORKERS})")
     group.add_argument("--copy-concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N", help=f"copies in flight per worker (default: {DEFAULT_CONCURRENCY})")
     group.add_argument("--max-attempts", type=positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N", help=f"attempts per key before it goes to the DLQ (default: {DEFAULT_MAX_ATTEMPTS})")
     group.add_argument("--max-receive-count", type=positive_int, default=DEFAULT_MAX_RECEIVE_COUNT, metavar="N", help=f"deliveries of a message before SQS moves it to the DLQ (default: {DEFAULT_MAX_RECEIVE_COUNT})")
-    group.add_argument("--list-timeout", type=positive_int, default=LIST_TIMEOUT_SECONDS, metavar="S", help=f"seconds a local lister may run, as a Lambda timeout (default: {LIST_TIMEOUT_SECONDS})")
-    group.add_argument("--copy-timeout", type=positive_int, default=COPY_TIMEOUT_SECONDS, metavar="S", help=f"seconds a local copier may run; a crashed copier's batch returns after about this long (default: {COPY_TIMEOUT_SECONDS})")
+    bounds = f"{MIN_FUNCTION_TIMEOUT_SECONDS} to {MAX_FUNCTION_TIMEOUT_SECONDS}"
+    group.add_argument("--list-timeout", type=function_timeout, default=LIST_TIMEOUT_SECONDS, metavar="S", help=f"seconds a local lister may run, as a Lambda timeout, {bounds} (default: {LIST_TIMEOUT_SECONDS})")
+    group.add_argument(
+        "--copy-timeout",
+        type=function_timeout,
+        default=COPY_TIMEOUT_SECONDS,
+        metavar="S",
+        help=f"seconds a local copier may run, {bounds}; a crashed copier's batch returns after about this long (default: {COPY_TIMEOUT_SECONDS})",
+    )
     group.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR", help=f"where each run writes its failed keys and logs (default: ./{DEFAULT_OUTPUT_DIR})")
 
 
@@ -201,6 +250,41 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def bounded_int(text: str, low: int, high: int) -> int:
+    value = positive_int(text)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be {low} to {high}, got {value}")
+    return value
+
+
+def worker_count(text: str) -> int:
+    return bounded_int(text, 1, MAX_WORKERS)
+
+
+def function_timeout(text: str) -> int:
+    return bounded_int(text, MIN_FUNCTION_TIMEOUT_SECONDS, MAX_FUNCTION_TIMEOUT_SECONDS)
+
+
+def account_id(text: str) -> str:
+    if not (len(text) == 12 and text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a 12-digit AWS account id")
+    return text
+
+
+def prefix_argument(text: str) -> str:
+    """A key prefix: valid UTF-8 (argv bytes that are not arrive as surrogates), at most S3's
+    1,024-byte key length, and not an s3:// URL (the bucket goes in --bucket)."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("is not valid UTF-8 (S3 keys are UTF-8)") from None
+    if size > MAX_PREFIX_BYTES:
+        raise argparse.ArgumentTypeError(f"is {size} bytes long; S3 keys are at most {MAX_PREFIX_BYTES} bytes")
+    if text.lower().startswith("s3://"):
+        raise argparse.ArgumentTypeError(f"'{text}' is a URL: give the bucket with --bucket and the key prefix alone")
+    return text
 
 
 def range_count(text: str) -> int:
@@ -235,56 +319,142 @@ def seed_main(argv: list[str]) -> int:
     if args.delete and not (args.local or args.wait):
         raise UsageError("--delete needs --wait (or --local): orphans are deleted only after every copy of the job succeeded")
     if args.local:
+        check_output_dir(args.output_dir)
         with ExitStack() as stack:
-            queues = local_queues(args, stack)
-            report = run_local_job(spec, queues, args)
+            report = run_local_job(spec, args, stack)
         print_report(report, args.json)
         return ExitStatus.FAILURES if report.failed_keys or report.failed_ranges else ExitStatus.SUCCESS
     return run_deployed_job(spec, args)
 
 
-def local_queues(args: argparse.Namespace, stack: ExitStack) -> QueueSet:
-    """Local mode's queues: a stack's (with --stack-name), the configured SQS endpoint's, or an
-    embedded moto server's, created with the same redrive wiring as the template."""
-    if args.stack_name:
-        return queues_from_stack(clients.cloudformation(), args.stack_name)
+def check_output_dir(path: str) -> None:
+    """Refuse an --output-dir that cannot be created or written before any work starts."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot use --output-dir '{path}': {error.strerror or error}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot use --output-dir '{path}': not writable")
+
+
+def use_local_endpoint(stack: ExitStack) -> None:
+    """Local mode's SQS: the configured endpoint, else an embedded moto server for this run."""
     if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
         moto = stack.enter_context(EmbeddedMoto())
         os.environ["AWS_ENDPOINT_URL_SQS"] = moto.url
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         clients.reset()
+
+
+def make_local_queues(args: argparse.Namespace, job_id: str) -> QueueSet:
+    """A job's own queues on the local SQS endpoint, with the same redrive wiring as the template."""
     return ensure_local_queues(
         clients.sqs(),
+        job_id,
         max_receive_count=args.max_receive_count,
         list_visibility_seconds=visibility_for(args.list_timeout),
         copy_visibility_seconds=visibility_for(args.copy_timeout),
     )
 
 
-def run_local_job(spec: JobSpec, queues: QueueSet, args: argparse.Namespace) -> JobReport:
-    check_buckets(clients.s3(), spec)
-    check_access(clients.s3(), spec)
-    sqs = clients.sqs()
+def stack_key(queues: QueueSet, stack_name: str) -> MessageKey:
+    """The deployed stack's message key, read with the operator's own credentials."""
+    if not queues.key_secret_arn:
+        raise StackError(f"stack '{stack_name}' has no MessageKeySecretArn output: redeploy it with this version of the template")
+    try:
+        return secret_key(clients.client("secretsmanager"), queues.key_secret_arn)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        raise StackError(f"cannot read stack '{stack_name}''s message key {queues.key_secret_arn} ({code}): seeding needs secretsmanager:GetSecretValue on it") from None
+
+
+def stack_scope(queues: QueueSet, stack_name: str) -> Scope:
+    """What a deployed stack's functions serve, as its outputs say: local workers playing its
+    Lambdas get exactly that."""
+    if queues.source_bucket is None or queues.dest_bucket is None:
+        raise StackError(f"stack '{stack_name}' lacks the SourceBucket and DestinationBucket outputs: is it an s3-fanout stack?")
+    return Scope(
+        source_bucket=queues.source_bucket,
+        dest_bucket=queues.dest_bucket,
+        prefix=queues.allowed_prefix or "",
+        allow_delete=bool(queues.delete_allowed),
+        source_owner=queues.source_owner,
+        dest_owner=queues.dest_owner,
+    )
+
+
+def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: bool) -> None:
+    for role, allowed, bucket in (("source", scope.source_bucket, spec.source_bucket), ("destination", scope.dest_bucket, spec.dest_bucket)):
+        if allowed not in ("*", bucket):
+            raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
+    if not spec.prefix.startswith(scope.prefix):
+        raise JobError(f"stack '{stack_name}' may only copy keys under '{scope.prefix}', and --prefix '{spec.prefix}' is not")
+    if delete and not scope.allow_delete:
+        raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
+
+
+def preflight(spec: JobSpec, scope: Scope) -> None:
+    """Check the buckets and probe the permissions, failing in seconds on an endpoint that is down."""
+    probe = clients.probe_s3()
+    clients.expect_bucket_owners(probe, scope.owners(spec.source_bucket, spec.dest_bucket))
+    check_buckets(probe, spec)
+    check_access(probe, spec)
+
+
+def run_local_job(spec: JobSpec, args: argparse.Namespace, stack: ExitStack) -> JobReport:
+    """Seed the job and drain it with local workers: on a deployed stack's queues (--stack-name,
+    under the stack's scope and key), else on queues of its own with a scope of exactly its
+    buckets, a copy pass that may not delete and, after a clean copy pass, a delete pass."""
     job_id = new_job_id()
+    if args.stack_name:
+        queues = queues_from_stack(clients.cloudformation(), args.stack_name)
+        scope = stack_scope(queues, args.stack_name)
+        check_stack_allows(spec, scope, args.stack_name, args.delete)
+        key = stack_key(queues, args.stack_name)
+    else:
+        use_local_endpoint(stack)
+        scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=args.delete, source_owner=args.source_owner, dest_owner=args.dest_owner)
+        key = local_key()
+    preflight(spec, scope)
+    sqs = clients.sqs()
+    if not args.stack_name:
+        note_other_local_jobs(sqs)
+        queues = make_local_queues(args, job_id)
+        record_local_scope(job_id, scope)
     run_dir = Path(args.output_dir) / job_id
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "workers.log"
     started = time.monotonic()
-    ranges = seed(sqs, queues, job_id, spec)
+    ranges = seed(sqs, queues, key, job_id, spec)
     source = f"s3://{spec.source_bucket}/{spec.prefix}"
     destination = f"s3://{spec.dest_bucket}/{spec.prefix}"
     print(f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {args.workers} local workers", file=sys.stderr)
-    run = drain_locally(queues, args, job_id, log_path)
-    letters = job_dead_letters(sqs, queues, job_id)
+    copy_scope = scope if args.stack_name else replace(scope, allow_delete=False)
+    run = drain_locally(queues, args, job_id, log_path, key, copy_scope, started)
+    letters = job_dead_letters(sqs, queues, job_id, key)
     if args.delete and may_delete_orphans(job_id, letters):
-        seed(sqs, queues, job_id, spec, mode="delete")
+        seed(sqs, queues, key, job_id, spec, mode="delete")
         counters = run.counters
-        run = drain_locally(queues, args, job_id, log_path)
+        run = drain_locally(queues, args, job_id, log_path, key, scope, started)
         run.counters = merge_counters(counters, run.counters)
-        letters = job_dead_letters(sqs, queues, job_id)
+        letters = job_dead_letters(sqs, queues, job_id, key)
+    if not args.stack_name:
+        delete_local_queues(sqs, queues, keep_dead_letters=bool(letters))
     failures_file = run_dir / "failed-keys.jsonl"
     write_failures(failures_file, letters)
     return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+
+
+def note_other_local_jobs(sqs: Any) -> None:
+    """Say what other jobs have on their local queues: they are left alone, never run as this job's."""
+    for queues in find_local_queues(sqs):
+        pending = pending_messages(sqs, queues)
+        if pending:
+            print(
+                f"{PROG}: note: job {queues.job_id} has {pending:,} unfinished messages on its own local queues "
+                "(running elsewhere, or interrupted); this job leaves them alone",
+                file=sys.stderr,
+            )
 
 
 def may_delete_orphans(job_id: str, letters: list[DeadLetter]) -> bool:
@@ -303,8 +473,11 @@ def merge_counters(first: JobCounters, second: JobCounters) -> JobCounters:
     return first
 
 
-def drain_locally(queues: QueueSet, args: argparse.Namespace, job_id: str | None, log_path: Path) -> LocalRun:
-    """Run local workers over the queues until they are drained; count ``job_id``'s progress."""
+def drain_locally(queues: QueueSet, args: argparse.Namespace, job_id: str | None, log_path: Path, key: MessageKey, scope: Scope, started: float) -> LocalRun:
+    """Run local workers over the queues until they are drained; count ``job_id``'s progress.
+
+    The workers hold the message key and serve exactly ``scope``. Ctrl-C stops them and raises
+    JobInterrupted with what was done and what is still queued."""
     sqs = clients.sqs()
     run = LocalRun(
         queues=queues,
@@ -317,22 +490,44 @@ def drain_locally(queues: QueueSet, args: argparse.Namespace, job_id: str | None
             "COPY_DLQ_URL": queues.copy_dlq_url,
             "COPY_CONCURRENCY": str(args.copy_concurrency),
             "COPY_MAX_ATTEMPTS": str(args.max_attempts),
+            "MESSAGE_KEY": key.secret.decode("utf-8"),
             "POWERTOOLS_SERVICE_NAME": "s3fanout-local",
             "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
             # Metrics are CloudWatch's business; locally the summary reports the same counts.
             "POWERTOOLS_METRICS_DISABLED": "true",
-        },
+        }
+        | scope.to_env(),
         log_path=log_path,
         region=sqs.meta.region_name,
         job_id=job_id,
         list_timeout=args.list_timeout,
         copy_timeout=args.copy_timeout,
     )
-    with ProgressView(enabled=show_progress(args)) as view:
-        run.run(on_progress=view.update)
+    try:
+        with ProgressView(enabled=show_progress(args)) as view:
+            run.run(on_progress=view.update)
+    except KeyboardInterrupt:
+        raise JobInterrupted(interruption_summary(sqs, queues, run.counters, time.monotonic() - started, log_path)) from None
     if run.workers_replaced:
         print(f"{PROG}: {run.workers_replaced} worker process(es) died and were replaced; their work was delivered again (see {log_path})", file=sys.stderr)
     return run
+
+
+def interruption_summary(sqs: Any, queues: QueueSet, counters: JobCounters, seconds: float, log_path: Path) -> str:
+    """What a run did before Ctrl-C stopped it, and what it left queued."""
+    depths = {name: sum(queue_depths(sqs, url)) for name, url in queues.main_queues().items()}
+    failed = {name: queue_depths(sqs, url)[0] for name, url in queues.dead_letter_queues().items()}
+    lines = [
+        f"  after {seconds:.1f} s: listed {counters.keys_listed:,} keys, copied {counters.objects_copied:,} objects ({human_bytes(counters.bytes_copied)}), "
+        f"skipped {counters.keys_skipped:,}, deleted {counters.objects_deleted:,}, failed {counters.keys_failed:,}",
+        f"  still queued: {depths['list']:,} list tasks and {depths['copy']:,} copy messages; in the DLQs: {failed['list']:,} ranges, {failed['copy']:,} copy messages",
+    ]
+    if queues.job_id is not None:
+        # A job's own queues: nothing will run what is left, so they go; its failures stay.
+        delete_local_queues(sqs, queues, keep_dead_letters=any(failed.values()))
+        lines.append("  the queued work was dropped: run the same command again to finish (objects already copied are skipped)")
+    lines.append(f"  logs: {log_path}")
+    return "\n".join(lines)
 
 
 def build_report(
@@ -372,17 +567,14 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
     check_names(spec)
     stack_name = args.stack_name or default_stack_name()
     queues = queues_from_stack(clients.cloudformation(), stack_name)
-    for role, allowed, bucket in (("source", queues.source_bucket, spec.source_bucket), ("destination", queues.dest_bucket, spec.dest_bucket)):
-        if allowed not in (None, "*", bucket):
-            raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
-    if args.delete and not queues.delete_allowed:
-        raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
-    check_buckets(clients.s3(), spec)
-    check_access(clients.s3(), spec)
+    scope = stack_scope(queues, stack_name)
+    check_stack_allows(spec, scope, stack_name, args.delete)
+    key = stack_key(queues, stack_name)
+    preflight(spec, scope)
     sqs = clients.sqs()
     job_id = new_job_id()
     started = time.monotonic()
-    ranges = seed(sqs, queues, job_id, spec)
+    ranges = seed(sqs, queues, key, job_id, spec)
     source = f"s3://{spec.source_bucket}/{spec.prefix}"
     destination = f"s3://{spec.dest_bucket}/{spec.prefix}"
     if not args.wait:
@@ -395,12 +587,12 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
     print(f"job {job_id}: {ranges} key ranges of {source} queued on stack '{stack_name}'; waiting for the queues to drain", file=sys.stderr)
     with ProgressView(enabled=show_progress(args)) as view:
         wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
-    letters = job_dead_letters(sqs, queues, job_id)
+    letters = job_dead_letters(sqs, queues, job_id, key)
     if args.delete and may_delete_orphans(job_id, letters):
-        seed(sqs, queues, job_id, spec, mode="delete")
+        seed(sqs, queues, key, job_id, spec, mode="delete")
         with ProgressView(enabled=show_progress(args)) as view:
             wait_for_drain(sqs, queues, lambda depths: view.update(None, depths))
-        letters = job_dead_letters(sqs, queues, job_id)
+        letters = job_dead_letters(sqs, queues, job_id, key)
     report = build_report(job_id, source, destination, f"stack {stack_name}", time.monotonic() - started, None, letters, None, None)
     print_report(report, args.json)
     for letter in letters[:20]:
@@ -410,8 +602,8 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
 
 def dry_run(spec: JobSpec, args: argparse.Namespace) -> int:
     """List and compare like the listers would, change nothing, report the plan and its cost."""
+    check_buckets(clients.probe_s3(), spec)
     s3 = clients.s3()
-    check_buckets(s3, spec)
     try:
         prices = Prices.from_file(args.prices) if args.prices else Prices()
     except (OSError, ValueError, TypeError) as error:
@@ -457,11 +649,12 @@ def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, 
             time.sleep(WAIT_POLL_SECONDS)
 
 
-def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str | None) -> list[DeadLetter]:
-    """The failures of one job (every job for None) in both DLQs, left on the queues."""
+def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str | None, key: MessageKey | None = None) -> list[DeadLetter]:
+    """The failures of one job (every job for None) in both DLQs, left on the queues. On a job's
+    own local queues every letter is the job's, refusals of forged messages included."""
     letters = []
     for name, url in queues.dead_letter_queues().items():
-        letters += [letter for letter in dead_letters(name, peek(sqs, url)) if job_id in (None, letter.job_id)]
+        letters += [letter for letter in dead_letters(name, peek(sqs, url), key) if job_id in (None, letter.job_id, queues.job_id)]
         hidden = queue_depths(sqs, url)[1]
         if hidden:
             # Another reader (a second 'dlq list', a redrive) holds them for up to a minute.
@@ -517,24 +710,54 @@ def dlq_parser() -> argparse.ArgumentParser:
 def dlq_main(argv: list[str]) -> int:
     args = dlq_parser().parse_args(argv)
     use_region(args.region)
-    queues = dlq_queues(args)
-    command: Callable[[argparse.Namespace, QueueSet], int] = {"list": dlq_list, "redrive": dlq_redrive, "export": dlq_export, "purge": dlq_purge}[args.command]
-    return command(args, queues)
+    if args.command == "export":
+        check_export_file(args.file)
+    places = dlq_places(args)
+    command: Callable[[argparse.Namespace, list[DeadLetterPlace]], int] = {"list": dlq_list, "redrive": dlq_redrive, "export": dlq_export, "purge": dlq_purge}[args.command]
+    return command(args, places)
 
 
-def dlq_queues(args: argparse.Namespace) -> QueueSet:
+@dataclass(frozen=True)
+class DeadLetterPlace:
+    """One set of queues whose DLQs a dlq command works on: a deployed stack's, or one local job's."""
+
+    queues: QueueSet
+    # Opens and seals what a redrive sends back; None where only reading (a stack's key is read
+    # from Secrets Manager only when a redrive needs it).
+    key: Callable[[], MessageKey]
+    # What local workers draining a redrive may touch; None for a deployed stack (its Lambdas).
+    scope: Callable[[], Scope] | None
+
+
+def dlq_places(args: argparse.Namespace) -> list[DeadLetterPlace]:
     if args.local:
         if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
             raise UsageError(
                 f"dlq {args.command} --local works on local mode's queues on the SQS endpoint in AWS_ENDPOINT_URL_SQS; "
                 "a run on the embedded server keeps no queues afterwards: read the failed-keys file it printed"
             )
-        return find_local_queues(clients.sqs())
-    return queues_from_stack(clients.cloudformation(), args.stack_name or default_stack_name())
+        found = [queues for queues in find_local_queues(clients.sqs()) if args.job in (None, queues.job_id)]
+        if not found:
+            raise StackError(f"no local-mode queues {'of job ' + args.job + ' ' if args.job else ''}on this SQS endpoint: has a local job left failures there?")
+        return [DeadLetterPlace(queues, local_key, functools.partial(recorded_scope, queues.job_id)) for queues in found]
+    stack_name = args.stack_name or default_stack_name()
+    queues = queues_from_stack(clients.cloudformation(), stack_name)
+    return [DeadLetterPlace(queues, functools.partial(stack_key, queues, stack_name), None)]
 
 
-def dlq_list(args: argparse.Namespace, queues: QueueSet) -> int:
-    letters = job_dead_letters(clients.sqs(), queues, args.job)
+def recorded_scope(job_id: str | None) -> Scope:
+    scope = local_scope(job_id) if job_id else None
+    if scope is None:
+        raise StackError(f"this machine has no record of local job {job_id}'s buckets (it was run elsewhere, or S3FANOUT_HOME changed): its failures cannot be redriven here")
+    return scope
+
+
+def letters_of(sqs: Any, places: list[DeadLetterPlace], job_id: str | None) -> list[DeadLetter]:
+    return [letter for place in places for letter in job_dead_letters(sqs, place.queues, job_id)]
+
+
+def dlq_list(args: argparse.Namespace, places: list[DeadLetterPlace]) -> int:
+    letters = letters_of(clients.sqs(), places, args.job)
     if args.json:
         for letter in letters:
             print(json.dumps(letter.to_dict(), ensure_ascii=False))
@@ -543,45 +766,80 @@ def dlq_list(args: argparse.Namespace, queues: QueueSet) -> int:
     return ExitStatus.SUCCESS
 
 
-def dlq_redrive(args: argparse.Namespace, queues: QueueSet) -> int:
+def dlq_redrive(args: argparse.Namespace, places: list[DeadLetterPlace]) -> int:
     sqs = clients.sqs()
-    if args.local:
-        # Redriven messages meet the queues' current settings (timeouts, maxReceiveCount).
-        ensure_local_queues(
-            sqs,
-            max_receive_count=args.max_receive_count,
-            list_visibility_seconds=visibility_for(args.list_timeout),
-            copy_visibility_seconds=visibility_for(args.copy_timeout),
-        )
-    result = redrive(sqs, queues, reason=args.reason, job_id=args.job)
-    what = f"{result.keys:,} keys and {result.ranges:,} key ranges back on their queues; {result.left:,} failures left in the DLQs"
-    if not args.local or not (result.keys or result.ranges):
-        print(json.dumps(asdict(result)) if args.json else f"redrive: {what}")
+    if args.reason:
+        present = Counter(letter.code for letter in letters_of(sqs, places, args.job))
+        if present and args.reason not in present:
+            held = ", ".join(f"{code} {count:,}" for code, count in present.most_common())
+            raise UsageError(f"no failure has the reason '{args.reason}' (the dead-letter queues hold: {held})")
+    total = RedriveResult()
+    drained: list[tuple[DeadLetterPlace, Scope]] = []
+    for place in places:
+        scope = place.scope() if args.local and place.scope else None
+        if args.local and place.queues.job_id:
+            # A finished job's main queues were deleted; redriven messages meet them anew, with
+            # the current options (timeouts, maxReceiveCount).
+            make_local_queues(args, place.queues.job_id)
+        result = redrive(sqs, place.queues, place.key(), reason=args.reason, job_id=args.job)
+        total = RedriveResult(total.keys + result.keys, total.ranges + result.ranges, total.left + result.left)
+        if scope is not None and (result.keys or result.ranges):
+            drained.append((place, scope))
+    what = f"{total.keys:,} keys and {total.ranges:,} key ranges back on their queues; {total.left:,} failures left in the DLQs"
+    if not args.local or not drained:
+        print(json.dumps(asdict(total)) if args.json else f"redrive: {what}")
         return ExitStatus.SUCCESS
+    check_output_dir(args.output_dir)
     print(f"redrive: {what}; draining with {args.workers} local workers", file=sys.stderr)
     redrive_id = f"redrive-{new_job_id()}"
     run_dir = Path(args.output_dir) / redrive_id
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    run = drain_locally(queues, args, None, run_dir / "workers.log")
-    remaining = [letter for letter in job_dead_letters(sqs, queues, args.job) if args.reason in (None, letter.code)]
+    counters = JobCounters()
+    remaining: list[DeadLetter] = []
+    for place, scope in drained:
+        run = drain_locally(place.queues, args, None, run_dir / "workers.log", place.key(), scope, started)
+        counters = merge_all(counters, run.counters)
+        left = [letter for letter in job_dead_letters(sqs, place.queues, args.job, place.key()) if args.reason in (None, letter.code)]
+        delete_local_queues(sqs, place.queues, keep_dead_letters=bool(job_dead_letters(sqs, place.queues, None)))
+        remaining += left
     failures_file = run_dir / "failed-keys.jsonl"
     write_failures(failures_file, remaining)
     report = build_report(
-        redrive_id, "dead-letter queues", "main queues", "local", time.monotonic() - started, run.counters, remaining, str(failures_file), str(run_dir / "workers.log")
+        redrive_id, "dead-letter queues", "main queues", "local", time.monotonic() - started, counters, remaining, str(failures_file), str(run_dir / "workers.log")
     )
     print_report(report, args.json)
     return ExitStatus.FAILURES if remaining else ExitStatus.SUCCESS
 
 
+def merge_all(first: JobCounters, second: JobCounters) -> JobCounters:
+    return JobCounters(**{name: getattr(first, name) + getattr(second, name) for name in asdict(first)})
+
+
 EXPORT_FIELDS = ["queue", "job_id", "source_bucket", "dest_bucket", "key", "key_range", "code", "message", "attempts", "first_failed", "last_failed"]
 
 
-def dlq_export(args: argparse.Namespace, queues: QueueSet) -> int:
-    letters = job_dead_letters(clients.sqs(), queues, args.job)
+def check_export_file(file: str) -> None:
+    """Refuse an export target that cannot be written before any queue is read."""
+    if file == "-":
+        return
+    path = Path(file)
+    if path.is_dir():
+        raise UsageError(f"cannot export to '{file}': it is a directory; name a file in it")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot export to '{file}': the directory '{path.parent}' does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise UsageError(f"cannot export to '{file}': the directory '{path.parent}' is not writable")
+
+
+def dlq_export(args: argparse.Namespace, places: list[DeadLetterPlace]) -> int:
+    letters = letters_of(clients.sqs(), places, args.job)
     form = args.format or ("csv" if args.file.lower().endswith(".csv") else "jsonl")
     with ExitStack() as stack:
-        out = sys.stdout if args.file == "-" else stack.enter_context(open(args.file, "w", encoding="utf-8", newline=""))
+        try:
+            out = sys.stdout if args.file == "-" else stack.enter_context(open(args.file, "w", encoding="utf-8", newline=""))
+        except OSError as error:
+            raise UsageError(f"cannot export to '{args.file}': {error.strerror or error}") from None
         if form == "csv":
             writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
             writer.writeheader()
@@ -594,10 +852,10 @@ def dlq_export(args: argparse.Namespace, queues: QueueSet) -> int:
     return ExitStatus.SUCCESS
 
 
-def dlq_purge(args: argparse.Namespace, queues: QueueSet) -> int:
+def dlq_purge(args: argparse.Namespace, places: list[DeadLetterPlace]) -> int:
     sqs = clients.sqs()
     where = "local mode" if args.local else f"stack '{args.stack_name or default_stack_name()}'"
-    letters = job_dead_letters(sqs, queues, args.job)
+    letters = letters_of(sqs, places, args.job)
     if not letters:
         print("the dead-letter queues hold nothing to purge")
         return ExitStatus.SUCCESS
@@ -609,12 +867,18 @@ def dlq_purge(args: argparse.Namespace, queues: QueueSet) -> int:
         if answer.strip() != "purge":
             print("nothing purged")
             return ExitStatus.SUCCESS
-    if args.job:
-        purged = purge_job(sqs, queues, args.job)
-    else:
-        for url in queues.dead_letter_queues().values():
-            sqs.purge_queue(QueueUrl=url)
-        purged = len(letters)
+    purged = 0
+    for place in places:
+        if place.queues.job_id is not None:
+            # A local job's DLQs hold only its failures: they go with their queues.
+            purged += len(job_dead_letters(sqs, place.queues, None))
+            delete_local_queues(sqs, place.queues, keep_dead_letters=False)
+        elif args.job:
+            purged += purge_job(sqs, place.queues, args.job)
+        else:
+            for url in place.queues.dead_letter_queues().values():
+                sqs.purge_queue(QueueUrl=url)
+            purged += len(letters)
     print(f"purged {purged:,} failures")
     return ExitStatus.SUCCESS
 

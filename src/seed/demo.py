@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from s3fanout import clients
 from s3fanout.job import JobSpec
 from s3fanout.motoserver import EmbeddedMoto
-from seed.cli import PROG, ExitStatus, OneLineParser, local_queues, print_report, run_local_job, seed_parser
+from seed.cli import PROG, ExitStatus, OneLineParser, print_report, run_local_job, seed_parser, worker_count
 
 SOURCE_BUCKET = "demo-source"
 DEST_BUCKET = "demo-destination"
@@ -157,7 +157,7 @@ def run_demo(argv: list[str]) -> int:
         description="Copy generated objects between two buckets of an embedded moto server with the full pipeline in local mode, then verify the copy key by key. Needs no AWS account.",
     )
     parser.add_argument("--objects", type=int, default=3000, metavar="N", help="objects in the source bucket (default: 3000, awkward keys included)")
-    parser.add_argument("--workers", type=int, default=4, metavar="N", help="local worker processes (default: 4)")
+    parser.add_argument("--workers", type=worker_count, default=4, metavar="N", help="local worker processes (default: 4)")
     parser.add_argument("--output-dir", default="s3fanout-runs", metavar="DIR", help="where the run writes its failed keys and logs")
     parser.add_argument("--json", action="store_true", help="print the job report and the verification as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
@@ -167,6 +167,8 @@ def run_demo(argv: list[str]) -> int:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
         os.environ.pop(name, None)
     os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")
+    # The demo's message key and job records stay beside its output, not in the user's home.
+    os.environ.setdefault("S3FANOUT_HOME", os.path.abspath(os.path.join(args.output_dir, ".s3fanout")))
     with EmbeddedMoto() as moto:
         os.environ["AWS_ENDPOINT_URL"] = moto.url
         clients.reset()
@@ -182,8 +184,8 @@ def run_demo(argv: list[str]) -> int:
             + (["--no-progress"] if args.no_progress else [])
         )
         # AWS_ENDPOINT_URL points at the demo's server, so local mode creates its queues there too.
-        queues = local_queues(job_args, ExitStack())
-        report = run_local_job(JobSpec(SOURCE_BUCKET, DEST_BUCKET), queues, job_args)
+        with ExitStack() as stack:
+            report = run_local_job(JobSpec(SOURCE_BUCKET, DEST_BUCKET), job_args, stack)
         print(f"demo: verifying {len(objects):,} keys (size, ETag, metadata, content headers, tags)", file=sys.stderr)
         problems = verify(s3, objects)
     if args.json:

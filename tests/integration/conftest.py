@@ -10,13 +10,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from copy_objects import app as copy_app
+from list_objects import app as list_app
 from s3fanout import clients
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.local import FakeLambdaContext, sqs_event
+from s3fanout.signing import MessageKey
 from s3fanout.stack import QueueSet, ensure_local_queues
 
 SOURCE = "source-bucket"
 DEST = "dest-bucket"
+# The key the handlers under test hold (MESSAGE_KEY): bodies the tests send are sealed with it.
+KEY = MessageKey(b"integration-test-key")
 
 
 @dataclass
@@ -39,9 +44,12 @@ class Aws:
                 bodies.append(message["Body"])
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def event(self, queue_url: str, *bodies: str) -> dict[str, Any]:
-        """An SQS event as Lambda would deliver these bodies from the queue."""
+    def event(self, queue_url: str, *bodies: str, sealed: bool = True) -> dict[str, Any]:
+        """An SQS event as Lambda would deliver these bodies from the queue, sealed with KEY as
+        the stack's own messages are (unless ``sealed`` is False, or a body is no JSON object)."""
         for body in bodies:
+            if sealed and body.startswith("{") and body.endswith("}"):
+                body = KEY.seal(body)
             self.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
         messages = []
         while len(messages) < len(bodies):
@@ -62,13 +70,22 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setattr("s3fanout.copier.retry_delay_seconds", lambda attempts: 0)
         # In-process moto answers every receive exactly; no need to wait for stragglers.
         monkeypatch.setattr("s3fanout.dlq.EMPTY_POLL_WAIT_SECONDS", 0)
-        queues = ensure_local_queues(sqs, max_receive_count=3, list_visibility_seconds=30, copy_visibility_seconds=30)
+        queues = ensure_local_queues(sqs, "job-1", max_receive_count=3, list_visibility_seconds=30, copy_visibility_seconds=30)
+        # The handlers serve these two buckets, may delete, and hold KEY.
+        monkeypatch.setenv("MESSAGE_KEY", KEY.secret.decode())
+        monkeypatch.setenv("SOURCE_BUCKET", SOURCE)
+        monkeypatch.setenv("DEST_BUCKET", DEST)
+        monkeypatch.setenv("ALLOW_DELETE", "true")
+        for app in (list_app, copy_app):
+            app.configuration.cache_clear()
         monkeypatch.setenv("LIST_QUEUE_URL", queues.list_url)
         monkeypatch.setenv("LIST_DLQ_URL", queues.list_dlq_url)
         monkeypatch.setenv("COPY_QUEUE_URL", queues.copy_url)
         monkeypatch.setenv("COPY_DLQ_URL", queues.copy_dlq_url)
         yield Aws(s3, sqs, queues)
     clients.reset()
+    for app in (list_app, copy_app):
+        app.configuration.cache_clear()
 
 
 def context(timeout_seconds: float = 300) -> FakeLambdaContext:

@@ -83,8 +83,9 @@ def test_unreadable_records_go_to_the_dlq_with_their_reason(aws: Aws) -> None:
     assert dest_keys(aws) == {"good"}
     letters = sorted(aws.dead_letters(aws.queues.copy_dlq_url), key=lambda letter: letter.message)
     assert [letter.code for letter in letters] == ["InvalidMessage"] * 3
-    assert "body is not JSON" in letters[0].message and "not json at all" in letters[0].message
-    assert "expected a copy batch" in letters[1].message
+    assert "expected a copy batch" in letters[0].message
+    # Not even a JSON object, so it cannot carry a seal: refused before it is read.
+    assert "not signed" in letters[1].message and "not json at all" in letters[1].message
     assert "unsupported message version 9" in letters[2].message
 
 

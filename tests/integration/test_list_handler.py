@@ -150,3 +150,37 @@ def test_unreadable_task_goes_to_the_dlq_with_its_reason(aws: Aws) -> None:
     assert copied_keys(aws) == ["a"]
     [letter] = aws.dead_letters(aws.queues.list_dlq_url)
     assert letter.code == "InvalidMessage" and "unsupported message version 2" in letter.message
+
+
+def test_a_task_past_the_hop_bound_goes_to_the_dlq_and_lists_nothing(aws: Aws, monkeypatch: Any) -> None:
+    monkeypatch.setenv("MAX_HOPS", "20")
+    app.configuration.cache_clear()
+    fill(aws, ["k1", "k2"])
+
+    assert app.lambda_handler(aws.event(aws.queues.list_url, task(hops=21)), context()) == {"batchItemFailures": []}
+
+    assert aws.drain(aws.queues.copy_url) == []
+    [letter] = aws.dead_letters(aws.queues.list_dlq_url)
+    assert (letter.job_id, letter.code) == ("job-1", "HopLimitExceeded")
+    assert "re-queued 21 times" in letter.message and "limit of 20" in letter.message
+
+
+@pytest.mark.parametrize(
+    ("body", "sealed", "reason"),
+    [
+        (ListTask("job-1", SOURCE, "someone-elses-bucket", mode="delete").to_json(), True, "destination bucket 'someone-elses-bucket'"),
+        (ListTask("job-1", SOURCE, DEST, mode="delete").to_json(), False, "not signed"),
+    ],
+    ids=["foreign-bucket", "unsigned-delete"],
+)
+def test_a_task_the_stack_did_not_send_touches_nothing(aws: Aws, body: str, sealed: bool, reason: str) -> None:
+    aws.s3.create_bucket(Bucket="someone-elses-bucket")
+    for bucket in (DEST, "someone-elses-bucket"):
+        aws.s3.put_object(Bucket=bucket, Key="precious", Body=b"keep me")
+
+    assert app.lambda_handler(aws.event(aws.queues.list_url, body, sealed=sealed), context()) == {"batchItemFailures": []}
+
+    for bucket in (DEST, "someone-elses-bucket"):
+        assert [o["Key"] for o in aws.s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["precious"]
+    [letter] = aws.dead_letters(aws.queues.list_dlq_url)
+    assert letter.code == "InvalidMessage" and reason in letter.message

@@ -13,6 +13,10 @@ from typing import Any, Iterable, Mapping
 from botocore.exceptions import ClientError
 
 from s3fanout.messages import MAX_MESSAGE_BYTES
+from s3fanout.signing import MessageKey
+
+# The message key of the code under test in unit tests: what it sends is sealed with it.
+KEY = MessageKey(b"unit-test-key")
 
 
 def client_error(code: str | None, message: str = "", status: int = 400, operation: str = "CopyObject") -> ClientError:

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 from s3fanout.copier import MAX_RETRY_DELAY_SECONDS, CopyOutcome, copy_batch, dispatch_failures, retry_delay_seconds
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure
 from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES
-from tests.unit.fake_aws import FakeS3, FakeSQS, client_error
+from tests.unit.fake_aws import KEY, FakeS3, FakeSQS, client_error
 
 NOW = "2026-05-01T12:00:00+00:00"
 EARLIER = "2026-05-01T11:00:00+00:00"
@@ -137,12 +137,13 @@ def test_dispatch_sends_retry_delayed_to_copy_queue_and_dead_to_dlq():
         dead=(failed("d", "AccessDenied", 1),),
     )
     sqs = FakeSQS()
-    dispatch_failures(batch, outcome, sqs=sqs, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
+    dispatch_failures(batch, outcome, sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
 
     [retry_body] = sqs.bodies(COPY_URL)
     [delay] = sqs.delays(COPY_URL)
     assert 1 <= delay <= 2 ** (3 + 1)  # backoff of the most-tried key
-    assert CopyBatch.from_json(retry_body) == CopyBatch("job-7", "src", "dst", outcome.retry)
+    # Sealed, and one hop further down the chain than the batch it came from.
+    assert CopyBatch.from_json(KEY.open(retry_body)) == CopyBatch("job-7", "src", "dst", outcome.retry, hops=1)
 
     [dead_body] = sqs.bodies(DLQ_URL)
     assert sqs.delays(DLQ_URL) == [0]
@@ -153,7 +154,7 @@ def test_dispatch_sends_retry_delayed_to_copy_queue_and_dead_to_dlq():
 def test_dispatch_sends_nothing_when_all_keys_copied():
     batch = CopyBatch("job", "src", "dst", (CopyItem("ok", 1),))
     sqs = FakeSQS()
-    dispatch_failures(batch, CopyOutcome((CopyItem("ok", 1),), (), ()), sqs=sqs, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
+    dispatch_failures(batch, CopyOutcome((CopyItem("ok", 1),), (), ()), sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
     assert sqs.batch_requests == []
 
 
@@ -161,7 +162,7 @@ def test_dispatch_packs_many_retry_keys_into_batches_of_100():
     retry = tuple(failed(f"k{i:03d}", "SlowDown", 1) for i in range(250))
     batch = CopyBatch("job", "src", "dst", tuple(CopyItem(i.key, i.size) for i in retry))
     sqs = FakeSQS()
-    dispatch_failures(batch, CopyOutcome((), retry, ()), sqs=sqs, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
+    dispatch_failures(batch, CopyOutcome((), retry, ()), sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
     parsed = [CopyBatch.from_json(b) for b in sqs.bodies(COPY_URL)]
     assert [len(b.items) for b in parsed] == [100, 100, 50]
     assert tuple(item for b in parsed for item in b.items) == retry

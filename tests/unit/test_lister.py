@@ -6,20 +6,20 @@ from hypothesis import given, settings, strategies as st
 from s3fanout.keyspace import KeyRange
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
-from tests.unit.fake_aws import FakeS3, FakeSQS
+from tests.unit.fake_aws import KEY, FakeS3, FakeSQS
 
 LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"
 PLENTY = lambda: 900_000  # noqa: E731 - milliseconds left: never short of time
 SHORT = lambda: 1_000  # noqa: E731 - below the stop margin after every page
 
 
-def task(after=None, until=None, resumed=0, prefix=""):
-    return ListTask("job", "src", "dst", prefix, after, until, resumed)
+def task(after=None, until=None, resumed=0, prefix="", hops=0):
+    return ListTask("job", "src", "dst", prefix, after, until, resumed, hops=hops)
 
 
 def run(s3, t, remaining_ms=PLENTY, sqs=None):
     sqs = sqs or FakeSQS()
-    outcome = list_range(t, s3=s3, sqs=sqs, list_queue_url=LIST_URL, copy_queue_url=COPY_URL, remaining_ms=remaining_ms)
+    outcome = list_range(t, s3=s3, sqs=sqs, key=KEY, list_queue_url=LIST_URL, copy_queue_url=COPY_URL, remaining_ms=remaining_ms)
     return outcome, sqs
 
 
@@ -32,7 +32,7 @@ def sent_keys(sqs):
 
 
 def handed_on(sqs):
-    return [ListTask.from_json(body) for body in sqs.bodies(LIST_URL)]
+    return [ListTask.from_json(KEY.open(body)) for body in sqs.bodies(LIST_URL)]
 
 
 KEYS = [f"obj/{i:05d}" for i in range(1234)]
@@ -70,7 +70,7 @@ def test_short_of_time_the_lister_sends_the_partial_batch_and_hands_on_the_rest(
     assert len(s3.source_list_requests()) == 1
     assert [len(b.items) for b in copy_batches(sqs)] == [100, 100, 50]
     assert sent_keys(sqs) == KEYS[:250]
-    rest = task(after=KEYS[249], resumed=3)
+    rest = task(after=KEYS[249], resumed=3, hops=1)
     assert outcome.handed_on == rest
     assert handed_on(sqs) == [rest]
 

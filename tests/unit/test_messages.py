@@ -101,4 +101,4 @@ def test_packer_keeps_every_key_within_limits(keys, max_bytes):
 
 def test_body_is_compact_versioned_json():
     body = json.loads(CopyBatch("job-1", "a", "b", (CopyItem("k", 3, '"e"'),)).to_json())
-    assert body == {"v": 1, "type": "copy", "job": "job-1", "src": "a", "dst": "b", "items": [{"key": "k", "size": 3, "etag": '"e"'}]}
+    assert body == {"v": 1, "type": "copy", "job": "job-1", "src": "a", "dst": "b", "hops": 0, "items": [{"key": "k", "size": 3, "etag": '"e"'}]}
