@@ -5,7 +5,7 @@ import pytest
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch, ListTask
 from s3fanout.s3ops import ListingError, S3Failure
-from tests.unit.fake_aws import FakeS3, FakeSQS, client_error
+from tests.unit.fake_aws import KEY, FakeS3, FakeSQS, client_error
 
 LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"
 PLENTY = lambda: 900_000  # noqa: E731
@@ -14,7 +14,7 @@ SHORT = lambda: 1_000  # noqa: E731
 
 def run(s3, task, remaining_ms=PLENTY):
     sqs = FakeSQS()
-    outcome = list_range(task, s3=s3, sqs=sqs, list_queue_url=LIST_URL, copy_queue_url=COPY_URL, remaining_ms=remaining_ms)
+    outcome = list_range(task, s3=s3, sqs=sqs, key=KEY, list_queue_url=LIST_URL, copy_queue_url=COPY_URL, remaining_ms=remaining_ms)
     sent = [item.key for body in sqs.bodies(COPY_URL) for batch in [CopyBatch.from_json(body)] for item in batch.items]
     return outcome, sent, [ListTask.from_json(body) for body in sqs.bodies(LIST_URL)]
 
@@ -72,7 +72,7 @@ def test_hand_on_after_the_source_ends_continues_with_the_destinations_orphans()
     s3 = FakeS3(["a"], buckets={"dst": [f"z{i:04d}" for i in range(2500)]}, max_page=1000)
     outcome, _, handed = run(s3, ListTask("job", "src", "dst", mode="delete"), remaining_ms=SHORT)
     # The first group settles "a" (and no orphan before it); the rest goes on after it.
-    assert outcome.deleted == 0 and handed == [ListTask("job", "src", "dst", after="a", resumed=1, mode="delete")]
+    assert outcome.deleted == 0 and handed == [ListTask("job", "src", "dst", after="a", resumed=1, mode="delete", hops=1)]
     done = 0
     task = handed[0]
     while True:

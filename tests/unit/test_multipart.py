@@ -12,7 +12,7 @@ from s3fanout.copier import ConcurrencyLimit, CopyOutcome, copy_batch, dispatch_
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, PartRange
 from s3fanout.multipart import GiB, MiB, MultipartSettings, PartPlan, plan_parts
 from s3fanout.queues import SendFailed
-from tests.unit.fake_aws import FakeSQS, client_error
+from tests.unit.fake_aws import KEY, FakeSQS, client_error
 from tests.unit.fake_multipart import FakeMultipartS3, SourceObject
 
 TiB = 1024**4
@@ -432,7 +432,7 @@ def test_part_tasks_are_queued_each_alone_and_at_once():
     outcome = copy_batch(batch, s3=s3, limit=ConcurrencyLimit(4), multipart=SPLIT, now=lambda: NOW)
     sqs = FakeSQS()
 
-    dispatch_failures(batch, outcome, sqs=sqs, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
+    dispatch_failures(batch, outcome, sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
 
     sent = [CopyBatch.from_json(body) for body in sqs.bodies(COPY_URL)]
     assert [b.items for b in sent] == [(task,) for task in outcome.handed_on]
@@ -443,10 +443,10 @@ def test_an_upload_whose_part_tasks_cannot_be_queued_is_aborted():
     s3 = FakeMultipartS3({"k": big(100 * GiB)})
     batch = CopyBatch("job", "src", "dst", (CopyItem("k", 100 * GiB, ETAG),))
     outcome = copy_batch(batch, s3=s3, limit=ConcurrencyLimit(4), multipart=SPLIT, now=lambda: NOW)
-    rejected = {CopyBatch("job", "src", "dst", (outcome.handed_on[12],)).to_json()}
+    rejected = {KEY.seal(CopyBatch("job", "src", "dst", (outcome.handed_on[12],), hops=1).to_json())}
 
     with pytest.raises(SendFailed):
-        dispatch_failures(batch, outcome, sqs=FakeSQS(sender_faults=rejected), copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
+        dispatch_failures(batch, outcome, sqs=FakeSQS(sender_faults=rejected), key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
 
     # The record fails and is delivered again; it starts a new upload, and this one is gone.
     assert s3.uploads == {}
@@ -458,9 +458,9 @@ def test_a_part_task_handing_on_never_aborts_the_shared_upload():
     calls = itertools.count()
     batch = CopyBatch("job", "src", "dst", (task,))
     outcome = copy_batch(batch, s3=s3, limit=ConcurrencyLimit(1), remaining_ms=lambda: 300_000 if next(calls) < 3 else 0, now=lambda: NOW)
-    rejected = {CopyBatch("job", "src", "dst", outcome.handed_on).to_json()}
+    rejected = {KEY.seal(CopyBatch("job", "src", "dst", outcome.handed_on, hops=1).to_json())}
 
     with pytest.raises(SendFailed):
-        dispatch_failures(batch, outcome, sqs=FakeSQS(sender_faults=rejected), copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
+        dispatch_failures(batch, outcome, sqs=FakeSQS(sender_faults=rejected), key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
 
     assert len(s3.uploads) == 1
