@@ -62,10 +62,11 @@ def test_permanent_errors_go_to_dead_at_once(error):
 
 
 def test_an_object_over_5_gib_is_never_given_to_copy_object():
-    # It is copied in parts (tests/unit/test_multipart.py); this fake has no multipart calls.
+    # It is copied in parts (tests/unit/test_multipart.py), starting with a HeadObject of the
+    # source, which this fake (holding no "huge") answers 404.
     outcome, s3 = run([CopyItem("huge", MAX_SINGLE_COPY_BYTES + 1)], {})
-    assert keys(outcome.retry) == ["huge"] and outcome.retry[0].failure.code == "AttributeError"
-    assert s3.copy_requests == []
+    assert keys(outcome.dead) == ["huge"] and outcome.dead[0].failure.code == "404"
+    assert s3.copy_requests == [] and s3.head_requests == [{"Bucket": "src", "Key": "huge"}]
 
 
 @pytest.mark.parametrize(
