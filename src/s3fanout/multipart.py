@@ -1,9 +1,11 @@
 """Multipart copy of objects above the threshold: CreateMultipartUpload, UploadPartCopy for every
 part (in parallel), CompleteMultipartUpload.
 
-A multipart copy does not carry the source's metadata, content headers or tags by itself, so they
-are read once (HeadObject, GetObjectTagging; only for these large objects) and given to
-CreateMultipartUpload. Every UploadPartCopy pins the listed version with CopySourceIfMatch.
+A multipart copy does not carry the source's metadata, content headers, tags or checksum algorithm
+by itself, so they are read once (HeadObject, GetObjectTagging; only for these large objects) and
+given to CreateMultipartUpload. Every UploadPartCopy pins the listed version with
+CopySourceIfMatch. An upload created with a checksum algorithm answers every UploadPartCopy with
+the part's checksum, and CompleteMultipartUpload wants it back next to the part's ETag.
 
 An object's copy takes one of two shapes:
 
@@ -204,14 +206,14 @@ class _Copy:
             budget = min(self.settings.task_seconds, (self.remaining_ms() - self.settings.stop_margin_ms) / 1000)
             if self.settings.seconds(plan.count, plan.part_size, concurrency) > budget:
                 return self._split(item, upload_id, plan, 1)
-            etags, failure = self._copy_parts(item, upload_id, plan, range(1, plan.count + 1))
+            parts, failure = self._copy_parts(item, upload_id, plan, range(1, plan.count + 1))
             if failure is not None:
                 return CopyResult(failure=self._abort(upload_id, failure))
-            missing = [n for n in range(1, plan.count + 1) if n not in etags]
+            missing = [n for n in range(1, plan.count + 1) if n not in parts]
             if missing:
                 # Time ran short: the parts copied stay in the upload, the others go to part tasks.
                 return self._split(item, upload_id, plan, missing[0])
-            self._complete(upload_id, etags)
+            self._complete(upload_id, parts)
             return CopyResult(copied=True)
         except Exception as error:  # noqa: BLE001
             return CopyResult(failure=self._abort(upload_id, describe_error(error)))
@@ -233,17 +235,17 @@ class _Copy:
         upload_id = parts.upload_id
         numbers = range(parts.first, parts.last + 1)
         try:
-            etags, failure = self._copy_parts(self.item, upload_id, plan, numbers)
+            parts_copied, failure = self._copy_parts(self.item, upload_id, plan, numbers)
         except Exception as error:  # noqa: BLE001
-            etags, failure = {}, describe_error(error)
+            parts_copied, failure = {}, describe_error(error)
         if failure is not None:
             if failure.code == "NoSuchUpload":
                 return self._gone(plan)
             if failure.permanent or final_attempt:
                 return CopyResult(failure=self._abort(upload_id, failure))
-            first = min(n for n in numbers if n not in etags)
+            first = min(n for n in numbers if n not in parts_copied)
             return CopyResult(failure=failure, retry_parts=replace(parts, first=first))
-        missing = [n for n in numbers if n not in etags]
+        missing = [n for n in numbers if n not in parts_copied]
         if missing:
             # Time ran short: the same task goes on, for the rest of its range, in another invocation.
             return CopyResult(handed_on=(replace(self.item, parts=replace(parts, first=missing[0])),))
@@ -274,17 +276,17 @@ class _Copy:
 
     # ------------------------------------------------------------------ the S3 calls --
 
-    def _copy_parts(self, item: CopyItem, upload_id: str, plan: PartPlan, numbers: range) -> tuple[dict[int, str], S3Failure | None]:
+    def _copy_parts(self, item: CopyItem, upload_id: str, plan: PartPlan, numbers: range) -> tuple[dict[int, CompletedPart], S3Failure | None]:
         """Copy parts in parallel (each taking a slot of the copier's concurrency limit); return
-        the ETags of the parts copied and the first failure. After a failure, or when time runs
-        short, no new part starts: the parts not in the returned ETags were not copied. One part
+        the parts copied (number -> ETag and checksum) and the first failure. After a failure, or
+        when time runs short, no new part starts: the parts not returned were not copied. One part
         always starts, as a lister always lists one page, so that a task handed on for lack of
         time makes progress in every invocation however short."""
         stop = threading.Event()
         started = threading.Lock()  # held once the first part has started
         margin_ms = self.settings.stop_margin_ms + 1000 * self.settings.part_seconds(plan.part_size)
 
-        def copy_part(number: int) -> tuple[str | None, S3Failure | None]:
+        def copy_part(number: int) -> tuple[CompletedPart | None, S3Failure | None]:
             with self.limit.slot():
                 first = started.acquire(blocking=False)
                 if stop.is_set() or (not first and self.remaining_ms() < margin_ms):
@@ -308,32 +310,32 @@ class _Copy:
                     stop.set()
                     return None, failure
                 self.limit.record(throttled=False)
-                return str(response["CopyPartResult"]["ETag"]), None
+                return completed_part(response["CopyPartResult"]), None
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.limit.maximum, len(numbers)))) as pool:
             results = list(pool.map(copy_part, numbers))
-        etags = {number: etag for number, (etag, _) in zip(numbers, results) if etag is not None}
+        copied = {number: part for number, (part, _) in zip(numbers, results) if part is not None}
         failure = next((failure for _, failure in results if failure is not None), None)
-        return etags, failure
+        return copied, failure
 
-    def _list_parts(self, upload_id: str) -> dict[int, str]:
-        """The upload's parts (number -> ETag), in pages of 1,000; the listing stops at the first
-        gap, since the upload cannot be completed then anyway."""
-        parts: dict[int, str] = {}
+    def _list_parts(self, upload_id: str) -> dict[int, CompletedPart]:
+        """The upload's parts (number -> ETag and checksum), in pages of 1,000; the listing stops
+        at the first gap, since the upload cannot be completed then anyway."""
+        parts: dict[int, CompletedPart] = {}
         request: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": self.item.key, "UploadId": upload_id, "MaxParts": 1000}
         while True:
             response = self.s3.list_parts(**request)
-            parts.update({p["PartNumber"]: p["ETag"] for p in response.get("Parts", [])})
+            parts.update({p["PartNumber"]: completed_part(p) for p in response.get("Parts", [])})
             if not response.get("IsTruncated") or max(parts, default=0) != len(parts):
                 return parts
             request["PartNumberMarker"] = response["NextPartNumberMarker"]
 
-    def _complete(self, upload_id: str, etags: dict[int, str]) -> None:
+    def _complete(self, upload_id: str, parts: dict[int, CompletedPart]) -> None:
         self.s3.complete_multipart_upload(
             Bucket=self.dest_bucket,
             Key=self.item.key,
             UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]},
+            MultipartUpload={"Parts": [{"PartNumber": n, **parts[n]} for n in sorted(parts)]},
         )
 
     def _abort(self, upload_id: str, failure: S3Failure) -> S3Failure:
@@ -352,11 +354,41 @@ class _Copy:
 COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires", "WebsiteRedirectLocation")
 
 
+# Checksum algorithms a multipart upload can keep, by name (HeadObject reports ChecksumCRC32 etc.).
+# CopyObject gives the copy the source's algorithm; a multipart copy gets it by asking for it in
+# CreateMultipartUpload, else S3 picks its default (CRC64NVME). Newer algorithms (SHA512, MD5,
+# XXHASH*) are left to that default: which multipart checksum types S3 allows for them is not
+# established here, and a CreateMultipartUpload refused would fail the whole copy.
+CHECKSUM_ALGORITHMS = ("CRC64NVME", "CRC32", "CRC32C", "SHA1", "SHA256")
+# The ones a multipart upload can keep as a checksum of the whole object (ChecksumType
+# FULL_OBJECT): the CRCs, which S3 combines from the parts' CRCs. For CRC32 and CRC32C the
+# default is COMPOSITE, a checksum of the parts' checksums ("...-N"), which would not equal a
+# FULL_OBJECT source's; SHA-1 and SHA-256 can only be COMPOSITE; CRC64NVME only FULL_OBJECT.
+FULL_OBJECT_ALGORITHMS = frozenset({"CRC64NVME", "CRC32", "CRC32C"})
+_CHECKSUM_FIELDS = tuple(f"Checksum{algorithm}" for algorithm in CHECKSUM_ALGORITHMS)
+
+# A part as CompleteMultipartUpload lists it, less its number: its ETag and, when the upload has a
+# checksum algorithm, its checksum (e.g. {"ETag": '"..."', "ChecksumCRC32": "..."}).
+CompletedPart = dict[str, str]
+
+
+def completed_part(answer: dict[str, Any]) -> CompletedPart:
+    """The ETag and checksum of a part, from UploadPartCopy's CopyPartResult or a ListParts entry:
+    S3 returns the part's checksum in both when the upload was created with an algorithm, and
+    CompleteMultipartUpload then requires it next to the ETag. (moto returns no part checksum
+    from either, and ignores any given to CompleteMultipartUpload; tests/unit/fake_multipart.py
+    plays S3's part.)"""
+    part = {"ETag": str(answer["ETag"])}
+    part.update({name: str(answer[name]) for name in _CHECKSUM_FIELDS if answer.get(name)})
+    return part
+
+
 def source_attributes(s3: Any, bucket: str, item: CopyItem) -> tuple[int, str | None, dict[str, Any]]:
     """The source's size, ETag and the CreateMultipartUpload arguments that give the copy the same
-    metadata, content headers and tags: one HeadObject (pinned to the listed ETag) and one
+    metadata, content headers, tags and checksum algorithm: one HeadObject (pinned to the listed
+    ETag, with ChecksumMode ENABLED, without which it reports no checksum) and one
     GetObjectTagging."""
-    request: dict[str, Any] = {"Bucket": bucket, "Key": item.key}
+    request: dict[str, Any] = {"Bucket": bucket, "Key": item.key, "ChecksumMode": "ENABLED"}
     if item.etag:
         request["IfMatch"] = item.etag
     head = s3.head_object(**request)
@@ -368,6 +400,11 @@ def source_attributes(s3: Any, bucket: str, item: CopyItem) -> tuple[int, str | 
         args["Metadata"] = dict(head["Metadata"])
     if tags:
         args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote)
+    algorithm = next((algorithm for algorithm in CHECKSUM_ALGORITHMS if head.get(f"Checksum{algorithm}")), None)
+    if algorithm is not None:
+        args["ChecksumAlgorithm"] = algorithm
+        if head.get("ChecksumType") == "FULL_OBJECT" and algorithm in FULL_OBJECT_ALGORITHMS:
+            args["ChecksumType"] = "FULL_OBJECT"
     return int(head["ContentLength"]), head.get("ETag") or item.etag, args
 
 

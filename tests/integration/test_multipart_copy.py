@@ -77,6 +77,27 @@ def test_a_large_object_is_copied_in_parts_with_its_metadata_and_tags(aws: Aws) 
     assert aws.drain(aws.queues.copy_url) == [] and aws.drain(aws.queues.copy_dlq_url) == []
 
 
+# moto (5.x) keeps an upload's ChecksumAlgorithm and computes the object's checksum itself at
+# CompleteMultipartUpload, but returns no part checksum from UploadPartCopy or ListParts, ignores
+# the ones CompleteMultipartUpload is given, and reports no ChecksumType from HeadObject. Here moto
+# shows that the algorithm arrives; tests/unit/test_multipart_checksums.py plays S3's part checks.
+@pytest.mark.parametrize("algorithm", ["SHA256", "CRC32C", None])
+def test_a_large_object_keeps_its_checksum_algorithm(aws: Aws, algorithm: str | None) -> None:
+    # Without one, boto3 sends a CRC32 of its own: every object uploaded with it has a checksum.
+    large, body = put(aws, "big/checksummed", 12 * MiB, **({"ChecksumAlgorithm": algorithm} if algorithm else {}))
+    source = aws.s3.head_object(Bucket=SOURCE, Key=large.key, ChecksumMode="ENABLED")
+    [field] = [name for name in source if name.startswith("Checksum") and name != "ChecksumType"]
+    assert field == f"Checksum{algorithm or 'CRC32'}"
+
+    assert app.lambda_handler(aws.event(aws.queues.copy_url, batch(large)), context()) == {"batchItemFailures": []}
+
+    copy = aws.s3.head_object(Bucket=DEST, Key=large.key, ChecksumMode="ENABLED")
+    assert copy["ETag"].strip('"').endswith("-3"), "copied in three parts"
+    # Without ChecksumAlgorithm, moto (as S3) would have given the copy a CRC64NVME.
+    assert [name for name in copy if name.startswith("Checksum") and name != "ChecksumType"] == [field]
+    assert aws.s3.get_object(Bucket=DEST, Key=large.key)["Body"].read() == body
+
+
 class FailingParts:
     """An S3 client whose UploadPartCopy fails for one part number with a chosen error code."""
 

@@ -79,7 +79,8 @@ class FakeS3:
             response["NextContinuationToken"] = token
         return response
 
-    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+    def head_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None, ChecksumMode: str | None = None) -> dict[str, Any]:
+        # IfMatch and ChecksumMode are accepted (a multipart copy sends them) and ignored.
         with self._lock:
             self.head_requests.append({"Bucket": Bucket, "Key": Key})
         if Key not in self.buckets.get(Bucket, []):

@@ -4,10 +4,15 @@ Objects of any size (terabytes) cost nothing, so the tests can use real S3 limit
 what S3 would: part numbers 1-10,000, byte ranges inside the source, CopySourceIfMatch and IfMatch
 against the source's ETag, every part but the last at least 5 MiB, parts 1..N all present at
 completion. ``fail`` maps (operation, part number or None) to an exception raised ``times`` times.
+
+Checksums as S3 keeps them (moto does not): HeadObject reports a source's checksum only with
+ChecksumMode ENABLED; an upload created with a ChecksumAlgorithm answers every UploadPartCopy and
+ListParts with each part's checksum, and CompleteMultipartUpload refuses a part without it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import threading
@@ -26,6 +31,8 @@ class SourceObject:
     headers: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     tags: list[tuple[str, str]] = field(default_factory=list)
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> value, e.g. {"CRC32": "..."}
+    checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
 
 
 @dataclass
@@ -33,6 +40,12 @@ class Upload:
     key: str
     args: dict[str, Any]
     parts: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # number -> (etag, start, end)
+    checksums: dict[int, str] = field(default_factory=dict)  # number -> the part's checksum
+
+    @property
+    def checksum_field(self) -> str | None:
+        algorithm = self.args.get("ChecksumAlgorithm")
+        return f"Checksum{algorithm}" if algorithm else None
 
 
 class FakeMultipartS3:
@@ -73,8 +86,8 @@ class FakeMultipartS3:
 
     # -- the S3 calls --
 
-    def head_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> dict[str, Any]:
-        self._record("HeadObject", {"Bucket": Bucket, "Key": Key, "IfMatch": IfMatch})
+    def head_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None, ChecksumMode: str | None = None) -> dict[str, Any]:
+        self._record("HeadObject", {"Bucket": Bucket, "Key": Key, "IfMatch": IfMatch, "ChecksumMode": ChecksumMode})
         if Bucket == self.dest_bucket:
             if Key not in self.completed:
                 raise client_error("404", "Not Found", 404, "HeadObject")
@@ -84,7 +97,12 @@ class FakeMultipartS3:
             raise client_error("404", "Not Found", 404, "HeadObject")
         if IfMatch is not None and IfMatch != source.etag:
             raise client_error("412", "Precondition Failed", 412, "HeadObject")
-        return {"ContentLength": source.size, "ETag": source.etag, "Metadata": dict(source.metadata), **source.headers}
+        head = {"ContentLength": source.size, "ETag": source.etag, "Metadata": dict(source.metadata), **source.headers}
+        if ChecksumMode == "ENABLED":
+            head.update({f"Checksum{algorithm}": value for algorithm, value in source.checksums.items()})
+            if source.checksum_type:
+                head["ChecksumType"] = source.checksum_type
+        return head
 
     def get_object_tagging(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self._record("GetObjectTagging", {"Bucket": Bucket, "Key": Key})
@@ -114,7 +132,11 @@ class FakeMultipartS3:
             upload = self._upload(request["UploadId"], "UploadPartCopy")
             etag = '"' + hashlib.md5(f"{start}-{end}".encode()).hexdigest() + '"'
             upload.parts[number] = (etag, start, end)
-        return {"CopyPartResult": {"ETag": etag}}
+            result = {"ETag": etag}
+            if upload.checksum_field:
+                upload.checksums[number] = base64.b64encode(hashlib.sha256(f"{upload.checksum_field} {start}-{end}".encode()).digest()[:8]).decode()
+                result[upload.checksum_field] = upload.checksums[number]
+        return {"CopyPartResult": result}
 
     def list_parts(self, *, Bucket: str, Key: str, UploadId: str, MaxParts: int = 1000, PartNumberMarker: int = 0) -> dict[str, Any]:
         self._record("ListParts", {"UploadId": UploadId, "PartNumberMarker": PartNumberMarker})
@@ -123,7 +145,11 @@ class FakeMultipartS3:
             numbers = sorted(n for n in upload.parts if n > PartNumberMarker)
             page = numbers[:MaxParts]
             response: dict[str, Any] = {
-                "Parts": [{"PartNumber": n, "ETag": upload.parts[n][0], "Size": upload.parts[n][2] - upload.parts[n][1] + 1} for n in page],
+                "Parts": [
+                    {"PartNumber": n, "ETag": upload.parts[n][0], "Size": upload.parts[n][2] - upload.parts[n][1] + 1}
+                    | ({upload.checksum_field: upload.checksums[n]} if upload.checksum_field else {})
+                    for n in page
+                ],
                 "IsTruncated": len(numbers) > len(page),
             }
         if response["IsTruncated"]:
@@ -141,6 +167,19 @@ class FakeMultipartS3:
                 etag, start, end = upload.parts[part["PartNumber"]]
                 if part["ETag"] != etag:
                     raise client_error("InvalidPart", "wrong ETag", 400, "CompleteMultipartUpload")
+                checksum_field = upload.checksum_field
+                if checksum_field and checksum_field not in part:
+                    raise client_error(
+                        "InvalidRequest",
+                        f"The upload was created using a {upload.args['ChecksumAlgorithm'].lower()} checksum. The complete request must include "
+                        f"the checksum for each part. It was missing for part {part['PartNumber']} in the request.",
+                        400,
+                        "CompleteMultipartUpload",
+                    )
+                if checksum_field and part[checksum_field] != upload.checksums[part["PartNumber"]]:
+                    raise client_error("InvalidPart", "wrong checksum", 400, "CompleteMultipartUpload")
+                if any(name.startswith("Checksum") and name != checksum_field for name in part):
+                    raise client_error("InvalidPart", "a checksum of another algorithm than the upload's", 400, "CompleteMultipartUpload")
             ranges = [upload.parts[n][1:] for n in numbers]
             for (_, end), (start, _) in zip(ranges, ranges[1:]):
                 assert start == end + 1, "parts must be contiguous"

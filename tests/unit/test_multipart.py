@@ -124,7 +124,7 @@ def test_an_object_above_the_threshold_is_copied_in_parts_with_its_headers_and_t
     assert [item.key for item in outcome.copied] == ["big/key +?#"] and outcome.copied_bytes == 6 * GiB
     assert not (outcome.retry or outcome.dead or outcome.handed_on)
     assert s3.requests("CopyObject") == []
-    assert s3.requests("HeadObject") == [{"Bucket": "src", "Key": "big/key +?#", "IfMatch": ETAG}]
+    assert s3.requests("HeadObject") == [{"Bucket": "src", "Key": "big/key +?#", "IfMatch": ETAG, "ChecksumMode": "ENABLED"}]
     [create] = s3.requests("CreateMultipartUpload")
     assert create == {
         "Bucket": "dst",
