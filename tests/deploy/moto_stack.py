@@ -3,14 +3,18 @@
 `sam deploy` needs a real account (it calls the CloudFormation transform and uploads
 to S3), so this does what it does by hand against a moto server:
 
-1. transform the SAM template into plain CloudFormation with aws-sam-translator,
+1. on request, refuse parameters the template's Rules refuse, as CloudFormation does
+   (`check_rules`);
+2. transform the SAM template into plain CloudFormation with aws-sam-translator,
    locally (the transform AWS would run server-side);
-2. point both functions at a tiny placeholder zip uploaded to the moto server, as
+3. point both functions at a tiny placeholder zip uploaded to the moto server, as
    `sam package` would point them at the built code (moto never runs them here);
-3. set aside what moto cannot host (see `_fit_for_moto`);
-4. create the stack through moto's CloudFormation, then create the CloudWatch alarms
-   it cannot create through moto's CloudWatch API, with their intrinsics resolved
-   against the stack (see `Intrinsics`), and return the stack's outputs.
+4. set aside what moto cannot host (see `_fit_for_moto`) and create its secrets through
+   moto's Secrets Manager API;
+5. create the stack through moto's CloudFormation, then create the CloudWatch alarms
+   and SQS queue policies it cannot create through moto's CloudWatch and SQS APIs,
+   with their intrinsics resolved against the stack (see `Intrinsics`), and return
+   the stack's outputs.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
-# Every output the template promises; the CLI reads the queue URLs and bucket parameters.
+# Every output the template promises; the CLI reads the queue URLs, the bucket parameters
+# and the message key's secret.
 EXPECTED_OUTPUTS = {
     "ListQueueUrl",
     "ListQueueArn",
@@ -50,9 +55,12 @@ EXPECTED_OUTPUTS = {
     "SourceBucket",
     "DestinationBucket",
     "DeleteAllowed",
+    "SourceBucketOwner",
+    "DestinationBucketOwner",
+    "MessageKeySecretArn",
 }
 # Outputs that exist only under a condition: {output: the template's condition}.
-CONDITIONAL_OUTPUTS = {"AlarmTopicArn": "NotifyOnAlarm"}
+CONDITIONAL_OUTPUTS = {"AlarmTopicArn": "NotifyOnAlarm", "AllowedPrefix": "RestrictedToPrefix"}
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.
 FAKE_CREDENTIALS = {
@@ -74,8 +82,8 @@ def client(service: str, endpoint_url: str) -> Any:
 
 class _OfflinePolicyLoader:
     """aws-sam-translator asks this for the name -> ARN map of AWS managed policies,
-    and only when a function's Policies name one (ours use inline statements; the SQS
-    event adds AWSLambdaSQSQueueExecutionRole by ARN). The real loader calls IAM."""
+    and only when a function's Policies name one (ours name none: each function has a
+    role of the template's own). The real loader calls IAM."""
 
     def load(self) -> dict[str, str]:
         return {}
@@ -168,6 +176,11 @@ class Intrinsics:
             self._conditions[name] = self._test(self.template["Conditions"][name])
         return self._conditions[name]
 
+    def holds(self, expression: Any) -> bool:
+        """The value of a condition expression (Fn::Equals, Fn::Not, Fn::Or, Fn::And,
+        Condition), as in Conditions and in Rules."""
+        return self._test(expression)
+
     def _test(self, expression: Any) -> bool:
         ((key, value),) = expression.items()
         if key == "Condition":
@@ -211,6 +224,25 @@ class Intrinsics:
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
 
+# ------------------------------------------------------------------ rules --
+
+
+class RuleViolation(ValueError):
+    """Parameters the template's Rules refuse; CloudFormation answers a ValidationError."""
+
+
+def check_rules(template: dict[str, Any], parameters: Mapping[str, str], stack_name: str = "s3-fanout") -> None:
+    """Raise RuleViolation with the AssertDescription of the first failed assertion of a
+    rule whose RuleCondition holds, as CloudFormation does before creating anything."""
+    intrinsics = Intrinsics(template, {**pseudo_parameters(stack_name), **parameters})
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not intrinsics.holds(rule["RuleCondition"]):
+            continue
+        for assertion in rule["Assertions"]:
+            if not intrinsics.holds(assertion["Assert"]):
+                raise RuleViolation(f"{name}: {assertion.get('AssertDescription', 'assertion failed')}")
+
+
 # -------------------------------------------------------------- deploying --
 
 
@@ -237,24 +269,34 @@ def with_code_location(sam_template: dict[str, Any], bucket: str, key: str) -> d
     return tpl
 
 
+# Resource types moto's CloudFormation cannot create, which `deploy_stack` creates through
+# moto's service APIs instead, as CloudFormation would.
+SET_ASIDE_TYPES = ("AWS::CloudWatch::Alarm", "AWS::SQS::QueuePolicy", "AWS::SecretsManager::Secret")
+
+
 def _fit_for_moto(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split the transformed template into what moto's CloudFormation can create, and
-    the CloudWatch alarms it cannot, which `deploy_stack` creates afterwards."""
+    {logical id: resource} of what it cannot (SET_ASIDE_TYPES), which `deploy_stack`
+    creates through the service APIs: secrets before the stack, the rest after it."""
     tpl = copy.deepcopy(cfn_template)
     resources = tpl["Resources"]
-    # moto's CloudFormation has no AWS::CloudWatch::Alarm: it would skip them with a
-    # warning and leave nothing to check. Its CloudWatch API has put_metric_alarm, so
-    # the alarms come out of the template here and `_create_alarms` puts them, with
-    # the same properties resolved against the created stack. An output's Ref to an
-    # alarm (the alarm's name) becomes the alarm's AlarmName expression, which is
-    # what CloudFormation would return for that Ref.
-    alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    for name in alarms:
+    # moto's CloudFormation has no AWS::CloudWatch::Alarm, AWS::SQS::QueuePolicy or
+    # AWS::SecretsManager::Secret: it would skip them with a warning and leave nothing
+    # to check (and a Ref to a skipped secret would vanish from the functions'
+    # environment and the outputs). Its CloudWatch, SQS and Secrets Manager APIs have
+    # put_metric_alarm, set_queue_attributes(Policy) and create_secret, so these come
+    # out of the template here and are created with the same properties, resolved
+    # against the stack. An output's Ref to an alarm (the alarm's name) becomes the
+    # alarm's AlarmName expression, which is what CloudFormation would return for
+    # that Ref; a Ref to a secret (its ARN) is filled in by `_create_secrets`.
+    set_aside = {n: r for n, r in resources.items() if r["Type"] in SET_ASIDE_TYPES}
+    for name in set_aside:
         del resources[name]
+    alarms = {n for n, r in set_aside.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     for output_name, output in tpl.get("Outputs", {}).items():
         value = output["Value"]
         if isinstance(value, dict) and value.get("Ref") in alarms:
-            alarm_name = alarms[value["Ref"]]["Properties"].get("AlarmName")
+            alarm_name = set_aside[value["Ref"]]["Properties"].get("AlarmName")
             assert alarm_name is not None, f"{value['Ref']} needs an AlarmName for {output_name} on moto"
             output["Value"] = alarm_name
         assert not any(f'"{a}"' in json.dumps(output["Value"]) for a in alarms), (
@@ -270,42 +312,107 @@ def _fit_for_moto(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dict[st
             # The Powertools layer lives in AWS's account 017000801446; moto only knows
             # layers published to it and rejects the function otherwise.
             resource["Properties"].pop("Layers", None)
-    return tpl, alarms
+    return tpl, set_aside
 
 
-def _create_alarms(
-    endpoint_url: str, stack_name: str, cfn_template: dict[str, Any], parameters: dict[str, str], alarms: dict[str, Any]
+def _replace_refs(node: Any, values: Mapping[str, str]) -> Any:
+    """`node` with every {"Ref": name} of `values` replaced by its value."""
+    if isinstance(node, list):
+        return [_replace_refs(item, values) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"} and node["Ref"] in values:
+        return values[node["Ref"]]
+    return {k: _replace_refs(v, values) for k, v in node.items()}
+
+
+def _create_secrets(
+    endpoint_url: str, stack_name: str, fit_template: dict[str, Any], parameters: dict[str, str], set_aside: dict[str, Any]
+) -> dict[str, Any]:
+    """Create the set-aside secrets before the stack, as CloudFormation would create them
+    before what refers to them, and return `fit_template` with every Ref to one replaced
+    by the secret's ARN (the value of Ref for an AWS::SecretsManager::Secret).
+
+    A generated secret string comes from GetRandomPassword, whose parameters are those
+    of GenerateSecretString. The secret is not a stack resource on moto: deleting the
+    stack leaves it.
+    """
+    secretsmanager = client("secretsmanager", endpoint_url)
+    intrinsics = Intrinsics(fit_template, {**pseudo_parameters(stack_name), **parameters})
+    arns = {}
+    for name, secret in set_aside.items():
+        if secret["Type"] != "AWS::SecretsManager::Secret":
+            continue
+        if "Condition" in secret and not intrinsics.condition(secret["Condition"]):
+            continue
+        props = intrinsics.resolve(secret["Properties"])
+        generate = dict(props.pop("GenerateSecretString"))
+        assert not {"SecretStringTemplate", "GenerateStringKey"} & set(generate), "only a plain generated string is supported"
+        value = secretsmanager.get_random_password(**generate)["RandomPassword"]
+        created = secretsmanager.create_secret(Name=f"{stack_name}-{name}", SecretString=value, **props)
+        arns[name] = created["ARN"]
+    tpl = _replace_refs(fit_template, arns)
+    text = json.dumps(tpl)
+    leftover = [name for name in arns if f'"{name}"' in text or f"${{{name}" in text]
+    assert not leftover, f"{leftover} used other than by Ref: moto_stack cannot reproduce it"
+    return tpl
+
+
+def _create_after_the_stack(
+    endpoint_url: str, stack_name: str, cfn_template: dict[str, Any], parameters: dict[str, str], set_aside: dict[str, Any]
 ) -> None:
-    """Do CloudFormation's part for the alarms moto's CloudFormation cannot create."""
+    """Do CloudFormation's part for the alarms and queue policies moto's CloudFormation
+    cannot create."""
     cloudwatch = client("cloudwatch", endpoint_url)
+    sqs = client("sqs", endpoint_url)
+    iam = client("iam", endpoint_url)
     stack_resources = stack_resources_of(endpoint_url, stack_name)
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in stack_resources}
     types = {r["LogicalResourceId"]: r["ResourceType"] for r in stack_resources}
 
     def get_att(name: str, attribute: str) -> str:
-        if (types.get(name), attribute) == ("AWS::SQS::Queue", "QueueName"):
+        kind = types.get(name)
+        if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
             return physical[name].rsplit("/", 1)[-1]  # the physical id is the queue URL
-        raise NotImplementedError(f"GetAtt {name}.{attribute} in an alarm")
+        if (kind, attribute) == ("AWS::SQS::Queue", "Arn"):
+            attributes = sqs.get_queue_attributes(QueueUrl=physical[name], AttributeNames=["QueueArn"])
+            return str(attributes["Attributes"]["QueueArn"])
+        if (kind, attribute) == ("AWS::IAM::Role", "Arn"):
+            return str(iam.get_role(RoleName=physical[name])["Role"]["Arn"])
+        raise NotImplementedError(f"GetAtt {name}.{attribute} in a resource moto_stack creates")
 
     intrinsics = Intrinsics(
         cfn_template, {**pseudo_parameters(stack_name), **parameters}, ref_resource=physical.__getitem__, get_att=get_att
     )
-    for name, alarm in alarms.items():
-        if "Condition" in alarm and not intrinsics.condition(alarm["Condition"]):
+    for name, resource in set_aside.items():
+        if "Condition" in resource and not intrinsics.condition(resource["Condition"]):
             continue
-        # The properties of AWS::CloudWatch::Alarm are PutMetricAlarm's parameters, so
-        # botocore's validation also catches a misspelt or mistyped property.
-        cloudwatch.put_metric_alarm(**intrinsics.resolve(alarm["Properties"]))
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            # The properties of AWS::CloudWatch::Alarm are PutMetricAlarm's parameters, so
+            # botocore's validation also catches a misspelt or mistyped property.
+            cloudwatch.put_metric_alarm(**intrinsics.resolve(resource["Properties"]))
+        elif resource["Type"] == "AWS::SQS::QueuePolicy":
+            props = intrinsics.resolve(resource["Properties"])
+            for queue_url in props["Queues"]:
+                sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
 
 
-def deploy_stack(endpoint_url: str, stack_name: str, parameters: dict[str, str]) -> dict[str, str]:
+def deploy_stack(
+    endpoint_url: str, stack_name: str, parameters: dict[str, str], *, enforce_rules: bool = False
+) -> dict[str, str]:
     """Create `stack_name` from template.yaml on the moto server; return {OutputKey: OutputValue}.
 
     `parameters` are the template's parameters (SourceBucket and DestinationBucket are
     required). The queue URLs in the outputs name the real SQS host
     (https://sqs.us-east-1.amazonaws.com/123456789012/...), not the server's: use them
     with a client made with endpoint_url=<the server>, which sends every call there.
+    With `enforce_rules`, parameters the template's Rules refuse raise RuleViolation
+    before anything is made, as CloudFormation refuses them. Off by default for now:
+    tests/e2e deploys a stack whose source is its destination, which the Rules forbid,
+    to see the CLI refuse such a job.
     """
+    if enforce_rules:
+        check_rules(load_template(), parameters, stack_name)
     s3 = client("s3", endpoint_url)
     cfn = client("cloudformation", endpoint_url)
 
@@ -316,7 +423,8 @@ def deploy_stack(endpoint_url: str, stack_name: str, parameters: dict[str, str])
 
     sam_template = with_code_location(load_template(), artifacts_bucket, code_key)
     cfn_template = sam_transform(sam_template, parameters)
-    fit_template, alarms = _fit_for_moto(cfn_template)
+    fit_template, set_aside = _fit_for_moto(cfn_template)
+    fit_template = _create_secrets(endpoint_url, stack_name, fit_template, parameters, set_aside)
 
     cfn.create_stack(
         StackName=stack_name,
@@ -325,7 +433,7 @@ def deploy_stack(endpoint_url: str, stack_name: str, parameters: dict[str, str])
         Capabilities=["CAPABILITY_IAM"],
     )
     stack = _wait_for_create(cfn, stack_name)
-    _create_alarms(endpoint_url, stack_name, cfn_template, parameters, alarms)
+    _create_after_the_stack(endpoint_url, stack_name, cfn_template, parameters, set_aside)
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 

@@ -1,10 +1,12 @@
 """Deploy template.yaml to a moto server and check what CloudFormation created.
 
-Known moto differences (so not checked here, but in test_template.py): it does not
-attach ManagedPolicyArns, ignores Architectures, keeps numeric environment values as
+Known moto differences (so not checked here, but in test_template.py): it ignores
+Architectures, LoggingConfig and RecursiveLoop, keeps numeric environment values as
 numbers, and returns inline policy documents as Python reprs. Its CloudFormation cannot
-create CloudWatch alarms: moto_stack puts them through moto's CloudWatch API after the
-stack is created, from the template's own properties (see moto_stack._fit_for_moto).
+create CloudWatch alarms, SQS queue policies or Secrets Manager secrets: moto_stack
+creates them through moto's service APIs, from the template's own properties (see
+moto_stack._fit_for_moto), so what is checked here of them is what those properties
+resolve to against a real stack.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tests.deploy.moto_stack import CONDITIONAL_OUTPUTS, EXPECTED_OUTPUTS, client, deploy_stack, stack_resources_of
+from tests.deploy.moto_stack import (
+    ACCOUNT_ID,
+    CONDITIONAL_OUTPUTS,
+    EXPECTED_OUTPUTS,
+    RuleViolation,
+    client,
+    deploy_stack,
+    stack_resources_of,
+)
 
 FOURTEEN_DAYS = 14 * 24 * 3600
 NAMED = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MaxReceiveCount": "7"}
@@ -27,7 +37,7 @@ class Stack:
     def __init__(self, endpoint: str, name: str, parameters: dict[str, str]) -> None:
         self.endpoint = endpoint
         self.name = name
-        self.outputs = deploy_stack(endpoint, name, parameters)
+        self.outputs = deploy_stack(endpoint, name, parameters, enforce_rules=True)
         resources = stack_resources_of(endpoint, name)
         self.physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
         self.types = {r["LogicalResourceId"]: r["ResourceType"] for r in resources}
@@ -72,10 +82,62 @@ def any_bucket_stack(moto_endpoint: str) -> Stack:
     return Stack(moto_endpoint, "s3-fanout-any", {"SourceBucket": "*", "DestinationBucket": "*"})
 
 
+KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SCOPED = {
+    **NAMED,
+    "AllowedPrefix": "logs/",
+    "AllowDelete": "true",
+    "SourceBucketOwner": "111111111111",
+    "DestinationBucketOwner": "222222222222",
+    "SourceKmsKeyArn": KMS_KEY_ARN,
+    "MaxHops": "50",
+    "LogRetentionDays": "90",
+}
+
+
+@pytest.fixture(scope="module")
+def scoped_stack(moto_endpoint: str) -> Stack:
+    """Every new option set: a prefix, deletes, other owners, a KMS key, bounds."""
+    return Stack(moto_endpoint, "s3-fanout-scoped", SCOPED)
+
+
 def test_all_outputs(stack: Stack) -> None:
     assert set(stack.outputs) == EXPECTED_OUTPUTS
     assert stack.outputs["SourceBucket"] == "src-bucket"
     assert stack.outputs["DestinationBucket"] == "dst-bucket"
+    assert stack.outputs["DeleteAllowed"] == "false"
+    # Empty owner parameters: the stack's own account.
+    assert (stack.outputs["SourceBucketOwner"], stack.outputs["DestinationBucketOwner"]) == (ACCOUNT_ID, ACCOUNT_ID)
+
+
+def test_scoped_outputs(scoped_stack: Stack) -> None:
+    assert set(scoped_stack.outputs) == EXPECTED_OUTPUTS | {"AllowedPrefix"}
+    assert scoped_stack.outputs["AllowedPrefix"] == "logs/"
+    assert scoped_stack.outputs["DeleteAllowed"] == "true"
+    assert (scoped_stack.outputs["SourceBucketOwner"], scoped_stack.outputs["DestinationBucketOwner"]) == ("111111111111", "222222222222")
+
+
+def test_message_key_secret(stack: Stack) -> None:
+    arn = stack.outputs["MessageKeySecretArn"]
+    # The operator's CLI reads it with its own credentials to seal what it seeds.
+    key = client("secretsmanager", stack.endpoint).get_secret_value(SecretId=arn)["SecretString"]
+    assert len(key) == 64 and key.isalnum()
+    for function in ("ListObjectsFunction", "CopyObjectsFunction"):
+        assert environment(stack.function(function))["MESSAGE_KEY_SECRET_ARN"] == arn
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"SourceBucket": "src-bucket", "DestinationBucket": "*", "AllowDelete": "true"},
+        {"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket"},
+    ],
+)
+def test_rules_refuse_before_anything_is_created(moto_endpoint: str, parameters: dict[str, str]) -> None:
+    with pytest.raises(RuleViolation):
+        deploy_stack(moto_endpoint, "s3-fanout-refused", parameters, enforce_rules=True)
+    stacks = client("cloudformation", moto_endpoint).list_stacks()["StackSummaries"]
+    assert "s3-fanout-refused" not in {s["StackName"] for s in stacks}
 
 
 @pytest.mark.parametrize("queue", ["ListQueue", "CopyQueue", "ListDeadLetterQueue", "CopyDeadLetterQueue"])
@@ -118,16 +180,45 @@ def environment(config: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in config["Environment"]["Variables"].items()}
 
 
+def shared_environment(stack: Stack) -> dict[str, str]:
+    """The variables both functions get, for the named-bucket stack's parameters."""
+    return {
+        "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "MULTIPART_THRESHOLD_BYTES": "1073741824",
+        "MULTIPART_PART_SIZE_BYTES": "67108864",
+        "SOURCE_BUCKET": "src-bucket",
+        "DEST_BUCKET": "dst-bucket",
+        "ALLOWED_PREFIX": "",
+        "ALLOW_DELETE": "false",
+        "SOURCE_BUCKET_OWNER": ACCOUNT_ID,
+        "DEST_BUCKET_OWNER": ACCOUNT_ID,
+        "MAX_HOPS": "1000",
+        "MESSAGE_KEY_SECRET_ARN": stack.outputs["MessageKeySecretArn"],
+    }
+
+
+@pytest.mark.parametrize("function", ["ListObjectsFunction", "CopyObjectsFunction"])
+def test_scoped_environment(scoped_stack: Stack, function: str) -> None:
+    found = environment(scoped_stack.function(function))
+    assert {k: found[k] for k in ("SOURCE_BUCKET", "DEST_BUCKET", "ALLOWED_PREFIX", "ALLOW_DELETE", "MAX_HOPS")} == {
+        "SOURCE_BUCKET": "src-bucket",
+        "DEST_BUCKET": "dst-bucket",
+        "ALLOWED_PREFIX": "logs/",
+        "ALLOW_DELETE": "true",
+        "MAX_HOPS": "50",
+    }
+    assert (found["SOURCE_BUCKET_OWNER"], found["DEST_BUCKET_OWNER"]) == ("111111111111", "222222222222")
+
+
 def test_lister_function(stack: Stack) -> None:
     config = stack.function("ListObjectsFunction")
     assert config["Handler"] == "list_objects.app.lambda_handler"
     assert config["Runtime"] == "python3.12"
     assert (config["Timeout"], config["MemorySize"]) == (900, 512)
+    assert config["Role"].endswith(f":role/{stack.physical['ListObjectsFunctionRole']}")
     assert environment(config) == {
-        "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "MULTIPART_THRESHOLD_BYTES": "1073741824",
-        "MULTIPART_PART_SIZE_BYTES": "67108864",
+        **shared_environment(stack),
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": stack.outputs["ListQueueUrl"],
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
@@ -140,11 +231,9 @@ def test_copier_function(stack: Stack) -> None:
     assert config["Handler"] == "copy_objects.app.lambda_handler"
     assert config["Runtime"] == "python3.12"
     assert (config["Timeout"], config["MemorySize"]) == (300, 1024)
+    assert config["Role"].endswith(f":role/{stack.physical['CopyObjectsFunctionRole']}")
     assert environment(config) == {
-        "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "MULTIPART_THRESHOLD_BYTES": "1073741824",
-        "MULTIPART_PART_SIZE_BYTES": "67108864",
+        **shared_environment(stack),
         "POWERTOOLS_SERVICE_NAME": "s3fanout-copier",
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
         "COPY_DLQ_URL": stack.outputs["CopyDeadLetterQueueUrl"],
@@ -164,26 +253,63 @@ def resources_by_action(statements: list[dict[str, Any]]) -> dict[str, set[str]]
     return found
 
 
+def log_group_arn(stack: Stack, logical_id: str) -> str:
+    return f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:{stack.physical[logical_id]}:*"
+
+
 def test_iam_named_buckets(stack: Stack) -> None:
+    assert client("iam", stack.endpoint).list_attached_role_policies(RoleName=stack.physical["ListObjectsFunctionRole"])["AttachedPolicies"] == []
     lister = resources_by_action(stack.statements("ListObjectsFunctionRole"))
     assert lister == {
-        "s3:ListBucket": {"arn:aws:s3:::src-bucket", "arn:aws:s3:::dst-bucket"},
+        "sqs:ReceiveMessage": {stack.outputs["ListQueueArn"]},
+        "sqs:DeleteMessage": {stack.outputs["ListQueueArn"]},
+        "sqs:GetQueueAttributes": {stack.outputs["ListQueueArn"]},
         "sqs:SendMessage": {
             stack.outputs["ListQueueArn"],
             stack.outputs["CopyQueueArn"],
             stack.outputs["ListDeadLetterQueueArn"],
         },
+        "logs:CreateLogStream": {log_group_arn(stack, "ListObjectsLogGroup")},
+        "logs:PutLogEvents": {log_group_arn(stack, "ListObjectsLogGroup")},
+        "secretsmanager:GetSecretValue": {stack.outputs["MessageKeySecretArn"]},
+        "s3:ListBucket": {"arn:aws:s3:::src-bucket", "arn:aws:s3:::dst-bucket"},
     }
+    assert client("iam", stack.endpoint).list_attached_role_policies(RoleName=stack.physical["CopyObjectsFunctionRole"])["AttachedPolicies"] == []
     copier = resources_by_action(stack.statements("CopyObjectsFunctionRole"))
     # GetObject on the destination too: a split multipart copy reads the object it completed.
     assert copier.pop("s3:GetObject") == {"arn:aws:s3:::src-bucket/*", "arn:aws:s3:::dst-bucket/*"}
-    for action in ("s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"):
-        assert copier.pop(action) == {"arn:aws:s3:::src-bucket/*"}
+    assert copier.pop("s3:GetObjectTagging") == {"arn:aws:s3:::src-bucket/*"}
+    assert copier.pop("s3:ListBucket") == {"arn:aws:s3:::src-bucket"}
     for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
         assert copier.pop(action) == {"arn:aws:s3:::dst-bucket/*"}
     assert copier == {
+        "sqs:ReceiveMessage": {stack.outputs["CopyQueueArn"]},
+        "sqs:DeleteMessage": {stack.outputs["CopyQueueArn"]},
+        "sqs:GetQueueAttributes": {stack.outputs["CopyQueueArn"]},
         "sqs:SendMessage": {stack.outputs["CopyQueueArn"], stack.outputs["CopyDeadLetterQueueArn"]},
+        "logs:CreateLogStream": {log_group_arn(stack, "CopyObjectsLogGroup")},
+        "logs:PutLogEvents": {log_group_arn(stack, "CopyObjectsLogGroup")},
+        "secretsmanager:GetSecretValue": {stack.outputs["MessageKeySecretArn"]},
     }
+
+
+def test_iam_scoped(scoped_stack: Stack) -> None:
+    lister = resources_by_action(scoped_stack.statements("ListObjectsFunctionRole"))
+    assert lister["s3:DeleteObject"] == {"arn:aws:s3:::dst-bucket/logs/*"}
+    assert lister["s3:GetObject"] == {"arn:aws:s3:::src-bucket/logs/*"}
+    assert not [action for action in lister if action.startswith("kms:")]
+    copier = resources_by_action(scoped_stack.statements("CopyObjectsFunctionRole"))
+    assert copier["s3:PutObject"] == {"arn:aws:s3:::dst-bucket/logs/*"}
+    assert copier["kms:Decrypt"] == {KMS_KEY_ARN}
+    assert "kms:GenerateDataKey" not in copier  # no destination key given
+    # Every S3 grant names the account that must own its bucket.
+    for role in ("ListObjectsFunctionRole", "CopyObjectsFunctionRole"):
+        for statement in scoped_stack.statements(role):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if not actions[0].startswith("s3:"):
+                continue
+            owner = statement["Condition"]["StringEquals"]["s3:ResourceAccount"]
+            assert owner == ("111111111111" if "src-bucket" in str(statement["Resource"]) else "222222222222"), statement
 
 
 def test_iam_any_bucket(any_bucket_stack: Stack) -> None:
@@ -197,6 +323,48 @@ def test_iam_any_bucket(any_bucket_stack: Stack) -> None:
         any_bucket_stack.outputs["CopyQueueArn"],
         any_bucket_stack.outputs["CopyDeadLetterQueueArn"],
     }
+
+
+# ---------------------------------------------------------- queue policies --
+
+
+@pytest.mark.parametrize("queue", ["ListQueue", "CopyQueue", "ListDeadLetterQueue", "CopyDeadLetterQueue"])
+def test_queue_policies(stack: Stack, queue: str) -> None:
+    policy = json.loads(stack.queue_attributes(f"{queue}Url")["Policy"])
+    arn = stack.outputs[f"{queue}Arn"]
+    statements = {s["Sid"]: s for s in policy["Statement"] if arn in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
+    tls = statements.pop("DenyWithoutTls")
+    assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "sqs:*")
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    other_accounts = statements.pop("DenySendFromOtherAccounts")
+    assert (other_accounts["Effect"], other_accounts["Principal"], other_accounts["Action"]) == ("Deny", "*", "sqs:SendMessage")
+    assert other_accounts["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+    role_arn = {
+        name: client("iam", stack.endpoint).get_role(RoleName=stack.physical[name])["Role"]["Arn"]
+        for name in ("ListObjectsFunctionRole", "CopyObjectsFunctionRole")
+    }
+    senders = {
+        "ListQueue": {role_arn["ListObjectsFunctionRole"]},
+        "CopyQueue": set(role_arn.values()),
+    }.get(queue, set())
+    allowed = set()
+    for statement in statements.values():
+        assert (statement["Effect"], statement["Action"]) == ("Allow", "sqs:SendMessage")
+        principals = statement["Principal"]["AWS"]
+        allowed |= {principals} if isinstance(principals, str) else set(principals)
+    assert allowed == senders
+
+
+# -------------------------------------------------------------------- logs --
+
+
+def test_log_groups(stack: Stack, scoped_stack: Stack) -> None:
+    for deployed, retention in ((stack, 30), (scoped_stack, 90)):
+        groups = client("logs", deployed.endpoint).describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{deployed.name}-")["logGroups"]
+        assert {g["logGroupName"]: g["retentionInDays"] for g in groups} == {
+            f"/aws/lambda/{deployed.name}-list-objects": retention,
+            f"/aws/lambda/{deployed.name}-copy-objects": retention,
+        }
 
 
 # ------------------------------------------------------------------ alarms --
@@ -240,7 +408,7 @@ def test_without_alarm_parameters_no_topic_and_no_actions(stack: Stack, alarm: s
 
 
 def test_alarm_email_creates_a_subscribed_topic(email_stack: Stack) -> None:
-    assert set(email_stack.outputs) == EXPECTED_OUTPUTS | set(CONDITIONAL_OUTPUTS)
+    assert set(email_stack.outputs) == EXPECTED_OUTPUTS | {"AlarmTopicArn"}
     topic = email_stack.outputs["AlarmTopicArn"]
     assert sns_topics_of(email_stack) == {"AlarmTopic": topic}
     sns = client("sns", email_stack.endpoint)

@@ -6,20 +6,26 @@ The static checks read the template with aws-sam-translator's YAML loader, which
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.deploy.moto_stack import (
+    ACCOUNT_ID,
     CONDITIONAL_OUTPUTS,
     EXPECTED_OUTPUTS,
     REPO_ROOT,
     TEMPLATE_PATH,
     Intrinsics,
+    RuleViolation,
+    check_rules,
     load_template,
     pseudo_parameters,
     sam_transform,
@@ -51,6 +57,19 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "AllowDelete": "false",
     "MultipartThresholdBytes": 1073741824,
     "MultipartPartSizeBytes": 67108864,
+    "AllowedPrefix": "",
+    "SourceBucketOwner": "",
+    "DestinationBucketOwner": "",
+    "MaxHops": 1000,
+    "SourceKmsKeyArn": "",
+    "DestinationKmsKeyArn": "",
+    "LogRetentionDays": 30,
+}
+# The values CloudWatch Logs accepts for RetentionInDays.
+LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+FUNCTION_ROLE_LOG_GROUP = {
+    "ListObjectsFunction": ("ListObjectsFunctionRole", "ListObjectsLogGroup"),
+    "CopyObjectsFunction": ("CopyObjectsFunctionRole", "CopyObjectsLogGroup"),
 }
 
 
@@ -242,7 +261,34 @@ def test_globals(template: dict[str, Any]) -> None:
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
         "MULTIPART_THRESHOLD_BYTES": {"Ref": "MultipartThresholdBytes"},
         "MULTIPART_PART_SIZE_BYTES": {"Ref": "MultipartPartSizeBytes"},
+        # What both functions accept (s3fanout.guard reads exactly these names).
+        "SOURCE_BUCKET": {"Ref": "SourceBucket"},
+        "DEST_BUCKET": {"Ref": "DestinationBucket"},
+        "ALLOWED_PREFIX": {"Ref": "AllowedPrefix"},
+        "ALLOW_DELETE": {"Ref": "AllowDelete"},
+        "SOURCE_BUCKET_OWNER": {"Fn::If": ["SourceOwnedHere", {"Ref": "AWS::AccountId"}, {"Ref": "SourceBucketOwner"}]},
+        "DEST_BUCKET_OWNER": {"Fn::If": ["DestinationOwnedHere", {"Ref": "AWS::AccountId"}, {"Ref": "DestinationBucketOwner"}]},
+        "MAX_HOPS": {"Ref": "MaxHops"},
+        "MESSAGE_KEY_SECRET_ARN": {"Ref": "MessageKeySecret"},
     }
+
+
+@pytest.mark.parametrize(
+    ("owners", "expected"),
+    [
+        ({}, ("123456789012", "123456789012")),  # empty: the stack's own account
+        ({"SourceBucketOwner": "111111111111"}, ("111111111111", "123456789012")),
+        ({"SourceBucketOwner": "111111111111", "DestinationBucketOwner": "222222222222"}, ("111111111111", "222222222222")),
+    ],
+)
+def test_bucket_owners_resolve_to_the_stacks_account_when_empty(
+    template: dict[str, Any], owners: dict[str, str], expected: tuple[str, str]
+) -> None:
+    intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), **owners})
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert (intrinsics.resolve(variables["SOURCE_BUCKET_OWNER"]), intrinsics.resolve(variables["DEST_BUCKET_OWNER"])) == expected
+    outputs = template["Outputs"]
+    assert (intrinsics.resolve(outputs["SourceBucketOwner"]["Value"]), intrinsics.resolve(outputs["DestinationBucketOwner"]["Value"])) == expected
 
 
 def test_functions(resources: dict[str, Any]) -> None:
@@ -266,6 +312,52 @@ def test_functions(resources: dict[str, Any]) -> None:
         "COPY_CONCURRENCY": {"Ref": "CopyConcurrency"},
         "COPY_MAX_ATTEMPTS": {"Ref": "CopyMaxAttempts"},
     }
+
+
+@pytest.mark.parametrize(("function", "role_and_log_group"), FUNCTION_ROLE_LOG_GROUP.items())
+def test_function_role_logs_and_recursion(resources: dict[str, Any], function: str, role_and_log_group: tuple[str, str]) -> None:
+    role, log_group = role_and_log_group
+    props = resources[function]["Properties"]
+    # The template's own role, so SAM neither creates one nor attaches a managed policy.
+    assert props["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert "Policies" not in props
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+    # Each function sends to its own trigger queue; MAX_HOPS bounds a chain instead.
+    assert props["RecursiveLoop"] == "Allow"
+
+
+@pytest.mark.parametrize(("function", "role_and_log_group"), FUNCTION_ROLE_LOG_GROUP.items())
+def test_sam_passes_logging_and_recursion_through(function: str, role_and_log_group: tuple[str, str]) -> None:
+    translated = translate()["Resources"]
+    lambda_function = translated[function]
+    assert lambda_function["Type"] == "AWS::Lambda::Function"
+    props = lambda_function["Properties"]
+    assert props["Role"] == {"Fn::GetAtt": [role_and_log_group[0], "Arn"]}
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": role_and_log_group[1]}}
+    assert props["RecursiveLoop"] == "Allow"
+    # No role of SAM's own beside the template's two.
+    roles = {name for name, r in translated.items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles == {role for role, _ in FUNCTION_ROLE_LOG_GROUP.values()}
+
+
+@pytest.mark.parametrize("log_group", [group for _, group in FUNCTION_ROLE_LOG_GROUP.values()])
+def test_log_groups_keep_logs_for_log_retention_days(template: dict[str, Any], resources: dict[str, Any], log_group: str) -> None:
+    resource = resources[log_group]
+    assert resource["Type"] == "AWS::Logs::LogGroup"
+    assert resource["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete")
+    name = Intrinsics(template, pseudo_parameters("my-stack")).resolve(resource["Properties"]["LogGroupName"])
+    assert name == {"ListObjectsLogGroup": "/aws/lambda/my-stack-list-objects", "CopyObjectsLogGroup": "/aws/lambda/my-stack-copy-objects"}[log_group]
+    parameter = template["Parameters"]["LogRetentionDays"]
+    assert (parameter["Type"], parameter["Default"], parameter["AllowedValues"]) == ("Number", 30, LOG_RETENTION_DAYS)
+
+
+def test_message_key_secret(resources: dict[str, Any], template: dict[str, Any]) -> None:
+    secret = resources["MessageKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"] == {"PasswordLength": 64, "ExcludePunctuation": True}
+    # Not an output of the secret itself: only its ARN, which the CLI reads it by.
+    assert template["Outputs"]["MessageKeySecretArn"]["Value"] == {"Ref": "MessageKeySecret"}
 
 
 @pytest.mark.parametrize(
@@ -303,6 +395,97 @@ def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert set(outputs) == EXPECTED_OUTPUTS | set(CONDITIONAL_OUTPUTS)
     assert {name: o["Condition"] for name, o in outputs.items() if "Condition" in o} == CONDITIONAL_OUTPUTS
+
+
+@pytest.mark.parametrize(("prefix", "present"), [("", False), ("logs/2026/", True)])
+def test_allowed_prefix_output_only_for_a_prefix(template: dict[str, Any], prefix: str, present: bool) -> None:
+    intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), "AllowedPrefix": prefix})
+    assert intrinsics.condition(CONDITIONAL_OUTPUTS["AllowedPrefix"]) is present
+    assert intrinsics.resolve(template["Outputs"]["AllowedPrefix"]["Value"]) == prefix
+
+
+@pytest.mark.parametrize("value", ["", "logs/", "a b/ü/2026-01-01T00:00/", "x" * 1024, "s3/", "/abs"])
+def test_allowed_prefix_pattern_accepts(template: dict[str, Any], value: str) -> None:
+    assert re.fullmatch(template["Parameters"]["AllowedPrefix"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3://bucket/logs/",  # a URL, not a prefix
+        "x" * 1025,  # longer than any S3 key
+        "logs/*",  # IAM wildcards would widen the grants
+        "logs/?/",
+        "${aws:username}/",  # an IAM policy variable
+    ],
+)
+def test_allowed_prefix_pattern_rejects(template: dict[str, Any], value: str) -> None:
+    assert not re.fullmatch(template["Parameters"]["AllowedPrefix"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize("name", ["SourceBucketOwner", "DestinationBucketOwner"])
+def test_bucket_owner_pattern(template: dict[str, Any], name: str) -> None:
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    for value in ("", "123456789012", "000000000001"):
+        assert re.fullmatch(pattern, value), value
+    for value in ("12345678901", "1234567890123", "arn:aws:iam::123456789012:root", "12345678901a"):
+        assert not re.fullmatch(pattern, value), value
+
+
+KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KMS_MRK_ARN = "arn:aws:kms:eu-west-1:222222222222:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+
+
+@pytest.mark.parametrize("name", ["SourceKmsKeyArn", "DestinationKmsKeyArn"])
+def test_kms_key_arn_pattern(template: dict[str, Any], name: str) -> None:
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    for value in ("", KMS_KEY_ARN, KMS_MRK_ARN, "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"):
+        assert re.fullmatch(pattern, value), value
+    rejected = (
+        "1234abcd-12ab-34cd-56ef-1234567890ab",  # a key ID: IAM needs the ARN
+        "arn:aws:kms:us-east-1:111111111111:alias/my-key",  # IAM grants on an alias ARN do not cover the key
+        "arn:aws:kms:us-east-1:111111111111:key/*",
+        "alias/aws/s3",
+    )
+    for value in rejected:
+        assert not re.fullmatch(pattern, value), value
+
+
+def test_max_hops_parameter(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["MaxHops"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 1000, 10)
+
+
+# ------------------------------------------------------------------- rules --
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused_by"),
+    [
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket"}, None),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "AllowDelete": "true"}, None),
+        ({"SourceBucket": "*", "DestinationBucket": "*"}, None),
+        ({"SourceBucket": "*", "DestinationBucket": "dst-bucket", "AllowDelete": "true"}, None),
+        # Deleting in any bucket of the account.
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "*", "AllowDelete": "true"}, "DeleteOnlyInANamedBucket"),
+        ({"SourceBucket": "*", "DestinationBucket": "*", "AllowDelete": "true"}, "DeleteOnlyInANamedBucket"),
+        # A bucket copied onto itself.
+        ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket"}, "SourceIsNotTheDestination"),
+        ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket", "AllowDelete": "true"}, "SourceIsNotTheDestination"),
+    ],
+)
+def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by: str | None) -> None:
+    if refused_by is None:
+        check_rules(template, parameters)
+    else:
+        with pytest.raises(RuleViolation, match=f"^{refused_by}: ") as refused:
+            check_rules(template, parameters)
+        # CloudFormation shows the AssertDescription: it must say what to change.
+        assert "Bucket" in str(refused.value)
+
+
+def test_rules_survive_the_transform() -> None:
+    assert translate()["Rules"] == load_template()["Rules"]
 
 
 # ------------------------------------------------------------------ alarms --
@@ -426,92 +609,297 @@ def test_alarm_topic_arn_pattern_rejects(template: dict[str, Any], value: str) -
     assert not re.fullmatch(template["Parameters"]["AlarmTopicArn"]["AllowedPattern"], value)
 
 
-# --------------------------------------------------------------------- IAM --
+# --------------------------------------------------- the transformed stack --
+
+NAMED = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket"}
 
 
-def role_statements(source: str, destination: str, allow_delete: str = "false") -> dict[str, list[dict[str, Any]]]:
-    """{role: resolved inline statements} of the template as SAM transforms it.
+@functools.cache
+def _translate(parameters: frozenset[tuple[str, str]]) -> dict[str, Any]:
+    # The transform wants code in S3 (`sam package` puts it there); any location will do.
+    packaged = with_code_location(load_template(), "artifacts", "code.zip")
+    return sam_transform(packaged, dict(parameters))
+
+
+def translate(**parameters: str) -> dict[str, Any]:
+    """The template as SAM transforms it for these parameters (named buckets unless given)."""
+    return copy.deepcopy(_translate(frozenset({**NAMED, **parameters}.items())))
+
+
+def deployed_resources(**parameters: str) -> dict[str, Any]:
+    """{logical id: resource with every intrinsic resolved} of what CloudFormation would
+    create from the transformed template: resources whose Condition is false are left out.
 
     Resources resolve to placeholders: Ref -> "<Name>", GetAtt -> "<Name.Attr>".
     """
-    # The transform wants code in S3 (`sam package` puts it there); any location will do.
-    packaged = with_code_location(load_template(), "artifacts", "code.zip")
-    parameters = {"SourceBucket": source, "DestinationBucket": destination, "AllowDelete": allow_delete}
-    cfn = sam_transform(packaged, parameters)
-    intrinsics = Intrinsics(cfn, {**pseudo_parameters("s3-fanout"), **parameters})
-    statements: dict[str, list[dict[str, Any]]] = {}
-    for name, resource in cfn["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        props = intrinsics.resolve(resource["Properties"])
-        # Only AWS's own execution-role policies are attached: logs, and the SQS poller.
-        assert set(props.get("ManagedPolicyArns", [])) <= {
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-        }
-        statements[name] = [s for p in props.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
-    return statements
+    values = {**NAMED, **parameters}
+    cfn = translate(**values)
+    intrinsics = Intrinsics(cfn, {**pseudo_parameters("s3-fanout"), **values})
+    return {
+        name: intrinsics.resolve(resource)
+        for name, resource in cfn["Resources"].items()
+        if "Condition" not in resource or intrinsics.condition(resource["Condition"])
+    }
 
 
 def as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
-def test_iam_with_named_buckets_has_no_wildcard_resource() -> None:
-    statements = role_statements("src-bucket", "dst-bucket")
-    assert set(statements) == {"ListObjectsFunctionRole", "CopyObjectsFunctionRole"}
-    for role, role_statements_ in statements.items():
-        for statement in role_statements_:
-            assert statement["Effect"] == "Allow"
-            for resource in as_list(statement["Resource"]):
-                assert resource != "*", (role, statement)
-                if resource.startswith("arn:aws:s3:::"):
-                    bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-                    assert bucket in {"src-bucket", "dst-bucket"}, (role, statement)
-                    assert "*" not in bucket
+def policy_statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every statement of every policy document anywhere in `node`."""
+    if isinstance(node, dict):
+        if isinstance(node.get("Statement"), list):
+            yield from node["Statement"]
+        for value in node.values():
+            yield from policy_statements(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from policy_statements(item)
 
 
-def grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {(a, r) for s in statements for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
+# --------------------------------------------------------------------- IAM --
+
+ROLES = ("ListObjectsFunctionRole", "CopyObjectsFunctionRole")
+# Services whose grants must always name their resources.
+SCOPED_SERVICES = ("s3:", "sqs:", "kms:", "logs:", "secretsmanager:")
+OTHER_OWNERS = {"SourceBucketOwner": "111111111111", "DestinationBucketOwner": "222222222222"}
+EVERYTHING = {
+    "AllowDelete": "true",
+    "AllowedPrefix": "logs/",
+    "SourceKmsKeyArn": KMS_KEY_ARN,
+    "DestinationKmsKeyArn": KMS_MRK_ARN,
+    "AlarmEmail": "ops@example.com",
+    **OTHER_OWNERS,
+}
 
 
-def test_iam_least_privilege_with_named_buckets() -> None:
-    statements = role_statements("src-bucket", "dst-bucket")
-    assert grants(statements["ListObjectsFunctionRole"]) == {
-        ("s3:ListBucket", "arn:aws:s3:::src-bucket"),
+def role_statements(**parameters: str) -> dict[str, list[dict[str, Any]]]:
+    """{role: its resolved inline statements} of the deployed stack."""
+    statements = {}
+    for name, resource in deployed_resources(**parameters).items():
+        if resource["Type"] == "AWS::IAM::Role":
+            statements[name] = [s for p in resource["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    return statements
+
+
+Grant = tuple[str, str, str | None]  # (action, resource, the account that must own an S3 resource)
+
+
+def grants(statements: list[dict[str, Any]]) -> set[Grant]:
+    found = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        owner = statement.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")
+        found |= {(a, r, owner) for a in as_list(statement["Action"]) for r in as_list(statement["Resource"])}
+    return found
+
+
+def expected_grants(
+    *,
+    prefix: str = "",
+    delete: bool = False,
+    kms: bool = False,
+    source_owner: str = ACCOUNT_ID,
+    dest_owner: str = ACCOUNT_ID,
+    source: str = "src-bucket",
+    dest: str = "dst-bucket",
+) -> dict[str, set[Grant]]:
+    src, dst = f"arn:aws:s3:::{source}", f"arn:aws:s3:::{dest}"
+    poll = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    write_logs = ("logs:CreateLogStream", "logs:PutLogEvents")
+    lister: set[Grant] = {
+        # Lambda's SQS poller, on the function's own queue only.
+        *((a, "<ListQueue.Arn>", None) for a in poll),
+        ("sqs:SendMessage", "<ListQueue.Arn>", None),
+        ("sqs:SendMessage", "<CopyQueue.Arn>", None),
+        # A malformed or refused list task goes to the list DLQ with its reason.
+        ("sqs:SendMessage", "<ListDeadLetterQueue.Arn>", None),
+        # The function's own log group (its streams), nothing else.
+        *((a, f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:<ListObjectsLogGroup>:*", None) for a in write_logs),
+        ("secretsmanager:GetSecretValue", "<MessageKeySecret>", None),
+        ("s3:ListBucket", src, source_owner),
         # The lister compares by listing the destination over the same range.
-        ("s3:ListBucket", "arn:aws:s3:::dst-bucket"),
-        ("sqs:SendMessage", "<ListQueue.Arn>"),
-        ("sqs:SendMessage", "<CopyQueue.Arn>"),
-        # A malformed list task goes to the list DLQ with its reason.
-        ("sqs:SendMessage", "<ListDeadLetterQueue.Arn>"),
+        ("s3:ListBucket", dst, dest_owner),
     }
-    source_reads = {"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
-    destination_writes = {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"}
-    # A split multipart copy lists its parts to complete, and reads the object once completed.
-    destination_finish = {"s3:ListMultipartUploadParts", "s3:GetObject"}
-    assert grants(statements["CopyObjectsFunctionRole"]) == {
-        *((a, "arn:aws:s3:::src-bucket/*") for a in source_reads),
-        *((a, "arn:aws:s3:::dst-bucket/*") for a in destination_writes | destination_finish),
-        ("sqs:SendMessage", "<CopyQueue.Arn>"),
-        ("sqs:SendMessage", "<CopyDeadLetterQueue.Arn>"),
+    if delete:
+        lister |= {
+            ("s3:DeleteObject", f"{dst}/{prefix}*", dest_owner),
+            # The delete pass confirms each orphan with a HeadObject on the source.
+            ("s3:GetObject", f"{src}/{prefix}*", source_owner),
+        }
+    copier: set[Grant] = {
+        *((a, "<CopyQueue.Arn>", None) for a in poll),
+        ("sqs:SendMessage", "<CopyQueue.Arn>", None),
+        ("sqs:SendMessage", "<CopyDeadLetterQueue.Arn>", None),
+        # The function's own log group (its streams), nothing else.
+        *((a, f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:<CopyObjectsLogGroup>:*", None) for a in write_logs),
+        ("secretsmanager:GetSecretValue", "<MessageKeySecret>", None),
+        # The current version and its tags, never an older version.
+        ("s3:GetObject", f"{src}/{prefix}*", source_owner),
+        ("s3:GetObjectTagging", f"{src}/{prefix}*", source_owner),
+        # So that a key deleted since the listing fails as NoSuchKey, not AccessDenied.
+        ("s3:ListBucket", src, source_owner),
+        ("s3:PutObject", f"{dst}/{prefix}*", dest_owner),
+        ("s3:PutObjectTagging", f"{dst}/{prefix}*", dest_owner),
+        ("s3:AbortMultipartUpload", f"{dst}/{prefix}*", dest_owner),
+        # A split multipart copy lists its parts to complete, and reads the object once completed.
+        ("s3:ListMultipartUploadParts", f"{dst}/{prefix}*", dest_owner),
+        ("s3:GetObject", f"{dst}/{prefix}*", dest_owner),
     }
+    if kms:
+        copier |= {
+            ("kms:Decrypt", KMS_KEY_ARN, None),
+            # A multipart upload needs both on the destination's key.
+            ("kms:GenerateDataKey", KMS_MRK_ARN, None),
+            ("kms:Decrypt", KMS_MRK_ARN, None),
+        }
+    return {"ListObjectsFunctionRole": lister, "CopyObjectsFunctionRole": copier}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({}, expected_grants()),
+        ({"AllowDelete": "true"}, expected_grants(delete=True)),
+        ({"SourceKmsKeyArn": KMS_KEY_ARN, "DestinationKmsKeyArn": KMS_MRK_ARN}, expected_grants(kms=True)),
+        ({"AllowedPrefix": "logs/2026/"}, expected_grants(prefix="logs/2026/")),
+        (
+            {"AllowedPrefix": "logs/", "AllowDelete": "true"},
+            expected_grants(prefix="logs/", delete=True),
+        ),
+        (OTHER_OWNERS, expected_grants(source_owner="111111111111", dest_owner="222222222222")),
+        (
+            EVERYTHING,
+            expected_grants(prefix="logs/", delete=True, kms=True, source_owner="111111111111", dest_owner="222222222222"),
+        ),
+    ],
+    ids=["defaults", "delete", "kms", "prefix", "prefix-delete", "owners", "everything"],
+)
+def test_iam_grants_exactly_what_the_code_needs(parameters: dict[str, str], expected: dict[str, set[Grant]]) -> None:
+    statements = role_statements(**parameters)
+    assert set(statements) == set(ROLES)
+    for role in ROLES:
+        assert grants(statements[role]) == expected[role], role
+
+
+@pytest.mark.parametrize("parameters", [{}, {"AllowedPrefix": "logs/"}, EVERYTHING], ids=["defaults", "prefix", "everything"])
+def test_iam_conditions(parameters: dict[str, str]) -> None:
+    """Every S3 grant requires the bucket's owner; listings stay under the prefix; KMS
+    keys are usable through S3 only; nothing else carries a condition."""
+    prefix = parameters.get("AllowedPrefix", "")
+    for role, statements in role_statements(**parameters).items():
+        for statement in statements:
+            actions = as_list(statement["Action"])
+            condition = statement.get("Condition")
+            if actions == ["s3:ListBucket"]:
+                assert set(condition) == {"StringEquals", "StringLikeIfExists"}, (role, statement)
+                # IfExists: S3 also checks ListBucket, without a prefix, to answer 404
+                # rather than 403 for a missing key.
+                assert condition["StringLikeIfExists"] == {"s3:prefix": f"{prefix}*"}
+            elif actions[0].startswith("s3:"):
+                assert set(condition) == {"StringEquals"}, (role, statement)
+            elif actions[0].startswith("kms:"):
+                assert condition == {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}, (role, statement)
+            else:
+                assert condition is None, (role, statement)
+            if actions[0].startswith("s3:"):
+                assert set(condition["StringEquals"]) == {"s3:ResourceAccount"}
+            assert all(a.split(":")[0] == actions[0].split(":")[0] for a in actions), statement
+
+
+@pytest.mark.parametrize("parameters", [{}, EVERYTHING], ids=["defaults", "everything"])
+def test_no_managed_policy_and_no_wildcard_resource_with_named_buckets(parameters: dict[str, str]) -> None:
+    """No statement anywhere in the stack (roles, queue policies, any policy) grants or
+    denies an S3, SQS, KMS, Logs or Secrets Manager action on "*" or on any bucket."""
+    resources = deployed_resources(**parameters)
+    seen = 0
+    for name, resource in resources.items():
+        assert "ManagedPolicyArns" not in resource.get("Properties", {}), name
+        assert resource["Type"] not in {"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"}, name
+        for statement in policy_statements(resource.get("Properties", {})):
+            actions = as_list(statement["Action"])
+            assert "*" not in actions, (name, statement)
+            if not any(a.startswith(SCOPED_SERVICES) for a in actions):
+                continue
+            for resource_arn in as_list(statement["Resource"]):
+                seen += 1
+                assert resource_arn != "*", (name, statement)
+                assert not resource_arn.startswith("arn:aws:s3:::*"), (name, statement)
+                if resource_arn.startswith("arn:aws:s3:::"):
+                    assert resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0] in {"src-bucket", "dst-bucket"}
+    assert seen > 20  # the walk found the statements
 
 
 def test_only_a_stack_deployed_for_it_may_delete() -> None:
-    for allow, expected in (("false", set()), ("true", {("s3:DeleteObject", "arn:aws:s3:::dst-bucket/*")})):
-        statements = role_statements("src-bucket", "dst-bucket", allow)
-        deletes = {(a, r) for role in statements.values() for a, r in grants(role) if "Delete" in a}
+    for allow, expected in (("false", set()), ("true", {("s3:DeleteObject", "arn:aws:s3:::dst-bucket/*", ACCOUNT_ID)})):
+        statements = role_statements(AllowDelete=allow)
+        deletes = {g for role in statements.values() for g in grants(role) if "Delete" in g[0] and g[0].startswith("s3:")}
         assert deletes == expected, allow
+
+
+def test_the_lister_never_decrypts() -> None:
+    """Its one object request is a HeadObject, answered from metadata without KMS."""
+    lister = grants(role_statements(**EVERYTHING)["ListObjectsFunctionRole"])
+    assert not [g for g in lister if g[0].startswith("kms:")]
 
 
 @pytest.mark.parametrize(("source", "destination"), [("*", "dst-bucket"), ("src-bucket", "*"), ("*", "*")])
 def test_iam_wildcard_bucket_only_when_asked(source: str, destination: str) -> None:
-    statements = role_statements(source, destination)
-    lister = grants(statements["ListObjectsFunctionRole"])
-    copier = grants(statements["CopyObjectsFunctionRole"])
-    assert ("s3:ListBucket", f"arn:aws:s3:::{source}") in lister
-    assert ("s3:GetObject", f"arn:aws:s3:::{source}/*") in copier
-    assert ("s3:PutObject", f"arn:aws:s3:::{destination}/*") in copier
-    s3_buckets = {r.removeprefix("arn:aws:s3:::").split("/")[0] for _, r in lister | copier if ":s3:::" in r}
-    assert s3_buckets == {source, destination}
+    statements = role_statements(SourceBucket=source, DestinationBucket=destination)
+    found = {role: grants(s) for role, s in statements.items()}
+    # The same grants as for named buckets, the "*" bucket in place of the name, and still
+    # only in buckets of the stack's account.
+    assert found == expected_grants(source=source, dest=destination)
+
+
+# ---------------------------------------------------------- queue policies --
+
+QUEUE_SENDERS = {
+    "ListQueue": {"<ListObjectsFunctionRole.Arn>"},
+    "CopyQueue": {"<ListObjectsFunctionRole.Arn>", "<CopyObjectsFunctionRole.Arn>"},
+    "ListDeadLetterQueue": set(),
+    "CopyDeadLetterQueue": set(),
+}
+
+
+def queue_policies(resources: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """{queue: the statements of its queue policy, for that queue}; one policy per queue."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        props = resource["Properties"]
+        for url in props["Queues"]:
+            queue = url.strip("<>")
+            assert queue not in found, f"{queue} has two queue policies: SQS keeps only one"
+            arn = f"<{queue}.Arn>"
+            found[queue] = [s for s in props["PolicyDocument"]["Statement"] if arn in as_list(s["Resource"])]
+    return found
+
+
+@pytest.mark.parametrize("queue", QUEUES)
+def test_queue_policy(queue: str) -> None:
+    statements = queue_policies(deployed_resources())[queue]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid.pop("DenyWithoutTls") | {"Resource": None} == {
+        "Sid": "DenyWithoutTls",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:*",
+        "Resource": None,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    assert by_sid.pop("DenySendFromOtherAccounts") | {"Resource": None} == {
+        "Sid": "DenySendFromOtherAccounts",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:SendMessage",
+        "Resource": None,
+        "Condition": {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}},
+    }
+    # What remains: the Allow for the functions that send to this queue, nothing else.
+    allowed = {p for s in by_sid.values() for p in as_list(s["Principal"]["AWS"])}
+    assert allowed == QUEUE_SENDERS[queue]
+    for statement in by_sid.values():
+        assert (statement["Effect"], statement["Action"], "Condition" in statement) == ("Allow", "sqs:SendMessage", False)
