@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import re
 import subprocess
@@ -903,3 +904,84 @@ def test_queue_policy(queue: str) -> None:
     assert allowed == QUEUE_SENDERS[queue]
     for statement in by_sid.values():
         assert (statement["Effect"], statement["Action"], "Condition" in statement) == ("Allow", "sqs:SendMessage", False)
+
+
+# ----------------------------------------------------------------- linters --
+
+LINT_ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+    # Offline: any HTTP(S) call goes to a closed local port and fails at once.
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+}
+
+
+def test_cfn_lint_including_informational_rules() -> None:
+    """`sam validate --lint` runs cfn-lint's errors and warnings; this adds its
+    informational rules (e.g. an explicit DeletionPolicy on stateful resources)."""
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), "--include-checks", "I", "--", str(TEMPLATE_PATH)],
+        env=LINT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def run_checkov(path: Path) -> dict[str, Any]:
+    """checkov's JSON report on one CloudFormation file. `./run checkov` runs it from a
+    virtualenv of its own (its pins clash with aws-sam-cli's), set up on first use."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "run"), "checkov", "--file", str(path), "--framework", "cloudformation", "--skip-download", "--output", "json"],
+        env=LINT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    # Exit status 1 means failed checks, which the report lists; anything else is trouble.
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["parsing_errors"] == 0, report["summary"]
+    return report
+
+
+def findings(report: dict[str, Any], kind: str) -> set[tuple[str, str]]:
+    """{(check id, logical id)} of the report's failed_checks or skipped_checks."""
+    return {(c["check_id"], c["resource"].rsplit(".", 1)[1]) for c in report["results"][kind]}
+
+
+@pytest.fixture(scope="module")
+def checkov_template() -> dict[str, Any]:
+    return run_checkov(TEMPLATE_PATH)
+
+
+def test_checkov_template(checkov_template: dict[str, Any]) -> None:
+    failed = [(c["check_id"], c["resource"], c["check_name"]) for c in checkov_template["results"]["failed_checks"]]
+    assert failed == []
+    # Every suppression is an inline `checkov:skip=ID:reason` comment with a reason, and
+    # every such comment still suppresses a finding (none is left over from a fix).
+    skipped = checkov_template["results"]["skipped_checks"]
+    comments = re.findall(r"#\s*checkov:skip=(CKV\w+):(.*)", TEMPLATE_PATH.read_text())
+    assert sorted(c["check_id"] for c in skipped) == sorted(check for check, _ in comments)
+    assert all(len(reason.strip()) > 20 for _, reason in comments)
+
+
+def test_checkov_resolved_stack(checkov_template: dict[str, Any], tmp_path: Path) -> None:
+    """checkov cannot judge a policy built with Fn::If (the roles' checks come out
+    UNKNOWN on template.yaml), nor see what SAM generates: here it reads the stack as
+    CloudFormation would create it, with every option on, and may only find what
+    template.yaml suppresses, on the same resources."""
+    resources = deployed_resources(**EVERYTHING)
+    path = tmp_path / "resolved.json"
+    path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}))
+    report = run_checkov(path)
+    assert findings(report, "failed_checks") <= findings(checkov_template, "skipped_checks")
+    passed = findings(report, "passed_checks")
+    for role in ROLES:
+        # cloudsplaining's checks: credentials exposure, data exfiltration, permissions
+        # management, privilege escalation, write access without constraints.
+        for check in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"):
+            assert (check, role) in passed
