@@ -116,7 +116,7 @@ def admit(body: str, key: MessageKey, scope: Scope, kind: type[ListTask] | type[
         raise InvalidMessage(str(error)) from None
     if not isinstance(message, kind):
         expected = "list task" if kind is ListTask else "copy batch"
-        raise InvalidMessage(f"expected a {expected} on this queue, got a {message.kind} message")
+        raise InvalidMessage(f"expected a {expected}, got a {message.kind} message")
     scope.check(message)
     return message
 

@@ -59,10 +59,10 @@ PROG = "python -m seed"
 DEFAULT_WORKERS = 4
 # Each worker is a process with its own clients and thread pool: more than this only thrashes.
 MAX_WORKERS = 64
-# A local function timeout must leave room for work after the handlers' 30 s stop margins, and
-# Lambda allows at most 900 s. Shorter timeouts made messages reappear while still being worked
-# on, and every object was copied two or three times.
-MIN_FUNCTION_TIMEOUT_SECONDS = 60
+# A local function timeout is also its queue's visibility timeout (plus as much again, up to 30 s):
+# with 1 s, messages reappeared while still being worked on and every object was copied two or
+# three times. 30 s is the handlers' own stop margin; Lambda allows at most 900 s.
+MIN_FUNCTION_TIMEOUT_SECONDS = 30
 MAX_FUNCTION_TIMEOUT_SECONDS = 900
 MAX_PREFIX_BYTES = 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -114,6 +114,9 @@ class JobReport:
     failed_ranges: int
     failures_file: str | None
     log_file: str | None
+    # Messages on the job's own queues that it did not send (unsigned, forged, outside its
+    # buckets), refused untouched and kept in its DLQs; not failures of the job.
+    refused_messages: int = 0
 
     @property
     def objects_per_second(self) -> float | None:
@@ -147,6 +150,8 @@ class JobReport:
         if self.failures_file and (self.failed_keys or self.failed_ranges):
             failed += f" (written to {self.failures_file})"
         lines.append(failed)
+        if self.refused_messages:
+            lines.append(f"  refused {self.refused_messages:,} messages this job did not send, touching nothing (see 'dlq list --local')")
         if self.log_file:
             lines.append(f"  logs    {self.log_file}")
         return "\n".join(lines)
@@ -438,11 +443,16 @@ def run_local_job(spec: JobSpec, args: argparse.Namespace, stack: ExitStack) -> 
         run = drain_locally(queues, args, job_id, log_path, key, scope, started)
         run.counters = merge_counters(counters, run.counters)
         letters = job_dead_letters(sqs, queues, job_id, key)
+    refused = []
     if not args.stack_name:
-        delete_local_queues(sqs, queues, keep_dead_letters=bool(letters))
+        refused = [letter for letter in job_dead_letters(sqs, queues, None, key) if letter.job_id != job_id]
+        if refused:
+            print(f"{PROG}: warning: {len(refused)} messages on this job's queues were not sent by it and were refused, touching nothing; first: {refused[0].message}", file=sys.stderr)
+        delete_local_queues(sqs, queues, keep_dead_letters=bool(letters or refused))
     failures_file = run_dir / "failed-keys.jsonl"
     write_failures(failures_file, letters)
-    return build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+    report = build_report(job_id, source, destination, "local", time.monotonic() - started, run.counters, letters, str(failures_file), str(log_path))
+    return replace(report, refused_messages=len(refused))
 
 
 def note_other_local_jobs(sqs: Any) -> None:
@@ -650,11 +660,11 @@ def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, 
 
 
 def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str | None, key: MessageKey | None = None) -> list[DeadLetter]:
-    """The failures of one job (every job for None) in both DLQs, left on the queues. On a job's
-    own local queues every letter is the job's, refusals of forged messages included."""
+    """The failures of one job (every job for None) in both DLQs, left on the queues. Messages a
+    handler refused unread (or ``key`` did not seal) belong to no job."""
     letters = []
     for name, url in queues.dead_letter_queues().items():
-        letters += [letter for letter in dead_letters(name, peek(sqs, url), key) if job_id in (None, letter.job_id, queues.job_id)]
+        letters += [letter for letter in dead_letters(name, peek(sqs, url), key) if job_id in (None, letter.job_id)]
         hidden = queue_depths(sqs, url)[1]
         if hidden:
             # Another reader (a second 'dlq list', a redrive) holds them for up to a minute.
@@ -736,9 +746,8 @@ def dlq_places(args: argparse.Namespace) -> list[DeadLetterPlace]:
                 f"dlq {args.command} --local works on local mode's queues on the SQS endpoint in AWS_ENDPOINT_URL_SQS; "
                 "a run on the embedded server keeps no queues afterwards: read the failed-keys file it printed"
             )
+        # A local job's queues outlive it only while its DLQs hold something: none means empty.
         found = [queues for queues in find_local_queues(clients.sqs()) if args.job in (None, queues.job_id)]
-        if not found:
-            raise StackError(f"no local-mode queues {'of job ' + args.job + ' ' if args.job else ''}on this SQS endpoint: has a local job left failures there?")
         return [DeadLetterPlace(queues, local_key, functools.partial(recorded_scope, queues.job_id)) for queues in found]
     stack_name = args.stack_name or default_stack_name()
     queues = queues_from_stack(clients.cloudformation(), stack_name)

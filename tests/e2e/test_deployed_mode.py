@@ -26,6 +26,7 @@ import pytest
 from s3fanout.dlq import dead_letter_attributes
 from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
+from s3fanout.signing import MessageKey
 from tests.deploy.moto_stack import client, deploy_stack
 
 pytestmark = pytest.mark.e2e
@@ -447,7 +448,13 @@ def put_dead_letters(sqs: Any, stack: Deployed, job_id: str, failures: dict[str,
     batch = CopyBatch(job_id, stack.source, stack.dest, tuple(CopyItem(key, 7, '"etag"', failure) for key, failure in failures.items()))
     marks = dead_letter_attributes("copier") if by_copier else {}
     attributes = {name: {"DataType": "String", "StringValue": value} for name, value in marks.items()}
-    sqs.send_message(QueueUrl=stack.outputs["CopyDeadLetterQueueUrl"], MessageBody=batch.to_json(), MessageAttributes=attributes)
+    sqs.send_message(QueueUrl=stack.outputs["CopyDeadLetterQueueUrl"], MessageBody=stack_key(sqs.meta.endpoint_url, stack).seal(batch.to_json()), MessageAttributes=attributes)
+
+
+def stack_key(endpoint: str, stack: Deployed) -> MessageKey:
+    """The stack's message key, as the functions and the operator read it from its secret."""
+    secret = client("secretsmanager", endpoint).get_secret_value(SecretId=stack.outputs["MessageKeySecretArn"])
+    return MessageKey(secret["SecretString"].encode())
 
 
 def test_dlq_list_shows_failed_keys_without_consuming_them(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any) -> None:

@@ -23,10 +23,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, visibility_for
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
-from s3fanout.stack import ensure_local_queues
-from seed.cli import DEFAULT_MAX_RECEIVE_COUNT
+from s3fanout.signing import local_key
 from tests.e2e.faults import Call, FaultyEndpoint
 
 pytestmark = pytest.mark.e2e
@@ -226,8 +224,9 @@ def test_denied_keys_fail_by_name_and_arrive_after_a_redrive(faulty: FaultyEndpo
     assert all(x["message"] and x["attempts"] == 1 for x in letters)
 
     other = run_cli(faulty, tmp_path, "dlq", "redrive", "--local", "--reason", "SomeOtherCode", "--json")
-    assert other.returncode == 0, other.stderr
-    assert json.loads(other.stdout) == {"keys": 0, "ranges": 0, "left": len(denied)}
+    assert other.returncode == 2, other.stderr
+    assert other.stderr == f"python -m seed: error: no failure has the reason 'SomeOtherCode' (the dead-letter queues hold: AccessDenied {len(denied)})\n"
+    assert len(dlq_list(faulty, tmp_path)) == len(denied)
 
     faulty.remove(refuse)
     redriven = run_cli(faulty, tmp_path, "dlq", "redrive", "--local", "--workers", "2", "--json", "--no-progress")
@@ -243,8 +242,8 @@ def test_a_copier_killed_mid_batch_loses_nothing(faulty: FaultyEndpoint, s3: Any
     fill(s3, [f"batch/{i:04d}" for i in range(200)])
     held = faulty.hold("CopyObject", key={"batch/0123"})
 
-    # Short timeouts, so that whatever the killed workers had received comes back within seconds.
-    with cli_running(faulty, tmp_path, *job("--copy-timeout", "3", "--list-timeout", "5")) as cli:
+    # The shortest timeouts, so that whatever the killed workers had received comes back within a minute.
+    with cli_running(faulty, tmp_path, *job("--copy-timeout", "30", "--list-timeout", "30")) as cli:
         held.wait_held()
         assert kill_workers(cli.pid)
         held.release()
@@ -262,13 +261,13 @@ def test_a_lister_killed_after_sending_batches_loses_nothing(faulty: FaultyEndpo
     fill(s3, keys)
 
     def next_page(call: Call) -> bool:
-        # With a 5 s list timeout the lister hands the rest of its range on after every page, so
+        # With a 30 s list timeout (the stop margin) the lister hands the rest on after every page, so
         # the second page is asked for with start-after; a longer one would use a continuation token.
         return "start-after" in call.query or "continuation-token" in call.query
 
     held = faulty.hold("ListObjectsV2", bucket=SOURCE, when=next_page)
 
-    with cli_running(faulty, tmp_path, *job("--list-timeout", "5", "--copy-timeout", "3", ranges=1)) as cli:
+    with cli_running(faulty, tmp_path, *job("--list-timeout", "30", "--copy-timeout", "30", ranges=1)) as cli:
         held.wait_held()
         # The seed's list task, page one's copy batches and the task for the rest are out.
         assert faulty.count("SendMessageBatch") >= 3
@@ -282,40 +281,56 @@ def test_a_lister_killed_after_sending_batches_loses_nothing(faulty: FaultyEndpo
     assert len(listing(s3, DEST)) == len(keys)
 
 
-def test_malformed_messages_go_to_the_dlqs_with_a_reason(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+def test_messages_the_job_did_not_send_touch_nothing(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    """An attacker (or a confused script) puts work on a running job's queues: copies out of a
+    bucket the job does not serve, into one it does not serve, a delete pass nobody asked for,
+    garbage. Each is refused, with its reason, and nothing outside the job changes."""
+    for bucket in ("fault-secret", "fault-attacker"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="fault-secret", Key="real/00", Body=b"secret")
+    s3.put_object(Bucket=DEST, Key="orphan-kept", Body=b"not in the source; no --delete")
     fill(s3, [f"real/{i:02d}" for i in range(30)])
-    sqs = boto3.client("sqs", endpoint_url=faulty.url, region_name="us-east-1")
-    queues = ensure_local_queues(
-        sqs,
-        max_receive_count=DEFAULT_MAX_RECEIVE_COUNT,
-        list_visibility_seconds=visibility_for(LIST_TIMEOUT_SECONDS),
-        copy_visibility_seconds=visibility_for(COPY_TIMEOUT_SECONDS),
-    )
-    copy_batch = CopyBatch("garbage-job", SOURCE, DEST, (CopyItem("real/00", 0),)).to_json()
-    list_task = ListTask("garbage-job", SOURCE, DEST).to_json()
-    garbage = {
-        ("list", "not json"): "body is not JSON",
-        ("list", '{"v": 99, "type": "list"}'): "unsupported message version 99",
-        ("list", copy_batch): "expected a list task, got a copy message",
-        ("copy", "not json either"): "body is not JSON",
-        ("copy", '{"v": 99}'): "unsupported message version 99",
-        ("copy", list_task): "expected a copy batch, got a list message",
-        ("copy", '{"v": 1, "type": "copy", "job": "j", "src": "a-b", "dst": "c-d", "items": []}'): "items must be a non-empty list",
+    held = faulty.hold("CopyObject", key={"real/05"})
+    # The operator's own key (local mode's, in S3FANOUT_HOME): even sealed, foreign buckets and
+    # a delete pass the job did not ask for are refused.
+    key = local_key()
+    injected = {
+        ("copy", CopyBatch("job", "fault-secret", "fault-attacker", (CopyItem("real/00", 6),)).to_json()): "not signed",
+        ("list", ListTask("job", SOURCE, DEST, mode="delete").to_json()): "not signed",
+        ("copy", key.seal(CopyBatch("job", "fault-secret", DEST, (CopyItem("real/00", 6),)).to_json())): "source bucket 'fault-secret'",
+        ("copy", key.seal(CopyBatch("job", SOURCE, "fault-attacker", (CopyItem("real/01", 6),)).to_json())): "destination bucket 'fault-attacker'",
+        ("list", key.seal(ListTask("job", SOURCE, "fault-attacker").to_json())): "destination bucket 'fault-attacker'",
+        ("list", key.seal(ListTask("job", SOURCE, DEST, mode="delete").to_json())): "may not delete",
+        ("list", key.seal(ListTask("job", SOURCE, DEST, prefix="real/", hops=10_000).to_json())): "re-queued 10000 times",
+        ("list", "not json"): "not signed",
+        ("copy", key.seal('{"v": 99, "type": "copy"}')): "unsupported message version 99",
+        ("copy", key.seal(ListTask("job", SOURCE, DEST).to_json())): "expected a copy batch, got a list message",
     }
-    for queue, body in garbage:
-        sqs.send_message(QueueUrl=queues.main_queues()[queue], MessageBody=body)
+    sqs = boto3.client("sqs", endpoint_url=faulty.url, region_name="us-east-1")
 
-    result = run_cli(faulty, tmp_path, *job())
+    with cli_running(faulty, tmp_path, *job()) as cli:
+        held.wait_held()
+        urls = sqs.list_queues(QueueNamePrefix="s3fanout-")["QueueUrls"]
+        queue = {kind: next(url for url in urls if url.endswith(f"-{kind}")) for kind in ("list", "copy")}
+        for kind, body in injected:
+            sqs.send_message(QueueUrl=queue[kind], MessageBody=body)
+        held.release()
+        result = finish(cli)
 
     assert result.returncode == 0, result.stderr
-    assert report_of(result)["failed_keys"] == 0
-    assert listing(s3, DEST) == listing(s3, SOURCE)
+    report = report_of(result)
+    assert (report["failed_keys"], report["failed_ranges"], report["refused_messages"]) == (0, 0, len(injected))
+    assert f"{len(injected)} messages on this job's queues were not sent by it and were refused" in result.stderr
+    source = listing(s3, SOURCE)
+    assert listing(s3, DEST) == source | {"orphan-kept": listing(s3, DEST)["orphan-kept"]}
+    assert listing(s3, "fault-attacker") == {}
+    assert list(listing(s3, "fault-secret")) == ["real/00"]
     letters = dlq_list(faulty, tmp_path)
-    assert all(letter["code"] == "InvalidMessage" and letter["job_id"] is None for letter in letters)
-    assert len(letters) == len(garbage)
-    for (queue, body), reason in garbage.items():
-        named = [x for x in letters if x["queue"] == queue and x["message"].endswith(f": {body!r}")]
-        assert len(named) == 1 and reason in named[0]["message"], (queue, body, letters)
+    assert len(letters) == len(injected)
+    for (kind, body), reason in injected.items():
+        named = [x for x in letters if x["queue"] == kind and (x["message"].endswith(f": {body[:200]!r}") or reason.startswith("re-queued") and reason in x["message"])]
+        assert len(named) == 1 and reason in named[0]["message"], (kind, body, letters)
+        assert named[0]["code"] == ("HopLimitExceeded" if "re-queued" in reason else "InvalidMessage"), named
 
 
 @pytest.mark.parametrize(
