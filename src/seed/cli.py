@@ -612,12 +612,12 @@ def run_deployed_job(spec: JobSpec, args: argparse.Namespace) -> int:
 
 def dry_run(spec: JobSpec, args: argparse.Namespace) -> int:
     """List and compare like the listers would, change nothing, report the plan and its cost."""
-    check_buckets(clients.probe_s3(), spec)
-    s3 = clients.s3()
     try:
         prices = Prices.from_file(args.prices) if args.prices else Prices()
     except (OSError, ValueError, TypeError) as error:
         raise UsageError(f"cannot use the prices in {args.prices}: {error}") from None
+    check_buckets(clients.probe_s3(), spec)
+    s3 = clients.s3()
     started = time.monotonic()
     plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare)
     regions = {bucket_region(s3, spec.source_bucket), bucket_region(s3, spec.dest_bucket)}

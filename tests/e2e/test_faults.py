@@ -357,3 +357,31 @@ def test_a_seed_without_permission_is_refused_before_anything_is_queued(
     assert counts["SendMessage"] == counts["SendMessageBatch"] == counts["CopyObject"] == 0, counts
     faulty.clear()
     assert listing(s3, DEST) == {}
+
+
+def test_ctrl_c_stops_the_workers_cleanly_and_says_what_was_done_and_what_is_queued(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"slow/{i:03d}" for i in range(120)])
+    held = faulty.hold("CopyObject", key={"slow/050"})
+    # Its own process group, like a shell's foreground job: Ctrl-C reaches the CLI and every worker.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seed", *job()], cwd=tmp_path, env=cli_env(faulty), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        held.wait_held()
+        os.killpg(process.pid, signal.SIGINT)
+        held.release()
+        result = finish(process)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "python -m seed: interrupted" in result.stderr
+    assert "listed " in result.stderr and "copied " in result.stderr
+    assert "still queued: " in result.stderr and "run the same command again to finish" in result.stderr
+    [log] = tmp_path.glob("s3fanout-runs/*/workers.log")
+    assert "KeyboardInterrupt" not in log.read_text() and "Traceback" not in log.read_text()
+    # The job's queues went with it: nothing is left to run as some later job's work.
+    sqs = boto3.client("sqs", endpoint_url=faulty.url, region_name="us-east-1")
+    assert sqs.list_queues(QueueNamePrefix="s3fanout-").get("QueueUrls", []) == []
