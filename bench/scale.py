@@ -68,6 +68,7 @@ from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatchPacker, CopyItem, Li
 from s3fanout.plan import Action, Decision, DecisionGroup  # noqa: E402
 from s3fanout.queues import MAX_ENTRIES_PER_BATCH  # noqa: E402
 from s3fanout.s3ops import ListedObject  # noqa: E402
+from s3fanout.signing import MessageKey  # noqa: E402
 
 PAGE_KEYS = 1000  # ListObjectsV2's page (list_pages asks for 1,000)
 SQS_BILLING_CHUNK = 64 * 1024  # SQS bills every 64 KiB of a request as one request
@@ -941,6 +942,10 @@ class _ModelS3:
         return response
 
 
+# list_range seals what it sends; the verification opens it again.
+BENCH_KEY = MessageKey(b"bench-scale")
+
+
 class _ModelSQS:
     def __init__(self) -> None:
         self.bodies: dict[str, list[str]] = {}
@@ -969,14 +974,21 @@ def verify(distributions: list[str], n: int, a: Assumptions) -> list[dict[str, A
             sqs = _ModelSQS()
             s3.clock = 0
             outcome = lister_module.list_range(
-                task, s3=s3, sqs=sqs, list_queue_url="list", copy_queue_url="copy", remaining_ms=lambda: a.lister_timeout_s * 1000 - s3.clock, stop_margin_ms=a.stop_margin_ms
+                task,
+                s3=s3,
+                sqs=sqs,
+                key=BENCH_KEY,
+                list_queue_url="list",
+                copy_queue_url="copy",
+                remaining_ms=lambda: a.lister_timeout_s * 1000 - s3.clock,
+                stop_margin_ms=a.stop_margin_ms,
             )
             totals.invocations += 1
             totals.split_off += outcome.split_off
             totals.hand_ons += outcome.handed_on is not None
             lister_ms += s3.clock
-            queue.extend(ListTask.from_json(body) for body in sqs.bodies.get("list", []))
-            copies = [CopyBatch.from_json(body) for body in sqs.bodies.get("copy", [])]
+            queue.extend(ListTask.from_json(BENCH_KEY.open(body)) for body in sqs.bodies.get("list", []))
+            copies = [CopyBatch.from_json(BENCH_KEY.open(body)) for body in sqs.bodies.get("copy", [])]
             batches += len(copies)
             keys += sum(len(b.items) for b in copies)
         real = {
