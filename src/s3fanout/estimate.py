@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.messages import COPY_BATCH_MAX_KEYS
 from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
-from s3fanout.s3ops import list_pages
+from s3fanout.s3ops import describe_error, list_pages
 
 SAMPLE_SIZE = 10
 PLANNING_THREADS = 16
@@ -193,3 +195,70 @@ def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: 
 def bucket_region(s3: Any, bucket: str) -> str:
     """The bucket's region (GetBucketLocation answers None for us-east-1)."""
     return str(s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1")
+
+
+@dataclass(frozen=True)
+class EncryptionNeeds:
+    """What the copier's role needs for the buckets' encryption, as far as the dry run could see:
+    the KMS keys of a sample of the source objects to copy, the destination bucket's default KMS
+    key, sampled objects encrypted with a customer-provided key (SSE-C, which cannot be copied),
+    and what could not be read."""
+
+    source_kms_keys: list[str] = field(default_factory=list)
+    dest_kms_key: str | None = None
+    sse_c_sample: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def advice(self) -> list[str]:
+        lines = []
+        if self.source_kms_keys:
+            keys = ", ".join(self.source_kms_keys)
+            lines.append(
+                f"source objects are encrypted with KMS key(s) {keys}: unless that is the AWS managed key aws/s3, deploy with "
+                "SourceKmsKeyArn=<key ARN> and let the copier's role use the key in its key policy (kms:Decrypt)"
+            )
+        if self.dest_kms_key:
+            lines.append(
+                f"the destination encrypts new objects with KMS key {self.dest_kms_key}: unless that is aws/s3, deploy with "
+                "DestinationKmsKeyArn=<key ARN> and let the copier's role use it (kms:GenerateDataKey, kms:Decrypt)"
+            )
+        if self.sse_c_sample:
+            lines.append(f"objects encrypted with a customer-provided key (SSE-C) cannot be copied server-side and will fail, e.g. {self.sse_c_sample[0]!r}")
+        lines += [f"could not check {what}" for what in self.unknown]
+        return lines
+
+
+# Source objects whose encryption the dry run reads (one HeadObject each).
+ENCRYPTION_SAMPLE = 3
+
+
+def encryption_needs(s3: Any, source_bucket: str, dest_bucket: str, sample_keys: list[str]) -> EncryptionNeeds:
+    """Read the destination's default encryption and the encryption of a few source objects to
+    copy: the pre-flight probes run with the operator's credentials and cannot see what the
+    copier's role will lack, so the plan says it before the copies fail AccessDenied."""
+    dest_key, unknown, sse_c, source_keys = None, [], [], set()
+    try:
+        rules = s3.get_bucket_encryption(Bucket=dest_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
+        if str(default.get("SSEAlgorithm", "")).startswith("aws:kms"):
+            dest_key = str(default.get("KMSMasterKeyID") or AWS_MANAGED_KEY)
+    except (ClientError, BotoCoreError) as error:
+        failure = describe_error(error)
+        if failure.code != "ServerSideEncryptionConfigurationNotFoundError":
+            unknown.append(f"the destination's default encryption ({failure})")
+    for key in sample_keys[:ENCRYPTION_SAMPLE]:
+        try:
+            head = s3.head_object(Bucket=source_bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            failure = describe_error(error)
+            if failure.code == "400":
+                sse_c.append(key)
+            else:
+                unknown.append(f"the encryption of source object {key!r} ({failure})")
+            continue
+        if str(head.get("ServerSideEncryption", "")).startswith("aws:kms"):
+            source_keys.add(str(head.get("SSEKMSKeyId") or AWS_MANAGED_KEY))
+    return EncryptionNeeds(sorted(source_keys), dest_key, sse_c, unknown)
+
+
+AWS_MANAGED_KEY = "aws/s3 (the AWS managed key)"

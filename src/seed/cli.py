@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
-from s3fanout.estimate import Prices, bucket_region, estimate_cost, plan_job
+from s3fanout.estimate import Prices, bucket_region, encryption_needs, estimate_cost, plan_job
 from s3fanout.dlq import DeadLetter, RedriveResult, dead_letters, peek, purge_job, redrive
 from s3fanout.guard import Scope
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
@@ -622,8 +622,11 @@ def dry_run(spec: JobSpec, args: argparse.Namespace) -> int:
     plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare)
     regions = {bucket_region(s3, spec.source_bucket), bucket_region(s3, spec.dest_bucket)}
     cost = estimate_cost(plan, prices, delete=args.delete, cross_region=len(regions) > 1)
+    encryption = encryption_needs(s3, spec.source_bucket, spec.dest_bucket, plan.copy_sample)
     if args.json:
-        print(json.dumps({"dry_run": True, "plan": asdict(plan), "delete": args.delete, "seconds": round(time.monotonic() - started, 2), "cost": cost.to_dict()}, indent=2, ensure_ascii=False))
+        seconds = round(time.monotonic() - started, 2)
+        body = {"dry_run": True, "plan": asdict(plan), "delete": args.delete, "seconds": seconds, "cost": cost.to_dict(), "encryption": asdict(encryption)}
+        print(json.dumps(body, indent=2, ensure_ascii=False))
         return ExitStatus.SUCCESS
     source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
     lines = [
@@ -638,6 +641,7 @@ def dry_run(spec: JobSpec, args: argparse.Namespace) -> int:
     lines.append(f"  {'total':<32} {'':>12} {'':<12} ${cost.total:,.4f}")
     if len(regions) == 1:
         lines.append("  (both buckets are in one region: no data transfer charge; idle SQS polling by the event sources is not included)")
+    lines += [f"encryption: {line}" for line in encryption.advice()]
     print("\n".join(lines))
     return ExitStatus.SUCCESS
 
