@@ -30,7 +30,8 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 COUNTS_PATH = "/__bench__/counts"

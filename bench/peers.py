@@ -40,10 +40,11 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -350,7 +351,7 @@ def measure(tool: str, ctx: Context, server: CountingMoto, s3: Any, source: dict
         own = RUNNERS[tool](ctx, dest)
     except ToolFailed as failure:
         error = str(failure)
-    except Exception as failure:  # an in-process pool's boto3 error, a tool's unreadable report
+    except Exception as failure:  # noqa: BLE001 - an in-process pool's boto3 error, a tool's unreadable report
         error = f"{type(failure).__name__}: {failure}"
     wall = time.monotonic() - started
     if tool in IN_PROCESS:
@@ -481,7 +482,8 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             f"{tool:<8} {summary['objects_per_second']:>6.1f} {ratio:>7} {summary['copy_phase_objects_per_second']:>7.1f} {summary['seconds_outside_copy_phase']:>7.1f}  "
             f"{summary['s3_requests_per_object']:>6.3f} {summary['s3_list_per_object']:>5.3f} {summary['s3_copy_per_object']:>4.2f} "
             f"{summary['s3_head_per_object']:>4.2f} {summary['s3_other_per_object']:>5.3f}  "
-            f"{summary['sqs_requests_per_object']:>7.3f}  {summary['client_cpu_seconds_per_1000_objects']:>8.2f}  {summary['server_cpu_ms_per_request']:>11.2f}  {summary['other_machine_share']:>6.0%}  {verified:<14}"
+            f"{summary['sqs_requests_per_object']:>7.3f}  {summary['client_cpu_seconds_per_1000_objects']:>8.2f}  "
+            f"{summary['server_cpu_ms_per_request']:>11.2f}  {summary['other_machine_share']:>6.0%}  {verified:<14}"
         )
     lines.append(
         "obj/s: objects / wall clock of the whole command; copying: CopyObject/s between the first and last copy the endpoint saw; "
@@ -497,7 +499,10 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         if summary:
             lines.append(f"{'':<8} {timeline(result['runs'][-1])}")
             if "own_objects_per_second" in summary:
-                lines.append(f"{'':<8} its own report: {summary['own_objects_per_second']:.1f} objects/s over {summary['own_seconds']:.1f} s (from seeding to drained queues; the wall clock adds start-up and access checks)")
+                lines.append(
+                    f"{'':<8} its own report: {summary['own_objects_per_second']:.1f} objects/s over {summary['own_seconds']:.1f} s "
+                    "(from seeding to drained queues; the wall clock adds start-up and access checks)"
+                )
             lines.append(f"{'':<8} limit: {limited_by(tool, summary)}")
             if summary["other_machine_share"] >= 0.05:
                 lines.append(f"{'':<8} WARNING: other processes used {summary['other_machine_share']:.0%} of the machine during this tool's runs; its figures are disturbed")

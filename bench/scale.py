@@ -53,7 +53,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -535,7 +535,7 @@ class CopyQueue:
                 runs = self.fifo
             else:
                 pick = self.random.randrange(self.records)
-                for partition, count in enumerate(self.backlog):
+                for partition, count in enumerate(self.backlog):  # noqa: B007 - the partition found is used after the loop
                     if pick < count:
                         break
                     pick -= count
@@ -980,7 +980,7 @@ def verify(distributions: list[str], n: int, a: Assumptions) -> list[dict[str, A
                 key=BENCH_KEY,
                 list_queue_url="list",
                 copy_queue_url="copy",
-                remaining_ms=lambda: a.lister_timeout_s * 1000 - s3.clock,
+                remaining_ms=lambda s3=s3: a.lister_timeout_s * 1000 - s3.clock,
                 stop_margin_ms=a.stop_margin_ms,
             )
             totals.invocations += 1

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 # Enough pooled connections for a copier's thread pool plus the listing and queue calls around it.
 MAX_POOL_CONNECTIONS = 64
@@ -39,36 +46,40 @@ def _config(service: str, probe: bool) -> Config:
 
 
 @functools.cache
-def client(service: str, probe: bool = False) -> Any:
-    return boto3.session.Session().client(service, config=_config(service, probe))
+def _client(service: str, probe: bool) -> BaseClient:
+    return boto3.session.Session().client(service, config=_config(service, probe))  # type: ignore[call-overload,no-any-return]
 
 
-def s3() -> Any:
-    return client("s3")
+def s3() -> S3Client:
+    return cast("S3Client", _client("s3", False))
 
 
-def probe_s3() -> Any:
+def probe_s3() -> S3Client:
     """An S3 client for the CLI's checks before a job: few retries, short connect timeout."""
-    return client("s3", probe=True)
+    return cast("S3Client", _client("s3", True))
 
 
-def sqs() -> Any:
-    return client("sqs")
+def sqs() -> SQSClient:
+    return cast("SQSClient", _client("sqs", False))
 
 
-def cloudformation() -> Any:
+def secretsmanager() -> SecretsManagerClient:
+    return cast("SecretsManagerClient", _client("secretsmanager", False))
+
+
+def cloudformation() -> CloudFormationClient:
     # Only the CLI reads stacks, once per command: fail fast on an endpoint that does not answer.
-    return client("cloudformation", probe=True)
+    return cast("CloudFormationClient", _client("cloudformation", True))
 
 
 def reset() -> None:
-    client.cache_clear()
+    _client.cache_clear()
 
 
 _OWNER_HOOK = "s3fanout-expected-bucket-owners"
 
 
-def expect_bucket_owners(s3: Any, owners: dict[str, str]) -> None:
+def expect_bucket_owners(s3: S3Client, owners: dict[str, str]) -> None:
     """From now on, every request of ``s3`` naming one of these buckets carries the account that
     must own it: ExpectedBucketOwner for the bucket it addresses, ExpectedSourceBucketOwner for a
     copy source. S3 then answers 403 instead of reading or writing a bucket of the same name in

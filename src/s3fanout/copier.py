@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
@@ -27,6 +27,10 @@ from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy
 from s3fanout.queues import send_messages
 from s3fanout.s3ops import THROTTLING_CODES, S3Failure, copy_object, describe_error
 from s3fanout.signing import MessageKey
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ATTEMPTS = 5
@@ -52,7 +56,7 @@ class ConcurrencyLimit:
         self._successes = 0
         self._changed = threading.Condition()
 
-    def watch(self, s3: Any) -> None:
+    def watch(self, s3: S3Client) -> None:
         """Count every throttled attempt of the client, not only those botocore gives up on: its
         own retries (adaptive mode, several attempts) would otherwise hide the throttling, and the
         copier would keep its full concurrency while every request waits out backoffs."""
@@ -117,13 +121,13 @@ class CopyOutcome:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def copy_batch(
     batch: CopyBatch,
     *,
-    s3: Any,
+    s3: S3Client,
     concurrency: int = DEFAULT_CONCURRENCY,
     limit: ConcurrencyLimit | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -162,7 +166,12 @@ def copy_batch(
     with ThreadPoolExecutor(max_workers=max(1, min(limit.maximum, len(batch.items)))) as pool:
         results = list(pool.map(attempt, batch.items))
 
-    copied, retry, dead, handed_on, new_uploads, dropped = [], [], [], [], [], []
+    copied: list[CopyItem] = []
+    retry: list[CopyItem] = []
+    dead: list[CopyItem] = []
+    handed_on: list[CopyItem] = []
+    new_uploads: list[tuple[str, str]] = []
+    dropped: list[tuple[CopyItem, str]] = []
     for item, result in zip(batch.items, results):
         failure = result.failure
         if failure is None:
@@ -202,7 +211,7 @@ def retry_delay_seconds(attempts: int) -> int:
 
 
 def dispatch_failures(
-    batch: CopyBatch, outcome: CopyOutcome, *, sqs: Any, key: MessageKey, copy_queue_url: str, dead_letter_url: str, s3: Any = None
+    batch: CopyBatch, outcome: CopyOutcome, *, sqs: SQSClient, key: MessageKey, copy_queue_url: str, dead_letter_url: str, s3: S3Client | None = None
 ) -> None:
     """Send part tasks to the copy queue (each alone, at once), retry keys back to the copy queue
     (delayed) and dead keys to the copy DLQ, every body sealed with ``key``; what goes back on the
@@ -217,8 +226,8 @@ def dispatch_failures(
             send_messages(sqs, copy_queue_url, [key.seal(replace(batch, items=(task,), hops=batch.hops + 1).to_json()) for task in outcome.handed_on])
         except Exception:
             if s3 is not None:
-                for key, upload_id in outcome.new_uploads:
-                    abort_upload(s3, batch.dest_bucket, key, upload_id)
+                for object_key, upload_id in outcome.new_uploads:
+                    abort_upload(s3, batch.dest_bucket, object_key, upload_id)
             raise
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, pack_copy_batches, parse_message
 from s3fanout.queues import send_messages
 from s3fanout.signing import BadSeal, MessageKey
 from s3fanout.stack import QueueSet
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef, MessageTypeDef
 
 # Message attributes on what the tool puts on a DLQ itself, as opposed to whole messages SQS moved
 # there after too many failed deliveries: who sent it ("lister" or "copier") and, for a whole
@@ -54,7 +59,7 @@ class DeadLetter:
         return f"s3://{self.source_bucket} {self.key_range}" if self.source_bucket else "(unreadable message)"
 
 
-def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+def peek(sqs: SQSClient, queue_url: str) -> list[MessageTypeDef]:
     """Every message on the queue, leaving them all on it (visible again when this returns)."""
     held = Held(sqs, queue_url)
     try:
@@ -66,14 +71,14 @@ def peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 class Held:
     """Messages of one queue received and kept hidden until they are deleted or released."""
 
-    def __init__(self, sqs: Any, queue_url: str) -> None:
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._handles: list[str] = []
         self._latest: dict[str, str] = {}
 
-    def receive_all(self, hide_seconds: int) -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
+    def receive_all(self, hide_seconds: int) -> list[MessageTypeDef]:
+        seen: dict[str, MessageTypeDef] = {}
         empty_polls = 0
         # A short poll samples only some SQS servers; a long poll asks them all, so one long poll
         # that brings nothing new after a short one means every message has been seen.
@@ -94,7 +99,7 @@ class Held:
                 self._latest[message["MessageId"]] = message["ReceiptHandle"]
         return list(seen.values())
 
-    def delete(self, message: dict[str, Any]) -> None:
+    def delete(self, message: MessageTypeDef) -> None:
         handle = self._latest.pop(message["MessageId"])
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=handle)
         self._handles.remove(handle)
@@ -103,7 +108,9 @@ class Held:
         """Make every message not deleted visible again."""
         handles, self._handles = self._handles, []
         for start in range(0, len(handles), 10):
-            entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles[start : start + 10])]
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles[start : start + 10])
+            ]
             self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
 
 
@@ -118,7 +125,7 @@ class RedriveResult:
 REDRIVE_HIDE_SECONDS = 300
 
 
-def redrive(sqs: Any, queues: QueueSet, key: MessageKey, *, reason: str | None = None, job_id: str | None = None) -> RedriveResult:
+def redrive(sqs: SQSClient, queues: QueueSet, key: MessageKey, *, reason: str | None = None, job_id: str | None = None) -> RedriveResult:
     """Put failed work back on the queue it came from: all of it, or only one reason or job.
 
     Keys the copier gave up on go back as fresh copy batches (their attempts start again); of such
@@ -171,7 +178,7 @@ def redrive(sqs: Any, queues: QueueSet, key: MessageKey, *, reason: str | None =
     return result
 
 
-def purge_job(sqs: Any, queues: QueueSet, job_id: str) -> int:
+def purge_job(sqs: SQSClient, queues: QueueSet, job_id: str) -> int:
     """Delete one job's failures from both DLQs; return how many failures went."""
     purged = 0
     for name, url in queues.dead_letter_queues().items():
@@ -193,14 +200,14 @@ def dead_letter_attributes(by: str, reason: str | None = None, code: str = INVAL
     return {DEAD_LETTERED_BY: by, DEAD_LETTER_REASON: reason[:1000], DEAD_LETTER_CODE: code}
 
 
-def dead_letter_message(sqs: Any, dead_letter_url: str, body: str, *, code: str, reason: str, by: str) -> None:
+def dead_letter_message(sqs: SQSClient, dead_letter_url: str, body: str, *, code: str, reason: str, by: str) -> None:
     """Put a whole message on the DLQ at once, unchanged, with the code and reason of its refusal
     (unreadable, outside the stack's scope, past the hop bound, a listing that broke the rules),
     instead of letting it fail on every delivery."""
     send_messages(sqs, dead_letter_url, [body], attributes=dead_letter_attributes(by, reason, code))
 
 
-def dead_letters(queue: str, messages: Iterable[dict[str, Any]], key: MessageKey | None = None) -> list[DeadLetter]:
+def dead_letters(queue: str, messages: Iterable[MessageTypeDef], key: MessageKey | None = None) -> list[DeadLetter]:
     """Explain each DLQ message: keys the copier gave up on carry their own error; messages the
     handlers refused carry the code and reason; whole messages that SQS moved there after too
     many failed deliveries are explained as such. With ``key``, a message it did not seal is
@@ -274,8 +281,9 @@ def _refused(queue: str, body: ListTask | CopyBatch, code: str, reason: str, sen
     return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, None, describe_range(body), code, reason, None, sent, sent)]
 
 
-def _attribute(message: dict[str, Any], name: str) -> str | None:
-    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+def _attribute(message: MessageTypeDef, name: str) -> str | None:
+    attribute = message.get("MessageAttributes", {}).get(name)
+    value = attribute.get("StringValue") if attribute else None
     return str(value) if value is not None else None
 
 
@@ -288,4 +296,4 @@ def describe_range(task: ListTask) -> str:
 def _timestamp(millis: str | None) -> str | None:
     if not millis:
         return None
-    return datetime.fromtimestamp(int(millis) / 1000, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat(timespec="seconds")

@@ -12,7 +12,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,6 +20,9 @@ from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.messages import COPY_BATCH_MAX_KEYS
 from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.s3ops import describe_error, list_pages
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SAMPLE_SIZE = 10
 PLANNING_THREADS = 16
@@ -49,7 +52,7 @@ class JobPlan:
 class _CountingS3:
     """The client, counting ListObjectsV2 requests per bucket (one instance per thread)."""
 
-    def __init__(self, s3: Any) -> None:
+    def __init__(self, s3: S3Client) -> None:
         self._s3 = s3
         self.lists: dict[str, int] = {}
 
@@ -58,11 +61,13 @@ class _CountingS3:
         return self._s3.list_objects_v2(**request)
 
 
-def plan_range(s3: Any, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, compare: bool) -> JobPlan:
+def plan_range(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, compare: bool) -> JobPlan:
     plan = JobPlan(ranges=1)
     counting = _CountingS3(s3)
-    source = list_pages(counting, source_bucket, prefix, key_range)
-    groups: Any = merge_join(source, list_pages(counting, dest_bucket, prefix, key_range)) if compare else copy_everything(source)
+    # Only list_objects_v2 is called on it: it stands in for the client.
+    lister = cast("S3Client", counting)
+    source = list_pages(lister, source_bucket, prefix, key_range)
+    groups: Any = merge_join(source, list_pages(lister, dest_bucket, prefix, key_range)) if compare else copy_everything(source)
     group: DecisionGroup
     for group in groups:
         for decision in group.decisions:
@@ -84,7 +89,7 @@ def plan_range(s3: Any, source_bucket: str, dest_bucket: str, prefix: str, key_r
     return plan
 
 
-def plan_job(s3: Any, source_bucket: str, dest_bucket: str, prefix: str, ranges: int, compare: bool = True) -> JobPlan:
+def plan_job(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, ranges: int, compare: bool = True) -> JobPlan:
     """List and compare every seeded range (in parallel), changing nothing."""
     total = JobPlan()
     with ThreadPoolExecutor(max_workers=PLANNING_THREADS) as pool:
@@ -192,7 +197,7 @@ def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: 
     return CostEstimate(lines, prices)
 
 
-def bucket_region(s3: Any, bucket: str) -> str:
+def bucket_region(s3: S3Client, bucket: str) -> str:
     """The bucket's region (GetBucketLocation answers None for us-east-1)."""
     return str(s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1")
 
@@ -232,7 +237,7 @@ class EncryptionNeeds:
 ENCRYPTION_SAMPLE = 3
 
 
-def encryption_needs(s3: Any, source_bucket: str, dest_bucket: str, sample_keys: list[str]) -> EncryptionNeeds:
+def encryption_needs(s3: S3Client, source_bucket: str, dest_bucket: str, sample_keys: list[str]) -> EncryptionNeeds:
     """Read the destination's default encryption and the encryption of a few source objects to
     copy: the pre-flight probes run with the operator's credentials and cannot see what the
     copier's role will lack, so the plan says it before the copies fail AccessDenied."""

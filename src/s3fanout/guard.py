@@ -129,4 +129,4 @@ def function_key() -> MessageKey:
     secret_arn = os.environ.get("MESSAGE_KEY_SECRET_ARN")
     if not secret_arn:
         raise ValueError("neither MESSAGE_KEY nor MESSAGE_KEY_SECRET_ARN is set: the function cannot check who sent its messages")
-    return secret_key(clients.client("secretsmanager"), secret_arn)
+    return secret_key(clients.secretsmanager(), secret_arn)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -19,6 +20,10 @@ from s3fanout.messages import ListTask
 from s3fanout.queues import send_messages
 from s3fanout.signing import MessageKey, local_state_dir
 from s3fanout.stack import QueueSet
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 DEFAULT_RANGES = 32
 # S3's rules for bucket names (general purpose buckets): 3-63 characters of lowercase letters,
@@ -42,7 +47,7 @@ class JobSpec:
 
 
 def new_job_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def check_bucket_name(name: str) -> str:
@@ -59,7 +64,7 @@ def check_names(spec: JobSpec) -> None:
         raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
 
 
-def check_buckets(s3: Any, spec: JobSpec) -> None:
+def check_buckets(s3: S3Client, spec: JobSpec) -> None:
     """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is queued."""
     check_names(spec)
     for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
@@ -84,7 +89,7 @@ WRITE_PROBE_KEY = ".s3fanout-write-probe"
 _IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
 
 
-def check_access(s3: Any, spec: JobSpec) -> None:
+def check_access(s3: S3Client, spec: JobSpec) -> None:
     """Probe, with one cheap request each, that the caller may list and read the source and write
     the destination, so that a job does not fail key by key on a permission it never had."""
     sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)")
@@ -124,7 +129,7 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
     ]
 
 
-def seed(sqs: Any, queues: QueueSet, key: MessageKey, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
+def seed(sqs: SQSClient, queues: QueueSet, key: MessageKey, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
     """Put one ListTask per key range of the job on the list queue, sealed; return how many.
 
     ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING
 
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
-from s3fanout.queues import send_messages
 from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.queues import send_messages
 from s3fanout.s3ops import S3Failure, confirm_absent, delete_objects, key_exists_after, list_pages
 from s3fanout.signing import MessageKey
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 # Stop listing when less than this is left of the invocation: enough to send what is packed and the
 # task for the rest, even if SQS is slow to answer.
@@ -64,8 +68,8 @@ class _Tally:
 def list_range(
     task: ListTask,
     *,
-    s3: Any,
-    sqs: Any,
+    s3: S3Client,
+    sqs: SQSClient,
     key: MessageKey,
     list_queue_url: str,
     copy_queue_url: str,
@@ -123,7 +127,7 @@ def list_range(
     return tally.outcome(None)
 
 
-def _groups(s3: Any, task: ListTask) -> Iterator[DecisionGroup]:
+def _groups(s3: S3Client, task: ListTask) -> Iterator[DecisionGroup]:
     key_range = KeyRange(task.after, task.until)
     source_pages = list_pages(s3, task.source_bucket, task.prefix, key_range)
     if task.compare or task.mode == "delete":
@@ -131,7 +135,7 @@ def _groups(s3: Any, task: ListTask) -> Iterator[DecisionGroup]:
     return copy_everything(source_pages)
 
 
-def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _Tally, s3: Any) -> list[CopyBatch]:
+def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _Tally, s3: S3Client) -> list[CopyBatch]:
     """Count the group's decisions, delete its orphans in delete mode; return full copy batches.
 
     An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
@@ -158,7 +162,7 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _
     return ready
 
 
-def _split_rest(s3: Any, task: ListTask, group: DecisionGroup) -> list[KeyRange]:
+def _split_rest(s3: S3Client, task: ListTask, group: DecisionGroup) -> list[KeyRange]:
     """Parts of the rest of the range (after the group) worth a lister each, or the rest whole."""
     # The keys that drive the work: the source's when copying, the destination's when deleting.
     listed = [d.key for d in group.decisions if (d.dest if task.mode == "delete" else d.source) is not None]

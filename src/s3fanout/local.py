@@ -19,11 +19,17 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from s3fanout.stack import QueueSet, queue_depths
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 # Function timeouts of local mode. Shorter than the template's, so that a crashed worker's message
 # is redelivered within minutes; the lister hands its range on well before either runs out.
@@ -62,7 +68,7 @@ class FakeLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+def sqs_event(messages: list[MessageTypeDef], queue_arn: str, region: str) -> dict[str, Any]:
     """The event Lambda's SQS event source passes to a function for these received messages."""
     return {
         "Records": [
@@ -102,7 +108,7 @@ class WorkerConfig:
     region: str
 
 
-def invoke(handler: Callable[[dict[str, Any], Any], Any], function: FunctionSpec, messages: list[dict[str, Any]], region: str) -> set[str]:
+def invoke(handler: Callable[[dict[str, Any], Any], Any], function: FunctionSpec, messages: list[MessageTypeDef], region: str) -> set[str]:
     """Invoke the handler the way Lambda would; return the ids of the messages that failed."""
     event = sqs_event(messages, function.queue_arn, region)
     context = FakeLambdaContext(function.name, function.timeout_seconds)
@@ -114,7 +120,7 @@ def invoke(handler: Callable[[dict[str, Any], Any], Any], function: FunctionSpec
     return {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
 
 
-def settle(sqs: Any, function: FunctionSpec, messages: list[dict[str, Any]], failed_ids: set[str]) -> None:
+def settle(sqs: SQSClient, function: FunctionSpec, messages: list[MessageTypeDef], failed_ids: set[str]) -> None:
     """Delete what succeeded; let failed records come back after a short backoff."""
     done = [m for m in messages if m["MessageId"] not in failed_ids]
     for start in range(0, len(done), 10):
@@ -226,7 +232,7 @@ class LocalRun:
     """
 
     queues: QueueSet
-    sqs: Any
+    sqs: SQSClient
     workers: int
     environment: dict[str, str]
     log_path: Path
@@ -292,9 +298,10 @@ class LocalRun:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"local mode: {line}\n")
 
-    def _receive(self, connections: list[Any], timeout: float) -> None:
+    def _receive(self, connections: list[Connection], timeout: float) -> None:
         """Count the events waiting on the workers' pipes (waiting up to ``timeout`` for the first)."""
-        for connection in multiprocessing.connection.wait(connections, timeout=timeout):
+        for ready in multiprocessing.connection.wait(connections, timeout=timeout):
+            connection = cast(Connection, ready)
             try:
                 while connection.poll():
                     event, fields = connection.recv()

@@ -14,8 +14,9 @@ key transportable at the price of a larger body, which the packer below accounts
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from s3fanout.settings import env_int
 from s3fanout.signing import SEAL_BYTES
@@ -203,7 +204,8 @@ class CopyBatch:
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> CopyBatch:
         items = data.get("items")
-        _require(isinstance(items, list) and items, "items must be a non-empty list")
+        if not isinstance(items, list) or not items:
+            raise InvalidMessage("items must be a non-empty list")
         return cls(
             job_id=_str(data, "job"),
             source_bucket=_str(data, "src", allow_empty=False),
@@ -280,7 +282,7 @@ class ListTask:
 
 LIST_MODES = ("copy", "delete")
 Message = ListTask | CopyBatch
-_KINDS: dict[str, Any] = {"list": ListTask, "copy": CopyBatch}
+_KINDS: dict[str, type[ListTask] | type[CopyBatch]] = {"list": ListTask, "copy": CopyBatch}
 
 
 def parse_message(body: str) -> Message:
@@ -292,8 +294,9 @@ def parse_message(body: str) -> Message:
     _require(isinstance(data, dict), "body must be a JSON object")
     version = data.get("v")
     _require(version == MESSAGE_VERSION, f"unsupported message version {version!r}")
-    kind = _KINDS.get(data.get("type"))  # type: ignore[arg-type]
-    _require(kind is not None, f"unknown message type {data.get('type')!r}")
+    kind = _KINDS.get(str(data.get("type")))
+    if kind is None:
+        raise InvalidMessage(f"unknown message type {data.get('type')!r}")
     return kind._from_dict(data)
 
 

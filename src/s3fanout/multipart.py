@@ -32,10 +32,10 @@ has nothing left to do and is dropped, with the reason, for the logs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,6 +43,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3fanout.messages import DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_PART_NUMBER, CopyItem, PartRange, multipart_threshold_bytes
 from s3fanout.s3ops import THROTTLING_CODES, S3Failure, describe_error
 from s3fanout.settings import env_int
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 if TYPE_CHECKING:
     from s3fanout.copier import ConcurrencyLimit
@@ -152,7 +156,7 @@ class CopyResult:
 
 
 def copy_large(
-    s3: Any,
+    s3: S3Client,
     source_bucket: str,
     dest_bucket: str,
     item: CopyItem,
@@ -174,7 +178,7 @@ def copy_large(
 class _Copy:
     def __init__(
         self,
-        s3: Any,
+        s3: S3Client,
         source_bucket: str,
         dest_bucket: str,
         item: CopyItem,
@@ -335,7 +339,7 @@ class _Copy:
             Bucket=self.dest_bucket,
             Key=self.item.key,
             UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, **parts[n]} for n in sorted(parts)]},
+            MultipartUpload={"Parts": [cast("CompletedPartTypeDef", {"PartNumber": n, **parts[n]}) for n in sorted(parts)]},
         )
 
     def _abort(self, upload_id: str, failure: S3Failure) -> S3Failure:
@@ -372,7 +376,7 @@ _CHECKSUM_FIELDS = tuple(f"Checksum{algorithm}" for algorithm in CHECKSUM_ALGORI
 CompletedPart = dict[str, str]
 
 
-def completed_part(answer: dict[str, Any]) -> CompletedPart:
+def completed_part(answer: Mapping[str, Any]) -> CompletedPart:
     """The ETag and checksum of a part, from UploadPartCopy's CopyPartResult or a ListParts entry:
     S3 returns the part's checksum in both when the upload was created with an algorithm, and
     CompleteMultipartUpload then requires it next to the ETag. (moto returns no part checksum
@@ -383,7 +387,7 @@ def completed_part(answer: dict[str, Any]) -> CompletedPart:
     return part
 
 
-def source_attributes(s3: Any, bucket: str, item: CopyItem) -> tuple[int, str | None, dict[str, Any]]:
+def source_attributes(s3: S3Client, bucket: str, item: CopyItem) -> tuple[int, str | None, dict[str, Any]]:
     """The source's size, ETag and the CreateMultipartUpload arguments that give the copy the same
     metadata, content headers, tags and checksum algorithm: one HeadObject (pinned to the listed
     ETag, with ChecksumMode ENABLED, without which it reports no checksum) and one
@@ -395,7 +399,8 @@ def source_attributes(s3: Any, bucket: str, item: CopyItem) -> tuple[int, str | 
     tags = s3.get_object_tagging(Bucket=bucket, Key=item.key).get("TagSet", [])
     # botocore gives Expires as a datetime, or only ExpiresString when the header is not a valid
     # date: such a header cannot be passed on, and is left out.
-    args: dict[str, Any] = {name: head[name] for name in COPIED_HEADERS if head.get(name) is not None}
+    headers = cast("dict[str, Any]", head)
+    args: dict[str, Any] = {name: headers[name] for name in COPIED_HEADERS if headers.get(name) is not None}
     if head.get("Metadata"):
         args["Metadata"] = dict(head["Metadata"])
     if tags:
@@ -408,7 +413,7 @@ def source_attributes(s3: Any, bucket: str, item: CopyItem) -> tuple[int, str | 
     return int(head["ContentLength"]), head.get("ETag") or item.etag, args
 
 
-def abort_upload(s3: Any, bucket: str, key: str, upload_id: str) -> str | None:
+def abort_upload(s3: S3Client, bucket: str, key: str, upload_id: str) -> str | None:
     """Abort a multipart upload; None when it is gone (already, or now), else what went wrong."""
     try:
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
@@ -418,7 +423,7 @@ def abort_upload(s3: Any, bucket: str, key: str, upload_id: str) -> str | None:
     return None
 
 
-def completed_in_destination(s3: Any, bucket: str, key: str, size: int, parts: int) -> bool:
+def completed_in_destination(s3: S3Client, bucket: str, key: str, size: int, parts: int) -> bool:
     """Does the destination hold an object of this size made of this many parts (ETag "...-N")?"""
     try:
         head = s3.head_object(Bucket=bucket, Key=key)

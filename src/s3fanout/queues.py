@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from s3fanout.messages import MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
 MAX_ENTRIES_PER_BATCH = 10
 # SendMessageBatch limits the sum of all bodies in one request like a single message.
@@ -43,7 +48,7 @@ def group_for_batches(bodies: Sequence[str]) -> list[list[str]]:
 
 
 def send_messages(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     bodies: Sequence[str],
     delay_seconds: int = 0,
@@ -54,18 +59,19 @@ def send_messages(
 
     ``attributes`` become string message attributes of every message.
     """
-    message_attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()}
+    message_attributes: dict[str, MessageAttributeValueTypeDef] = {
+        name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()
+    }
     for group in group_for_batches(bodies):
         entries = {str(index): body for index, body in enumerate(group)}
         for attempt in range(SEND_ATTEMPTS):
-            response = sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
-                    | ({"MessageAttributes": message_attributes} if message_attributes else {})
-                    for entry_id, body in entries.items()
-                ],
-            )
+            request: list[SendMessageBatchRequestEntryTypeDef] = []
+            for entry_id, body in entries.items():
+                entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+                if message_attributes:
+                    entry["MessageAttributes"] = message_attributes
+                request.append(entry)
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=request)
             failed = response.get("Failed") or []
             if not failed:
                 break

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import CopyItem
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # CopyObject copies objects up to 5 GiB in one request; larger ones need a multipart copy.
 MAX_SINGLE_COPY_BYTES = 5 * 1024**3
@@ -99,7 +103,7 @@ def describe_error(error: Exception) -> S3Failure:
     return S3Failure(type(error).__name__, str(error) or repr(error), False)
 
 
-def copy_object(s3: Any, source_bucket: str, dest_bucket: str, item: CopyItem) -> None:
+def copy_object(s3: S3Client, source_bucket: str, dest_bucket: str, item: CopyItem) -> None:
     """Server-side copy of one object to the same key, keeping its metadata and tags.
 
     CopyObject with the COPY directives carries over user metadata, Content-Type, Cache-Control,
@@ -155,7 +159,7 @@ class ListedPage:
 MAX_EMPTY_PAGES = 100
 
 
-def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[ListedPage]:
+def list_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[ListedPage]:
     """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time.
 
     botocore asks for and decodes URL-encoded keys itself, so keys with characters XML 1.0 cannot
@@ -182,7 +186,7 @@ def list_pages(s3: Any, bucket: str, prefix: str, key_range: KeyRange, page_size
         problem = _page_problem([entry["Key"] for entry in entries], prefix, previous, since)
         if problem is not None:
             raise _broken_page(bucket, prefix, number, problem)
-        objects = []
+        objects: list[ListedObject] = []
         for entry in entries:
             if key_range.is_past(entry["Key"]):
                 if objects:
@@ -229,7 +233,7 @@ def _page_problem(keys: list[str], prefix: str, previous: str | None, since: str
     return None
 
 
-def key_exists_after(s3: Any, bucket: str, prefix: str, key: str, until: str | None) -> bool:
+def key_exists_after(s3: S3Client, bucket: str, prefix: str, key: str, until: str | None) -> bool:
     """Is there a key under ``prefix`` after ``key`` (and not past ``until``)? One small LIST.
 
     A probe answered with a key not after ``key`` or not under ``prefix``, or with an empty page
@@ -252,7 +256,7 @@ ABSENCE_CHECK_CONCURRENCY = 16
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-def confirm_absent(s3: Any, bucket: str, keys: list[str]) -> None:
+def confirm_absent(s3: S3Client, bucket: str, keys: list[str]) -> None:
     """Confirm with one HeadObject per key that ``bucket`` lacks each of ``keys``: keys its listing
     did not show, about to be deleted elsewhere as orphans. Only a 404 confirms.
 
@@ -285,7 +289,7 @@ def confirm_absent(s3: Any, bucket: str, keys: list[str]) -> None:
 MAX_DELETE_KEYS = 1000
 
 
-def delete_objects(s3: Any, bucket: str, keys: list[str]) -> int:
+def delete_objects(s3: S3Client, bucket: str, keys: list[str]) -> int:
     """Delete the keys in requests of up to 1,000; raise S3Failure naming the first key that failed."""
     for start in range(0, len(keys), MAX_DELETE_KEYS):
         chunk = keys[start : start + MAX_DELETE_KEYS]

@@ -25,6 +25,10 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 _SEAL = re.compile(r',"sig":"([0-9a-f]{64})"\}$')
 # What sealing adds to a body: ,"sig":"<64 hex digits>"
@@ -90,7 +94,6 @@ def local_key() -> MessageKey:
 
 
 @functools.cache
-def secret_key(secretsmanager: object, secret_id: str) -> MessageKey:
+def secret_key(secretsmanager: SecretsManagerClient, secret_id: str) -> MessageKey:
     """The stack's key from its Secrets Manager secret, read once per process."""
-    value = secretsmanager.get_secret_value(SecretId=secret_id)["SecretString"]  # type: ignore[attr-defined]
-    return MessageKey(str(value).encode("utf-8"))
+    return MessageKey(secretsmanager.get_secret_value(SecretId=secret_id)["SecretString"].encode("utf-8"))

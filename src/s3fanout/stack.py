@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 DEFAULT_STACK_NAME = "s3-fanout"
 LOCAL_QUEUE_PREFIX = "s3fanout"
@@ -71,7 +77,7 @@ def default_stack_name(samconfig: Path = Path("samconfig.toml")) -> str:
     return str(name) if name else DEFAULT_STACK_NAME
 
 
-def queues_from_stack(cloudformation: Any, stack_name: str) -> QueueSet:
+def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> QueueSet:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
@@ -96,14 +102,11 @@ def queues_from_stack(cloudformation: Any, stack_name: str) -> QueueSet:
     )
 
 
-LOCAL_QUEUE_SUFFIXES = {"list_url": "list", "copy_url": "copy", "list_dlq_url": "list-dlq", "copy_dlq_url": "copy-dlq"}
-
-
 def local_queue_name(job_id: str, suffix: str) -> str:
     return f"{LOCAL_QUEUE_PREFIX}-{job_id}-{suffix}"
 
 
-def find_local_queues(sqs: Any) -> list[QueueSet]:
+def find_local_queues(sqs: SQSClient) -> list[QueueSet]:
     """Every job's local-mode queues on the configured SQS endpoint (a job whose main queues were
     deleted after its run still has its DLQs, and its main-queue URLs are where they would be)."""
     urls: list[str] = []
@@ -116,12 +119,15 @@ def find_local_queues(sqs: Any) -> list[QueueSet]:
             continue
         job_id = name.removeprefix(f"{LOCAL_QUEUE_PREFIX}-").removesuffix("-list-dlq")
         base = url.removesuffix(name)
-        found = {field: by_name.get(local_queue_name(job_id, suffix), base + local_queue_name(job_id, suffix)) for field, suffix in LOCAL_QUEUE_SUFFIXES.items()}
-        sets.append(QueueSet(**found, job_id=job_id))
+
+        def url_of(suffix: str, job_id: str = job_id, base: str = base) -> str:
+            return by_name.get(local_queue_name(job_id, suffix), base + local_queue_name(job_id, suffix))
+
+        sets.append(QueueSet(url_of("list"), url_of("copy"), url_of("list-dlq"), url_of("copy-dlq"), job_id=job_id))
     return sets
 
 
-def _queue_url(sqs: Any, name: str) -> str | None:
+def _queue_url(sqs: SQSClient, name: str) -> str | None:
     try:
         return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
     except ClientError as error:
@@ -131,7 +137,7 @@ def _queue_url(sqs: Any, name: str) -> str | None:
 
 
 def ensure_local_queues(
-    sqs: Any,
+    sqs: SQSClient,
     job_id: str,
     *,
     max_receive_count: int,
@@ -140,7 +146,7 @@ def ensure_local_queues(
 ) -> QueueSet:
     """Find or create a job's four local-mode queues, wired like the template wires them."""
 
-    def queue(name: str, attributes: dict[str, str]) -> str:
+    def queue(name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
         url = _queue_url(sqs, name)
         if url is None:
             return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
@@ -160,7 +166,7 @@ def ensure_local_queues(
     return QueueSet(list_url, copy_url, list_dlq_url, copy_dlq_url, job_id=job_id)
 
 
-def delete_local_queues(sqs: Any, queues: QueueSet, *, keep_dead_letters: bool) -> None:
+def delete_local_queues(sqs: SQSClient, queues: QueueSet, *, keep_dead_letters: bool) -> None:
     """Remove a finished local job's queues: its main queues, and its DLQs unless told to keep
     them (they hold failures that `dlq list/redrive --local` still need)."""
     urls = list(queues.main_queues().values()) + ([] if keep_dead_letters else list(queues.dead_letter_queues().values()))
@@ -172,7 +178,7 @@ def delete_local_queues(sqs: Any, queues: QueueSet, *, keep_dead_letters: bool) 
                 raise
 
 
-def pending_messages(sqs: Any, queues: QueueSet) -> int:
+def pending_messages(sqs: SQSClient, queues: QueueSet) -> int:
     """Messages on the main queues (visible, in flight or delayed); 0 for queues that are gone."""
     total = 0
     for url in queues.main_queues().values():
@@ -183,7 +189,7 @@ def pending_messages(sqs: Any, queues: QueueSet) -> int:
     return total
 
 
-def queue_depths(sqs: Any, queue_url: str) -> tuple[int, int, int]:
+def queue_depths(sqs: SQSClient, queue_url: str) -> tuple[int, int, int]:
     """(visible, in flight, delayed) messages of a queue."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,

@@ -7,7 +7,8 @@ to the CLI, which turns them into the progress bar and the summary.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Listener = Callable[[str, dict[str, Any]], None]
 _listeners: list[Listener] = []

@@ -11,20 +11,20 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
-from s3fanout.estimate import Prices, bucket_region, encryption_needs, estimate_cost, plan_job
 from s3fanout.dlq import DeadLetter, RedriveResult, dead_letters, peek, purge_job, redrive
+from s3fanout.estimate import Prices, bucket_region, encryption_needs, estimate_cost, plan_job
 from s3fanout.guard import Scope
-from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.job import (
     DEFAULT_RANGES,
     JobError,
@@ -38,6 +38,7 @@ from s3fanout.job import (
     seed,
     write_failures,
 )
+from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, JobCounters, LocalRun, visibility_for
 from s3fanout.motoserver import EmbeddedMoto
 from s3fanout.queues import SendFailed
@@ -54,6 +55,9 @@ from s3fanout.stack import (
     queues_from_stack,
 )
 from seed.progress import ProgressView, human_bytes
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 PROG = "python -m seed"
 DEFAULT_WORKERS = 4
@@ -233,10 +237,12 @@ def add_worker_options(group: Any) -> None:
     """Options of the local workers, shared by a local job and a local redrive."""
     group.add_argument("--workers", type=worker_count, default=DEFAULT_WORKERS, metavar="N", help=f"worker processes, each one 'Lambda', at most {MAX_WORKERS} (default: {DEFAULT_WORKERS})")
     group.add_argument("--copy-concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N", help=f"copies in flight per worker (default: {DEFAULT_CONCURRENCY})")
-    group.add_argument("--max-attempts", type=positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N", help=f"attempts per key before it goes to the DLQ (default: {DEFAULT_MAX_ATTEMPTS})")
-    group.add_argument("--max-receive-count", type=positive_int, default=DEFAULT_MAX_RECEIVE_COUNT, metavar="N", help=f"deliveries of a message before SQS moves it to the DLQ (default: {DEFAULT_MAX_RECEIVE_COUNT})")
+    group.add_argument("--max-attempts", type=positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N", help=f"attempts per key before the DLQ (default: {DEFAULT_MAX_ATTEMPTS})")
+    receives = f"deliveries of a message before SQS dead-letters it (default: {DEFAULT_MAX_RECEIVE_COUNT})"
+    group.add_argument("--max-receive-count", type=positive_int, default=DEFAULT_MAX_RECEIVE_COUNT, metavar="N", help=receives)
     bounds = f"{MIN_FUNCTION_TIMEOUT_SECONDS} to {MAX_FUNCTION_TIMEOUT_SECONDS}"
-    group.add_argument("--list-timeout", type=function_timeout, default=LIST_TIMEOUT_SECONDS, metavar="S", help=f"seconds a local lister may run, as a Lambda timeout, {bounds} (default: {LIST_TIMEOUT_SECONDS})")
+    listing = f"seconds a local lister may run, as a Lambda timeout, {bounds} (default: {LIST_TIMEOUT_SECONDS})"
+    group.add_argument("--list-timeout", type=function_timeout, default=LIST_TIMEOUT_SECONDS, metavar="S", help=listing)
     group.add_argument(
         "--copy-timeout",
         type=function_timeout,
@@ -367,7 +373,7 @@ def stack_key(queues: QueueSet, stack_name: str) -> MessageKey:
     if not queues.key_secret_arn:
         raise StackError(f"stack '{stack_name}' has no MessageKeySecretArn output: redeploy it with this version of the template")
     try:
-        return secret_key(clients.client("secretsmanager"), queues.key_secret_arn)
+        return secret_key(clients.secretsmanager(), queues.key_secret_arn)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         raise StackError(f"cannot read stack '{stack_name}''s message key {queues.key_secret_arn} ({code}): seeding needs secretsmanager:GetSecretValue on it") from None
@@ -455,7 +461,7 @@ def run_local_job(spec: JobSpec, args: argparse.Namespace, stack: ExitStack) -> 
     return replace(report, refused_messages=len(refused))
 
 
-def note_other_local_jobs(sqs: Any) -> None:
+def note_other_local_jobs(sqs: SQSClient) -> None:
     """Say what other jobs have on their local queues: they are left alone, never run as this job's."""
     for queues in find_local_queues(sqs):
         pending = pending_messages(sqs, queues)
@@ -523,7 +529,7 @@ def drain_locally(queues: QueueSet, args: argparse.Namespace, job_id: str | None
     return run
 
 
-def interruption_summary(sqs: Any, queues: QueueSet, counters: JobCounters, seconds: float, log_path: Path) -> str:
+def interruption_summary(sqs: SQSClient, queues: QueueSet, counters: JobCounters, seconds: float, log_path: Path) -> str:
     """What a run did before Ctrl-C stopped it, and what it left queued."""
     depths = {name: sum(queue_depths(sqs, url)) for name, url in queues.main_queues().items()}
     failed = {name: queue_depths(sqs, url)[0] for name, url in queues.dead_letter_queues().items()}
@@ -653,7 +659,7 @@ def sample(keys: list[str], total: int) -> str:
     return f", e.g. {shown}" + (" ..." if total > 3 else "")
 
 
-def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, tuple[int, int, int]]], None]) -> None:
+def wait_for_drain(sqs: SQSClient, queues: QueueSet, on_progress: Callable[[dict[str, tuple[int, int, int]]], None]) -> None:
     idle = 0
     while idle < 3:
         depths = {name: queue_depths(sqs, url) for name, url in queues.main_queues().items()}
@@ -663,7 +669,7 @@ def wait_for_drain(sqs: Any, queues: QueueSet, on_progress: Callable[[dict[str, 
             time.sleep(WAIT_POLL_SECONDS)
 
 
-def job_dead_letters(sqs: Any, queues: QueueSet, job_id: str | None, key: MessageKey | None = None) -> list[DeadLetter]:
+def job_dead_letters(sqs: SQSClient, queues: QueueSet, job_id: str | None, key: MessageKey | None = None) -> list[DeadLetter]:
     """The failures of one job (every job for None) in both DLQs, left on the queues. Messages a
     handler refused unread (or ``key`` did not seal) belong to no job."""
     letters = []
@@ -765,7 +771,7 @@ def recorded_scope(job_id: str | None) -> Scope:
     return scope
 
 
-def letters_of(sqs: Any, places: list[DeadLetterPlace], job_id: str | None) -> list[DeadLetter]:
+def letters_of(sqs: SQSClient, places: list[DeadLetterPlace], job_id: str | None) -> list[DeadLetter]:
     return [letter for place in places for letter in job_dead_letters(sqs, place.queues, job_id)]
 
 

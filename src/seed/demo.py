@@ -12,15 +12,19 @@ import json
 import os
 import random
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from s3fanout import clients
 from s3fanout.job import JobSpec
 from s3fanout.motoserver import EmbeddedMoto
 from seed.cli import PROG, ExitStatus, OneLineParser, print_report, run_local_job, seed_parser, worker_count
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SOURCE_BUCKET = "demo-source"
 DEST_BUCKET = "demo-destination"
@@ -95,7 +99,7 @@ def demo_objects(count: int, seed: int = 7) -> Iterator[DemoObject]:
         yield DemoObject(key, rng.randbytes(size), headers, tags)
 
 
-def upload(s3: Any, bucket: str, objects: list[DemoObject]) -> None:
+def upload(s3: S3Client, bucket: str, objects: list[DemoObject]) -> None:
     def put(obj: DemoObject) -> None:
         extra = dict(obj.headers)
         if obj.tags:
@@ -106,7 +110,7 @@ def upload(s3: Any, bucket: str, objects: list[DemoObject]) -> None:
         list(pool.map(put, objects))
 
 
-def listing(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
+def listing(s3: S3Client, bucket: str) -> dict[str, tuple[int, str]]:
     found = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for entry in page.get("Contents", []):
@@ -117,7 +121,7 @@ def listing(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
 COMPARED_HEADERS = ("Metadata", "ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires")
 
 
-def verify(s3: Any, objects: list[DemoObject]) -> list[str]:
+def verify(s3: S3Client, objects: list[DemoObject]) -> list[str]:
     """Compare the destination with the source: every key with size and ETag, and the headers and
     tags of every decorated object. Returns the differences, empty when identical."""
     source = listing(s3, SOURCE_BUCKET)
@@ -134,7 +138,7 @@ def verify(s3: Any, objects: list[DemoObject]) -> list[str]:
         found = []
         for name in COMPARED_HEADERS:
             expected = obj.headers.get(name)
-            actual = head.get(name)
+            actual: Any = head.get(name)
             if name == "Expires" and actual is not None:
                 actual = actual.strftime("%Y-%m-%dT%H:%M:%SZ")
             if name == "Metadata":

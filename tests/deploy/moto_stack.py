@@ -384,7 +384,7 @@ def _create_after_the_stack(
     intrinsics = Intrinsics(
         cfn_template, {**pseudo_parameters(stack_name), **parameters}, ref_resource=physical.__getitem__, get_att=get_att
     )
-    for name, resource in set_aside.items():
+    for resource in set_aside.values():
         if "Condition" in resource and not intrinsics.condition(resource["Condition"]):
             continue
         if resource["Type"] == "AWS::CloudWatch::Alarm":

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
 from tests.deploy.moto_stack import (
     ACCOUNT_ID,
-    CONDITIONAL_OUTPUTS,
     EXPECTED_OUTPUTS,
     RuleViolation,
     client,

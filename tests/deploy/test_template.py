@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samtranslator.yaml_helper import yaml_parse
+
 from tests.deploy.moto_stack import (
     ACCOUNT_ID,
     CONDITIONAL_OUTPUTS,
@@ -32,7 +34,6 @@ from tests.deploy.moto_stack import (
     sam_transform,
     with_code_location,
 )
-from samtranslator.yaml_helper import yaml_parse
 
 SAM = Path(sys.executable).with_name("sam")
 

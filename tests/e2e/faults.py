@@ -27,10 +27,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
-from werkzeug.serving import BaseWSGIServer, make_server
-
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 # Seconds a test waits by default for a held request to arrive.
 HOLD_WAIT_SECONDS = 120

@@ -10,10 +10,14 @@ def error(status: int, code: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "op")
 
 
+# The write probe's answer when writing is allowed: 404, the key it names does not exist.
+WRITE_ALLOWED = error(404, "NoSuchKey")
+
+
 class ProbedS3:
     """Answers each probe as told; records what was called."""
 
-    def __init__(self, list_answer=None, head_answer=None, put_answer=error(404, "NoSuchKey"), keys=("data/a",)) -> None:
+    def __init__(self, list_answer=None, head_answer=None, put_answer=WRITE_ALLOWED, keys=("data/a",)) -> None:
         self.answers = {"list_objects_v2": list_answer, "head_object": head_answer, "put_object": put_answer}
         self.keys = keys
         self.calls: list[tuple[str, dict]] = []

@@ -1,6 +1,7 @@
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from s3fanout.copier import MAX_RETRY_DELAY_SECONDS, CopyOutcome, copy_batch, dispatch_failures, retry_delay_seconds
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure

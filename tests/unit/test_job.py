@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3fanout.job import JobError, JobSpec, check_bucket_name, list_tasks
 from s3fanout.keyspace import KeyRange

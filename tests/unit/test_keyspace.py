@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS, KeyRange, seed_ranges
 

@@ -1,7 +1,8 @@
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from s3fanout.keyspace import KeyRange
 from s3fanout.lister import list_range

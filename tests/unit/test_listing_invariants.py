@@ -40,8 +40,8 @@ class ScriptedStore:
         return self.responses[min(len(self.requests), len(self.responses)) - 1]
 
 
-def listed(store: ScriptedStore, prefix: str = "", key_range: KeyRange = KeyRange()) -> list[list[str]]:
-    return [[obj.key for obj in p] for p in list_pages(store, "src", prefix, key_range, page_size=1000)]
+def listed(store: ScriptedStore, prefix: str = "", key_range: KeyRange | None = None) -> list[list[str]]:
+    return [[obj.key for obj in p] for p in list_pages(store, "src", prefix, key_range or KeyRange(), page_size=1000)]
 
 
 class EndlessEmptyPages(ScriptedStore):

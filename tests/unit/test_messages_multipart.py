@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, InvalidMessage, PartRange, pack_copy_batches
 
@@ -98,6 +99,6 @@ def test_a_part_task_body():
     ],
 )
 def test_invalid_part_ranges_say_why(parts, reason):
-    body = '{"v":1,"type":"copy","job":"j","src":"a","dst":"b","items":[{"key":"k","size":12,"parts":%s}]}' % parts
+    body = '{"v":1,"type":"copy","job":"j","src":"a","dst":"b","items":[{"key":"k","size":12,"parts":' + parts + "}]}"
     with pytest.raises(InvalidMessage, match=reason.replace("(", r"\(")):
         CopyBatch.from_json(body)

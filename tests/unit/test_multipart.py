@@ -6,7 +6,8 @@ import datetime as dt
 import itertools
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3fanout.copier import ConcurrencyLimit, CopyOutcome, copy_batch, dispatch_failures
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, PartRange
@@ -94,7 +95,7 @@ HEADERS = {
     "ContentDisposition": "attachment; filename=\"big.csv\"",
     "ContentEncoding": "gzip",
     "ContentLanguage": "fr",
-    "Expires": dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+    "Expires": dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
 }
 
 

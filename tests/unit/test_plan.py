@@ -1,12 +1,13 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3fanout.plan import Action, compare, copy_everything, merge_join
 from s3fanout.s3ops import ListedObject, ListedPage
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def obj(key: str, size: int = 1, etag: str = '"e"', at: datetime | None = T0) -> ListedObject:

@@ -1,6 +1,7 @@
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import CopyItem

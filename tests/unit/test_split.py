@@ -5,7 +5,8 @@ import random
 import uuid
 from collections import Counter
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.lister import list_range
