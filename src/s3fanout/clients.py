@@ -27,9 +27,12 @@ MAX_POOL_CONNECTIONS = 64
 
 def _config(service: str, probe: bool) -> Config:
     options: dict[str, Any] = {
-        # Adaptive mode adds client-side rate limiting on top of the standard retries, which is what
-        # S3's 503 SlowDown asks for while a prefix partition scales.
-        "retries": {"mode": "adaptive", "max_attempts": 8},
+        # Standard mode: retries with exponential backoff for throttling, 5xx and connection
+        # errors. Not adaptive mode: its client-side rate limiter would react to the same
+        # SlowDown signal the copier's own concurrency limit (copier.ConcurrencyLimit) answers,
+        # and two controllers on one signal fight; the copier's limit sees every throttled
+        # attempt through a needs-retry hook and sets how many copies are in flight.
+        "retries": {"mode": "standard", "max_attempts": 8},
         "max_pool_connections": MAX_POOL_CONNECTIONS,
         "connect_timeout": 10,
         # S3 keeps a long CopyObject alive with whitespace, so a read stalls only if something broke.

@@ -12,7 +12,6 @@ go back on the copy queue, each in a message of its own.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from s3fanout.backoff import backoff_seconds
 from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
 from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
@@ -58,7 +58,7 @@ class ConcurrencyLimit:
 
     def watch(self, s3: S3Client) -> None:
         """Count every throttled attempt of the client, not only those botocore gives up on: its
-        own retries (adaptive mode, several attempts) would otherwise hide the throttling, and the
+        own retries (standard mode, several attempts) would otherwise hide the throttling, and the
         copier would keep its full concurrency while every request waits out backoffs."""
 
         def needs_retry(response: Any = None, **_: Any) -> None:
@@ -206,8 +206,7 @@ def _record_failure(previous: KeyFailure | None, failure: S3Failure, when: str) 
 
 def retry_delay_seconds(attempts: int) -> int:
     """Exponential backoff with full jitter: 2, 4, 8, ... seconds on average, capped by SQS."""
-    ceiling = min(MAX_RETRY_DELAY_SECONDS, 2 ** (attempts + 1))
-    return max(1, round(random.uniform(ceiling / 2, ceiling)))
+    return max(1, round(backoff_seconds(attempts + 1, base=1, cap=MAX_RETRY_DELAY_SECONDS)))
 
 
 def dispatch_failures(

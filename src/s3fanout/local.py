@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from s3fanout.backoff import backoff_seconds
 from s3fanout.stack import QueueSet, queue_depths
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ def visibility_for(timeout_seconds: int) -> int:
     return timeout_seconds + min(30, timeout_seconds)
 
 COPY_RECORDS_PER_INVOCATION = 10
-# Failed records come back after this many seconds times their receive count (capped).
-FAILED_RECORD_BACKOFF_SECONDS = 2
+# Failed records come back after a backoff that doubles with their receive count, up to this.
+FAILED_RECORD_MAX_BACKOFF_SECONDS = 60
 IDLE_POLL_SECONDS = 0.5
 WORKER_STOP_SECONDS = 10
 # Consecutive empty checks of every queue before the job counts as finished: SQS's counts are
@@ -136,7 +137,7 @@ def settle(sqs: SQSClient, function: FunctionSpec, messages: list[MessageTypeDef
                 sqs.change_message_visibility(
                     QueueUrl=function.queue_url,
                     ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=min(60, FAILED_RECORD_BACKOFF_SECONDS * receives),
+                    VisibilityTimeout=round(backoff_seconds(receives, base=1, cap=FAILED_RECORD_MAX_BACKOFF_SECONDS)),
                 )
 
 

@@ -7,11 +7,11 @@ retried) rather than a batch that quietly vanished.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from s3fanout.backoff import backoff_seconds
 from s3fanout.messages import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
@@ -81,6 +81,6 @@ def send_messages(
                 raise SendFailed(f"{len(failed)} message(s) rejected by {queue_url}: {reasons}")
             entries = {f["Id"]: entries[f["Id"]] for f in failed}
             if attempt + 1 < SEND_ATTEMPTS:
-                sleep(min(10.0, 0.1 * 2**attempt) * (0.5 + random.random()))
+                sleep(backoff_seconds(attempt, base=0.1, cap=10.0))
         else:
             raise SendFailed(f"{len(entries)} message(s) not accepted by {queue_url} after {SEND_ATTEMPTS} attempts: {reasons}")
