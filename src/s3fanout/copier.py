@@ -12,6 +12,7 @@ go back on the copy queue, each in a message of its own.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fanout.backoff import backoff_seconds
+from s3fanout.counts import Counts
 from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
 from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
@@ -99,6 +101,13 @@ class ConcurrencyLimit:
             self._changed.notify_all()
 
 
+@functools.cache
+def environment_limit(maximum: int) -> ConcurrencyLimit:
+    """One limit per execution environment (a Lambda's, a local worker's): throttling seen by one
+    invocation slows the next."""
+    return ConcurrencyLimit(maximum)
+
+
 @dataclass(frozen=True, slots=True)
 class CopyOutcome:
     """The batch's keys sorted by fate. A part task that copied its parts while other parts remain
@@ -118,6 +127,33 @@ class CopyOutcome:
     @property
     def copied_bytes(self) -> int:
         return sum(item.size for item in self.copied)
+
+    def key_events(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(log level, message, fields) for every key that did not simply get copied, naming it
+        and what became of it: what a handler logs."""
+        for level, text, items in (("warning", "copy failed, will retry", self.retry), ("error", "copy failed, key sent to the dead-letter queue", self.dead)):
+            for item in items:
+                failure = item.failure
+                assert failure is not None
+                yield level, text, {"key": item.key, "error_code": failure.code, "error_message": failure.message, "attempts": failure.attempts}
+        for task in self.handed_on:
+            assert task.parts is not None
+            parts = {"upload_id": task.parts.upload_id, "first_part": task.parts.first, "last_part": task.parts.last, "part_size": task.parts.part_size}
+            yield "info", "multipart copy handed on as a part task", {"key": task.key, "size": task.size} | parts
+        for item, reason in self.dropped:
+            yield "warning", "part task dropped: nothing left to do", {"key": item.key, "size": item.size, "reason": reason}
+
+    def counts(self, throttled_attempts: int = 0) -> Counts:
+        return Counts(
+            objects_copied=len(self.copied),
+            bytes_copied=self.copied_bytes,
+            keys_retried=len(self.retry),
+            keys_failed=len(self.dead),
+            keys_throttled=self.throttled,
+            throttled_attempts=throttled_attempts,
+            part_tasks_queued=len(self.handed_on),
+            part_tasks_dropped=len(self.dropped),
+        )
 
 
 def utc_now() -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from s3fanout import clients
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, Message, parse_message
@@ -107,7 +107,10 @@ class Scope:
         return {bucket: owner for bucket, owner in pairs if owner}
 
 
-def admit(body: str, key: MessageKey, scope: Scope, kind: type[ListTask] | type[CopyBatch]) -> Any:
+Kind = TypeVar("Kind", ListTask, CopyBatch)
+
+
+def admit(body: str, key: MessageKey, scope: Scope, kind: type[Kind]) -> Kind:
     """The message in ``body`` if its seal, kind and scope allow it; else InvalidMessage or
     HopLimitExceeded with the reason."""
     try:

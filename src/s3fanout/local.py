@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from s3fanout.backoff import backoff_seconds
+from s3fanout.counts import Counts
 from s3fanout.stack import QueueSet, queue_depths
 
 if TYPE_CHECKING:
@@ -159,9 +160,9 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
 
     import importlib
 
-    from s3fanout import clients, telemetry
+    from s3fanout import clients, progress_events
 
-    telemetry.subscribe(lambda event, fields: connection.send((event, fields)))
+    progress_events.subscribe(lambda job_id, counts: connection.send((job_id, counts.to_dict())))
     handlers = {}
     for function in config.functions:
         module, name = function.handler.split(":")
@@ -193,38 +194,6 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
 
 
 @dataclass
-class JobCounters:
-    keys_listed: int = 0
-    bytes_listed: int = 0
-    keys_skipped: int = 0
-    bytes_skipped: int = 0
-    orphans_found: int = 0
-    objects_deleted: int = 0
-    ranges_handed_on: int = 0
-    ranges_split_off: int = 0
-    objects_copied: int = 0
-    bytes_copied: int = 0
-    keys_retried: int = 0
-    keys_failed: int = 0
-
-    def apply(self, event: str, fields: dict[str, Any]) -> None:
-        if event == "listed":
-            self.keys_listed += fields["keys"]
-            self.bytes_listed += fields["bytes"]
-            self.keys_skipped += fields["skipped"]
-            self.bytes_skipped += fields["skipped_bytes"]
-            self.orphans_found += fields["orphans"]
-            self.objects_deleted += fields["deleted"]
-            self.ranges_handed_on += int(fields["handed_on"])
-            self.ranges_split_off += fields["split_off"]
-        elif event == "copied":
-            self.objects_copied += fields["objects"]
-            self.bytes_copied += fields["bytes"]
-            self.keys_retried += fields["retried"]
-            self.keys_failed += fields["failed"]
-
-
-@dataclass
 class LocalRun:
     """Runs worker processes over a job's queues until every queue is drained.
 
@@ -241,7 +210,7 @@ class LocalRun:
     job_id: str | None  # None counts the progress of every job on the queues
     list_timeout: int = LIST_TIMEOUT_SECONDS
     copy_timeout: int = COPY_TIMEOUT_SECONDS
-    counters: JobCounters = field(default_factory=JobCounters)
+    counters: Counts = field(default_factory=Counts)
     workers_replaced: int = 0
 
     def functions(self) -> tuple[FunctionSpec, ...]:
@@ -253,7 +222,7 @@ class LocalRun:
             FunctionSpec("ListObjectsFunction", "list_objects.app:lambda_handler", self.queues.list_url, arn(self.queues.list_url), self.list_timeout, 1),
         )
 
-    def run(self, on_progress: Callable[[JobCounters, dict[str, tuple[int, int, int]]], None]) -> None:
+    def run(self, on_progress: Callable[[Counts, dict[str, tuple[int, int, int]]], None]) -> None:
         context = multiprocessing.get_context("spawn")
         config = WorkerConfig(self.functions(), self.environment, str(self.log_path), self.region)
         workers: list[tuple[Any, Any]] = []
@@ -305,8 +274,8 @@ class LocalRun:
             connection = cast(Connection, ready)
             try:
                 while connection.poll():
-                    event, fields = connection.recv()
-                    if self.job_id in (None, fields.get("job_id")):
-                        self.counters.apply(event, fields)
+                    job_id, counts = connection.recv()
+                    if self.job_id in (None, job_id):
+                        self.counters += Counts.from_dict(counts)
             except (EOFError, OSError):
                 continue  # a worker that died; it is replaced by the run loop

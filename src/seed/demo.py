@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 from s3fanout import clients
 from s3fanout.job import JobSpec
 from s3fanout.motoserver import EmbeddedMoto
-from seed.cli import PROG, ExitStatus, OneLineParser, print_report, run_local_job, seed_parser, worker_count
+from seed.arguments import worker_count
+from seed.console import PROG, ExitStatus, OneLineParser, progress_wanted
+from seed.report import print_report
+from seed.runner import JobOptions, WorkerOptions, run_local_job
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -182,14 +185,14 @@ def run_demo(argv: list[str]) -> int:
         s3.create_bucket(Bucket=SOURCE_BUCKET)
         s3.create_bucket(Bucket=DEST_BUCKET)
         upload(s3, SOURCE_BUCKET, objects)
-        job_args = seed_parser().parse_args(
-            ["--bucket", SOURCE_BUCKET, "--dest", DEST_BUCKET, "--local", "--workers", str(args.workers), "--output-dir", args.output_dir]
-            + (["--json"] if args.json else [])
-            + (["--no-progress"] if args.no_progress else [])
+        options = JobOptions(
+            JobSpec(SOURCE_BUCKET, DEST_BUCKET),
+            workers=WorkerOptions(workers=args.workers, output_dir=args.output_dir),
+            progress=progress_wanted(args.no_progress or args.json),
         )
         # AWS_ENDPOINT_URL points at the demo's server, so local mode creates its queues there too.
         with ExitStack() as stack:
-            report = run_local_job(JobSpec(SOURCE_BUCKET, DEST_BUCKET), job_args, stack)
+            report = run_local_job(options, stack)
         print(f"demo: verifying {len(objects):,} keys (size, ETag, metadata, content headers, tags)", file=sys.stderr)
         problems = verify(s3, objects)
     if args.json:

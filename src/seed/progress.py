@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from s3fanout.local import JobCounters
+from s3fanout.counts import Counts
 
 
 def human_bytes(count: float) -> str:
@@ -44,7 +44,7 @@ class ProgressView:
             self._task = self._progress.add_task("listing", total=None, detail="")
         return self
 
-    def update(self, counters: JobCounters | None, depths: dict[str, tuple[int, int, int]]) -> None:
+    def update(self, counters: Counts | None, depths: dict[str, tuple[int, int, int]]) -> None:
         if not self._progress:
             return
         listing = sum(depths.get("list", (0, 0, 0)))

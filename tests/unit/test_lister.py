@@ -45,9 +45,9 @@ def test_keys_go_to_the_copy_queue_in_batches_of_100_in_order():
     batches = copy_batches(sqs)
     assert [len(b.items) for b in batches] == [100] * 12 + [34]
     assert sent_keys(sqs) == KEYS
-    assert (outcome.keys, outcome.batches, outcome.handed_on) == (1234, 13, None)
+    assert (outcome.counts.keys_listed, outcome.counts.copy_batches_sent, outcome.handed_on) == (1234, 13, None)
     assert len(s3.source_list_requests()) == 5
-    assert outcome.bytes == sum(FakeS3.size_of(k) for k in KEYS)
+    assert outcome.counts.bytes_listed == sum(FakeS3.size_of(k) for k in KEYS)
     assert handed_on(sqs) == []
 
 
@@ -138,5 +138,5 @@ def test_a_range_listed_to_its_end_does_not_hand_on_an_empty_rest(until):
 def test_an_empty_range_sends_nothing():
     s3 = FakeS3(KEYS)
     outcome, sqs = run(s3, task("zzz", None), remaining_ms=SHORT)
-    assert (outcome.keys, outcome.batches, outcome.handed_on) == (0, 0, None)
+    assert (outcome.counts.keys_listed, outcome.counts.copy_batches_sent, outcome.handed_on) == (0, 0, None)
     assert sqs.batch_requests == []

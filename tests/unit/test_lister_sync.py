@@ -24,7 +24,7 @@ def test_only_missing_and_changed_keys_are_queued():
     s3 = FakeS3(["a", "bb", "c", "d"], buckets={"dst": ["b", "c", "orphan", "zz"]})
     outcome, sent, _ = run(s3, ListTask("job", "src", "dst"))
     assert sent == ["a", "bb", "d"]
-    assert (outcome.keys, outcome.skipped, outcome.orphans, outcome.deleted) == (4, 1, 3, 0)
+    assert (outcome.counts.keys_listed, outcome.counts.keys_skipped, outcome.counts.orphans_found, outcome.counts.objects_deleted) == (4, 1, 3, 0)
     # Orphans are only counted when copying: nothing deleted, nothing to confirm.
     assert s3.delete_requests == [] and s3.head_requests == []
 
@@ -33,7 +33,7 @@ def test_an_unchanged_range_queues_nothing():
     keys = [f"k{i:04d}" for i in range(2500)]
     s3 = FakeS3(keys, buckets={"dst": keys})
     outcome, sent, _ = run(s3, ListTask("job", "src", "dst"))
-    assert sent == [] and outcome.skipped == 2500 and outcome.batches == 0
+    assert sent == [] and outcome.counts.keys_skipped == 2500 and outcome.counts.copy_batches_sent == 0
     # Two listings of three pages each (and a few one-key probes of how far the open-ended range
     # goes, to decide whether to split it): no request per object.
     pages = [r for r in s3.list_requests if r["MaxKeys"] > 1]
@@ -45,7 +45,7 @@ def test_an_unchanged_range_queues_nothing():
 def test_force_copies_everything_without_listing_the_destination():
     s3 = FakeS3(["a", "b"], buckets={"dst": ["a", "b"]})
     outcome, sent, _ = run(s3, ListTask("job", "src", "dst", compare=False))
-    assert sent == ["a", "b"] and outcome.skipped == 0
+    assert sent == ["a", "b"] and outcome.counts.keys_skipped == 0
     assert {r["Bucket"] for r in s3.list_requests} == {"src"}
 
 
@@ -54,7 +54,7 @@ def test_delete_mode_removes_exactly_the_orphans_and_copies_nothing():
     s3 = FakeS3(["keep/a", "new"], buckets={"dst": ["keep/a", *orphans]})
     outcome, sent, _ = run(s3, ListTask("job", "src", "dst", mode="delete"))
     assert sent == []
-    assert outcome.deleted == outcome.orphans == 1500
+    assert outcome.counts.objects_deleted == outcome.counts.orphans_found == 1500
     assert s3.buckets["dst"] == ["keep/a"]
     assert all(len(r["Keys"]) <= 1000 for r in s3.delete_requests)
     # Each orphan was first confirmed missing from the source, with one HeadObject.
@@ -65,19 +65,19 @@ def test_delete_mode_removes_exactly_the_orphans_and_copies_nothing():
 def test_delete_mode_respects_prefix_and_range():
     s3 = FakeS3([], buckets={"dst": ["a/1", "a/5", "a/9", "b/1"]})
     outcome, _, _ = run(s3, ListTask("job", "src", "dst", prefix="a/", after="a/1", until="a/5", mode="delete"))
-    assert outcome.deleted == 1 and s3.buckets["dst"] == ["a/1", "a/9", "b/1"]
+    assert outcome.counts.objects_deleted == 1 and s3.buckets["dst"] == ["a/1", "a/9", "b/1"]
 
 
 def test_hand_on_after_the_source_ends_continues_with_the_destinations_orphans():
     s3 = FakeS3(["a"], buckets={"dst": [f"z{i:04d}" for i in range(2500)]}, max_page=1000)
     outcome, _, handed = run(s3, ListTask("job", "src", "dst", mode="delete"), remaining_ms=SHORT)
     # The first group settles "a" (and no orphan before it); the rest goes on after it.
-    assert outcome.deleted == 0 and handed == [ListTask("job", "src", "dst", after="a", resumed=1, mode="delete", hops=1)]
+    assert outcome.counts.objects_deleted == 0 and handed == [ListTask("job", "src", "dst", after="a", resumed=1, mode="delete", hops=1)]
     done = 0
     task = handed[0]
     while True:
         outcome, _, handed = run(s3, task, remaining_ms=SHORT)
-        done += outcome.deleted
+        done += outcome.counts.objects_deleted
         if not handed:
             break
         task = handed[0]
@@ -113,7 +113,7 @@ def test_delete_mode_deletes_nothing_when_the_source_listing_left_out_a_key_the_
 def test_delete_mode_still_deletes_the_real_orphans_of_a_correct_listing():
     s3 = GappySourceS3(["a", "c"], unlisted=[], buckets={"dst": ["a", "b", "b2", "c", "z"]})
     outcome, _, _ = run(s3, ListTask("job", "src", "dst", mode="delete"))
-    assert outcome.deleted == 3 and s3.buckets["dst"] == ["a", "c"]
+    assert outcome.counts.objects_deleted == 3 and s3.buckets["dst"] == ["a", "c"]
     assert sorted(r["Key"] for r in s3.head_requests) == ["b", "b2", "z"]
 
 

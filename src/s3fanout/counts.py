@@ -1,0 +1,62 @@
+"""One vocabulary for what a job did: the counts listers and copiers produce, and that metrics,
+progress events, local mode's totals and the job report all read by iterating over them.
+
+A new count is one new field here: its CloudWatch metric is the field's name in CamelCase
+(``keys_listed`` -> ``KeysListed``), in bytes when the name starts with ``bytes_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class Counts:
+    # Listers
+    keys_listed: int = 0
+    bytes_listed: int = 0
+    keys_skipped: int = 0  # already identical in the destination
+    bytes_skipped: int = 0
+    orphans_found: int = 0  # destination keys not in the source
+    objects_deleted: int = 0
+    copy_batches_sent: int = 0
+    ranges_handed_on: int = 0  # rest of a range re-queued near the timeout
+    ranges_split_off: int = 0  # parts of a range given to other listers
+    # Copiers
+    objects_copied: int = 0
+    bytes_copied: int = 0
+    keys_retried: int = 0  # re-queued after a transient error
+    keys_failed: int = 0  # sent to the copy DLQ
+    keys_throttled: int = 0  # failed with SlowDown after botocore's own retries
+    throttled_attempts: int = 0  # every throttled request, botocore's retries included
+    part_tasks_queued: int = 0
+    part_tasks_dropped: int = 0
+
+    def __iadd__(self, other: Counts) -> Counts:
+        for name, value in other.items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+    def __add__(self, other: Counts) -> Counts:
+        total = Counts(**asdict(self))
+        total += other
+        return total
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        for field in fields(self):
+            yield field.name, getattr(self, field.name)
+
+    def metrics(self) -> Iterator[tuple[str, bool, int]]:
+        """(metric name, counts bytes, value) of every count that is not zero."""
+        for name, value in self.items():
+            if value:
+                yield "".join(part.capitalize() for part in name.split("_")), name.startswith("bytes_"), value
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, int]) -> Counts:
+        known = {field.name for field in fields(cls)}
+        return cls(**{name: int(value) for name, value in data.items() if name in known})

@@ -1,0 +1,127 @@
+"""What a finished job (or redrive) reports: counts, failures, where the files are; as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from s3fanout.counts import Counts
+from s3fanout.dlq import DeadLetter
+from seed.progress import human_bytes
+
+
+@dataclass
+class JobReport:
+    job_id: str
+    source: str
+    destination: str
+    mode: str
+    seconds: float
+    # None where this command cannot know them: a deployed job counts in CloudWatch metrics.
+    keys_listed: int | None
+    bytes_listed: int | None
+    objects_copied: int | None
+    bytes_copied: int | None
+    keys_skipped: int | None
+    bytes_skipped: int | None
+    orphans_found: int | None
+    objects_deleted: int | None
+    keys_retried: int | None
+    failed_keys: int
+    failed_ranges: int
+    failures_file: str | None
+    log_file: str | None
+    # Messages on the job's own queues that it did not send (unsigned, forged, outside its
+    # buckets), refused untouched and kept in its DLQs; not failures of the job.
+    refused_messages: int = 0
+    # The failed keys and ranges themselves (the counts above are theirs); not part of the JSON,
+    # which names the failures file instead.
+    failures: list[DeadLetter] = field(default_factory=list, repr=False)
+
+    @property
+    def objects_per_second(self) -> float | None:
+        if self.objects_copied is None:
+            return None
+        return self.objects_copied / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.objects_per_second
+        values = {name: value for name, value in asdict(self).items() if name != "failures"}
+        return values | {"objects_per_second": None if rate is None else round(rate, 1)}
+
+    def text(self) -> str:
+        lines = [f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) finished in {self.seconds:.1f} s"]
+        if self.keys_listed is None or self.objects_copied is None or self.bytes_listed is None or self.bytes_copied is None:
+            lines.append("  counts  in the stack's CloudWatch metrics (namespace S3Fanout); this command watched the queues")
+        else:
+            lines += [
+                f"  listed  {self.keys_listed:,} keys ({human_bytes(self.bytes_listed)})",
+                f"  copied  {self.objects_copied:,} objects ({human_bytes(self.bytes_copied)}), {self.objects_per_second:,.1f} objects/s",
+                f"  skipped {self.keys_skipped or 0:,} objects already identical ({human_bytes(self.bytes_skipped or 0)})",
+            ]
+            if self.objects_deleted:
+                lines.append(f"  deleted {self.objects_deleted:,} orphans (destination objects not in the source)")
+            elif self.orphans_found:
+                lines.append(f"  orphans {self.orphans_found:,} destination objects not in the source, kept (--delete removes them)")
+        if self.keys_retried:
+            lines.append(f"  retried {self.keys_retried:,} key copies after transient errors")
+        failed = f"  failed  {self.failed_keys:,} keys"
+        if self.failed_ranges:
+            failed += f" and {self.failed_ranges:,} key ranges that could not be listed"
+        if self.failures_file and (self.failed_keys or self.failed_ranges):
+            failed += f" (written to {self.failures_file})"
+        lines.append(failed)
+        if self.refused_messages:
+            lines.append(f"  refused {self.refused_messages:,} messages this job did not send, touching nothing (see 'dlq list --local')")
+        if self.log_file:
+            lines.append(f"  logs    {self.log_file}")
+        return "\n".join(lines)
+
+
+def build_report(
+    job_id: str,
+    source: str,
+    destination: str,
+    mode: str,
+    seconds: float,
+    counters: Counts | None,
+    letters: list[DeadLetter],
+    failures_file: str | None,
+    log_file: str | None,
+) -> JobReport:
+    counted: dict[str, Any] = {name: getattr(counters, name) if counters else None for name in REPORTED_COUNTS}
+    return JobReport(
+        job_id=job_id,
+        source=source,
+        destination=destination,
+        mode=mode,
+        seconds=round(seconds, 2),
+        **counted,
+        failed_keys=sum(1 for letter in letters if letter.key is not None),
+        failed_ranges=sum(1 for letter in letters if letter.key is None),
+        failures_file=failures_file,
+        log_file=log_file,
+        failures=letters,
+    )
+
+
+# The Counts a report shows (None for each where the job's counts are not known here).
+REPORTED_COUNTS = ("keys_listed", "bytes_listed", "objects_copied", "bytes_copied", "keys_skipped", "bytes_skipped", "orphans_found", "objects_deleted", "keys_retried")
+
+
+def print_report(report: JobReport, as_json: bool) -> None:
+    print(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
+
+
+def describe_letters(letters: list[DeadLetter]) -> str:
+    if not letters:
+        return "the dead-letter queues are empty"
+    counts = Counter(letter.code for letter in letters)
+    lines = [f"{len(letters):,} failures: " + ", ".join(f"{code} {count:,}" for code, count in counts.most_common())]
+    for letter in sorted(letters, key=lambda item: (item.code, item.subject)):
+        attempts = f", {letter.attempts} attempts" if letter.attempts else ""
+        when = f", last {letter.last_failed}" if letter.last_failed else ""
+        lines.append(f"  [{letter.queue}] {letter.code}: {letter.subject!r}: {letter.message} (job {letter.job_id}{attempts}{when})")
+    return "\n".join(lines)

@@ -1,0 +1,396 @@
+"""One job runner for both ways a job runs: seed its ranges, drain the queues, read the job's
+dead letters, run the delete pass after a clean copy pass, and report.
+
+What differs is where the queues are and who drains them (a ``Drain``):
+
+- ``LocalWorkers``: worker processes on this machine play the Lambdas, on queues of the job's own
+  (an SQS endpoint's or an embedded moto server's) or on a deployed stack's (``--stack-name``);
+- ``DeployedStack``: the stack's Lambdas drain its queues while this process watches their depths.
+
+The CLI (cli.py) and the demo build ``JobOptions`` and call ``run_local_job`` or
+``run_deployed_job``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import ClientError
+
+from s3fanout import clients
+from s3fanout.copier import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
+from s3fanout.counts import Counts
+from s3fanout.dlq import DeadLetter, dead_letters, peek
+from s3fanout.guard import Scope
+from s3fanout.job import JobError, JobSpec, check_access, check_buckets, new_job_id, record_local_scope, seed, write_failures
+from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
+from s3fanout.motoserver import EmbeddedMoto
+from s3fanout.signing import MessageKey, local_key, secret_key
+from s3fanout.stack import (
+    QueueSet,
+    StackError,
+    delete_local_queues,
+    ensure_local_queues,
+    find_local_queues,
+    pending_messages,
+    queue_depths,
+    queues_from_stack,
+)
+from seed.console import PROG, JobInterrupted, UsageError, say
+from seed.progress import ProgressView, human_bytes
+from seed.report import JobReport, build_report
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+DEFAULT_WORKERS = 4
+DEFAULT_MAX_RECEIVE_COUNT = 5
+DEFAULT_OUTPUT_DIR = "s3fanout-runs"
+# How often --wait looks at a deployed stack's queues, and how many empty looks in a row end it:
+# SQS's counts are approximate and a delayed retry can surface between two looks.
+WAIT_POLL_SECONDS = 5
+WAIT_EMPTY_LOOKS = 3
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How local workers play the Lambdas, and where a local run writes its files."""
+
+    workers: int = DEFAULT_WORKERS
+    copy_concurrency: int = DEFAULT_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    list_timeout: int = LIST_TIMEOUT_SECONDS
+    copy_timeout: int = COPY_TIMEOUT_SECONDS
+    output_dir: str = DEFAULT_OUTPUT_DIR
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    spec: JobSpec
+    delete: bool = False
+    # A deployed stack whose queues, scope and key the job uses; None: local queues of its own.
+    stack_name: str | None = None
+    # Accounts that must own the buckets, for a job on its own queues (a stack says its own).
+    source_owner: str | None = None
+    dest_owner: str | None = None
+    workers: WorkerOptions = field(default_factory=WorkerOptions)
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a job runs: its queues, what their consumers may touch, the key they trust, and
+    whether the queues are the job's own (local mode without a stack)."""
+
+    queues: QueueSet
+    scope: Scope
+    key: MessageKey
+    own_queues: bool = False
+
+
+class Drain(Protocol):
+    @property
+    def label(self) -> str:
+        """How the report names where the job ran."""
+
+    def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
+        """Run (or wait for) the consumers until the queues are empty; the job's counts where known."""
+
+    def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
+        """The line that tells the person the job is queued and what happens next."""
+
+
+# ----------------------------------------------------------------------------------- the run
+
+
+def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
+    """A job drained by local workers: on a deployed stack's queues (--stack-name, under the
+    stack's scope and key), else on queues of its own under exactly the job's scope."""
+    check_output_dir(options.workers.output_dir)
+    job_id = new_job_id()
+    if options.stack_name:
+        target = stack_target(options.stack_name, options)
+    else:
+        use_local_endpoint(stack)
+        spec = options.spec
+        scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
+        preflight(spec, scope)
+        note_other_local_jobs(clients.sqs())
+        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True)
+        record_local_scope(job_id, scope)
+    return run_job(options, job_id, target, LocalWorkers(options.workers, options.progress))
+
+
+def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobReport | tuple[str, int]:
+    """A job for a deployed stack's Lambdas: queued, and with ``wait`` followed to its end (then
+    its report), else (job id, ranges queued)."""
+    target = stack_target(stack_name, options)
+    job_id = new_job_id()
+    if not wait:
+        return job_id, seed(clients.sqs(), target.queues, target.key, job_id, options.spec)
+    return run_job(options, job_id, target, DeployedStack(stack_name, options.progress))
+
+
+def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> JobReport:
+    """Seed the job, drain it, then (when asked, and only after a copy pass without one failure)
+    seed and drain the delete pass; report. On queues of its own the copy pass runs with a scope
+    that may not delete, and the queues go at the end unless their DLQs hold something."""
+    spec, sqs = options.spec, clients.sqs()
+    started = time.monotonic()
+    ranges = seed(sqs, target.queues, target.key, job_id, spec)
+    source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
+    say(drain.announce(job_id, ranges, source, destination))
+    copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
+    counts = drain(target, job_id, copy_scope, started)
+    letters = job_dead_letters(sqs, target.queues, job_id, target.key)
+    if options.delete and may_delete_orphans(job_id, letters):
+        seed(sqs, target.queues, target.key, job_id, spec, mode="delete")
+        deleted = drain(target, job_id, target.scope, started)
+        if counts is not None and deleted is not None:
+            # The delete pass's listing is not new work: only its deletions and retries count.
+            counts.objects_deleted += deleted.objects_deleted
+            counts.keys_retried += deleted.keys_retried
+        letters = job_dead_letters(sqs, target.queues, job_id, target.key)
+    refused: list[DeadLetter] = []
+    if target.own_queues:
+        refused = [letter for letter in job_dead_letters(sqs, target.queues, None, target.key) if letter.job_id != job_id]
+        if refused:
+            say(f"{PROG}: warning: {len(refused)} messages on this job's queues were not sent by it and were refused, touching nothing; first: {refused[0].message}")
+        delete_local_queues(sqs, target.queues, keep_dead_letters=bool(letters or refused))
+    run_dir = Path(options.workers.output_dir) / job_id if counts is not None else None
+    failures_file = log_file = None
+    if run_dir is not None:
+        failures_file, log_file = str(run_dir / "failed-keys.jsonl"), str(run_dir / "workers.log")
+        write_failures(Path(failures_file), letters)
+    seconds = time.monotonic() - started
+    report = build_report(job_id, source, destination, drain.label, seconds, counts, letters, failures_file, log_file)
+    return replace(report, refused_messages=len(refused))
+
+
+def may_delete_orphans(job_id: str, letters: list[DeadLetter]) -> bool:
+    """rclone's rule: the orphan pass runs only after a copy pass without a single failure."""
+    if letters:
+        say(f"{PROG}: deleting no orphans: {len(letters)} failures in this job (no deletes after errors)")
+        return False
+    say(f"job {job_id}: every copy succeeded; deleting orphans")
+    return True
+
+
+def job_dead_letters(sqs: SQSClient, queues: QueueSet, job_id: str | None, key: MessageKey | None = None) -> list[DeadLetter]:
+    """The failures of one job (every job for None) in both DLQs, left on the queues. Messages a
+    handler refused unread (or ``key`` did not seal) belong to no job."""
+    letters = []
+    for name, url in queues.dead_letter_queues().items():
+        letters += [letter for letter in dead_letters(name, peek(sqs, url), key) if job_id in (None, letter.job_id)]
+        hidden = queue_depths(sqs, url)[1]
+        if hidden:
+            # Another reader (a second 'dlq list', a redrive) holds them for up to a minute.
+            say(f"{PROG}: warning: {hidden} message(s) of the {name} DLQ are being read elsewhere and are not shown; run again in a minute")
+    return letters
+
+
+# ------------------------------------------------------------------------------ the drains
+
+
+@dataclass(frozen=True)
+class LocalWorkers:
+    """Worker processes on this machine play the Lambdas until the queues are empty."""
+
+    options: WorkerOptions
+    progress: bool = False
+    label: str = "local"
+    # The folder of the run's log when it drains no one job (a redrive).
+    run_name: str = "redrive"
+
+    def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
+        return f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {self.options.workers} local workers"
+
+    def __call__(self, target: Target, job_id: str | None, scope: Scope, started: float) -> Counts:
+        run = self.start(target, job_id, scope, Path(self.options.output_dir) / (job_id or self.run_name) / "workers.log")
+        try:
+            with ProgressView(enabled=self.progress) as view:
+                run.run(on_progress=view.update)
+        except KeyboardInterrupt:
+            raise JobInterrupted(interruption_summary(run, time.monotonic() - started)) from None
+        if run.workers_replaced:
+            say(f"{PROG}: {run.workers_replaced} worker process(es) died and were replaced; their work was delivered again (see {run.log_path})")
+        return run.counters
+
+    def start(self, target: Target, job_id: str | None, scope: Scope, log_path: Path) -> LocalRun:
+        """The workers, holding the message key and serving exactly ``scope``; counting ``job_id``'s
+        progress (every job's for None)."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        sqs, queues = clients.sqs(), target.queues
+        environment = {
+            "LIST_QUEUE_URL": queues.list_url,
+            "LIST_DLQ_URL": queues.list_dlq_url,
+            "COPY_QUEUE_URL": queues.copy_url,
+            "COPY_DLQ_URL": queues.copy_dlq_url,
+            "COPY_CONCURRENCY": str(self.options.copy_concurrency),
+            "COPY_MAX_ATTEMPTS": str(self.options.max_attempts),
+            "MESSAGE_KEY": target.key.secret.decode("utf-8"),
+            "POWERTOOLS_SERVICE_NAME": "s3fanout-local",
+            "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
+            # Metrics are CloudWatch's business; locally the report shows the same counts.
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        } | scope.to_env()
+        return LocalRun(
+            queues=queues,
+            sqs=sqs,
+            workers=self.options.workers,
+            environment=environment,
+            log_path=log_path,
+            region=sqs.meta.region_name,
+            job_id=job_id,
+            list_timeout=self.options.list_timeout,
+            copy_timeout=self.options.copy_timeout,
+        )
+
+
+def interruption_summary(run: LocalRun, seconds: float) -> str:
+    """What a run did before Ctrl-C stopped it, and what it left queued."""
+    sqs, queues, counts = run.sqs, run.queues, run.counters
+    depths = {name: sum(queue_depths(sqs, url)) for name, url in queues.main_queues().items()}
+    failed = {name: queue_depths(sqs, url)[0] for name, url in queues.dead_letter_queues().items()}
+    lines = [
+        f"  after {seconds:.1f} s: listed {counts.keys_listed:,} keys, copied {counts.objects_copied:,} objects ({human_bytes(counts.bytes_copied)}), "
+        f"skipped {counts.keys_skipped:,}, deleted {counts.objects_deleted:,}, failed {counts.keys_failed:,}",
+        f"  still queued: {depths['list']:,} list tasks and {depths['copy']:,} copy messages; in the DLQs: {failed['list']:,} ranges, {failed['copy']:,} copy messages",
+    ]
+    if queues.job_id is not None:
+        # A job's own queues: nothing will run what is left, so they go; its failures stay.
+        delete_local_queues(sqs, queues, keep_dead_letters=any(failed.values()))
+        lines.append("  the queued work was dropped: run the same command again to finish (objects already copied are skipped)")
+    lines.append(f"  logs: {run.log_path}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """The stack's Lambdas drain its queues; this process watches their depths until they stay
+    empty (other jobs' messages on them included). Counts live in CloudWatch: None here."""
+
+    stack_name: str
+    progress: bool = False
+    poll: Callable[[float], None] = time.sleep
+
+    @property
+    def label(self) -> str:
+        return f"stack {self.stack_name}"
+
+    def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
+        return f"job {job_id}: {ranges} key ranges of {source} queued on stack '{self.stack_name}'; waiting for the queues to drain"
+
+    def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> None:
+        sqs = clients.sqs()
+        with ProgressView(enabled=self.progress) as view:
+            empty = 0
+            while empty < WAIT_EMPTY_LOOKS:
+                depths = {name: queue_depths(sqs, url) for name, url in target.queues.main_queues().items()}
+                view.update(None, depths)
+                empty = empty + 1 if all(sum(d) == 0 for d in depths.values()) else 0
+                if empty < WAIT_EMPTY_LOOKS:
+                    self.poll(WAIT_POLL_SECONDS)
+
+
+# -------------------------------------------------------------------- targets and checks
+
+
+def stack_target(stack_name: str, options: JobOptions) -> Target:
+    """A deployed stack's queues, scope and key, once the stack allows the job and the job's
+    buckets pass the pre-flight checks."""
+    queues = queues_from_stack(clients.cloudformation(), stack_name)
+    scope = stack_scope(queues, stack_name)
+    check_stack_allows(options.spec, scope, stack_name, options.delete)
+    key = stack_key(queues, stack_name)
+    preflight(options.spec, scope)
+    return Target(queues, scope, key)
+
+
+def stack_key(queues: QueueSet, stack_name: str) -> MessageKey:
+    """The deployed stack's message key, read with the operator's own credentials."""
+    if not queues.key_secret_arn:
+        raise StackError(f"stack '{stack_name}' has no MessageKeySecretArn output: redeploy it with this version of the template")
+    try:
+        return secret_key(clients.secretsmanager(), queues.key_secret_arn)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        raise StackError(f"cannot read stack '{stack_name}''s message key {queues.key_secret_arn} ({code}): seeding needs secretsmanager:GetSecretValue on it") from None
+
+
+def stack_scope(queues: QueueSet, stack_name: str) -> Scope:
+    """What a deployed stack's functions serve, as its outputs say: local workers playing its
+    Lambdas get exactly that."""
+    if queues.source_bucket is None or queues.dest_bucket is None:
+        raise StackError(f"stack '{stack_name}' lacks the SourceBucket and DestinationBucket outputs: is it an s3-fanout stack?")
+    return Scope(
+        source_bucket=queues.source_bucket,
+        dest_bucket=queues.dest_bucket,
+        prefix=queues.allowed_prefix or "",
+        allow_delete=bool(queues.delete_allowed),
+        source_owner=queues.source_owner,
+        dest_owner=queues.dest_owner,
+    )
+
+
+def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: bool) -> None:
+    for role, allowed, bucket in (("source", scope.source_bucket, spec.source_bucket), ("destination", scope.dest_bucket, spec.dest_bucket)):
+        if allowed not in ("*", bucket):
+            raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
+    if not spec.prefix.startswith(scope.prefix):
+        raise JobError(f"stack '{stack_name}' may only copy keys under '{scope.prefix}', and --prefix '{spec.prefix}' is not")
+    if delete and not scope.allow_delete:
+        raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
+
+
+def preflight(spec: JobSpec, scope: Scope) -> None:
+    """Check the buckets and probe the permissions, failing in seconds on an endpoint that is down."""
+    probe = clients.probe_s3()
+    clients.expect_bucket_owners(probe, scope.owners(spec.source_bucket, spec.dest_bucket))
+    check_buckets(probe, spec)
+    check_access(probe, spec)
+
+
+def check_output_dir(path: str) -> None:
+    """Refuse an --output-dir that cannot be created or written before any work starts."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot use --output-dir '{path}': {error.strerror or error}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot use --output-dir '{path}': not writable")
+
+
+def use_local_endpoint(stack: ExitStack) -> None:
+    """Local mode's SQS: the configured endpoint, else an embedded moto server for this run."""
+    if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
+        moto = stack.enter_context(EmbeddedMoto())
+        os.environ["AWS_ENDPOINT_URL_SQS"] = moto.url
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        clients.reset()
+
+
+def make_local_queues(options: WorkerOptions, job_id: str) -> QueueSet:
+    """A job's own queues on the local SQS endpoint, with the same redrive wiring as the template."""
+    return ensure_local_queues(
+        clients.sqs(),
+        job_id,
+        max_receive_count=options.max_receive_count,
+        list_visibility_seconds=visibility_for(options.list_timeout),
+        copy_visibility_seconds=visibility_for(options.copy_timeout),
+    )
+
+
+def note_other_local_jobs(sqs: SQSClient) -> None:
+    """Say what other jobs have on their local queues: they are left alone, never run as this job's."""
+    for queues in find_local_queues(sqs):
+        pending = pending_messages(sqs, queues)
+        if pending:
+            say(f"{PROG}: note: job {queues.job_id} has {pending:,} unfinished messages on its own local queues (running elsewhere, or interrupted); this job leaves them alone")
