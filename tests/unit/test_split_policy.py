@@ -1,0 +1,105 @@
+"""The split policy (lister.split_policy): a pure decision apart from the probe it is given, and
+the adapter list_range calls it through (lister._split_rest)."""
+
+import bisect
+import math
+
+from s3fanout.keyspace import KeyRange, survey
+from s3fanout.lister import KEYS_PER_PART, MAX_PARTS, SPLIT_MIN_KEYS, SURVEY_MIN_PAGE_KEYS, _split_rest, split_policy
+from s3fanout.messages import ListTask
+from s3fanout.plan import Action, Decision, DecisionGroup
+from s3fanout.s3ops import ListedObject
+from tests.unit.fake_aws import FakeS3, client_error
+
+
+def even_hex_keys(count: int) -> list[str]:
+    """Keys spread evenly over 8 hex digits: a density estimate over them is close to exact."""
+    step = 16**8 // count
+    return [f"{i * step:08x}" for i in range(count)]
+
+
+class Probe:
+    """exists_after over a sorted key list, counting its calls."""
+
+    def __init__(self, keys: list[str], until: str | None) -> None:
+        self.keys, self.until, self.calls = keys, until, 0
+
+    def __call__(self, key: str) -> bool:
+        self.calls += 1
+        index = bisect.bisect_right(self.keys, key)
+        return index < len(self.keys) and (self.until is None or self.keys[index] <= self.until)
+
+
+def decide(keys: list[str], listed: int, until: str | None = None) -> tuple[list[KeyRange], KeyRange, Probe]:
+    probe = Probe(keys, until)
+    rest = KeyRange(keys[listed - 1], until)
+    return split_policy(keys[:listed], rest, probe), rest, probe
+
+
+def test_a_thin_page_is_not_surveyed_and_costs_no_probe():
+    parts, _, probe = decide(even_hex_keys(100_000), SURVEY_MIN_PAGE_KEYS - 1)
+    assert parts == [] and probe.calls == 0
+
+
+def test_a_dense_page_with_few_keys_left_is_not_split():
+    keys = even_hex_keys(1_000 + SPLIT_MIN_KEYS // 2)
+    parts, _, probe = decide(keys, 1_000)
+    assert parts == [] and probe.calls > 0
+
+
+def test_the_rest_is_cut_into_one_part_per_keys_per_part():
+    keys = even_hex_keys(1_000 + 3 * KEYS_PER_PART - KEYS_PER_PART // 2)  # 25,000 keys left
+    parts, rest, probe = decide(keys, 1_000)
+    estimate = survey(rest, keys[:1_000], Probe(keys, None)).estimate
+    assert estimate >= SPLIT_MIN_KEYS and len(parts) == math.ceil(estimate / KEYS_PER_PART) == 3
+
+
+def test_a_large_rest_is_cut_into_at_most_max_parts_that_partition_it_exactly():
+    keys = even_hex_keys(400_000)
+    until = keys[-1_000]
+    parts, rest, _ = decide(keys, 1_000, until)
+    assert len(parts) == MAX_PARTS
+    assert parts[0].after == rest.after and parts[-1].until == rest.until
+    assert all(a.until == b.after for a, b in zip(parts, parts[1:]))
+    for key in keys + ["", "\x00", "fffffffff", "\U0010ffff"]:
+        assert sum(part.contains(key) for part in parts) == rest.contains(key)
+    sizes = [sum(part.contains(key) for key in keys) for part in parts]
+    assert min(sizes) > max(sizes) / 2
+
+
+def test_the_same_page_and_probe_answers_give_the_same_parts():
+    keys = even_hex_keys(200_000)
+    assert decide(keys, 1_000)[0] == decide(keys, 1_000)[0]
+
+
+def group_of(keys: list[str], *, dest: bool) -> DecisionGroup:
+    listed = [ListedObject(key, 1, '"e"') for key in keys]
+    if dest:
+        return DecisionGroup([Decision(Action.ORPHAN, o.key, None, o, "not in the source") for o in listed], keys[-1], False)
+    return DecisionGroup([Decision(Action.COPY, o.key, o, None, "not in the destination") for o in listed], keys[-1], False)
+
+
+def test_the_lister_probes_the_source_when_copying():
+    keys = even_hex_keys(200_000)
+    s3 = FakeS3(keys)
+    parts = _split_rest(s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False))
+    assert parts == split_policy(keys[:1_000], KeyRange(keys[999], None), Probe(keys, None))
+    assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"src"}
+
+
+def test_the_lister_probes_the_destination_when_deleting():
+    keys = even_hex_keys(200_000)
+    s3 = FakeS3(buckets={"dst": keys})
+    task = ListTask("job", "src", "dst", mode="delete")
+    parts = _split_rest(s3, task, group_of(keys[:1_000], dest=True))
+    assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"dst"}
+
+
+class FailingS3(FakeS3):
+    def list_objects_v2(self, **request):
+        raise client_error("SlowDown", "slow down", 503, "ListObjectsV2")
+
+
+def test_a_failed_probe_leaves_the_range_whole_instead_of_failing_it():
+    keys = even_hex_keys(200_000)
+    assert _split_rest(FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False)) == []
