@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
 from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
@@ -39,30 +40,9 @@ SURVEY_MIN_PAGE_KEYS = 500
 
 @dataclass(frozen=True, slots=True)
 class ListOutcome:
-    keys: int
-    bytes: int
-    batches: int
+    counts: Counts
+    # The task for the rest of the range, when time ran short; None when the range was finished.
     handed_on: ListTask | None
-    skipped: int = 0
-    skipped_bytes: int = 0
-    orphans: int = 0
-    deleted: int = 0
-    split_off: int = 0
-
-
-@dataclass
-class _Tally:
-    keys: int = 0
-    bytes: int = 0
-    batches: int = 0
-    skipped: int = 0
-    skipped_bytes: int = 0
-    orphans: int = 0
-    deleted: int = 0
-    split_off: int = 0
-
-    def outcome(self, handed_on: ListTask | None) -> ListOutcome:
-        return ListOutcome(self.keys, self.bytes, self.batches, handed_on, self.skipped, self.skipped_bytes, self.orphans, self.deleted, self.split_off)
 
 
 def list_range(
@@ -89,25 +69,26 @@ def list_range(
     Every message is sealed with ``key``; a task handed on or split off counts one more hop.
     """
     packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket)
-    tally = _Tally()
+    counts = Counts()
 
     def send(ready: list[CopyBatch]) -> None:
         if ready:
             send_messages(sqs, copy_queue_url, [key.seal(batch.to_json()) for batch in ready])
-            tally.batches += len(ready)
+            counts.copy_batches_sent += len(ready)
 
     current = task
     pages_to_survey = 1
     while True:
         for group in _groups(s3, current):
-            send(_act(current, group, packer, tally, s3))
+            send(_act(current, group, packer, counts, s3))
             if group.last:
                 break
             if remaining_ms() < stop_margin_ms:
                 send(packer.flush())
                 rest = dataclasses.replace(current, after=group.checkpoint, resumed=current.resumed + 1, hops=current.hops + 1)
                 send_messages(sqs, list_queue_url, [key.seal(rest.to_json())])
-                return tally.outcome(rest)
+                counts.ranges_handed_on += 1
+                return ListOutcome(counts, rest)
             pages_to_survey -= 1
             if pages_to_survey <= 0:
                 pages_to_survey = SURVEY_EVERY_PAGES
@@ -115,7 +96,7 @@ def list_range(
                 if len(parts) > 1:
                     others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0, hops=current.hops + 1) for part in parts[1:]]
                     send_messages(sqs, list_queue_url, [key.seal(other.to_json()) for other in others])
-                    tally.split_off += len(others)
+                    counts.ranges_split_off += len(others)
                     # Go on with the first part only: list it afresh up to its new end.
                     current = dataclasses.replace(current, after=group.checkpoint, until=parts[0].until)
                     break
@@ -124,7 +105,7 @@ def list_range(
         if group.last:
             break
     send(packer.flush())
-    return tally.outcome(None)
+    return ListOutcome(counts, None)
 
 
 def _groups(s3: S3Client, task: ListTask) -> Iterator[DecisionGroup]:
@@ -135,7 +116,7 @@ def _groups(s3: S3Client, task: ListTask) -> Iterator[DecisionGroup]:
     return copy_everything(source_pages)
 
 
-def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _Tally, s3: S3Client) -> list[CopyBatch]:
+def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: Counts, s3: S3Client) -> list[CopyBatch]:
     """Count the group's decisions, delete its orphans in delete mode; return full copy batches.
 
     An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
@@ -145,20 +126,20 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, tally: _
     gone: list[str] = []
     for decision in group.decisions:
         if decision.source is not None:
-            tally.keys += 1
-            tally.bytes += decision.source.size
+            counts.keys_listed += 1
+            counts.bytes_listed += decision.source.size
         if decision.action is Action.SKIP and decision.source is not None:
-            tally.skipped += 1
-            tally.skipped_bytes += decision.source.size
+            counts.keys_skipped += 1
+            counts.bytes_skipped += decision.source.size
         elif decision.action is Action.ORPHAN:
-            tally.orphans += 1
+            counts.orphans_found += 1
             gone.append(decision.key)
         elif decision.action is Action.COPY and decision.source is not None and task.mode == "copy":
             listed = decision.source
             ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
     if task.mode == "delete" and gone:
         confirm_absent(s3, task.source_bucket, gone)
-        tally.deleted += delete_objects(s3, task.dest_bucket, gone)
+        counts.objects_deleted += delete_objects(s3, task.dest_bucket, gone)
     return ready
 
 
