@@ -1,0 +1,191 @@
+"""One lister invocation on the model: list_range's loop, mirrored, timed in simulated ms.
+
+list_range itself cannot run over 100M keys in Python, so its loop is re-written here on ranks
+instead of keys: page, send, hand on near the timeout, survey every SURVEY_EVERY_PAGES pages, go
+on with the first part after a split. What it does not re-write is the decision to split: that is
+the project's ``lister.split_policy``, given the page's real keys and probes answered by the
+model. ``bench/scale --verify`` (verify.py) checks the mirror against the real list_range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from s3fanout.keyspace import KeyRange
+from s3fanout.lister import SURVEY_EVERY_PAGES, split_policy
+
+from .assumptions import Assumptions
+from .model import PAGE_KEYS, KeySet
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    after: str | None
+    until: str | None
+    lo: int  # rank of the first key of the range
+    hi: int  # rank after its last key
+    resumed: int = 0
+    split: bool = True  # this project's design (False: the 95-range design, no splitting)
+
+
+@dataclass
+class Counters:
+    list_pages: int = 0  # source pages, including the empty page that ends a range cut at a page
+    dest_lists: int = 0  # destination LISTs (empty destination: one per listing started)
+    probes: int = 0  # survey probes (ListObjectsV2 MaxKeys=1)
+    surveys: int = 0
+    splits: int = 0
+    split_off: int = 0  # tasks split off to other listers
+    hand_ons: int = 0
+    invocations: int = 0
+    keys: int = 0
+    records: int = 0  # copy batches (SQS messages)
+    copy_sends: int = 0  # SendMessageBatch requests to the copy queue
+    list_sends: int = 0  # SendMessageBatch requests to the list queue (splits, hand-ons)
+    lister_ms: int = 0  # billed lister time
+    empty_split_off: int = 0  # split-off tasks whose range held no key
+    largest_task_keys: int = 0  # most keys any one list task started with
+    probes_per_survey: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Invocation:
+    end_ms: int
+    emits: list[tuple[int, int, int, bool]]  # (elapsed ms, first rank, end rank, flush after)
+    new_tasks: list[tuple[int, Task]]  # (elapsed ms, task)
+
+
+def run_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters) -> Invocation:
+    """What one lister invocation does with ``task``, as list_range does it, timed in ms."""
+    return _Lister(task, ks, a, c).run()
+
+
+def split_decision(ks: KeySet, task: Task, page: list[str]) -> tuple[list[KeyRange], int]:
+    """lister.split_policy on a page of real keys, its probes answered by the model: the parts
+    it cuts the rest of the task's range into, and the probes it made."""
+    probes = 0
+
+    def exists_after(key: str) -> bool:
+        nonlocal probes
+        probes += 1
+        return ks.exists_after(key, task.until)
+
+    parts = split_policy(page, KeyRange(page[-1], task.until), exists_after)
+    return parts, probes
+
+
+class _Lister:
+    """One invocation's clock (``t``, ms since it started), what it sends and the tasks it queues."""
+
+    def __init__(self, task: Task, ks: KeySet, a: Assumptions, c: Counters) -> None:
+        self.task, self.ks, self.a, self.c = task, ks, a, c
+        self.t = 0
+        self.emits: list[tuple[int, int, int, bool]] = []
+        self.new_tasks: list[tuple[int, Task]] = []
+        self.timeout = a.lister_timeout_s * 1000
+        self.page_ms = a.list_page_ms + a.sqs_send_ms
+        self.compare = a.compare and task.split  # the original design copies without comparing
+        self.current = task
+        self.pages_to_survey = 1
+
+    def run(self) -> Invocation:
+        self.c.invocations += 1
+        self.c.largest_task_keys = max(self.c.largest_task_keys, self.task.hi - self.task.lo)
+        while self._list_current():  # one pass per listing started (the task's, then the first part after each split)
+            pass
+        return self._finish()
+
+    def _list_current(self) -> bool:
+        """List the current range until it ends, time runs short or it is split; True after a split."""
+        current, a, c = self.current, self.a, self.c
+        lo, hi = current.lo, current.hi
+        if hi <= lo:  # an empty range: one LIST finds nothing, and merge_join lists the destination
+            self.t += a.list_page_ms
+            c.list_pages += 1
+            if self.compare:
+                self.t += a.list_page_ms
+                c.dest_lists += 1
+            return False
+        if self.compare:  # merge_join lists the destination at the first source key
+            self.t += a.list_page_ms
+            c.dest_lists += 1
+        pos = lo
+        while True:
+            k, page_start, end = self._list_pages(pos, hi)
+            pos = end
+            if pos >= hi and self._range_ended(page_start, end, hi):
+                return False
+            if self.timeout - self.t < a.stop_margin_ms:
+                self._hand_on(pos)
+                return False
+            if self.task.split:
+                self.pages_to_survey -= k
+                if self.pages_to_survey <= 0:
+                    self.pages_to_survey = SURVEY_EVERY_PAGES
+                    parts = self._survey(page_start, pos)
+                    if len(parts) > 1:
+                        self.current = self._split(pos, parts)
+                        return True
+            if pos >= hi:  # the LIST past the range's end
+                self.t += a.list_page_ms
+                c.list_pages += 1
+                return False
+
+    def _list_pages(self, pos: int, hi: int) -> tuple[int, int, int]:
+        """The pages from rank ``pos`` up to the next point where list_range looks up from its
+        listing (a survey, the hand-on check firing, or the range's end), each page's keys sent as
+        it is listed. Returns how many pages, the rank of the last one's first key and the rank
+        after its last key."""
+        pages_left = -(-(hi - pos) // PAGE_KEYS)
+        # Pages until the hand-on check (remaining < margin, after each page) first fires.
+        until_deadline = max(1, (self.timeout - self.a.stop_margin_ms - self.t) // self.page_ms + 1)
+        k = min(self.pages_to_survey if self.task.split else pages_left, pages_left, until_deadline)
+        page_start = pos + (k - 1) * PAGE_KEYS  # every page but a range's last is full
+        end = min(hi, pos + k * PAGE_KEYS)
+        for first in range(pos, end, PAGE_KEYS):  # each page's batches are sent as it is listed
+            self.t += self.page_ms
+            self.emits.append((self.t, first, min(end, first + PAGE_KEYS), False))
+        self.c.list_pages += k
+        return k, page_start, end
+
+    def _range_ended(self, page_start: int, end: int, hi: int) -> bool:
+        """Whether S3 marks the range's last page last: it does unless the range ends on a full
+        page with keys after it (and ``until`` itself is not a key); then the group is not last,
+        and one more LIST finds only keys past the range."""
+        full = end - page_start == PAGE_KEYS
+        return not (self.task.split and full and hi < self.ks.n and self.current.until is not None and self.ks.key(hi - 1) != self.current.until)
+
+    def _survey(self, first: int, end: int) -> list[KeyRange]:
+        parts, probes = split_decision(self.ks, self.current, self.ks.keys(first, end - first))
+        c = self.c
+        c.probes += probes
+        if probes:
+            c.surveys += 1
+            c.probes_per_survey[probes] = c.probes_per_survey.get(probes, 0) + 1
+        self.t += probes * self.a.probe_ms
+        return parts
+
+    def _split(self, pos: int, parts: list[KeyRange]) -> Task:
+        """Parts 2.. go to other listers; this lister goes on with part 1, listing it afresh."""
+        ks, c = self.ks, self.c
+        c.splits += 1
+        c.split_off += len(parts) - 1
+        c.list_sends += 1
+        for part in parts[1:]:
+            new = Task(part.after, part.until, ks.rank(part.after), ks.upper(part.until), 0, True)
+            c.empty_split_off += new.hi <= new.lo
+            self.new_tasks.append((self.t, new))
+        first = parts[0]
+        return Task(ks.key(pos - 1), first.until, pos, ks.upper(first.until), self.current.resumed, True)
+
+    def _hand_on(self, pos: int) -> None:
+        current = self.current
+        self.c.hand_ons += 1
+        self.c.list_sends += 1
+        self.new_tasks.append((self.t, Task(self.ks.key(pos - 1), current.until, pos, current.hi, current.resumed + 1, self.task.split)))
+
+    def _finish(self) -> Invocation:
+        if self.emits:
+            self.emits[-1] = (*self.emits[-1][:3], True)  # the packer's partial batch is flushed
+        self.c.lister_ms += self.t
+        return Invocation(self.t, self.emits, self.new_tasks)

@@ -1,0 +1,595 @@
+"""The deployed run, played as a discrete-event simulation on a modelled bucket.
+
+SQS event sources start listers and copiers as Lambda invocations, scaling by +300 executions a
+minute up to the template's MaximumConcurrency. A lister invocation is computed whole by the
+mirrored list_range (mirror.py), and its copy batches and list tasks arrive on the queues at the
+times it sent them. A copier copies the records (copy batches) of an invocation one after
+another, each with COPY_CONCURRENCY copies in flight, and S3's write limit per prefix partition
+is shared by the copies in flight on that partition (processor sharing).
+
+The pieces: ``Events`` (the clock and what happens next), ``PartitionWrites`` (S3's side of
+copying), ``CopierFleet`` and ``ListerFleet`` (the two functions behind their event sources),
+``SqsTally`` (requests and billed units), ``DeployedRun`` (wires them and plays a run) and
+``run_cost`` (prices it).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from s3fanout.estimate import JobPlan, Prices, estimate_cost
+from s3fanout.keyspace import seed_ranges
+from s3fanout.messages import CopyBatchPacker, CopyItem
+from s3fanout.queues import MAX_ENTRIES_PER_BATCH
+
+from .assumptions import Assumptions, object_size_mean
+from .mirror import Counters, Invocation, Task, run_invocation
+from .model import ETAG, PAGE_KEYS, PRINTABLE_ASCII, KeySet, make_keyset
+
+SQS_BILLING_CHUNK = 64 * 1024  # SQS bills every 64 KiB of a request as one request
+DESIGNS = {"project": "this project (seed_ranges + splitting)", "ascii95": "95 printable-ASCII ranges, no splitting"}
+
+
+def sqs_units(nbytes: int) -> int:
+    """Billed SQS requests for one request of ``nbytes``."""
+    return max(1, -(-nbytes // SQS_BILLING_CHUNK))
+
+
+@dataclass
+class Batching:
+    """Copy batches as the project packs them, measured on a sample of the key set's keys."""
+
+    keys_per_batch: int
+    bytes_per_batch: int
+
+    @classmethod
+    def measure(cls, ks: KeySet, object_size: int) -> Batching:
+        sample = [k for s in ks.segments for k in s.keys(0, 300)]
+        packer = CopyBatchPacker("20260101-000000-abcdef", "source-bucket-name", "destination-bucket-name")
+        batches = [b for k in sample for b in packer.add(CopyItem(k, object_size, ETAG))]
+        full = batches or packer.flush()
+        return cls(min(len(b.items) for b in full), max(len(b.to_json().encode()) for b in full))
+
+
+class CopyQueue:
+    """The copy queue's backlog as (partition, records, keys per record) runs. SQS standard queues
+    deliver in roughly the order sent ("fifo"); "random" instead fills each receive from a
+    partition drawn in proportion to its backlog, as a queue that shuffled its backlog would."""
+
+    def __init__(self, order: str, partitions: int) -> None:
+        if order not in ("fifo", "random"):
+            raise ValueError(f"copy_queue_order must be fifo or random, not {order!r}")
+        self.order = order
+        self.records = 0
+        self.fifo: deque[list[int]] = deque()
+        self.by_partition: list[deque[list[int]]] = [deque() for _ in range(partitions)]
+        self.backlog = [0] * partitions
+        self.random = random.Random(1)
+
+    def __bool__(self) -> bool:
+        return self.records > 0
+
+    def put(self, partition: int, records: int, keys: int) -> None:
+        self.records += records
+        if self.order == "fifo":
+            self.fifo.append([partition, records, keys])
+        else:
+            self.by_partition[partition].append([partition, records, keys])
+            self.backlog[partition] += records
+
+    def take(self, n: int) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []
+        while self.records and n:
+            if self.order == "fifo":
+                runs = self.fifo
+            else:
+                pick = self.random.randrange(self.records)
+                for partition, count in enumerate(self.backlog):  # noqa: B007 - the partition found is used after the loop
+                    if pick < count:
+                        break
+                    pick -= count
+                runs = self.by_partition[partition]
+            while runs and n:
+                run = runs[0]
+                k = min(run[1], n)
+                out.append((run[0], k, run[2]))
+                run[1] -= k
+                n -= k
+                self.records -= k
+                if self.order == "random":
+                    self.backlog[run[0]] -= k
+                if run[1] == 0:
+                    runs.popleft()
+        return out
+
+
+class EventSource:
+    """Lambda's SQS event source: starts with a few executions, adds esm_scale_per_minute a minute
+    while messages wait, never more than MaximumConcurrency."""
+
+    def __init__(self, maximum: int, a: Assumptions) -> None:
+        self.maximum = maximum
+        self.initial = min(maximum, a.esm_initial_concurrency)
+        self.per_minute = a.esm_scale_per_minute
+        self.since: float | None = None
+        self.active = 0
+        self.peak = 0
+        self.tick_pending = False
+
+    def allowed(self, now: float) -> int:
+        if self.since is None:
+            return self.initial
+        return min(self.maximum, self.initial + int(self.per_minute * (now - self.since) / 60_000))
+
+    def next_step(self) -> float:
+        assert self.since is not None
+        return self.since + math.ceil((self.allowed_count_after() - self.initial) * 60_000 / self.per_minute)
+
+    def allowed_count_after(self) -> int:
+        return self.active + 1
+
+
+@dataclass
+class Partition:
+    label: str
+    v: float = 0.0  # virtual time: unthrottled copy-ms each item on it has received
+    last: float = 0.0
+    demand: float = 0.0  # keys/ms the items on it would copy unthrottled
+    share: float = 1.0  # fraction of that demand S3 allows
+    version: int = 0
+    items: list[tuple[float, int, int, float]] = field(default_factory=list)  # (v at finish, seq, copier, rate)
+    copies: int = 0
+    throttled_item_ms: float = 0.0
+
+
+@dataclass
+class RunResult:
+    design: str
+    listing_done_s: float
+    copying_done_s: float
+    peak_listers: int
+    peak_copiers: int
+    keys_listed: int
+    keys_copied: int
+    keys_never_listed: int
+    list_tasks: int
+    lister_invocations: int
+    splits: int
+    split_off: int
+    hand_ons: int
+    empty_split_off: int
+    largest_task_keys: int
+    surveys: int
+    probes_per_survey: dict[int, int]
+    list_pages: int
+    dest_lists: int
+    probes: int
+    copy_requests: int
+    copy_batches: int
+    copier_invocations: int
+    sqs_requests: int
+    sqs_billed: int
+    lister_gb_s: float
+    copier_gb_s: float
+    throttled_share: float  # of copier time, the share spent on a partition at its write limit
+    busy_partitions: float  # partitions with copies in flight, on average while copying
+    copier_overruns: int  # copier invocations that ran longer than the copier timeout
+    longest_copier_s: float
+    hottest_partition: str
+    hottest_partition_copies: int
+    cost: dict[str, float]
+    cost_usd: float
+    dry_run_estimate_usd: float | None
+    sim_seconds: float
+
+
+class Events:
+    """The simulated clock and the events still to happen, in time order (ties: first pushed first)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = itertools.count(1)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def at(self, when: float, handler: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), handler, args))
+
+    def play(self) -> None:
+        """Run every event, each at its time, including the events they add."""
+        while self._heap:
+            self.now, _, handler, args = heapq.heappop(self._heap)
+            handler(*args)
+
+
+class PartitionWrites:
+    """S3's side of copying: each partition's write limit, shared by the copies in flight on it.
+
+    An item (the keys of one record, copied by one copier) progresses in a partition's virtual
+    time at its share of the partition's limit; once it has had its unthrottled copy time it is
+    done, and ``on_done`` is told the copiers whose items on the partition are done."""
+
+    def __init__(self, labels: list[str], writes_per_s: float, events: Events, on_done: Callable[[list[int]], None]) -> None:
+        self.parts = [Partition(label) for label in labels]
+        self.cap = writes_per_s / 1000 if writes_per_s > 0 else math.inf  # keys/ms
+        self.events = events
+        self.on_done = on_done
+        self._seq = itertools.count(1)
+        self.busy = 0  # partitions with copies in flight
+        self.busy_ms = 0.0  # their integral over time
+        self._busy_since = 0.0
+
+    def start(self, index: int, keys: int, ms: float, copier: int) -> None:
+        """``copier`` starts copying ``keys`` keys on partition ``index``, ``ms`` unthrottled."""
+        p = self.parts[index]
+        self._advance(p)
+        if not p.items:
+            self._account()
+            self.busy += 1
+        rate = keys / ms
+        p.demand += rate
+        p.copies += keys
+        heapq.heappush(p.items, (p.v + ms, next(self._seq), copier, rate))
+        self._reschedule(p, index)
+
+    def _items_done(self, index: int, version: int) -> None:
+        """The first item of a partition is due (unless the partition changed since)."""
+        p = self.parts[index]
+        if version != p.version:
+            return
+        self._advance(p)
+        finished = []
+        while p.items and p.items[0][0] <= p.v + 1e-6:
+            _, _, copier, rate = heapq.heappop(p.items)
+            p.demand -= rate
+            finished.append(copier)
+        if not p.items:
+            p.demand = 0.0
+            self._account()
+            self.busy -= 1
+        self._reschedule(p, index)
+        self.on_done(finished)
+
+    def _advance(self, p: Partition) -> None:
+        now = self.events.now
+        if p.items:
+            dt = now - p.last
+            p.v += p.share * dt
+            if p.share < 1.0:
+                p.throttled_item_ms += dt * len(p.items)
+        p.last = now
+
+    def _reschedule(self, p: Partition, index: int) -> None:
+        p.share = 1.0 if p.demand <= self.cap else self.cap / p.demand
+        p.version += 1
+        if p.items:
+            self.events.at(self.events.now + max(0.0, p.items[0][0] - p.v) / p.share, self._items_done, index, p.version)
+
+    def _account(self) -> None:
+        now = self.events.now
+        self.busy_ms += self.busy * (now - self._busy_since)
+        self._busy_since = now
+
+
+@dataclass
+class SqsTally:
+    requests: int = 0  # seeding, receives and deletes (listers and copiers)
+    billed: int = 0
+    copy_sends: int = 0  # SendMessageBatch to the copy queue
+    copy_billed: int = 0
+
+
+class CopierFleet:
+    """The copy function behind its event source: invocations take up to copy_batch_size records
+    and copy them one after another, each record's keys on its partition."""
+
+    def __init__(self, a: Assumptions, events: Events, queue: CopyQueue, ks: KeySet, sqs: SqsTally, bytes_per_batch: int) -> None:
+        self.a = a
+        self.events = events
+        self.queue = queue
+        self.sqs = sqs
+        self.bytes_per_batch = bytes_per_batch
+        self.copy_ms = a.copy_ms()
+        self.source = EventSource(a.copy_max_concurrency, a)
+        self.writes = PartitionWrites(ks.partition_labels, a.partition_writes_per_s, events, self._items_done)
+        self.work: dict[int, deque[tuple[int, int, float]]] = {}  # copier -> (partition, keys, ms) still to copy
+        self.started: dict[int, float] = {}
+        self.last_id = 0
+        self.invocations = 0
+        self.busy_ms = 0.0  # billed copier time
+        self.longest_ms = 0.0
+        self.overruns = 0  # invocations longer than the copier timeout
+        self.done_ms = 0.0  # when the last invocation ended
+        self.first_copy_ms = math.inf
+
+    def records_queued(self) -> None:
+        """Records arrived on the copy queue: the event source starts scaling at the first."""
+        if self.source.since is None:
+            self.source.since = self.events.now
+            self.first_copy_ms = self.events.now
+
+    def start(self) -> None:
+        """Start invocations while records wait and the event source allows them."""
+        a, now = self.a, self.events.now
+        while self.queue and self.source.active < self.source.allowed(now):
+            # Records are copied one after another, each with copy_concurrency copies in flight.
+            records: list[tuple[int, int, float]] = []
+            taken = 0
+            for partition, take, per_record in self.queue.take(a.copy_batch_size):
+                keys, ms = take * per_record, take * math.ceil(per_record / a.copy_concurrency) * self.copy_ms
+                if records and records[-1][0] == partition:
+                    records[-1] = (partition, records[-1][1] + keys, records[-1][2] + ms)
+                else:
+                    records.append((partition, keys, ms))
+                taken += take
+            self.sqs.requests += 2  # ReceiveMessage, DeleteMessageBatch
+            self.sqs.billed += sqs_units(taken * self.bytes_per_batch) + 1
+            self.invocations += 1
+            self.last_id += 1
+            self.work[self.last_id] = deque(records)
+            self.started[self.last_id] = now
+            self.source.active += 1
+            self.source.peak = max(self.source.peak, self.source.active)
+            self._next_item(self.last_id)
+        if self.queue and self.source.active < self.source.maximum and not self.source.tick_pending:
+            self.source.tick_pending = True
+            self.events.at(self.source.next_step(), self._tick)
+
+    def _tick(self) -> None:
+        self.source.tick_pending = False
+        self.start()
+
+    def _next_item(self, copier: int) -> None:
+        partition, keys, ms = self.work[copier].popleft()
+        self.writes.start(partition, keys, ms, copier)
+
+    def _items_done(self, copiers: list[int]) -> None:
+        """Each copier goes on with its next record, or its invocation ends; then the freed
+        slots take more records."""
+        for copier in copiers:
+            if self.work[copier]:
+                self._next_item(copier)
+            else:
+                self._end(copier)
+        self.start()
+
+    def _end(self, copier: int) -> None:
+        now = self.events.now
+        del self.work[copier]
+        took = now - self.started.pop(copier)
+        self.busy_ms += took
+        self.longest_ms = max(self.longest_ms, took)
+        self.overruns += took > self.a.copier_timeout_s * 1000
+        self.source.active -= 1
+        self.done_ms = max(self.done_ms, now)
+
+
+@dataclass
+class _ListerState:
+    invocation: Invocation
+    pending: int = 0  # keys in the packer, not yet in a full record
+    partition: int = 0  # the partition of the last key packed
+
+
+class ListerFleet:
+    """The list function behind its event source: an invocation is computed whole when it starts
+    (run_invocation), then its copy batches and new list tasks arrive at the times it sent them."""
+
+    def __init__(self, ks: KeySet, a: Assumptions, c: Counters, events: Events, tasks: list[Task], copiers: CopierFleet, sqs: SqsTally, keys_per_batch: int) -> None:
+        self.ks, self.a, self.c = ks, a, c
+        self.events = events
+        self.queue: deque[Task] = deque(tasks)
+        self.copiers = copiers
+        self.sqs = sqs
+        self.keys_per_batch = keys_per_batch
+        self.source = EventSource(a.list_max_concurrency, a)
+        self.source.since = 0.0
+        self.running: dict[int, _ListerState] = {}
+        self.last_id = 0
+        self.done_ms = 0.0  # when the last invocation ended
+
+    def start(self) -> None:
+        """Start invocations while tasks wait and the event source allows them."""
+        events, now = self.events, self.events.now
+        while self.queue and self.source.active < self.source.allowed(now):
+            task = self.queue.popleft()
+            invocation = run_invocation(task, self.ks, self.a, self.c)
+            self.sqs.requests += 2
+            self.sqs.billed += 2
+            self.last_id += 1
+            self.running[self.last_id] = _ListerState(invocation)
+            self.source.active += 1
+            self.source.peak = max(self.source.peak, self.source.active)
+            for i, emit in enumerate(invocation.emits):
+                events.at(now + emit[0], self._send_copies, self.last_id, i)
+            for when, new in invocation.new_tasks:
+                events.at(now + when, self._task_queued, new)
+            events.at(now + invocation.end_ms, self._end, self.last_id)
+        if self.queue and self.source.active < self.source.maximum and not self.source.tick_pending:
+            self.source.tick_pending = True
+            events.at(self.source.next_step(), self._tick)
+
+    def _tick(self) -> None:
+        self.source.tick_pending = False
+        self.start()
+
+    def _task_queued(self, task: Task) -> None:
+        self.queue.append(task)
+        self.start()
+
+    def _end(self, lister: int) -> None:
+        del self.running[lister]
+        self.source.active -= 1
+        self.done_ms = max(self.done_ms, self.events.now)
+        self.start()
+
+    def _send_copies(self, lister: int, index: int) -> None:
+        """A page's keys into the packer; full records (and the last, partial one) onto the copy
+        queue, by partition; one SendMessageBatch per MAX_ENTRIES_PER_BATCH records."""
+        ks, kpb, bpb = self.ks, self.keys_per_batch, self.copiers.bytes_per_batch
+        state = self.running[lister]
+        _, r0, r1, flush = state.invocation.emits[index]
+        pending, partition = state.pending, state.partition
+        full_records = 0
+        while r0 < r1:
+            partition = ks.partition(r0)
+            boundary = ks.partition_starts[partition + 1] if partition + 1 < len(ks.partition_starts) else ks.n
+            end = min(r1, boundary)
+            pending += end - r0
+            full, pending = divmod(pending, kpb)
+            if full:
+                self.copiers.queue.put(partition, full, kpb)
+                full_records += full
+            r0 = end
+        sends = -(-full_records // MAX_ENTRIES_PER_BATCH)
+        full_sends, last_send = divmod(full_records, MAX_ENTRIES_PER_BATCH)
+        billed = full_sends * sqs_units(MAX_ENTRIES_PER_BATCH * bpb) + (sqs_units(last_send * bpb) if last_send else 0)
+        if flush and pending:
+            self.copiers.queue.put(partition, 1, pending)
+            full_records += 1
+            sends += 1
+            billed += 1
+            pending = 0
+        state.pending, state.partition = pending, partition
+        self.sqs.copy_sends += sends
+        self.sqs.copy_billed += billed
+        self.c.records += full_records
+        if full_records:
+            self.copiers.records_queued()
+        self.copiers.start()
+
+
+def seed_tasks(ks: KeySet, a: Assumptions, design: str) -> list[Task]:
+    """The list tasks a job starts with: seed_ranges for the project, one per printable ASCII
+    character (not split, not compared) for the design it grew from."""
+    if design == "project":
+        return [Task(r.after, r.until, ks.rank(r.after), ks.upper(r.until)) for r in seed_ranges("", a.seed_ranges)]
+    return [Task(ch, ch, ks.rank_lt(ch), ks.rank_lt(chr(ord(ch) + 1)), 0, False) for ch in PRINTABLE_ASCII]
+
+
+class DeployedRun:
+    """One job on one key set with one design: the queues, the two fleets, S3's partitions."""
+
+    def __init__(self, ks: KeySet, a: Assumptions, design: str) -> None:
+        self.ks, self.a, self.design = ks, a, design
+        self.mean_size = object_size_mean(a.object_size)
+        batching = Batching.measure(ks, int(self.mean_size))
+        self.c = Counters()
+        tasks = seed_tasks(ks, a, design)
+        self.seeded = len(tasks)
+        seeding = -(-len(tasks) // MAX_ENTRIES_PER_BATCH)
+        self.sqs = SqsTally(requests=seeding, billed=seeding)
+        self.events = Events()
+        self.copy_queue = CopyQueue(a.copy_queue_order, len(ks.partition_labels))
+        self.copiers = CopierFleet(a, self.events, self.copy_queue, ks, self.sqs, batching.bytes_per_batch)
+        self.listers = ListerFleet(ks, a, self.c, self.events, tasks, self.copiers, self.sqs, batching.keys_per_batch)
+
+    def play(self) -> None:
+        self.listers.start()
+        self.events.play()
+        assert not self.copy_queue and not self.listers.queue, "simulation ended with work queued"
+
+    def result(self, prices: Prices, wall: float) -> RunResult:
+        ks, a, c, design = self.ks, self.a, self.c, self.design
+        copiers, listers, writes, sqs = self.copiers, self.listers, self.copiers.writes, self.sqs
+        parts = writes.parts
+        keys_copied = sum(p.copies for p in parts)
+        listed = keys_copied
+        never = ks.n - listed
+        if design == "project" and never:
+            raise AssertionError(f"{never} keys were never listed by the project's design")
+        c.keys = listed
+        lister_gb_s = c.lister_ms / 1000 * prices.lister_memory_gb
+        copier_gb_s = copiers.busy_ms / 1000 * prices.copier_memory_gb
+        sqs_requests = sqs.requests + sqs.copy_sends + c.list_sends
+        sqs_billed = sqs.billed + sqs.copy_billed + c.list_sends
+        cost = run_cost(prices, c.list_pages + c.dest_lists + c.probes, keys_copied, sqs_billed, c.invocations + copiers.invocations, lister_gb_s + copier_gb_s)
+        dry_run = None
+        if design == "project":
+            plan = JobPlan(ranges=a.seed_ranges, source_pages=-(-ks.n // PAGE_KEYS), dest_pages=a.seed_ranges, to_copy=ks.n, bytes_to_copy=int(ks.n * self.mean_size))
+            dry_run = estimate_cost(plan, prices, delete=False, cross_region=False).total
+        hottest = max(parts, key=lambda p: p.copies)
+        throttled = sum(p.throttled_item_ms for p in parts)
+        copying_done, first_copy = copiers.done_ms, copiers.first_copy_ms
+        return RunResult(
+            design=design,
+            listing_done_s=listers.done_ms / 1000,
+            copying_done_s=max(copying_done, listers.done_ms) / 1000,
+            peak_listers=listers.source.peak,
+            peak_copiers=copiers.source.peak,
+            keys_listed=listed,
+            keys_copied=keys_copied,
+            keys_never_listed=never,
+            list_tasks=self.seeded + c.split_off + c.hand_ons,
+            lister_invocations=c.invocations,
+            splits=c.splits,
+            split_off=c.split_off,
+            hand_ons=c.hand_ons,
+            empty_split_off=c.empty_split_off,
+            largest_task_keys=c.largest_task_keys,
+            surveys=c.surveys,
+            probes_per_survey=dict(sorted(c.probes_per_survey.items())),
+            list_pages=c.list_pages,
+            dest_lists=c.dest_lists,
+            probes=c.probes,
+            copy_requests=keys_copied,
+            copy_batches=c.records,
+            copier_invocations=copiers.invocations,
+            sqs_requests=sqs_requests,
+            sqs_billed=sqs_billed,
+            lister_gb_s=lister_gb_s,
+            copier_gb_s=copier_gb_s,
+            throttled_share=throttled / copiers.busy_ms if copiers.busy_ms else 0.0,
+            copier_overruns=copiers.overruns,
+            longest_copier_s=copiers.longest_ms / 1000,
+            busy_partitions=writes.busy_ms / (copying_done - first_copy) if copying_done > first_copy else 0.0,
+            hottest_partition=hottest.label,
+            hottest_partition_copies=hottest.copies,
+            cost={k: round(v, 4) for k, v in cost.items()},
+            cost_usd=sum(cost.values()),
+            dry_run_estimate_usd=dry_run,
+            sim_seconds=time.perf_counter() - wall,
+        )
+
+
+def run_cost(prices: Prices, list_requests: int, copies: int, sqs_billed: int, invocations: int, gb_s: float) -> dict[str, float]:
+    """The run's bill, by line."""
+    return {
+        "S3 LIST": list_requests / 1000 * prices.s3_list_per_1000,
+        "S3 COPY": copies / 1000 * prices.s3_copy_per_1000,
+        "SQS": sqs_billed / 1e6 * prices.sqs_per_million,
+        "Lambda requests": invocations / 1e6 * prices.lambda_per_million,
+        "Lambda GB-s": gb_s * prices.lambda_gb_second,
+    }
+
+
+def simulate(ks: KeySet, a: Assumptions, prices: Prices, design: str) -> RunResult:
+    wall = time.perf_counter()
+    run = DeployedRun(ks, a, design)
+    run.play()
+    return run.result(prices, wall)
+
+
+def run_scenario(job: tuple[str, int, str, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """One simulation, from picklable arguments (it runs in a worker process)."""
+    distribution, n, design, assumptions, prices = job
+    ks = make_keyset(distribution, n)
+    result = simulate(ks, Assumptions(**assumptions), Prices(**prices), design)
+    return {
+        "distribution": distribution,
+        "keys": n,
+        "description": ks.description,
+        "partitions": len(ks.partition_labels),
+        "unlisted_by_ascii95": ks.unlisted_by_ascii_design(),
+        "result": asdict(result),
+    }
