@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from s3fanout.backoff import backoff_seconds
 from s3fanout.counts import Counts
+from s3fanout.functions import FUNCTIONS
 from s3fanout.stack import QueueSet, queue_depths
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ def visibility_for(timeout_seconds: int) -> int:
     """A local queue hides a received message a little longer than the function may run."""
     return timeout_seconds + min(30, timeout_seconds)
 
-COPY_RECORDS_PER_INVOCATION = 10
 # Failed records come back after a backoff that doubles with their receive count, up to this.
 FAILED_RECORD_MAX_BACKOFF_SECONDS = 60
 IDLE_POLL_SECONDS = 0.5
@@ -95,7 +95,7 @@ class FunctionSpec:
     """One function as local mode runs it: its handler, queue and limits."""
 
     name: str
-    handler: str  # "module:function"
+    handler: str  # "package.module.function"
     queue_url: str
     queue_arn: str
     timeout_seconds: int
@@ -165,7 +165,7 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
     progress_events.subscribe(lambda job_id, counts: connection.send((job_id, counts.to_dict())))
     handlers = {}
     for function in config.functions:
-        module, name = function.handler.split(":")
+        module, name = function.handler.rsplit(".", 1)
         handlers[function.name] = getattr(importlib.import_module(module), name)
     sqs = clients.sqs()
 
@@ -217,10 +217,9 @@ class LocalRun:
         def arn(url: str) -> str:
             return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
-        return (
-            FunctionSpec("CopyObjectsFunction", "copy_objects.app:lambda_handler", self.queues.copy_url, arn(self.queues.copy_url), self.copy_timeout, COPY_RECORDS_PER_INVOCATION),
-            FunctionSpec("ListObjectsFunction", "list_objects.app:lambda_handler", self.queues.list_url, arn(self.queues.list_url), self.list_timeout, 1),
-        )
+        urls = self.queues.main_queues()
+        timeouts = {"list": self.list_timeout, "copy": self.copy_timeout}
+        return tuple(FunctionSpec(f.name, f.handler, urls[f.queue], arn(urls[f.queue]), timeouts[f.queue], f.batch_size) for f in FUNCTIONS)
 
     def run(self, on_progress: Callable[[Counts, dict[str, tuple[int, int, int]]], None]) -> None:
         context = multiprocessing.get_context("spawn")
