@@ -175,24 +175,17 @@ def copy_large(
     return copy.part_task(final_attempt)
 
 
+@dataclass(frozen=True, slots=True)
 class _Copy:
-    def __init__(
-        self,
-        s3: S3Client,
-        source_bucket: str,
-        dest_bucket: str,
-        item: CopyItem,
-        limit: ConcurrencyLimit,
-        settings: MultipartSettings,
-        remaining_ms: Callable[[], int],
-    ) -> None:
-        self.s3 = s3
-        self.source_bucket = source_bucket
-        self.dest_bucket = dest_bucket
-        self.item = item
-        self.limit = limit
-        self.settings = settings
-        self.remaining_ms = remaining_ms
+    """One large object's copy (or one part task of it): the S3 calls and what to make of them."""
+
+    s3: S3Client
+    source_bucket: str
+    dest_bucket: str
+    item: CopyItem
+    limit: ConcurrencyLimit
+    settings: MultipartSettings
+    remaining_ms: Callable[[], int]
 
     # ------------------------------------------------------------------ whole objects --
 
