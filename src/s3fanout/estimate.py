@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.messages import COPY_BATCH_MAX_KEYS
-from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.s3ops import describe_error, list_pages
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
-from s3fanout.plan import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.queues import send_messages
 from s3fanout.s3ops import S3Failure, confirm_absent, delete_objects, key_exists_after, list_pages
 from s3fanout.signing import MessageKey
@@ -58,7 +58,7 @@ def list_range(
 ) -> ListOutcome:
     """Decide every key of the task's range and act on it: queue copies, or delete orphans.
 
-    The source and destination listings are merge-joined (see plan.py), so an object that is
+    The source and destination listings are merge-joined (see compare.py), so an object that is
     already identical costs no request of its own. Copy batches are sent as soon as they fill, so
     copies start while listing goes on. A range that turns out large is split: the rest of it is
     cut into parts and all but the first go to other listers. After each group of decisions, if

@@ -4,10 +4,10 @@ the adapter list_range calls it through (lister._split_rest)."""
 import bisect
 import math
 
+from s3fanout.compare import Action, Decision, DecisionGroup
 from s3fanout.keyspace import KeyRange, survey
 from s3fanout.lister import KEYS_PER_PART, MAX_PARTS, SPLIT_MIN_KEYS, SURVEY_MIN_PAGE_KEYS, _split_rest, split_policy
 from s3fanout.messages import ListTask
-from s3fanout.plan import Action, Decision, DecisionGroup
 from s3fanout.s3ops import ListedObject
 from tests.unit.fake_aws import FakeS3, client_error
 

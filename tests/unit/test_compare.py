@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3fanout.plan import Action, compare, copy_everything, merge_join
+from s3fanout.compare import Action, compare, copy_everything, merge_join
 from s3fanout.s3ops import ListedObject, ListedPage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
