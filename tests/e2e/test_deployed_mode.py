@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,10 @@ from typing import Any
 import pytest
 
 from s3fanout.dlq import dead_letter_attributes
-from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
 from s3fanout.signing import MessageKey
 from tests.deploy.moto_stack import client, deploy_stack
+from tests.keys import AWKWARD_KEYS, ZERO_BYTE_KEYS, boundary_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -37,48 +38,8 @@ CLI_TIMEOUT_SECONDS = 180
 # The CLI's --wait polls every 5 s and needs 3 empty polls in a row: 10 s at the very least.
 WAIT_TIMEOUT_SECONDS = 240
 
-# Keys that trip S3 tools up: first characters outside ASCII (the published design this project
-# grew from never listed them), URL-reserved characters, a leading slash, the longest key S3 allows.
-# No newline: the moto server cannot route a key holding one.
-LONG_KEY = "long-" + "ü" * 509 + "x"
-AWKWARD_KEYS = [
-    "é-accent.txt",
-    "éé/nested/deeper.bin",
-    "日本語/ファイル.txt",
-    "日本",
-    "😀 emoji first",
-    "with space.txt",
-    "  two leading spaces",
-    "trailing space ",
-    "a+b+c.txt",
-    "+plus-first",
-    "100%.txt",
-    "%41%42 looks encoded",
-    "what?.txt",
-    "?question-first",
-    "#hash-first",
-    "dir#1/file#2",
-    "/leading-slash",
-    "//double/slash",
-    "folder/",
-    "semi;colon,comma=equals&amp",
-    "quote'double\"back`tick",
-    "brackets[1]{2}(3)<4>",
-    "tilde~caret^pipe|backslash\\",
-    "!bang",
-    "-dash",
-    ".dot",
-    "~tilde-first",
-    "{brace-first",
-    "zzz-last-ascii",
-    "Z-upper",
-    LONG_KEY,
-    "empty-object",
-]
-# Keys equal to seeding boundaries (a range is after < key <= until) and right next to them.
-_BOUNDARIES = [r.until for r in seed_ranges("", 32) if r.until is not None]
-BOUNDARY_KEYS = _BOUNDARIES[:4] + [b + " just after" for b in _BOUNDARIES[-3:]]
-ZERO_BYTE_KEYS = {"empty-object", "folder/"}
+# Every awkward key (tests/keys.py), and keys equal to seeding boundaries and right next to them.
+BOUNDARY_KEYS = boundary_keys(32)
 
 
 @dataclass
@@ -216,10 +177,10 @@ def objects(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
 def fill_source(s3: Any, bucket: str) -> dict[str, bytes]:
     bodies: dict[str, bytes] = {}
     for index, key in enumerate(AWKWARD_KEYS + BOUNDARY_KEYS):
-        body = b"" if key in ZERO_BYTE_KEYS else f"{index}:{key}\n".encode() * (1 + index % 5)
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-        bodies[key] = body
+        bodies[key] = b"" if key in ZERO_BYTE_KEYS else f"{index}:{key}\n".encode() * (1 + index % 5)
     assert len(bodies) == len(AWKWARD_KEYS) + len(BOUNDARY_KEYS), "a test key is listed twice"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: s3.put_object(Bucket=bucket, Key=item[0], Body=item[1]), bodies.items()))
     return bodies
 
 
@@ -230,10 +191,11 @@ def assert_same_objects(s3: Any, stack: Deployed, bodies: dict[str, bytes]) -> N
     destination = objects(s3, stack.dest)
     assert sorted(set(source) - set(destination)) == [], "keys missing from the destination"
     assert sorted(set(destination) - set(source)) == [], "unexpected keys in the destination"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        heads = dict(zip(source, pool.map(lambda key: s3.head_object(Bucket=stack.dest, Key=key), source)))
     for key, (size, etag) in source.items():
         assert size == len(bodies[key]), key
-        head = s3.head_object(Bucket=stack.dest, Key=key)
-        assert (head["ContentLength"], head["ETag"]) == (size, etag), f"{key!r} differs in the destination"
+        assert (heads[key]["ContentLength"], heads[key]["ETag"]) == (size, etag), f"{key!r} differs in the destination"
         assert destination[key] == (size, etag), f"{key!r} differs in the destination listing"
 
 
@@ -246,12 +208,6 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
     for fragment in fragments:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     assert "Traceback" not in result.stderr
-
-
-def test_test_keys_are_what_they_claim() -> None:
-    assert len(LONG_KEY.encode("utf-8")) == 1024
-    assert all("\n" not in key for key in AWKWARD_KEYS + BOUNDARY_KEYS)
-    assert sorted({key[0] for key in AWKWARD_KEYS if ord(key[0]) > 127}) >= ["é", "日", "😀"]
 
 
 # ---------------------------------------------------------------------------- 1. seeding

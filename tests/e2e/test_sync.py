@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from s3fanout.motoserver import EmbeddedMoto
 from tests.e2e.conftest import fresh_buckets
+from tests.keys import AWKWARD_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +50,8 @@ def objects(s3: Any, bucket: str) -> dict[str, tuple[int, str, Any]]:
 
 
 def put_all(s3: Any, bucket: str, keys: list[str], body: bytes = b"same") -> None:
-    for key in keys:
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=body), keys))
 
 
 def multipart(s3: Any, key: str) -> None:
@@ -62,7 +64,7 @@ def multipart(s3: Any, key: str) -> None:
 
 
 def test_a_second_run_copies_only_what_changed(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
-    keys = [f"data/{i:03d}" for i in range(120)] + ["é/first", "日本/x", "with space"]
+    keys = [f"data/{i:03d}" for i in range(120)] + AWKWARD_KEYS
     put_all(s3, SOURCE, keys)
     multipart(s3, "big/multipart-1")
     multipart(s3, "big/multipart-2")

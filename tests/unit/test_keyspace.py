@@ -3,6 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS, KeyRange, seed_ranges
+from tests.keys import AWKWARD_KEYS
 
 # Any key S3 can hold: valid UTF-8 (no surrogates), control characters and non-BMP included.
 keys = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
@@ -26,10 +27,11 @@ def test_seed_ranges_are_contiguous_and_open_ended(prefix, count):
     assert len(ranges) == min(count, len(COMMON_FIRST_CHARACTERS))
 
 
-@pytest.mark.parametrize(
-    "key",
-    ["", "\x00", "\x01ctl", " space", "é", "日本", "😀", "\U0010ffff", "~", "{", "0", "z" * 1024, "\ufffe"],
-)
+# Keys at the edges of the key space and of the seeding alphabet (0-9A-Za-z), besides the awkward ones.
+EDGE_KEYS = ["", "\x00", "\x01ctl", " space", "é", "日本", "😀", "\U0010ffff", "~", "{", "0", "z" * 1024, "\ufffe"]
+
+
+@pytest.mark.parametrize("key", sorted(set(AWKWARD_KEYS + EDGE_KEYS)))
 def test_keys_outside_printable_ascii_are_covered(key):
     # The design this project replaced seeded one range per printable ASCII character and lost these.
     ranges = seed_ranges("", 32)

@@ -15,6 +15,7 @@ from s3fanout.messages import (
     pack_copy_batches,
     parse_message,
 )
+from tests.keys import AWKWARD_KEYS
 
 s3_keys = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=60)
 
@@ -34,6 +35,16 @@ def test_copy_batch_round_trips_any_key(key, size, etag):
     body = batch.to_json()
     assert sqs_safe(body)
     assert CopyBatch.from_json(body) == batch
+
+
+@pytest.mark.parametrize("key", AWKWARD_KEYS + [f"{character}forbidden" for character in SQS_FORBIDDEN])
+def test_every_awkward_key_survives_both_messages(key):
+    batch = CopyBatch("job", "src-bucket", "dst-bucket", (CopyItem(key, 1, '"etag"'),))
+    task = ListTask("job", "src-bucket", "dst-bucket", "", key, None)
+    for message, kind in ((batch, CopyBatch), (task, ListTask)):
+        body = message.to_json()
+        assert sqs_safe(body)
+        assert kind.from_json(body) == message
 
 
 @given(after=st.none() | s3_keys, until=st.none() | s3_keys, prefix=st.text(max_size=10))

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import CopyItem
 from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, ListingError, S3Failure, confirm_absent, copy_object, describe_error, list_pages
+from tests.keys import AWKWARD_KEYS
 from tests.unit.fake_aws import FakeS3, client_error
 
 
@@ -93,10 +94,7 @@ def test_an_s3_failure_is_returned_as_is():
     assert describe_error(failure) is failure
 
 
-@pytest.mark.parametrize(
-    "key",
-    ["with space", "a+b", "100%", "what?", "#hash", "/leading/slash", "日本/é😀", "a" * 1024, "é" * 512, "%2F+ ?#"],
-)
+@pytest.mark.parametrize("key", AWKWARD_KEYS)
 def test_copy_request_carries_the_key_unchanged(key):
     s3 = FakeS3()
     copy_object(s3, "src", "dst", CopyItem(key, 10, '"e1"'))
