@@ -16,7 +16,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -481,28 +481,63 @@ def test_dlq_list_refuses_an_unknown_stack(run_cli: Callable[..., Result]) -> No
 # ------------------------------------------------------------------------------------ 5. --wait
 
 
-def wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        content = path.read_text(encoding="utf-8")
-        if text in content:
-            return content
-        if process.poll() is not None:
-            pytest.fail(f"the process exited with {process.returncode} before printing {text!r}: {content}")
-        time.sleep(0.2)
-    pytest.fail(f"no {text!r} within {timeout} s: {path.read_text(encoding='utf-8')}")
+class Waiter:
+    """The deployed seed with --wait in the background: stdout to a file in cwd, stderr read line
+    by line as the CLI writes it, so a test can wait for what it says instead of polling a file."""
+
+    def __init__(self, endpoint: str, cwd: Path, *args: str) -> None:
+        self.out_path = cwd / "waiter.stdout"
+        with self.out_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                seed_command(*args, "--wait", "--no-progress"),
+                env=cli_env(endpoint),
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+            )
+        self._lines: list[str] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def wait_for_text(self, text: str, timeout: float) -> str:
+        """Everything written to stderr once it holds ``text``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed or text in "".join(self._lines), timeout=timeout)
+            content = "".join(self._lines)
+        if text not in content:
+            exited = f"the process exited with {self.process.poll()}" if self._closed else f"still running after {timeout} s"
+            pytest.fail(f"no {text!r} on stderr ({exited}): {content}")
+        return content
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) once the CLI has exited by itself."""
+        returncode = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return returncode, self.out_path.read_text(encoding="utf-8"), "".join(self._lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
-def start_waiter(endpoint: str, cwd: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    """The deployed seed with --wait in the background, its output going to files in cwd."""
-    out_path, err_path = cwd / "waiter.stdout", cwd / "waiter.stderr"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        waiter = subprocess.Popen(seed_command(*args, "--wait", "--no-progress"), env=cli_env(endpoint), cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    return waiter, out_path, err_path
-
-
-def seeded_job(err_path: Path, waiter: subprocess.Popen[bytes], stack: Deployed) -> str:
-    seeded = wait_for_text(err_path, "waiting for the queues to drain", waiter, timeout=60)
+def seeded_job(waiter: Waiter, stack: Deployed) -> str:
+    seeded = waiter.wait_for_text("waiting for the queues to drain", timeout=60)
     match = re.search(r"job (\S+): 32 key ranges of s3://\S+ queued on stack '([^']+)'", seeded)
     assert match and match.group(2) == stack.name, seeded
     return match.group(1)
@@ -525,19 +560,17 @@ def drained_wait(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -
     stack = new_stack(moto_endpoint, "wait")
     bodies = fill_source(client("s3", moto_endpoint), stack.source)
     cwd = tmp_path_factory.mktemp("wait")
-    waiter, out_path, err_path = start_waiter(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    waiter = Waiter(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
     try:
         # Once the waiter has seeded its job, local workers play the stack's Lambdas (and seed a
         # second job of the same buckets) while the waiter watches the queues.
-        job_id = seeded_job(err_path, waiter, stack)
-        assert waiter.poll() is None, "--wait returned before the queues drained"
+        job_id = seeded_job(waiter, stack)
+        assert waiter.process.poll() is None, "--wait returned before the queues drained"
         workers = run_seed(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--local", "--workers", "2", "--no-progress", "--json")
-        returncode = waiter.wait(timeout=WAIT_TIMEOUT_SECONDS)
+        returncode, stdout, stderr = waiter.finish(timeout=WAIT_TIMEOUT_SECONDS)
     finally:
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
-    return WaitRun(stack, bodies, job_id, returncode, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8"), workers)
+        waiter.stop()
+    return WaitRun(stack, bodies, job_id, returncode, stdout, stderr, workers)
 
 
 def test_wait_follows_the_stack_until_drained(drained_wait: WaitRun, s3: Any, sqs: Any) -> None:
@@ -563,30 +596,27 @@ def test_wait_report_does_not_claim_zero_copies(drained_wait: WaitRun) -> None:
         assert report.get(field) in (None, real), f"{field} = {report.get(field)} but the job did {real}"
 
 
-def drain_as_listers(sqs: Any, stack: Deployed, process: subprocess.Popen[bytes]) -> None:
-    """Consume the seeded list tasks as listers of an empty range would (until the waiter polls)."""
-    for _ in range(3):
-        receive_all(sqs, stack.outputs["ListQueueUrl"])
-        time.sleep(0.5)
-    assert process.poll() is None
+def drain_as_listers(sqs: Any, stack: Deployed, waiter: Waiter, job_id: str) -> None:
+    """Consume the job's 32 seeded list tasks as listers of empty ranges would, while --wait waits."""
+    tasks = [task for task in list_tasks_on(sqs, stack) if task.job_id == job_id]
+    assert len(tasks) == 32, tasks
+    assert depth(sqs, stack.outputs["ListQueueUrl"]) == 0
+    assert waiter.process.poll() is None, "--wait returned before the queues drained"
 
 
 def test_wait_reports_the_jobs_dead_letters(make_stack: Callable[..., Deployed], moto_endpoint: str, sqs: Any, tmp_path: Path) -> None:
     stack = make_stack("waitfail")
-    waiter, out_path, err_path = start_waiter(moto_endpoint, tmp_path, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
+    waiter = Waiter(moto_endpoint, tmp_path, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
     try:
-        job_id = seeded_job(err_path, waiter, stack)
+        job_id = seeded_job(waiter, stack)
         # The job's copier gave up on one key; another job's dead letter must not count.
         put_dead_letters(sqs, stack, job_id, {"lost é key": KeyFailure("AccessDenied", "Access Denied", 5, "2024-05-01T10:00:00+00:00", "2024-05-01T10:20:00+00:00")})
         put_dead_letters(sqs, stack, "20240101-000000-000000", {"not this job": KeyFailure("NoSuchKey", "gone", 5, "2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00")})
-        drain_as_listers(sqs, stack, waiter)
-        returncode = waiter.wait(timeout=WAIT_TIMEOUT_SECONDS)
+        drain_as_listers(sqs, stack, waiter, job_id)
+        returncode, stdout, stderr = waiter.finish(timeout=WAIT_TIMEOUT_SECONDS)
     finally:
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
+        waiter.stop()
 
-    stdout, stderr = out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8")
     assert returncode == 1, (stdout, stderr)
     assert stdout.startswith(f"job {job_id}: s3://{stack.source}/ -> s3://{stack.dest}/ (stack {stack.name}) finished in "), stdout
     assert "  failed  1 keys" in stdout, stdout
@@ -597,19 +627,17 @@ def test_wait_reports_the_jobs_dead_letters(make_stack: Callable[..., Deployed],
 
 def test_wait_interrupted_exits_130(make_stack: Callable[..., Deployed], moto_endpoint: str, tmp_path: Path) -> None:
     stack = make_stack("waitint")
-    waiter, out_path, err_path = start_waiter(moto_endpoint, tmp_path, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    waiter = Waiter(moto_endpoint, tmp_path, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
     try:
-        seeded_job(err_path, waiter, stack)
-        time.sleep(1)
-        waiter.send_signal(signal.SIGINT)
-        returncode = waiter.wait(timeout=30)
+        # It says it is waiting right before its first poll of the queues: Ctrl-C from then on
+        # interrupts the wait.
+        seeded_job(waiter, stack)
+        waiter.process.send_signal(signal.SIGINT)
+        returncode, stdout, stderr = waiter.finish(timeout=30)
     finally:
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
+        waiter.stop()
 
-    stderr = err_path.read_text(encoding="utf-8")
     assert returncode == 130, stderr
     assert stderr.splitlines()[-1] == "python -m seed: interrupted"
     assert "Traceback" not in stderr
-    assert out_path.read_text(encoding="utf-8") == ""
+    assert stdout == ""
