@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -138,14 +139,29 @@ def worker_pids(cli_pid: int) -> list[int]:
 
 
 def kill_workers(cli_pid: int) -> list[int]:
-    """SIGKILL every worker of the CLI and wait until each is dead (gone or a zombie)."""
+    """SIGKILL every worker of the CLI and wait until each is dead (gone or a zombie): a process's
+    pidfd becomes readable when it exits, though it is the CLI's child, not this process's."""
     pids = worker_pids(cli_pid)
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while any(pid in worker_pids(cli_pid) for pid in pids):
-        assert time.monotonic() < deadline, f"workers {pids} still alive after SIGKILL"
-        time.sleep(0.05)
+    pidfds = []
+    try:
+        for pid in pids:
+            with suppress(ProcessLookupError):  # already gone
+                pidfds.append(os.pidfd_open(pid))
+        exits = select.poll()
+        for pidfd in pidfds:
+            with suppress(ProcessLookupError):  # exited and reaped since
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            exits.register(pidfd, select.POLLIN)
+        alive, deadline = set(pidfds), time.monotonic() + 30
+        while alive:
+            exited = exits.poll(max(0, int((deadline - time.monotonic()) * 1000)))
+            assert exited, f"workers {pids} still alive 30 s after SIGKILL"
+            for pidfd, _ in exited:
+                exits.unregister(pidfd)
+                alive.discard(pidfd)
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
     return pids
 
 
