@@ -465,4 +465,5 @@ def _wait_for_create(cfn: Any, stack_name: str, timeout: float = 60.0) -> dict[s
                 if "FAILED" in e["ResourceStatus"]
             ]
             raise RuntimeError(f"stack {stack_name} is {status}: {reasons}")
+        # CloudFormation offers nothing to wait on but polling; bounded by the deadline above.
         time.sleep(0.2)
