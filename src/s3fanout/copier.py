@@ -27,7 +27,8 @@ from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
 from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.queues import send_messages
-from s3fanout.s3ops import THROTTLING_CODES, S3Failure, copy_object, describe_error
+from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
+from s3fanout.s3ops import copy_object
 from s3fanout.signing import MessageKey
 
 if TYPE_CHECKING:

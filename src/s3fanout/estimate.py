@@ -19,7 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.messages import COPY_BATCH_MAX_KEYS
-from s3fanout.s3ops import describe_error, list_pages
+from s3fanout.s3errors import describe_error
+from s3fanout.s3ops import list_pages
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

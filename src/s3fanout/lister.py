@@ -14,7 +14,8 @@ from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
 from s3fanout.queues import send_messages
-from s3fanout.s3ops import S3Failure, confirm_absent, delete_objects, key_exists_after, list_pages
+from s3fanout.s3errors import S3Failure
+from s3fanout.s3ops import confirm_absent, delete_objects, key_exists_after, list_pages
 from s3fanout.signing import MessageKey
 
 if TYPE_CHECKING:

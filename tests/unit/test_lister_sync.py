@@ -4,7 +4,7 @@ import pytest
 
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch, ListTask
-from s3fanout.s3ops import ListingError, S3Failure
+from s3fanout.s3errors import ListingError, S3Failure
 from tests.unit.fake_aws import KEY, FakeS3, FakeSQS, client_error
 
 LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"

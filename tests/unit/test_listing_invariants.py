@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from s3fanout.keyspace import KeyRange
-from s3fanout.s3ops import MAX_EMPTY_PAGES, ListingError, S3Failure, key_exists_after, list_pages
+from s3fanout.s3errors import ListingError, S3Failure
+from s3fanout.s3ops import MAX_EMPTY_PAGES, key_exists_after, list_pages
 
 
 def page(*keys: str, token: str | None = None, truncated: bool | None = None) -> dict[str, Any]:

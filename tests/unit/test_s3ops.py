@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import CopyItem
-from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, ListingError, S3Failure, confirm_absent, copy_object, describe_error, list_pages
+from s3fanout.s3errors import ListingError, S3Failure, describe_error
+from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, confirm_absent, copy_object, list_pages
 from tests.keys import AWKWARD_KEYS
 from tests.unit.fake_aws import FakeS3, client_error
 
