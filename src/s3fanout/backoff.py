@@ -1,7 +1,7 @@
 """The one backoff of the project: how long to wait before trying something again.
 
 Used for a SendMessageBatch entry SQS did not accept (queues.py), a key that failed transiently and
-goes back on the copy queue delayed (copier.py), and a record local mode hands back to its queue
+goes back on the copy queue delayed (copying/batch.py), and a record local mode hands back to its queue
 (local.py). S3 and SQS requests themselves are retried by botocore (standard mode, clients.py).
 """
 

@@ -4,7 +4,7 @@ Two kinds exist: a ListTask (a key range a lister must list) on the list queue a
 (keys a copier must copy) on the copy queue. The copy DLQ holds CopyBatches whose items carry the
 failure that sent them there, so that a redrive can put the very same body back on the copy queue.
 A CopyItem may also carry a PartRange: it is then a part task, one range of parts of a multipart
-copy that another copier started (see multipart.py); such items travel in a batch of their own.
+copy that another copier started (see copying/multipart.py); such items travel in a batch of their own.
 
 Bodies are serialised with ``ensure_ascii=True``: S3 keys may hold characters that SQS refuses in a
 message body (control characters, U+FFFE, U+FFFF), and escaping every non-ASCII character keeps any
@@ -29,7 +29,7 @@ MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 250 * 1024
 COPY_BATCH_MAX_KEYS = 100
 
-# Objects larger than this are copied in parts (multipart.py) and travel in a copy batch of their
+# Objects larger than this are copied in parts (copying/multipart.py) and travel in a copy batch of their
 # own, so that one long copy does not hold back the small keys packed with it.
 #
 # Why 1 GiB. CopyObject copies up to 5 GiB in one request, so 5 GiB is the highest threshold

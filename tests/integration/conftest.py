@@ -67,7 +67,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         s3.create_bucket(Bucket=SOURCE)
         s3.create_bucket(Bucket=DEST)
         # SQS delays are real time; the tests read delayed messages at once.
-        monkeypatch.setattr("s3fanout.copier.retry_delay_seconds", lambda attempts: 0)
+        monkeypatch.setattr("s3fanout.copying.batch.retry_delay_seconds", lambda attempts: 0)
         # In-process moto answers every receive exactly; no need to wait for stragglers.
         monkeypatch.setattr("s3fanout.dlq.EMPTY_POLL_WAIT_SECONDS", 0)
         queues = ensure_local_queues(sqs, "job-1", max_receive_count=3, list_visibility_seconds=30, copy_visibility_seconds=30)

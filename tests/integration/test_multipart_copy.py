@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from copy_objects import app
 from list_objects import app as list_app
 from s3fanout import clients
-from s3fanout.copier import environment_limit
+from s3fanout.copying.limit import environment_limit
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
 from tests.integration.conftest import DEST, SOURCE, Aws, context
 
@@ -145,7 +145,7 @@ def test_a_source_changed_since_listing_is_dead_lettered_before_any_upload(aws: 
 
 def test_an_object_split_into_part_tasks_is_completed_by_the_last_of_them(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     # One part per task: the estimate of a part (5 MiB at 20 MiB/s) exceeds a task's budget.
-    monkeypatch.setattr("s3fanout.multipart.PART_TASK_SECONDS", 0.01)
+    monkeypatch.setattr("s3fanout.copying.multipart.PART_TASK_SECONDS", 0.01)
     monkeypatch.setenv("COPY_CONCURRENCY", "1")
     large, body = put(aws, "huge/one", 12 * MiB, Tagging=TAGGING, **HEADERS)
 

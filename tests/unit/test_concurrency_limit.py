@@ -3,7 +3,8 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError
 
-from s3fanout.copier import ConcurrencyLimit, copy_batch
+from s3fanout.copying.batch import copy_batch
+from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.messages import CopyBatch, CopyItem
 
 

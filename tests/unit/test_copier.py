@@ -3,7 +3,7 @@ from botocore.exceptions import EndpointConnectionError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3fanout.copier import MAX_RETRY_DELAY_SECONDS, CopyOutcome, copy_batch, dispatch_failures, retry_delay_seconds
+from s3fanout.copying.batch import MAX_RETRY_DELAY_SECONDS, CopyOutcome, copy_batch, dispatch_failures, retry_delay_seconds
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure
 from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES
 from tests.unit.fake_aws import KEY, FakeS3, FakeSQS, client_error

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3fanout.copier import ConcurrencyLimit, CopyOutcome, copy_batch, dispatch_failures
+from s3fanout.copying.batch import CopyOutcome, copy_batch, dispatch_failures
+from s3fanout.copying.limit import ConcurrencyLimit
+from s3fanout.copying.multipart import GiB, MiB, MultipartSettings, PartPlan, plan_parts
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, PartRange
-from s3fanout.multipart import GiB, MiB, MultipartSettings, PartPlan, plan_parts
 from s3fanout.queues import SendFailed
 from tests.unit.fake_aws import KEY, FakeSQS, client_error
 from tests.unit.fake_multipart import FakeMultipartS3, SourceObject

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from s3fanout.copier import ConcurrencyLimit, copy_batch
+from s3fanout.copying.batch import copy_batch
+from s3fanout.copying.limit import ConcurrencyLimit
+from s3fanout.copying.multipart import GiB, MiB, MultipartSettings
 from s3fanout.messages import CopyBatch, CopyItem
-from s3fanout.multipart import GiB, MiB, MultipartSettings
 from tests.unit.fake_multipart import FakeMultipartS3, SourceObject
 
 ETAG = '"source-etag"'

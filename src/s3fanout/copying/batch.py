@@ -12,20 +12,18 @@ go back on the copy queue, each in a message of its own.
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fanout.backoff import backoff_seconds
+from s3fanout.copying.limit import ConcurrencyLimit
+from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.counts import Counts
 from s3fanout.dlq import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
-from s3fanout.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.queues import send_messages
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
 from s3fanout.s3ops import copy_object
@@ -42,71 +40,6 @@ MAX_RETRY_DELAY_SECONDS = 900
 
 # Without a Lambda context (tests, scripts) there is no deadline.
 NO_DEADLINE_MS = 10**12
-
-
-class ConcurrencyLimit:
-    """How many copies may be in flight: halved whenever S3 throttles a copy, grown back by one
-    after as many successes in a row as the limit allows (additive increase, multiplicative
-    decrease, as TCP does). One lives per execution environment, so a throttled invocation leaves
-    the next one slowed down too instead of burning retries."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = max(1, maximum)
-        self.limit = self.maximum
-        # Throttled attempts seen so far, including those botocore retried by itself.
-        self.throttled_attempts = 0
-        self._in_flight = 0
-        self._successes = 0
-        self._changed = threading.Condition()
-
-    def watch(self, s3: S3Client) -> None:
-        """Count every throttled attempt of the client, not only those botocore gives up on: its
-        own retries (standard mode, several attempts) would otherwise hide the throttling, and the
-        copier would keep its full concurrency while every request waits out backoffs."""
-
-        def needs_retry(response: Any = None, **_: Any) -> None:
-            if response is None:
-                return
-            http, parsed = response
-            code = (parsed or {}).get("Error", {}).get("Code")
-            if getattr(http, "status_code", None) == 503 or code in THROTTLING_CODES:
-                with self._changed:
-                    self.throttled_attempts += 1
-                self.record(throttled=True)
-
-        # One registration per client and limit, however often an invocation calls this.
-        s3.meta.events.register("needs-retry.s3", needs_retry, unique_id=f"s3fanout-throttling-{id(self)}")
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        with self._changed:
-            self._changed.wait_for(lambda: self._in_flight < self.limit)
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
-
-    def record(self, throttled: bool) -> None:
-        with self._changed:
-            if throttled:
-                self.limit = max(1, self.limit // 2)
-                self._successes = 0
-            else:
-                self._successes += 1
-                if self._successes >= self.limit and self.limit < self.maximum:
-                    self.limit += 1
-                    self._successes = 0
-            self._changed.notify_all()
-
-
-@functools.cache
-def environment_limit(maximum: int) -> ConcurrencyLimit:
-    """One limit per execution environment (a Lambda's, a local worker's): throttling seen by one
-    invocation slows the next."""
-    return ConcurrencyLimit(maximum)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.messages import DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_PART_NUMBER, CopyItem, PartRange, multipart_threshold_bytes
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
 from s3fanout.settings import env_int
@@ -47,9 +48,6 @@ from s3fanout.settings import env_int
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
-
-if TYPE_CHECKING:
-    from s3fanout.copier import ConcurrencyLimit
 
 MiB = 1024**2
 GiB = 1024**3
