@@ -1,4 +1,5 @@
-"""Reading the dead-letter queues without consuming them, as named keys with reasons."""
+"""The operator's side of the dead-letter queues: reading them without consuming them, as named
+keys with reasons; redrive and purge. (What the functions put there, and how: deadletter.py.)"""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from s3fanout.deadletter import DEAD_LETTER_CODE, DEAD_LETTER_REASON, DEAD_LETTERED_BY, HOP_LIMIT_EXCEEDED, INVALID_MESSAGE, dead_letter_attributes
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, pack_copy_batches, parse_message
 from s3fanout.queues import send_messages
 from s3fanout.signing import BadSeal, MessageKey
@@ -15,16 +17,6 @@ from s3fanout.stack import QueueSet
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef, MessageTypeDef
-
-# Message attributes on what the tool puts on a DLQ itself, as opposed to whole messages SQS moved
-# there after too many failed deliveries: who sent it ("lister" or "copier") and, for a whole
-# message, why (a code and a reason).
-DEAD_LETTERED_BY = "DeadLetteredBy"
-DEAD_LETTER_REASON = "DeadLetterReason"
-DEAD_LETTER_CODE = "DeadLetterCode"
-INVALID_MESSAGE = "InvalidMessage"
-# Whole messages refused for a reason that redriving can cure, as opposed to unreadable ones.
-HOP_LIMIT_EXCEEDED = "HopLimitExceeded"
 
 # How long peeked messages stay hidden while the rest of the queue is read; they are made visible
 # again right after, so this only bounds the damage if the reader dies half-way.
@@ -192,19 +184,6 @@ def purge_job(sqs: SQSClient, queues: QueueSet, job_id: str) -> int:
         finally:
             held.release()
     return purged
-
-
-def dead_letter_attributes(by: str, reason: str | None = None, code: str = INVALID_MESSAGE) -> dict[str, str]:
-    if not reason:
-        return {DEAD_LETTERED_BY: by}
-    return {DEAD_LETTERED_BY: by, DEAD_LETTER_REASON: reason[:1000], DEAD_LETTER_CODE: code}
-
-
-def dead_letter_message(sqs: SQSClient, dead_letter_url: str, body: str, *, code: str, reason: str, by: str) -> None:
-    """Put a whole message on the DLQ at once, unchanged, with the code and reason of its refusal
-    (unreadable, outside the stack's scope, past the hop bound, a listing that broke the rules),
-    instead of letting it fail on every delivery."""
-    send_messages(sqs, dead_letter_url, [body], attributes=dead_letter_attributes(by, reason, code))
 
 
 def dead_letters(queue: str, messages: Iterable[MessageTypeDef], key: MessageKey | None = None) -> list[DeadLetter]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from s3fanout.dlq import dead_letter_attributes
+from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
 from s3fanout.signing import MessageKey
 from tests.deploy.moto_stack import client, deploy_stack

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from s3fanout.dlq import HOP_LIMIT_EXCEEDED, dead_letter_attributes, purge_job, redrive
+from s3fanout.deadletter import HOP_LIMIT_EXCEEDED, dead_letter_attributes
+from s3fanout.dlq import purge_job, redrive
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
 from s3fanout.signing import MessageKey
 from tests.integration.conftest import DEST, KEY, SOURCE, Aws

@@ -22,7 +22,7 @@ from s3fanout.backoff import backoff_seconds
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.counts import Counts
-from s3fanout.dlq import dead_letter_attributes
+from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
 from s3fanout.queues import send_messages
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
