@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fanout.deadletter import DEAD_LETTER_CODE, DEAD_LETTER_REASON, DEAD_LETTERED_BY, HOP_LIMIT_EXCEEDED, INVALID_MESSAGE, dead_letter_attributes
+from s3fanout.jobqueues import QueueSet
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, pack_copy_batches, parse_message
 from s3fanout.queues import send_messages
 from s3fanout.signing import BadSeal, MessageKey
-from s3fanout.stack import QueueSet
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

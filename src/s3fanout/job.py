@@ -1,35 +1,29 @@
-"""A copy job: its input checks, its seeding onto the list queue, and its final report."""
+"""A copy job: what it copies (JobSpec), its id, its seeding onto the list queue, the failures
+file it leaves, and, for local jobs, the record of its scope. (Its checks before it is queued:
+preflight.py.)"""
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from typing import TYPE_CHECKING
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
+from s3fanout.jobqueues import QueueSet
 from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import ListTask
 from s3fanout.queues import send_messages
 from s3fanout.signing import MessageKey, local_state_dir
-from s3fanout.stack import QueueSet
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 DEFAULT_RANGES = 32
-# S3's rules for bucket names (general purpose buckets): 3-63 characters of lowercase letters,
-# digits, dots and hyphens, starting and ending with a letter or digit, and not an IP address.
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 
 class JobError(ValueError):
@@ -48,78 +42,6 @@ class JobSpec:
 
 def new_job_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-
-
-def check_bucket_name(name: str) -> str:
-    if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name):
-        raise JobError(f"'{name}' is not a valid S3 bucket name")
-    return name
-
-
-def check_names(spec: JobSpec) -> None:
-    """Refuse invalid bucket names and a destination that is the source."""
-    check_bucket_name(spec.source_bucket)
-    check_bucket_name(spec.dest_bucket)
-    if spec.source_bucket == spec.dest_bucket:
-        raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
-
-
-def check_buckets(s3: S3Client, spec: JobSpec) -> None:
-    """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is queued."""
-    check_names(spec)
-    for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except NoCredentialsError:
-            raise JobError("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) or use 'demo'") from None
-        except ClientError as error:
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = error.response.get("Error", {}).get("Code")
-            if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
-                raise JobError(f"{role} bucket '{bucket}' does not exist") from None
-            if status == 403 or code in ("403", "AccessDenied", "Forbidden"):
-                raise JobError(f"no permission to access the {role} bucket '{bucket}'") from None
-            raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
-        except BotoCoreError as error:
-            raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
-
-
-# A key the write probe names; the probe's If-Match can never match, so nothing is ever written.
-WRITE_PROBE_KEY = ".s3fanout-write-probe"
-_IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
-
-
-def check_access(s3: S3Client, spec: JobSpec) -> None:
-    """Probe, with one cheap request each, that the caller may list and read the source and write
-    the destination, so that a job does not fail key by key on a permission it never had."""
-    sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)")
-    contents = sample.get("Contents", []) if sample else []
-    if contents:
-        _probe(lambda: s3.head_object(Bucket=spec.source_bucket, Key=contents[0]["Key"]), f"read objects of the source bucket '{spec.source_bucket}' (s3:GetObject)")
-    # A conditional PutObject is authorised before its condition is checked: 403 means no write
-    # permission, while 404 (no such key) or 412 (ETag mismatch) mean the write would be allowed.
-    written = _probe(
-        lambda: s3.put_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY, Body=b"", IfMatch=_IMPOSSIBLE_ETAG),
-        f"write to the destination bucket '{spec.dest_bucket}' (s3:PutObject)",
-    )
-    if written:
-        # An S3-compatible store that ignores If-Match wrote the probe: take it away again.
-        s3.delete_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY)
-
-
-def _probe(call: Callable[[], Any], permission: str) -> Any:
-    try:
-        return call()
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = error.response.get("Error", {}).get("Code")
-        if status == 403 or code in ("AccessDenied", "AllAccessDisabled", "403"):
-            raise JobError(f"no permission to {permission} with these credentials") from None
-        if status in (404, 412) or code in ("NoSuchKey", "PreconditionFailed", "404", "412"):
-            return None
-        raise JobError(f"cannot check permission to {permission}: {error}") from None
-    except BotoCoreError as error:
-        raise JobError(f"cannot check permission to {permission}: {error}") from None
 
 
 def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from s3fanout.counts import Counts
 from s3fanout.eventsource import FunctionSpec, WorkerConfig, worker_main
 from s3fanout.functions import FUNCTIONS
-from s3fanout.stack import QueueSet, queue_depths
+from s3fanout.jobqueues import QueueSet, queue_depths
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

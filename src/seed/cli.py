@@ -16,10 +16,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
-from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, check_names
+from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec
+from s3fanout.jobqueues import StackError, default_stack_name
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS
+from s3fanout.preflight import check_names
 from s3fanout.queues import SendFailed
-from s3fanout.stack import StackError, default_stack_name
 from seed.arguments import (
     MAX_FUNCTION_TIMEOUT_SECONDS,
     MAX_SEED_RANGES,

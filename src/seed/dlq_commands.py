@@ -22,8 +22,8 @@ from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, RedriveResult, purge_job, redrive
 from s3fanout.guard import Scope
 from s3fanout.job import local_scope, new_job_id, write_failures
+from s3fanout.jobqueues import QueueSet, StackError, default_stack_name, delete_local_queues, find_local_queues, queues_from_stack
 from s3fanout.signing import MessageKey, local_key
-from s3fanout.stack import QueueSet, StackError, default_stack_name, delete_local_queues, find_local_queues, queues_from_stack
 from seed.console import ExitStatus, UsageError, progress_wanted, say
 from seed.report import build_report, describe_letters, print_report
 from seed.runner import LocalWorkers, Target, WorkerOptions, check_output_dir, job_dead_letters, make_local_queues, stack_key

@@ -10,7 +10,8 @@ from dataclasses import asdict
 
 from s3fanout import clients
 from s3fanout.estimate import Prices, bucket_region, encryption_needs, estimate_cost, plan_job
-from s3fanout.job import JobSpec, check_buckets
+from s3fanout.job import JobSpec
+from s3fanout.preflight import check_buckets
 from seed.console import ExitStatus, UsageError
 from seed.progress import human_bytes
 

@@ -28,11 +28,8 @@ from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.guard import Scope
-from s3fanout.job import JobError, JobSpec, check_access, check_buckets, new_job_id, record_local_scope, seed, write_failures
-from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
-from s3fanout.motoserver import EmbeddedMoto
-from s3fanout.signing import MessageKey, local_key, secret_key
-from s3fanout.stack import (
+from s3fanout.job import JobError, JobSpec, new_job_id, record_local_scope, seed, write_failures
+from s3fanout.jobqueues import (
     QueueSet,
     StackError,
     delete_local_queues,
@@ -42,6 +39,10 @@ from s3fanout.stack import (
     queue_depths,
     queues_from_stack,
 )
+from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
+from s3fanout.motoserver import EmbeddedMoto
+from s3fanout.preflight import check_access, check_buckets
+from s3fanout.signing import MessageKey, local_key, secret_key
 from seed.console import PROG, JobInterrupted, UsageError, say
 from seed.progress import ProgressView, human_bytes
 from seed.report import JobReport, build_report

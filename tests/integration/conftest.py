@@ -15,8 +15,8 @@ from list_objects import app as list_app
 from s3fanout import clients
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.eventsource import FakeLambdaContext, sqs_event
+from s3fanout.jobqueues import QueueSet, ensure_local_queues
 from s3fanout.signing import MessageKey
-from s3fanout.stack import QueueSet, ensure_local_queues
 
 SOURCE = "source-bucket"
 DEST = "dest-bucket"

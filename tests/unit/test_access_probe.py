@@ -1,7 +1,8 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from s3fanout.job import WRITE_PROBE_KEY, JobError, JobSpec, check_access
+from s3fanout.job import JobError, JobSpec
+from s3fanout.preflight import WRITE_PROBE_KEY, check_access
 
 SPEC = JobSpec("src-bucket", "dst-bucket", "data/")
 

@@ -2,8 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3fanout.job import JobError, JobSpec, check_bucket_name, list_tasks
+from s3fanout.job import JobError, JobSpec, list_tasks
 from s3fanout.keyspace import KeyRange
+from s3fanout.preflight import check_bucket_name
 
 
 @pytest.mark.parametrize(

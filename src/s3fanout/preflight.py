@@ -1,0 +1,93 @@
+"""The checks before a job is queued: valid, distinct bucket names; buckets that exist and can be
+reached; and, with one cheap request each and changing nothing, permission to list and read the
+source and write the destination. Each problem is a JobError in one line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from s3fanout.job import JobError, JobSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# S3's rules for bucket names (general purpose buckets): 3-63 characters of lowercase letters,
+# digits, dots and hyphens, starting and ending with a letter or digit, and not an IP address.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def check_bucket_name(name: str) -> str:
+    if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name):
+        raise JobError(f"'{name}' is not a valid S3 bucket name")
+    return name
+
+
+def check_names(spec: JobSpec) -> None:
+    """Refuse invalid bucket names and a destination that is the source."""
+    check_bucket_name(spec.source_bucket)
+    check_bucket_name(spec.dest_bucket)
+    if spec.source_bucket == spec.dest_bucket:
+        raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
+
+
+def check_buckets(s3: S3Client, spec: JobSpec) -> None:
+    """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is queued."""
+    check_names(spec)
+    for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except NoCredentialsError:
+            raise JobError("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) or use 'demo'") from None
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = error.response.get("Error", {}).get("Code")
+            if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
+                raise JobError(f"{role} bucket '{bucket}' does not exist") from None
+            if status == 403 or code in ("403", "AccessDenied", "Forbidden"):
+                raise JobError(f"no permission to access the {role} bucket '{bucket}'") from None
+            raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
+        except BotoCoreError as error:
+            raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
+
+
+# A key the write probe names; the probe's If-Match can never match, so nothing is ever written.
+WRITE_PROBE_KEY = ".s3fanout-write-probe"
+_IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
+
+
+def check_access(s3: S3Client, spec: JobSpec) -> None:
+    """Probe, with one cheap request each, that the caller may list and read the source and write
+    the destination, so that a job does not fail key by key on a permission it never had."""
+    sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)")
+    contents = sample.get("Contents", []) if sample else []
+    if contents:
+        _probe(lambda: s3.head_object(Bucket=spec.source_bucket, Key=contents[0]["Key"]), f"read objects of the source bucket '{spec.source_bucket}' (s3:GetObject)")
+    # A conditional PutObject is authorised before its condition is checked: 403 means no write
+    # permission, while 404 (no such key) or 412 (ETag mismatch) mean the write would be allowed.
+    written = _probe(
+        lambda: s3.put_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY, Body=b"", IfMatch=_IMPOSSIBLE_ETAG),
+        f"write to the destination bucket '{spec.dest_bucket}' (s3:PutObject)",
+    )
+    if written:
+        # An S3-compatible store that ignores If-Match wrote the probe: take it away again.
+        s3.delete_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY)
+
+
+def _probe(call: Callable[[], Any], permission: str) -> Any:
+    try:
+        return call()
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = error.response.get("Error", {}).get("Code")
+        if status == 403 or code in ("AccessDenied", "AllAccessDisabled", "403"):
+            raise JobError(f"no permission to {permission} with these credentials") from None
+        if status in (404, 412) or code in ("NoSuchKey", "PreconditionFailed", "404", "412"):
+            return None
+        raise JobError(f"cannot check permission to {permission}: {error}") from None
+    except BotoCoreError as error:
+        raise JobError(f"cannot check permission to {permission}: {error}") from None
