@@ -16,9 +16,9 @@ from s3fanout import clients
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
 from s3fanout.copying.limit import environment_limit
 from s3fanout.copying.multipart import MultipartSettings
+from s3fanout.envvars import env_int, env_str
 from s3fanout.handling import admit_record, batch_processor, configuration, logger, metrics, report
 from s3fanout.messages import CopyBatch
-from s3fanout.settings import env_int, env_str
 
 processor = batch_processor()
 

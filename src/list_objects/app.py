@@ -11,11 +11,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients
+from s3fanout.envvars import env_str
 from s3fanout.handling import admit_record, batch_processor, configuration, logger, metrics, refuse, report
 from s3fanout.lister import list_range
 from s3fanout.messages import ListTask
 from s3fanout.s3errors import ListingError
-from s3fanout.settings import env_str
 
 processor = batch_processor()
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from s3fanout import clients
+from s3fanout.envvars import env_int
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, Message, parse_message
-from s3fanout.settings import env_int
 from s3fanout.signing import BadSeal, MessageKey, secret_key
 
 ANY_BUCKET = "*"

@@ -17,9 +17,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from s3fanout import clients, progress_events
 from s3fanout.counts import Counts
 from s3fanout.deadletter import INVALID_MESSAGE, dead_letter_message
+from s3fanout.envvars import env_str
 from s3fanout.guard import HopLimitExceeded, Kind, Scope, admit, function_key
 from s3fanout.messages import InvalidMessage
-from s3fanout.settings import env_str
 from s3fanout.signing import MessageKey
 
 logger = Logger()

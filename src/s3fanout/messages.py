@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from s3fanout.settings import env_int
+from s3fanout.envvars import env_int
 from s3fanout.signing import SEAL_BYTES
 
 MESSAGE_VERSION = 1

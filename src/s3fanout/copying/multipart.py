@@ -41,9 +41,9 @@ from urllib.parse import quote, urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.copying.limit import ConcurrencyLimit
+from s3fanout.envvars import env_int
 from s3fanout.messages import DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_PART_NUMBER, CopyItem, PartRange, multipart_threshold_bytes
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
-from s3fanout.settings import env_int
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,4 +1,6 @@
-"""Settings the handlers read from their environment (set by template.yaml or by local mode)."""
+"""Reading the environment variables a function (or local worker) is configured by: a whole number
+or a required string, with a one-line error otherwise. The settings themselves live with what
+they configure (guard.Scope, copying.multipart.MultipartSettings, the handlers)."""
 
 from __future__ import annotations
 
