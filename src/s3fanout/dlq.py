@@ -3,14 +3,14 @@ keys with reasons; redrive and purge. (What the functions put there, and how: de
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fanout.deadletter import DEAD_LETTER_CODE, DEAD_LETTER_REASON, DEAD_LETTERED_BY, HOP_LIMIT_EXCEEDED, INVALID_MESSAGE, dead_letter_attributes
 from s3fanout.jobqueues import QueueSet
-from s3fanout.messages import CopyBatch, InvalidMessage, ListTask, pack_copy_batches, parse_message
+from s3fanout.messages import CopyBatch, CopyItem, InvalidMessage, ListTask, pack_copy_batches, parse_message
 from s3fanout.queues import send_messages
 from s3fanout.signing import BadSeal, MessageKey
 
@@ -212,52 +212,39 @@ def dead_letters(queue: str, messages: Iterable[MessageTypeDef], key: MessageKey
             )
             continue
         if rejected:
-            letters += _refused(queue, body, code, rejected, sent)
-            continue
-        if isinstance(body, CopyBatch):
-            given_up = sender == "copier"
-            for item in body.items:
-                failure = item.failure if given_up else None
-                earlier = f"; before that: {item.failure}" if item.failure and not given_up else ""
-                letters.append(
-                    DeadLetter(
-                        queue,
-                        body.job_id,
-                        body.source_bucket,
-                        body.dest_bucket,
-                        item.key,
-                        None,
-                        failure.code if failure else "BatchFailed",
-                        failure.message if failure else f"its copy batch failed on every delivery (handler crash, timeout or unhandled error){earlier}",
-                        failure.attempts if failure else None,
-                        failure.first_failed if failure else sent,
-                        failure.last_failed if failure else sent,
-                    )
-                )
-        elif isinstance(body, ListTask):
-            letters.append(
-                DeadLetter(
-                    queue,
-                    body.job_id,
-                    body.source_bucket,
-                    body.dest_bucket,
-                    None,
-                    describe_range(body),
-                    "ListFailed",
-                    "listing this range failed on every delivery (see the lister's logs for the error)",
-                    None,
-                    sent,
-                    sent,
-                )
-            )
+            letters += _each(queue, body, code, _always(rejected), sent)
+        elif isinstance(body, CopyBatch) and sender == "copier":
+            letters += [_given_up(queue, body, item, sent) for item in body.items]
+        elif isinstance(body, CopyBatch):
+            letters += _each(queue, body, "BatchFailed", lambda item: BATCH_FAILED + (f"; before that: {item.failure}" if item and item.failure else ""), sent)
+        else:
+            letters += _each(queue, body, "ListFailed", _always(LIST_FAILED), sent)
     return letters
 
 
-def _refused(queue: str, body: ListTask | CopyBatch, code: str, reason: str, sent: str | None) -> list[DeadLetter]:
-    """A readable message a handler refused as a whole: each of its keys, or its range."""
+BATCH_FAILED = "its copy batch failed on every delivery (handler crash, timeout or unhandled error)"
+LIST_FAILED = "listing this range failed on every delivery (see the lister's logs for the error)"
+
+
+def _each(queue: str, body: ListTask | CopyBatch, code: str, reason: Callable[[CopyItem | None], str], sent: str | None) -> list[DeadLetter]:
+    """A whole message in the DLQ as letters: one per key of a copy batch, one for a list task."""
     if isinstance(body, CopyBatch):
-        return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, item.key, None, code, reason, None, sent, sent) for item in body.items]
-    return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, None, describe_range(body), code, reason, None, sent, sent)]
+        return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, item.key, None, code, reason(item), None, sent, sent) for item in body.items]
+    return [DeadLetter(queue, body.job_id, body.source_bucket, body.dest_bucket, None, describe_range(body), code, reason(None), None, sent, sent)]
+
+
+def _always(reason: str) -> Callable[[CopyItem | None], str]:
+    return lambda _: reason
+
+
+def _given_up(queue: str, body: CopyBatch, item: CopyItem, sent: str | None) -> DeadLetter:
+    """A key the copier gave up on, with its own failure."""
+    failure = item.failure
+    if failure is None:
+        return _each(queue, replace(body, items=(item,)), "BatchFailed", _always(BATCH_FAILED), sent)[0]
+    return DeadLetter(
+        queue, body.job_id, body.source_bucket, body.dest_bucket, item.key, None, failure.code, failure.message, failure.attempts, failure.first_failed, failure.last_failed
+    )
 
 
 def _attribute(message: MessageTypeDef, name: str) -> str | None:
