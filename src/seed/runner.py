@@ -150,7 +150,9 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     say(drain.announce(job_id, ranges, source, destination))
     copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
     counts = drain(target, job_id, copy_scope, started)
-    letters = job_dead_letters(sqs, target.queues, job_id, target.key)
+    # One read of the DLQs (each read ends with a long poll): the job's letters, and on its own
+    # queues the messages it did not send.
+    letters, refused = split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
     if options.delete and may_delete_orphans(job_id, letters):
         seed(sqs, target.queues, target.key, job_id, spec, mode="delete")
         deleted = drain(target, job_id, target.scope, started)
@@ -158,10 +160,8 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
             # The delete pass's listing is not new work: only its deletions and retries count.
             counts.objects_deleted += deleted.objects_deleted
             counts.keys_retried += deleted.keys_retried
-        letters = job_dead_letters(sqs, target.queues, job_id, target.key)
-    refused: list[DeadLetter] = []
+        letters, refused = split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
     if target.own_queues:
-        refused = [letter for letter in job_dead_letters(sqs, target.queues, None, target.key) if letter.job_id != job_id]
         if refused:
             say(f"{PROG}: warning: {len(refused)} messages on this job's queues were not sent by it and were refused, touching nothing; first: {refused[0].message}")
         delete_local_queues(sqs, target.queues, keep_dead_letters=bool(letters or refused))
@@ -173,6 +173,14 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     seconds = time.monotonic() - started
     report = build_report(job_id, source, destination, drain.label, seconds, counts, letters, failures_file, log_file)
     return replace(report, refused_messages=len(refused))
+
+
+def split_letters(letters: list[DeadLetter], job_id: str, own_queues: bool) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    """The job's own failures, and (on queues of its own) what was refused there that it did not
+    send; on a stack's queues other jobs' letters are neither."""
+    mine = [letter for letter in letters if letter.job_id == job_id]
+    others = [letter for letter in letters if letter.job_id != job_id] if own_queues else []
+    return mine, others
 
 
 def may_delete_orphans(job_id: str, letters: list[DeadLetter]) -> bool:
