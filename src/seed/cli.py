@@ -40,11 +40,12 @@ from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_place
 from seed.dry_run import dry_run
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
+from seed.verify import verify_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands: dict[str, Callable[[list[str]], int]] = {"dlq": dlq_main, "demo": demo_main}
+    commands: dict[str, Callable[[list[str]], int]] = {"dlq": dlq_main, "demo": demo_main, "verify": verify_main}
     command = commands.get(args[0]) if args else None
     debug = "--debug" in args
     try:
@@ -79,6 +80,7 @@ def seed_parser() -> argparse.ArgumentParser:
             f"  {PROG} dlq list [--json] [--local]   show failed keys and ranges with their reasons\n"
             f"  {PROG} dlq redrive [--reason CODE]   put failed work back on its queues (after fixing the cause)\n"
             f"  {PROG} dlq export FILE | purge        save the failures as JSON lines or CSV; delete them\n"
+            f"  {PROG} verify [--prefix P] [--json]  compare --bucket and --dest: keys missing, different or extra\n"
             f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
             "exit status: 0 every key copied (or job queued), 1 some keys failed, 2 bad input, 130 interrupted"
         ),
