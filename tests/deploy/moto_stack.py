@@ -13,8 +13,9 @@ to S3), so this does what it does by hand against a moto server:
    moto's Secrets Manager API;
 5. create the stack through moto's CloudFormation, then create the CloudWatch alarms
    and SQS queue policies it cannot create through moto's CloudWatch and SQS APIs,
-   with their intrinsics resolved against the stack (see `Intrinsics`), and return
-   the stack's outputs.
+   with their intrinsics resolved against the stack (see `Intrinsics`), give the
+   DynamoDB tables the time to live and point-in-time recovery its CloudFormation
+   ignores (see `_complete_tables`), and return the stack's outputs.
 """
 
 from __future__ import annotations
@@ -58,9 +59,16 @@ EXPECTED_OUTPUTS = {
     "SourceBucketOwner",
     "DestinationBucketOwner",
     "MessageKeySecretArn",
+    "JobTableName",
+    "DashboardName",
 }
 # Outputs that exist only under a condition: {output: the template's condition}.
-CONDITIONAL_OUTPUTS = {"AlarmTopicArn": "NotifyOnAlarm", "AllowedPrefix": "RestrictedToPrefix"}
+CONDITIONAL_OUTPUTS = {
+    "AlarmTopicArn": "NotifyOnAlarm",
+    "AllowedPrefix": "RestrictedToPrefix",
+    "ReportBucket": "HasReportBucket",
+    "ReportPrefix": "HasReportBucket",
+}
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.
 FAKE_CREDENTIALS = {
@@ -397,6 +405,26 @@ def _create_after_the_stack(
                 sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
 
 
+def _complete_tables(endpoint_url: str, stack_name: str, fit_template: dict[str, Any]) -> None:
+    """Do CloudFormation's part for the DynamoDB table properties moto's CloudFormation
+    ignores: it creates a table with its keys, indexes, billing mode and encryption, but
+    drops TimeToLiveSpecification and PointInTimeRecoverySpecification. Its DynamoDB API
+    has UpdateTimeToLive and UpdateContinuousBackups, whose parameters these properties
+    are; no intrinsic is expected in them."""
+    dynamodb = client("dynamodb", endpoint_url)
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in stack_resources_of(endpoint_url, stack_name)}
+    for name, resource in fit_template["Resources"].items():
+        if resource["Type"] != "AWS::DynamoDB::Table" or name not in physical:
+            continue
+        props = resource["Properties"]
+        if "TimeToLiveSpecification" in props:
+            dynamodb.update_time_to_live(TableName=physical[name], TimeToLiveSpecification=props["TimeToLiveSpecification"])
+        if "PointInTimeRecoverySpecification" in props:
+            dynamodb.update_continuous_backups(
+                TableName=physical[name], PointInTimeRecoverySpecification=props["PointInTimeRecoverySpecification"]
+            )
+
+
 def deploy_stack(
     endpoint_url: str, stack_name: str, parameters: dict[str, str], *, enforce_rules: bool = False
 ) -> dict[str, str]:
@@ -434,6 +462,7 @@ def deploy_stack(
     )
     stack = _wait_for_create(cfn, stack_name)
     _create_after_the_stack(endpoint_url, stack_name, cfn_template, parameters, set_aside)
+    _complete_tables(endpoint_url, stack_name, fit_template)
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 

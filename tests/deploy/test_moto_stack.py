@@ -2,11 +2,13 @@
 
 Known moto differences (so not checked here, but in test_template.py): it ignores
 Architectures, LoggingConfig and RecursiveLoop, keeps numeric environment values as
-numbers, and returns inline policy documents as Python reprs. Its CloudFormation cannot
-create CloudWatch alarms, SQS queue policies or Secrets Manager secrets: moto_stack
-creates them through moto's service APIs, from the template's own properties (see
-moto_stack._fit_for_moto), so what is checked here of them is what those properties
-resolve to against a real stack.
+numbers, returns inline policy documents as Python reprs, and reads a table's
+SSESpecification by the API's field names, not CloudFormation's (so it shows no
+encryption). Its CloudFormation cannot create CloudWatch alarms, SQS queue policies or
+Secrets Manager secrets, and ignores a table's time to live and point-in-time recovery:
+moto_stack creates and sets them through moto's service APIs, from the template's own
+properties (see moto_stack._fit_for_moto and _complete_tables), so what is checked here
+of them is what those properties resolve to against a real stack.
 """
 
 from __future__ import annotations
@@ -92,12 +94,15 @@ SCOPED = {
     "SourceKmsKeyArn": KMS_KEY_ARN,
     "MaxHops": "50",
     "LogRetentionDays": "90",
+    "ReportBucket": "report-bucket",
+    "ReportPrefix": "jobs/reports/",
+    "JobRecordDays": "30",
 }
 
 
 @pytest.fixture(scope="module")
 def scoped_stack(moto_endpoint: str) -> Stack:
-    """Every new option set: a prefix, deletes, other owners, a KMS key, bounds."""
+    """Every new option set: a prefix, deletes, other owners, a KMS key, bounds, reports."""
     return Stack(moto_endpoint, "s3-fanout-scoped", SCOPED)
 
 
@@ -111,8 +116,9 @@ def test_all_outputs(stack: Stack) -> None:
 
 
 def test_scoped_outputs(scoped_stack: Stack) -> None:
-    assert set(scoped_stack.outputs) == EXPECTED_OUTPUTS | {"AllowedPrefix"}
+    assert set(scoped_stack.outputs) == EXPECTED_OUTPUTS | {"AllowedPrefix", "ReportBucket", "ReportPrefix"}
     assert scoped_stack.outputs["AllowedPrefix"] == "logs/"
+    assert (scoped_stack.outputs["ReportBucket"], scoped_stack.outputs["ReportPrefix"]) == ("report-bucket", "jobs/reports/")
     assert scoped_stack.outputs["DeleteAllowed"] == "true"
     assert (scoped_stack.outputs["SourceBucketOwner"], scoped_stack.outputs["DestinationBucketOwner"]) == ("111111111111", "222222222222")
 
@@ -195,6 +201,15 @@ def shared_environment(stack: Stack) -> dict[str, str]:
         "DEST_BUCKET_OWNER": ACCOUNT_ID,
         "MAX_HOPS": "1000",
         "MESSAGE_KEY_SECRET_ARN": stack.outputs["MessageKeySecretArn"],
+        "JOB_TABLE": stack.outputs["JobTableName"],
+        "JOB_RECORD_DAYS": "90",
+        # The stack's MaxReceiveCount, which its queues' RedrivePolicy uses too.
+        "MAX_RECEIVE_COUNT": "7",
+        "LIST_DLQ_URL": stack.outputs["ListDeadLetterQueueUrl"],
+        "COPY_DLQ_URL": stack.outputs["CopyDeadLetterQueueUrl"],
+        # No ReportBucket: no reports.
+        "REPORT_BUCKET": "",
+        "REPORT_PREFIX": "",
     }
 
 
@@ -209,6 +224,12 @@ def test_scoped_environment(scoped_stack: Stack, function: str) -> None:
         "MAX_HOPS": "50",
     }
     assert (found["SOURCE_BUCKET_OWNER"], found["DEST_BUCKET_OWNER"]) == ("111111111111", "222222222222")
+    assert {k: found[k] for k in ("JOB_TABLE", "JOB_RECORD_DAYS", "REPORT_BUCKET", "REPORT_PREFIX")} == {
+        "JOB_TABLE": scoped_stack.outputs["JobTableName"],
+        "JOB_RECORD_DAYS": "30",
+        "REPORT_BUCKET": "report-bucket",
+        "REPORT_PREFIX": "jobs/reports/",
+    }
 
 
 def test_lister_function(stack: Stack) -> None:
@@ -222,7 +243,6 @@ def test_lister_function(stack: Stack) -> None:
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": stack.outputs["ListQueueUrl"],
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
-        "LIST_DLQ_URL": stack.outputs["ListDeadLetterQueueUrl"],
     }
 
 
@@ -236,7 +256,6 @@ def test_copier_function(stack: Stack) -> None:
         **shared_environment(stack),
         "POWERTOOLS_SERVICE_NAME": "s3fanout-copier",
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
-        "COPY_DLQ_URL": stack.outputs["CopyDeadLetterQueueUrl"],
         "COPY_CONCURRENCY": "16",
         "COPY_MAX_ATTEMPTS": "5",
     }
@@ -257,9 +276,19 @@ def log_group_arn(stack: Stack, logical_id: str) -> str:
     return f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:{stack.physical[logical_id]}:*"
 
 
+JOB_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
+def table_arn(stack: Stack) -> str:
+    return str(client("dynamodb", stack.endpoint).describe_table(TableName=stack.outputs["JobTableName"])["Table"]["TableArn"])
+
+
 def test_iam_named_buckets(stack: Stack) -> None:
     assert client("iam", stack.endpoint).list_attached_role_policies(RoleName=stack.physical["ListObjectsFunctionRole"])["AttachedPolicies"] == []
     lister = resources_by_action(stack.statements("ListObjectsFunctionRole"))
+    # The job table's items, not its index; no report grants without a ReportBucket.
+    for action in JOB_TABLE_ACTIONS:
+        assert lister.pop(action) == {table_arn(stack)}
     assert lister == {
         "sqs:ReceiveMessage": {stack.outputs["ListQueueArn"]},
         "sqs:DeleteMessage": {stack.outputs["ListQueueArn"]},
@@ -276,6 +305,8 @@ def test_iam_named_buckets(stack: Stack) -> None:
     }
     assert client("iam", stack.endpoint).list_attached_role_policies(RoleName=stack.physical["CopyObjectsFunctionRole"])["AttachedPolicies"] == []
     copier = resources_by_action(stack.statements("CopyObjectsFunctionRole"))
+    for action in JOB_TABLE_ACTIONS:
+        assert copier.pop(action) == {table_arn(stack)}
     # GetObject on the destination too: a split multipart copy reads the object it completed.
     assert copier.pop("s3:GetObject") == {"arn:aws:s3:::src-bucket/*", "arn:aws:s3:::dst-bucket/*"}
     assert copier.pop("s3:GetObjectTagging") == {"arn:aws:s3:::src-bucket/*"}
@@ -299,7 +330,16 @@ def test_iam_scoped(scoped_stack: Stack) -> None:
     assert lister["s3:GetObject"] == {"arn:aws:s3:::src-bucket/logs/*"}
     assert not [action for action in lister if action.startswith("kms:")]
     copier = resources_by_action(scoped_stack.statements("CopyObjectsFunctionRole"))
-    assert copier["s3:PutObject"] == {"arn:aws:s3:::dst-bucket/logs/*"}
+    assert copier["s3:PutObject"] == {"arn:aws:s3:::dst-bucket/logs/*", "arn:aws:s3:::report-bucket/jobs/reports/*"}
+    # Both functions, with a ReportBucket: reports under its prefix, both DLQs read
+    # (never deleted from: DeleteMessage stays on each function's own trigger queue).
+    dlqs = {scoped_stack.outputs["ListDeadLetterQueueArn"], scoped_stack.outputs["CopyDeadLetterQueueArn"]}
+    for role, own_queue in (("ListObjectsFunctionRole", "ListQueueArn"), ("CopyObjectsFunctionRole", "CopyQueueArn")):
+        found = resources_by_action(scoped_stack.statements(role))
+        assert found["sqs:ReceiveMessage"] == found["sqs:GetQueueAttributes"] == {scoped_stack.outputs[own_queue], *dlqs}
+        assert found["sqs:ChangeMessageVisibility"] == dlqs
+        assert found["sqs:DeleteMessage"] == {scoped_stack.outputs[own_queue]}
+        assert "arn:aws:s3:::report-bucket/jobs/reports/*" in found["s3:PutObject"]
     assert copier["kms:Decrypt"] == {KMS_KEY_ARN}
     assert "kms:GenerateDataKey" not in copier  # no destination key given
     # Every S3 grant names the account that must own its bucket.
@@ -309,6 +349,10 @@ def test_iam_scoped(scoped_stack: Stack) -> None:
             if not actions[0].startswith("s3:"):
                 continue
             owner = statement["Condition"]["StringEquals"]["s3:ResourceAccount"]
+            if "report-bucket" in str(statement["Resource"]):
+                # The report bucket is the stack's account's, whoever owns the others.
+                assert owner == ACCOUNT_ID, statement
+                continue
             assert owner == ("111111111111" if "src-bucket" in str(statement["Resource"]) else "222222222222"), statement
 
 
@@ -435,3 +479,39 @@ def test_alarm_topic_arn_is_notified_too(moto_endpoint: str, existing_topic: str
     assert deployed.outputs["AlarmTopicArn"] == expected[0]
     subscriptions = client("sns", moto_endpoint).list_subscriptions_by_topic(TopicArn=existing_topic)
     assert subscriptions["Subscriptions"] == []
+
+
+# --------------------------------------------------------------- job table --
+
+
+def test_job_table(stack: Stack) -> None:
+    dynamodb = client("dynamodb", stack.endpoint)
+    name = stack.outputs["JobTableName"]
+    assert stack.physical["JobTable"] == name
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "recent"
+    assert index["KeySchema"] == [{"AttributeName": "listing", "KeyType": "HASH"}, {"AttributeName": "started", "KeyType": "RANGE"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires")
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+# --------------------------------------------------------------- dashboard --
+
+
+def test_dashboard(stack: Stack) -> None:
+    assert stack.outputs["DashboardName"] == stack.name
+    body = client("cloudwatch", stack.endpoint).get_dashboard(DashboardName=stack.name)["DashboardBody"]
+    widgets = json.loads(body)["widgets"]
+    metrics = [metric for widget in widgets for metric in widget["properties"]["metrics"]]
+    queue_names = {metric[3] for metric in metrics if metric[0] == "AWS/SQS"}
+    # The stack's four queues, by their real names.
+    queues = ("ListQueue", "CopyQueue", "ListDeadLetterQueue", "CopyDeadLetterQueue")
+    assert queue_names == {stack.outputs[f"{queue}Arn"].rsplit(":", 1)[1] for queue in queues}
+    assert {widget["properties"]["region"] for widget in widgets} == {"us-east-1"}
+    assert {metric[3] for metric in metrics if metric[0] == "S3Fanout"} == {"s3fanout-lister", "s3fanout-copier"}

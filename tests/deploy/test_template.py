@@ -66,6 +66,9 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "SourceKmsKeyArn": "",
     "DestinationKmsKeyArn": "",
     "LogRetentionDays": 30,
+    "JobRecordDays": 90,
+    "ReportBucket": "",
+    "ReportPrefix": "s3fanout-reports/",
 }
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -272,6 +275,16 @@ def test_globals(template: dict[str, Any]) -> None:
         "DEST_BUCKET_OWNER": {"Fn::If": ["DestinationOwnedHere", {"Ref": "AWS::AccountId"}, {"Ref": "DestinationBucketOwner"}]},
         "MAX_HOPS": {"Ref": "MaxHops"},
         "MESSAGE_KEY_SECRET_ARN": {"Ref": "MessageKeySecret"},
+        # Jobs you can watch: the job table, how long a finished job is kept, which
+        # delivery is a message's last, and both DLQs (each function dead-letters to
+        # its own and reads both for the failure report).
+        "JOB_TABLE": {"Ref": "JobTable"},
+        "JOB_RECORD_DAYS": {"Ref": "JobRecordDays"},
+        "MAX_RECEIVE_COUNT": {"Ref": "MaxReceiveCount"},
+        "LIST_DLQ_URL": {"Ref": "ListDeadLetterQueue"},
+        "COPY_DLQ_URL": {"Ref": "CopyDeadLetterQueue"},
+        "REPORT_BUCKET": {"Ref": "ReportBucket"},
+        "REPORT_PREFIX": {"Fn::If": ["HasReportBucket", {"Ref": "ReportPrefix"}, ""]},
     }
 
 
@@ -297,12 +310,11 @@ def test_functions(resources: dict[str, Any]) -> None:
     lister = resources["ListObjectsFunction"]["Properties"]
     assert lister["Handler"] == "list_objects.app.lambda_handler"
     assert (lister["Timeout"], lister["MemorySize"]) == (900, 512)
+    # Both DLQ URLs come from Globals.
     assert lister["Environment"]["Variables"] == {
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": {"Ref": "ListQueue"},
         "COPY_QUEUE_URL": {"Ref": "CopyQueue"},
-        # Malformed list tasks go to the list DLQ with their reason.
-        "LIST_DLQ_URL": {"Ref": "ListDeadLetterQueue"},
     }
     copier = resources["CopyObjectsFunction"]["Properties"]
     assert copier["Handler"] == "copy_objects.app.lambda_handler"
@@ -310,10 +322,43 @@ def test_functions(resources: dict[str, Any]) -> None:
     assert copier["Environment"]["Variables"] == {
         "POWERTOOLS_SERVICE_NAME": "s3fanout-copier",
         "COPY_QUEUE_URL": {"Ref": "CopyQueue"},
-        "COPY_DLQ_URL": {"Ref": "CopyDeadLetterQueue"},
         "COPY_CONCURRENCY": {"Ref": "CopyConcurrency"},
         "COPY_MAX_ATTEMPTS": {"Ref": "CopyMaxAttempts"},
     }
+
+
+JOB_ENVIRONMENT = {
+    "JOB_TABLE": "<JobTable>",
+    "JOB_RECORD_DAYS": "90",
+    "MAX_RECEIVE_COUNT": "5",
+    "LIST_DLQ_URL": "<ListDeadLetterQueue>",
+    "COPY_DLQ_URL": "<CopyDeadLetterQueue>",
+}
+
+
+@pytest.mark.parametrize("function", FUNCTION_ROLE_LOG_GROUP)
+@pytest.mark.parametrize(
+    ("parameters", "report"),
+    [
+        # No report bucket: both variables empty, never a prefix without a bucket.
+        ({}, {"REPORT_BUCKET": "", "REPORT_PREFIX": ""}),
+        ({"ReportBucket": "report-bucket"}, {"REPORT_BUCKET": "report-bucket", "REPORT_PREFIX": "s3fanout-reports/"}),
+        (
+            {"ReportBucket": "report-bucket", "ReportPrefix": "jobs/", "JobRecordDays": "7", "MaxReceiveCount": "9"},
+            {"REPORT_BUCKET": "report-bucket", "REPORT_PREFIX": "jobs/", "JOB_RECORD_DAYS": "7", "MAX_RECEIVE_COUNT": "9"},
+        ),
+    ],
+    ids=["no-reports", "reports", "reports-prefix"],
+)
+def test_both_functions_get_the_job_environment(function: str, parameters: dict[str, str], report: dict[str, str]) -> None:
+    """What SAM merges from Globals into each function, resolved: the job table, the
+    queues' maxReceiveCount, both DLQs and the report location, the same for both."""
+    variables = deployed_resources(**parameters)[function]["Properties"]["Environment"]["Variables"]
+    expected = {**JOB_ENVIRONMENT, **report}
+    assert {name: str(variables[name]) for name in expected} == expected
+    # MAX_RECEIVE_COUNT is the value the queues' RedrivePolicy uses.
+    redrive = deployed_resources(**parameters)["ListQueue"]["Properties"]["RedrivePolicy"]
+    assert str(redrive["maxReceiveCount"]) == expected["MAX_RECEIVE_COUNT"]
 
 
 @pytest.mark.parametrize(("function", "role_and_log_group"), FUNCTION_ROLE_LOG_GROUP.items())
@@ -360,6 +405,46 @@ def test_message_key_secret(resources: dict[str, Any], template: dict[str, Any])
     assert secret["Properties"]["GenerateSecretString"] == {"PasswordLength": 64, "ExcludePunctuation": True}
     # Not an output of the secret itself: only its ARN, which the CLI reads it by.
     assert template["Outputs"]["MessageKeySecretArn"]["Value"] == {"Ref": "MessageKeySecret"}
+
+
+# --------------------------------------------------------------- job table --
+
+
+def test_job_table(resources: dict[str, Any]) -> None:
+    table = resources["JobTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert "Condition" not in table
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert "ProvisionedThroughput" not in props
+    # No fixed name: a new stack of the same name must not collide with a retained table.
+    assert "TableName" not in props
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
+        {"AttributeName": "id", "AttributeType": "S"},
+        {"AttributeName": "listing", "AttributeType": "S"},
+        {"AttributeName": "started", "AttributeType": "S"},
+    ]
+    # Sparse: only job items carry "listing", so the index holds jobs and no markers.
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "recent",
+            "KeySchema": [{"AttributeName": "listing", "KeyType": "HASH"}, {"AttributeName": "started", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
+    assert "LocalSecondaryIndexes" not in props
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    # The jobs' record outlives the stack and a replacement (see the template).
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_job_table_output_and_record_days(template: dict[str, Any]) -> None:
+    assert template["Outputs"]["JobTableName"]["Value"] == {"Ref": "JobTable"}
+    parameter = template["Parameters"]["JobRecordDays"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 90, 1)
 
 
 @pytest.mark.parametrize(
@@ -432,6 +517,38 @@ def test_bucket_owner_pattern(template: dict[str, Any], name: str) -> None:
         assert re.fullmatch(pattern, value), value
     for value in ("12345678901", "1234567890123", "arn:aws:iam::123456789012:root", "12345678901a"):
         assert not re.fullmatch(pattern, value), value
+
+
+@pytest.mark.parametrize("value", ["", "my-reports", "a.b-c.123"])
+def test_report_bucket_pattern_accepts(template: dict[str, Any], value: str) -> None:
+    assert re.fullmatch(template["Parameters"]["ReportBucket"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize("value", ["*", "My-Reports", "arn:aws:s3:::b", "b/reports/", "s3://b", "ab"])
+def test_report_bucket_pattern_rejects(template: dict[str, Any], value: str) -> None:
+    # "*" too: reports go to one named bucket, never "any bucket".
+    assert not re.fullmatch(template["Parameters"]["ReportBucket"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize("value", ["", "s3fanout-reports/", "jobs/2026 ü/", "x" * 1024])
+def test_report_prefix_pattern_accepts(template: dict[str, Any], value: str) -> None:
+    assert re.fullmatch(template["Parameters"]["ReportPrefix"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize("value", ["s3://bucket/reports/", "x" * 1025, "reports/*", "reports/?/", "${aws:username}/"])
+def test_report_prefix_pattern_rejects(template: dict[str, Any], value: str) -> None:
+    # The prefix goes into an IAM resource: no wildcard, no policy variable.
+    assert not re.fullmatch(template["Parameters"]["ReportPrefix"]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize(("bucket", "present"), [("", False), ("report-bucket", True)])
+def test_report_outputs_only_with_a_report_bucket(template: dict[str, Any], bucket: str, present: bool) -> None:
+    intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), "ReportBucket": bucket, "ReportPrefix": "jobs/"})
+    assert template["Conditions"]["HasReportBucket"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReportBucket"}, ""]}]}
+    for output in ("ReportBucket", "ReportPrefix"):
+        assert intrinsics.condition(CONDITIONAL_OUTPUTS[output]) is present
+    assert intrinsics.resolve(template["Outputs"]["ReportBucket"]["Value"]) == bucket
+    assert intrinsics.resolve(template["Outputs"]["ReportPrefix"]["Value"]) == "jobs/"
 
 
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -611,6 +728,80 @@ def test_alarm_topic_arn_pattern_rejects(template: dict[str, Any], value: str) -
     assert not re.fullmatch(template["Parameters"]["AlarmTopicArn"]["AllowedPattern"], value)
 
 
+# --------------------------------------------------------------- dashboard --
+
+# (metric, the service that emits it) for every function metric on the dashboard.
+DASHBOARD_FUNCTION_METRICS = {
+    # throughput
+    ("ObjectsCopied", "s3fanout-copier"),
+    ("BytesCopied", "s3fanout-copier"),
+    ("KeysListed", "s3fanout-lister"),
+    ("KeysSkipped", "s3fanout-lister"),
+    # failures; a message either handler refuses, drops or cannot read, from both
+    ("KeysFailed", "s3fanout-copier"),
+    ("CopyBatchesFailed", "s3fanout-copier"),
+    ("ListTasksFailed", "s3fanout-lister"),
+    *((metric, service) for metric in ("InvalidMessages", "MessagesRefused", "MessagesDropped") for service in ("s3fanout-lister", "s3fanout-copier")),
+    # throttling (the copier's requests)
+    ("KeysThrottled", "s3fanout-copier"),
+    ("ThrottledAttempts", "s3fanout-copier"),
+}
+# (metric, queue) for every SQS metric on the dashboard.
+DASHBOARD_QUEUE_METRICS = {
+    *(
+        (metric, f"<{queue}.QueueName>")
+        for metric in ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "ApproximateAgeOfOldestMessage")
+        for queue in QUEUE_DLQ
+    ),
+    *(("ApproximateNumberOfMessagesVisible", f"<{dlq}.QueueName>") for dlq in QUEUE_DLQ.values()),
+}
+
+
+def dashboard_widgets(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard's widgets, its body substituted as CloudFormation would (queue names
+    as "<Queue.QueueName>")."""
+    body = Intrinsics(template, pseudo_parameters("my-stack")).resolve(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    assert isinstance(body, str)
+    widgets: list[dict[str, Any]] = json.loads(body)["widgets"]
+    return widgets
+
+
+def test_dashboard(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    dashboard = resources["Dashboard"]
+    assert dashboard["Type"] == "AWS::CloudWatch::Dashboard"
+    assert "Condition" not in dashboard
+    assert Intrinsics(template, pseudo_parameters("my-stack")).resolve(dashboard["Properties"]["DashboardName"]) == "my-stack"
+    assert template["Outputs"]["DashboardName"]["Value"] == {"Ref": "Dashboard"}
+
+
+def test_dashboard_body_names_the_metrics_and_the_queues(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    services = {resources[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in FUNCTION_ROLE_LOG_GROUP}
+    function_metrics, queue_metrics = set(), set()
+    for widget in dashboard_widgets(template):
+        props = widget["properties"]
+        assert widget["type"] == "metric"
+        assert props["region"] == "us-east-1"
+        assert props["period"] == 60
+        assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24  # CloudWatch's grid
+        for metric in props["metrics"]:
+            if isinstance(metric[-1], dict):  # rendering options (label, axis)
+                metric = metric[:-1]
+            match metric:
+                case [source, name, "service", service] if source == namespace:
+                    # Powertools' one dimension: the function's POWERTOOLS_SERVICE_NAME.
+                    assert service in services, metric
+                    assert props["stat"] == "Sum", props["title"]
+                    function_metrics.add((name, service))
+                case ["AWS/SQS", name, "QueueName", queue]:
+                    assert props["stat"] == "Maximum", props["title"]
+                    queue_metrics.add((name, queue))
+                case _:
+                    raise AssertionError(f"unexpected metric {metric}")
+    assert function_metrics == DASHBOARD_FUNCTION_METRICS
+    assert queue_metrics == DASHBOARD_QUEUE_METRICS
+
+
 # --------------------------------------------------- the transformed stack --
 
 NAMED = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket"}
@@ -664,7 +855,7 @@ def policy_statements(node: Any) -> Iterator[dict[str, Any]]:
 
 ROLES = ("ListObjectsFunctionRole", "CopyObjectsFunctionRole")
 # Services whose grants must always name their resources.
-SCOPED_SERVICES = ("s3:", "sqs:", "kms:", "logs:", "secretsmanager:")
+SCOPED_SERVICES = ("s3:", "sqs:", "kms:", "logs:", "secretsmanager:", "dynamodb:")
 OTHER_OWNERS = {"SourceBucketOwner": "111111111111", "DestinationBucketOwner": "222222222222"}
 EVERYTHING = {
     "AllowDelete": "true",
@@ -672,6 +863,8 @@ EVERYTHING = {
     "SourceKmsKeyArn": KMS_KEY_ARN,
     "DestinationKmsKeyArn": KMS_MRK_ARN,
     "AlarmEmail": "ops@example.com",
+    "ReportBucket": "report-bucket",
+    "ReportPrefix": "jobs/reports/",
     **OTHER_OWNERS,
 }
 
@@ -702,15 +895,38 @@ def expected_grants(
     prefix: str = "",
     delete: bool = False,
     kms: bool = False,
+    report_prefix: str | None = None,
     source_owner: str = ACCOUNT_ID,
     dest_owner: str = ACCOUNT_ID,
     source: str = "src-bucket",
     dest: str = "dst-bucket",
 ) -> dict[str, set[Grant]]:
+    """Every grant of both roles; `report_prefix` is ReportPrefix with ReportBucket
+    "report-bucket", None without a report bucket."""
     src, dst = f"arn:aws:s3:::{source}", f"arn:aws:s3:::{dest}"
     poll = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
     write_logs = ("logs:CreateLogStream", "logs:PutLogEvents")
+    # Both functions record jobs: items of the table, not its index. TransactWriteItems
+    # is authorised through the per-item actions.
+    jobs: set[Grant] = {
+        (a, "<JobTable.Arn>", None)
+        for a in ("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+    }
+    # With a report bucket, whichever function ends a job writes its report under the
+    # prefix, in a bucket of the stack's account, and reads both DLQs without deleting.
+    reports: set[Grant] = set()
+    if report_prefix is not None:
+        reports = {
+            ("s3:PutObject", f"arn:aws:s3:::report-bucket/{report_prefix}*", ACCOUNT_ID),
+            *(
+                (a, f"<{dlq}.Arn>", None)
+                for a in ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
+                for dlq in ("ListDeadLetterQueue", "CopyDeadLetterQueue")
+            ),
+        }
     lister: set[Grant] = {
+        *jobs,
+        *reports,
         # Lambda's SQS poller, on the function's own queue only.
         *((a, "<ListQueue.Arn>", None) for a in poll),
         ("sqs:SendMessage", "<ListQueue.Arn>", None),
@@ -731,6 +947,8 @@ def expected_grants(
             ("s3:GetObject", f"{src}/{prefix}*", source_owner),
         }
     copier: set[Grant] = {
+        *jobs,
+        *reports,
         *((a, "<CopyQueue.Arn>", None) for a in poll),
         ("sqs:SendMessage", "<CopyQueue.Arn>", None),
         ("sqs:SendMessage", "<CopyDeadLetterQueue.Arn>", None),
@@ -771,12 +989,19 @@ def expected_grants(
             expected_grants(prefix="logs/", delete=True),
         ),
         (OTHER_OWNERS, expected_grants(source_owner="111111111111", dest_owner="222222222222")),
+        ({"ReportBucket": "report-bucket"}, expected_grants(report_prefix="s3fanout-reports/")),
+        # The report prefix is the report's own; AllowedPrefix does not narrow it.
+        ({"ReportBucket": "report-bucket", "ReportPrefix": "", "AllowedPrefix": "logs/"}, expected_grants(prefix="logs/", report_prefix="")),
+        # A prefix without a bucket grants nothing.
+        ({"ReportPrefix": "jobs/"}, expected_grants()),
         (
             EVERYTHING,
-            expected_grants(prefix="logs/", delete=True, kms=True, source_owner="111111111111", dest_owner="222222222222"),
+            expected_grants(
+                prefix="logs/", delete=True, kms=True, report_prefix="jobs/reports/", source_owner="111111111111", dest_owner="222222222222"
+            ),
         ),
     ],
-    ids=["defaults", "delete", "kms", "prefix", "prefix-delete", "owners", "everything"],
+    ids=["defaults", "delete", "kms", "prefix", "prefix-delete", "owners", "reports", "reports-empty-prefix", "no-report-bucket", "everything"],
 )
 def test_iam_grants_exactly_what_the_code_needs(parameters: dict[str, str], expected: dict[str, set[Grant]]) -> None:
     statements = role_statements(**parameters)
@@ -829,7 +1054,7 @@ def test_no_managed_policy_and_no_wildcard_resource_with_named_buckets(parameter
                 assert resource_arn != "*", (name, statement)
                 assert not resource_arn.startswith("arn:aws:s3:::*"), (name, statement)
                 if resource_arn.startswith("arn:aws:s3:::"):
-                    assert resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0] in {"src-bucket", "dst-bucket"}
+                    assert resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0] in {"src-bucket", "dst-bucket", "report-bucket"}
     assert seen > 20  # the walk found the statements
 
 
@@ -844,6 +1069,20 @@ def test_the_lister_never_decrypts() -> None:
     """Its one object request is a HeadObject, answered from metadata without KMS."""
     lister = grants(role_statements(**EVERYTHING)["ListObjectsFunctionRole"])
     assert not [g for g in lister if g[0].startswith("kms:")]
+
+
+def test_dead_letters_are_read_for_reports_never_deleted() -> None:
+    """The report reads a job's dead letters and leaves them for `seed dlq redrive`: no
+    role may delete from a DLQ, and only a stack with a ReportBucket may receive from one."""
+    dlqs = {f"<{dlq}.Arn>" for dlq in QUEUE_DLQ.values()}
+    for parameters, may_receive in (({}, False), ({"ReportBucket": "report-bucket"}, True)):
+        for role, statements in role_statements(**parameters).items():
+            on_dlqs = {a for a, r, _ in grants(statements) if r in dlqs}
+            expected = {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"} if may_receive else set()
+            # Each function still sends to its own DLQ.
+            assert on_dlqs - {"sqs:SendMessage"} == expected, (role, parameters)
+    # The DLQs' policy restricts nothing the roles' grants allow for reading: only
+    # requests without TLS and sends from other accounts are denied (test_queue_policy).
 
 
 @pytest.mark.parametrize(("source", "destination"), [("*", "dst-bucket"), ("src-bucket", "*"), ("*", "*")])
