@@ -14,6 +14,7 @@ from typing import Any
 from s3fanout.keyspace import seed_ranges
 from s3fanout.lister import list_range
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, ListTask
+from s3fanout.outbox import Outbox
 from s3fanout.signing import MessageKey
 
 from .assumptions import Assumptions, object_size_mean
@@ -87,10 +88,7 @@ def real_job(ks: KeySet, a: Assumptions) -> dict[str, int]:
         outcome = list_range(
             task,
             s3=s3,
-            sqs=sqs,
-            key=BENCH_KEY,
-            list_queue_url="list",
-            copy_queue_url="copy",
+            outbox=Outbox(sqs, BENCH_KEY, "list", "copy"),
             remaining_ms=lambda s3=s3: a.lister_timeout_s * 1000 - s3.clock,
             stop_margin_ms=a.stop_margin_ms,
         )

@@ -16,27 +16,32 @@ from s3fanout import clients
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
 from s3fanout.copying.limit import environment_limit
 from s3fanout.copying.multipart import MultipartSettings
+from s3fanout.counts import Counts
 from s3fanout.envvars import env_int, env_str
-from s3fanout.handling import admit_record, batch_processor, configuration, logger, metrics, report
+from s3fanout.handling import batch_processor, configuration, handle_record, logger, metrics, outbox
 from s3fanout.messages import CopyBatch
 
 processor = batch_processor()
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    try:
-        copy_record(record, lambda_context.get_remaining_time_in_millis)
-    except Exception:
-        logger.exception("copy batch failed; SQS will deliver it again", extra={"message_id": record.message_id})
-        metrics.add_metric(name="CopyBatchesFailed", unit=MetricUnit.Count, value=1)
-        raise
+    copy_record(record, lambda_context.get_remaining_time_in_millis)
 
 
 def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None) -> None:
-    batch = admit_record(record, CopyBatch, "COPY_DLQ_URL", by="copier")
-    if batch is None:
-        return
-    key, scope = configuration()
+    def copy(batch: CopyBatch) -> Counts:
+        try:
+            return copy_keys(batch, remaining_ms)
+        except Exception:
+            logger.exception("copy batch failed; SQS will deliver it again", extra={"message_id": record.message_id})
+            metrics.add_metric(name="CopyBatchesFailed", unit=MetricUnit.Count, value=1)
+            raise
+
+    handle_record(record, CopyBatch, "copy", copy)
+
+
+def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Counts:
+    _, scope = configuration()
     limit = environment_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
     s3 = clients.s3()
     clients.expect_bucket_owners(s3, scope.owners(batch.source_bucket, batch.dest_bucket))
@@ -51,8 +56,8 @@ def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None
         getattr(logger, level)(text, extra=fields)
     # Only when the failed keys are safely on a queue does this record count as done; otherwise
     # raising makes SQS deliver the whole batch again.
-    dispatch_failures(batch, outcome, sqs=clients.sqs(), key=key, copy_queue_url=env_str("COPY_QUEUE_URL"), dead_letter_url=env_str("COPY_DLQ_URL"), s3=s3)
-    report(batch.job_id, counts)
+    dispatch_failures(batch, outcome, outbox=outbox(), dead_letter_url=env_str("COPY_DLQ_URL"), s3=s3)
+    return counts
 
 
 @logger.inject_lambda_context(clear_state=True)

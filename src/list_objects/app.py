@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from s3fanout import clients
-from s3fanout.envvars import env_str
-from s3fanout.handling import admit_record, batch_processor, configuration, logger, metrics, refuse, report
+from s3fanout.counts import Counts
+from s3fanout.handling import batch_processor, configuration, handle_record, logger, metrics, outbox, refuse
 from s3fanout.lister import list_range
 from s3fanout.messages import ListTask
 from s3fanout.s3errors import ListingError
@@ -21,37 +21,29 @@ processor = batch_processor()
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    task = admit_record(record, ListTask, "LIST_DLQ_URL", by="lister")
-    if task is None:
-        return
-    logger.append_keys(mode=task.mode, prefix=task.prefix, range_after=task.after, range_until=task.until)
-    key, scope = configuration()
-    s3 = clients.s3()
-    clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, task.dest_bucket))
-    try:
-        outcome = list_range(
-            task,
-            s3=s3,
-            sqs=clients.sqs(),
-            key=key,
-            list_queue_url=env_str("LIST_QUEUE_URL"),
-            copy_queue_url=env_str("COPY_QUEUE_URL"),
-            remaining_ms=lambda_context.get_remaining_time_in_millis,
-        )
-    except ListingError as error:
-        # The store broke a rule listing relies on: asking again would loop or miss keys.
-        refuse(record, error.code, str(error), "LIST_DLQ_URL", by="lister")
-        return
-    except Exception:
-        logger.exception("listing failed; the task will be retried")
-        metrics.add_metric(name="ListTasksFailed", unit=MetricUnit.Count, value=1)
-        raise
-    counts = outcome.counts
-    if outcome.handed_on:
-        logger.info("time running out: rest of the range handed on", extra={"keys": counts.keys_listed, "resume_after": outcome.handed_on.after})
-    else:
-        logger.info("range listed", extra=counts.to_dict())
-    report(task.job_id, counts)
+    def list_task(task: ListTask) -> Counts:
+        logger.append_keys(mode=task.mode, prefix=task.prefix, range_after=task.after, range_until=task.until)
+        _, scope = configuration()
+        s3 = clients.s3()
+        clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, task.dest_bucket))
+        try:
+            outcome = list_range(task, s3=s3, outbox=outbox(), remaining_ms=lambda_context.get_remaining_time_in_millis)
+        except ListingError as error:
+            # The store broke a rule listing relies on: asking again would loop or miss keys.
+            refuse(record, error.code, str(error), "LIST_DLQ_URL", by="lister")
+            return Counts(ranges_failed=1)
+        except Exception:
+            logger.exception("listing failed; the task will be retried")
+            metrics.add_metric(name="ListTasksFailed", unit=MetricUnit.Count, value=1)
+            raise
+        counts = outcome.counts
+        if outcome.handed_on:
+            logger.info("time running out: rest of the range handed on", extra={"keys": counts.keys_listed, "resume_after": outcome.handed_on.after})
+        else:
+            logger.info("range listed", extra=counts.to_dict())
+        return counts
+
+    handle_record(record, ListTask, "list", list_task)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -17,6 +17,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -64,6 +65,10 @@ def probe_s3() -> S3Client:
 
 def sqs() -> SQSClient:
     return cast("SQSClient", _client("sqs", False))
+
+
+def dynamodb() -> DynamoDBClient:
+    return cast("DynamoDBClient", _client("dynamodb", False))
 
 
 def secretsmanager() -> SecretsManagerClient:

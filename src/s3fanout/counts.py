@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 @dataclass
 class Counts:
     # Listers
+    list_requests: int = 0  # ListObjectsV2 pages read, source and destination
     keys_listed: int = 0
     bytes_listed: int = 0
     keys_skipped: int = 0  # already identical in the destination
@@ -32,6 +33,9 @@ class Counts:
     throttled_attempts: int = 0  # every throttled request, botocore's retries included
     part_tasks_queued: int = 0
     part_tasks_dropped: int = 0
+    # Either
+    ranges_failed: int = 0  # list tasks sent to the list DLQ
+    messages_dropped: int = 0  # messages of a cancelled job, dropped without work
 
     def __iadd__(self, other: Counts) -> Counts:
         for name, value in other.items():

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef, MessageTypeDef
 
+    from s3fanout.jobrecord import JobTable
+
 # How long peeked messages stay hidden while the rest of the queue is read; they are made visible
 # again right after, so this only bounds the damage if the reader dies half-way.
 PEEK_HIDE_SECONDS = 60
@@ -117,7 +119,9 @@ class RedriveResult:
 REDRIVE_HIDE_SECONDS = 300
 
 
-def redrive(sqs: SQSClient, queues: QueueSet, key: MessageKey, *, reason: str | None = None, job_id: str | None = None) -> RedriveResult:
+def redrive(
+    sqs: SQSClient, queues: QueueSet, key: MessageKey, *, reason: str | None = None, job_id: str | None = None, table: JobTable | None = None
+) -> RedriveResult:
     """Put failed work back on the queue it came from: all of it, or only one reason or job.
 
     Keys the copier gave up on go back as fresh copy batches (their attempts start again); of such
@@ -126,8 +130,17 @@ def redrive(sqs: SQSClient, queues: QueueSet, key: MessageKey, *, reason: str | 
     messages, and messages ``key`` did not seal, stay: they would only be refused again, and
     sealing them anew would launder what someone else put on the DLQ. A message leaves the DLQ
     only after what replaces it has been sent, so an interrupted redrive loses nothing.
+
+    With the job records' ``table``, what a handler dead-lettered (and settled as failed) is
+    opened again in its job's record, and its keys or range no longer count as failed. A whole
+    message SQS moved there was never settled: its record still counts it open, and the message
+    sent back in its place closes it.
     """
     result = RedriveResult()
+
+    def reopen(body: ListTask | CopyBatch, queue: str, messages: int, keys: int) -> None:
+        if table is not None:
+            table.reopen(body.job_id, queue, messages, keys_back=keys, ranges_back=0 if isinstance(body, CopyBatch) else 1)
 
     def wanted(letter: DeadLetter) -> bool:
         return letter.code != INVALID_MESSAGE and reason in (None, letter.code) and job_id in (None, letter.job_id)
@@ -146,19 +159,24 @@ def redrive(sqs: SQSClient, queues: QueueSet, key: MessageKey, *, reason: str | 
                 if isinstance(body, CopyBatch) and _attribute(message, DEAD_LETTERED_BY) == "copier":
                     again = [replace(item, failure=None) for item, pick in zip(body.items, chosen) if pick]
                     stay = [item for item, pick in zip(body.items, chosen) if not pick]
-                    send_messages(sqs, target, [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again)])
+                    batches = list(pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again))
+                    reopen(body, name, len(batches), len(again))
+                    send_messages(sqs, target, [key.seal(b.to_json()) for b in batches])
                     if stay:
                         stays = [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay, hops=body.hops)]
                         send_messages(sqs, dlq_url, stays, attributes=dead_letter_attributes("copier"))
                     result.keys += len(again)
                     result.left += len(stay)
                 elif letters[0].code == HOP_LIMIT_EXCEEDED:
+                    reopen(body, name, 1, len(body.items) if isinstance(body, CopyBatch) else 0)
                     send_messages(sqs, target, [key.seal(replace(body, hops=0).to_json())])
                     if isinstance(body, CopyBatch):
                         result.keys += len(body.items)
                     else:
                         result.ranges += 1
                 else:
+                    if _attribute(message, DEAD_LETTERED_BY) is not None:
+                        reopen(body, name, 1, len(body.items) if isinstance(body, CopyBatch) else 0)
                     send_messages(sqs, target, [message["Body"]])
                     if isinstance(body, CopyBatch):
                         result.keys += len(body.items)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.messages import COPY_BATCH_MAX_KEYS
 from s3fanout.s3errors import describe_error
@@ -119,6 +120,8 @@ class Prices:
     copier_memory_gb: float = 1.0
     copy_concurrency: int = 16
     copy_messages_per_invocation: int = 10
+    dynamodb_write_per_million: float = 0.625  # on-demand write request units
+    dynamodb_read_per_million: float = 0.125  # on-demand read request units
 
     @classmethod
     def from_file(cls, path: Path) -> Prices:
@@ -195,6 +198,35 @@ def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: 
     if cross_region:
         gigabytes = plan.bytes_to_copy / 1e9
         lines.append(CostLine("data transfer between regions", math.ceil(gigabytes), "GB", gigabytes * prices.transfer_per_gb_between_regions))
+    return CostEstimate(lines, prices)
+
+
+def incurred_cost(counts: Counts, ranges: int, prices: Prices) -> CostEstimate:
+    """What a finished job cost, at list prices, from what its record counted it doing. Requests
+    S3 bills are counted; SQS, Lambda and DynamoDB are derived from the messages the job sent."""
+    list_tasks = ranges + counts.ranges_handed_on + counts.ranges_split_off
+    copy_messages = counts.copy_batches_sent + counts.part_tasks_queued + math.ceil(counts.keys_retried / COPY_BATCH_MAX_KEYS)
+    messages = list_tasks + copy_messages
+    # Sent in tens, received in tens, deleted in tens; each seal-sized message is one request unit.
+    sqs_requests = 3 * math.ceil(copy_messages / 10) + 3 * list_tasks
+    copy_invocations = math.ceil(copy_messages / prices.copy_messages_per_invocation)
+    copy_seconds = (counts.objects_copied * prices.copy_seconds_per_object + counts.bytes_copied / prices.copy_bytes_per_second) / prices.copy_concurrency
+    list_seconds = counts.list_requests * prices.list_page_seconds + list_tasks * 0.05
+    gb_seconds = copy_seconds * prices.copier_memory_gb + list_seconds * prices.lister_memory_gb
+    # The job record, per message: a transaction of two items (4 write units) and an update when
+    # it is sent (1); a 2-item consistent read before the work and one after (3 read units).
+    writes, reads = messages * 5, messages * 3
+    deletes = math.ceil(counts.objects_deleted / 1000)
+    lines = [
+        CostLine("S3 LIST requests", counts.list_requests, "requests", counts.list_requests / 1000 * prices.s3_list_per_1000),
+        CostLine("S3 COPY requests", counts.objects_copied, "requests", counts.objects_copied / 1000 * prices.s3_copy_per_1000),
+        CostLine("S3 DELETE requests", deletes, "requests", deletes / 1000 * prices.s3_delete_per_1000),
+        CostLine("SQS requests", sqs_requests, "requests", sqs_requests / 1e6 * prices.sqs_per_million),
+        CostLine("Lambda invocations", list_tasks + copy_invocations, "invocations", (list_tasks + copy_invocations) / 1e6 * prices.lambda_per_million),
+        CostLine("Lambda compute", math.ceil(gb_seconds), "GB-seconds", gb_seconds * prices.lambda_gb_second),
+        CostLine("DynamoDB writes", writes, "write units", writes / 1e6 * prices.dynamodb_write_per_million),
+        CostLine("DynamoDB reads", reads, "read units", reads / 1e6 * prices.dynamodb_read_per_million),
+    ]
     return CostEstimate(lines, prices)
 
 

@@ -32,9 +32,14 @@ DEFAULT_MAX_HOPS = 1000
 
 
 class HopLimitExceeded(Exception):
-    """A message re-queued more often than the configured bound allows."""
+    """A message re-queued more often than the configured bound allows (``message``, which is
+    otherwise within scope)."""
 
     code = "HopLimitExceeded"
+
+    def __init__(self, text: str, message: Message) -> None:
+        super().__init__(text)
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,8 @@ class Scope:
         if message.hops > self.max_hops:
             raise HopLimitExceeded(
                 f"re-queued {message.hops} times in one chain, more than the limit of {self.max_hops} (MAX_HOPS): "
-                "a range handed on or split without end, or a copy retried in a loop; redrive it to start the count again"
+                "a range handed on or split without end, or a copy retried in a loop; redrive it to start the count again",
+                message,
             )
 
     def owners(self, source_bucket: str, dest_bucket: str) -> dict[str, str]:

@@ -1,26 +1,39 @@
 """What both Lambda handlers share: the Powertools objects, the configuration read once per
-execution environment, the admission of a record (or its refusal to the DLQ), and the counts
-turned into metrics and progress events.
+execution environment, and the life of one SQS record around its work: admitted (or refused to
+the DLQ), checked against the job record (cancelled? settled already?), worked, given up on with
+its reason on its last delivery, settled into the job record exactly once, and its counts turned
+into metrics and progress events. The function that settles a job's last open message ends the
+job (and writes its report where the stack names a report bucket).
 
-Each handler (list_objects/app.py, copy_objects/app.py) is then its record's logic only.
+Each handler (list_objects/app.py, copy_objects/app.py) is then its record's work only.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout import clients, progress_events
+from s3fanout.completion import job_letters, write_to_s3
 from s3fanout.counts import Counts
 from s3fanout.deadletter import INVALID_MESSAGE, dead_letter_message
-from s3fanout.envvars import env_str
+from s3fanout.envvars import env_int, env_str
 from s3fanout.guard import HopLimitExceeded, Kind, Scope, admit, function_key
-from s3fanout.messages import InvalidMessage
+from s3fanout.jobrecord import DEFAULT_RECORD_DAYS, JobRecord, JobTable, Verdict
+from s3fanout.messages import CopyBatch, InvalidMessage, ListTask
+from s3fanout.outbox import Outbox
 from s3fanout.signing import MessageKey
+
+# Each queue's consumer, its DLQ's environment variable and the code of a message given up on.
+DEAD_LETTER_ENV = {"list": "LIST_DLQ_URL", "copy": "COPY_DLQ_URL"}
+GIVEN_UP_CODE = {"list": "ListFailed", "copy": "BatchFailed"}
 
 logger = Logger()
 metrics = Metrics()
@@ -39,18 +52,108 @@ def configuration() -> tuple[MessageKey, Scope]:
     return function_key(), Scope.from_env()
 
 
-def admit_record(record: SQSRecord, kind: type[Kind], dead_letter_env: str, by: str) -> Kind | None:
-    """The record's message, if its seal, kind and scope allow it. Otherwise the record goes to its
-    DLQ at once, unchanged, with the reason (no delivery could carry it out), and None is returned.
-    The message's job and buckets become context keys of every log line that follows."""
+@functools.cache
+def job_table() -> JobTable | None:
+    """The job record's table (JOB_TABLE); None keeps no record."""
+    name = os.environ.get("JOB_TABLE")
+    return JobTable(clients.dynamodb(), name, env_int("JOB_RECORD_DAYS", DEFAULT_RECORD_DAYS)) if name else None
+
+
+def outbox() -> Outbox:
+    """Where this function's messages go: sealed, and counted open in the job record."""
+    key, _ = configuration()
+    return Outbox(clients.sqs(), key, os.environ.get("LIST_QUEUE_URL"), os.environ.get("COPY_QUEUE_URL"), job_table())
+
+
+def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callable[[Kind], Counts]) -> None:
+    """One record's life around ``work`` (which returns its counts or raises to be delivered again).
+
+    A message that no delivery could carry out (unsealed, out of scope, past the hop bound) goes to
+    its DLQ at once, unchanged, with the reason. A message of a cancelled job is dropped unworked;
+    one the job record has settled already (a second delivery) is dropped and counts nothing. On
+    its last delivery (MAX_RECEIVE_COUNT), a message whose work fails goes to its DLQ with the
+    error rather than being moved there by SQS without one; either way it is settled as failed,
+    so that the job can end. The message's job and buckets become context keys of every log line.
+    """
+    by, dead_letter_env = ("lister" if queue == "list" else "copier"), DEAD_LETTER_ENV[queue]
     key, scope = configuration()
     try:
         message = admit(record.body, key, scope, kind)
-    except (InvalidMessage, HopLimitExceeded) as error:
-        refuse(record, HopLimitExceeded.code if isinstance(error, HopLimitExceeded) else INVALID_MESSAGE, str(error), dead_letter_env, by)
-        return None
+    except HopLimitExceeded as error:
+        refuse(record, error.code, str(error), dead_letter_env, by)
+        if isinstance(error.message, kind):
+            settle(record, error.message, queue, failed_counts(error.message))
+        return
+    except InvalidMessage as error:
+        # Nothing in it can be trusted, its job least of all: no record is touched.
+        refuse(record, INVALID_MESSAGE, str(error), dead_letter_env, by)
+        return
     logger.append_keys(job_id=message.job_id, source_bucket=message.source_bucket, dest_bucket=message.dest_bucket)
-    return message
+    table = job_table()
+    verdict = table.verdict(message.job_id, record.message_id) if table else Verdict.UNTRACKED
+    if verdict is Verdict.DUPLICATE:
+        logger.info("message settled before (a second delivery): dropped", extra={"message_id": record.message_id})
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        return
+    if verdict is Verdict.CANCELLED:
+        logger.info("job cancelled: message dropped without work", extra={"message_id": record.message_id})
+        counts = Counts(messages_dropped=1)
+    else:
+        try:
+            counts = work(message)
+        except Exception as error:
+            if not last_delivery(record):
+                raise
+            logger.exception("last delivery failed: message sent to the dead-letter queue", extra={"message_id": record.message_id})
+            receives = record.attributes.approximate_receive_count
+            refuse(record, GIVEN_UP_CODE[queue], f"failed on each of {receives} deliveries; the last error: {type(error).__name__}: {error}", dead_letter_env, by)
+            counts = failed_counts(message)
+    if verdict is not Verdict.UNTRACKED:
+        settle(record, message, queue, counts)
+    report(message.job_id, counts)
+
+
+def last_delivery(record: SQSRecord) -> bool:
+    """Whether SQS will move this message to its DLQ if this delivery fails (no limit: never)."""
+    limit = env_int("MAX_RECEIVE_COUNT", 0)
+    return limit > 0 and int(record.attributes.approximate_receive_count or 1) >= limit
+
+
+def failed_counts(message: ListTask | CopyBatch) -> Counts:
+    """A whole message on the DLQ: a key range, or every key of a batch."""
+    return Counts(keys_failed=len(message.items)) if isinstance(message, CopyBatch) else Counts(ranges_failed=1)
+
+
+def settle(record: SQSRecord, message: ListTask | CopyBatch, queue: str, counts: Counts) -> None:
+    """Put the message's counts into the job record (once), and end the job if nothing is open."""
+    table = job_table()
+    if table is None:
+        return
+    if not table.settle(message.job_id, record.message_id, queue, counts):
+        logger.info("message settled before (a second delivery), or its job has no record: nothing added", extra={"message_id": record.message_id})
+        return
+    ended = table.finish_if_drained(message.job_id)
+    if ended is not None:
+        job_ended(ended)
+
+
+def job_ended(record: JobRecord) -> None:
+    """This function settled the job's last open message: log the end, and write the completion
+    report where the stack names a report bucket (REPORT_BUCKET)."""
+    logger.info("job finished", extra={"state": record.state, **record.counts.to_dict()})
+    bucket = os.environ.get("REPORT_BUCKET")
+    if not bucket:
+        return
+    key, _ = configuration()
+    dead_letter_urls = {queue: os.environ[env] for queue, env in DEAD_LETTER_ENV.items() if os.environ.get(env)}
+    try:
+        letters = job_letters(clients.sqs(), dead_letter_urls, record.job_id, key)
+        uri = write_to_s3(clients.s3(), bucket, os.environ.get("REPORT_PREFIX", ""), record, letters)
+    except (ClientError, BotoCoreError):
+        # The job is settled: failing the record would only drop its next delivery as a duplicate.
+        logger.exception("completion report not written; 'python -m seed status' still shows the job")
+        return
+    logger.info("completion report written", extra={"report": uri, "failures": len(letters)})
 
 
 def refuse(record: SQSRecord, code: str, reason: str, dead_letter_env: str, by: str) -> None:

@@ -10,18 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
-from s3fanout.jobqueues import QueueSet
 from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import ListTask
-from s3fanout.queues import send_messages
-from s3fanout.signing import MessageKey, local_state_dir
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+from s3fanout.outbox import Outbox
+from s3fanout.signing import local_state_dir
 
 DEFAULT_RANGES = 32
 
@@ -51,14 +46,15 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
     ]
 
 
-def seed(sqs: SQSClient, queues: QueueSet, key: MessageKey, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
-    """Put one ListTask per key range of the job on the list queue, sealed; return how many.
+def seed(outbox: Outbox, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
+    """Put one ListTask per key range of the job on the list queue, sealed and counted open;
+    return how many.
 
     ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded:
     this seal is what lets a lister delete (signing.py).
     """
     tasks = list_tasks(job_id, spec, mode)
-    send_messages(sqs, queues.list_url, [key.seal(task.to_json()) for task in tasks])
+    outbox.list_tasks(tasks)
     return len(tasks)
 
 

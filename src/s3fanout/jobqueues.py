@@ -49,6 +49,8 @@ class QueueSet:
     dest_owner: str | None = None
     # Local mode's queues belong to one job.
     job_id: str | None = None
+    # A deployed stack's job table (None for a stack deployed before it had one).
+    job_table: str | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -99,6 +101,7 @@ def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> 
         allowed_prefix=outputs.get("AllowedPrefix"),
         source_owner=outputs.get("SourceBucketOwner") or None,
         dest_owner=outputs.get("DestinationBucketOwner") or None,
+        job_table=outputs.get("JobTableName") or None,
     )
 
 

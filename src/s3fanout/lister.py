@@ -13,14 +13,12 @@ from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
-from s3fanout.queues import send_messages
+from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
 from s3fanout.s3ops import confirm_absent, delete_objects, key_exists_after, list_pages
-from s3fanout.signing import MessageKey
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
 
 # Stop listing when less than this is left of the invocation: enough to send what is packed and the
 # task for the rest, even if SQS is slow to answer.
@@ -50,10 +48,7 @@ def list_range(
     task: ListTask,
     *,
     s3: S3Client,
-    sqs: SQSClient,
-    key: MessageKey,
-    list_queue_url: str,
-    copy_queue_url: str,
+    outbox: Outbox,
     remaining_ms: Callable[[], int],
     stop_margin_ms: int = DEFAULT_STOP_MARGIN_MS,
 ) -> ListOutcome:
@@ -67,36 +62,37 @@ def list_range(
     the range (after the last key settled on both sides) goes back on the list queue. A
     redelivered task starts again from its own ``after``: keys may be copied twice, never skipped.
     In "delete" mode the orphans of each group are deleted once both listings have covered them.
-    Every message is sealed with ``key``; a task handed on or split off counts one more hop.
+    Every message goes through ``outbox`` (sealed, counted open); a task handed on or split off
+    counts one more hop.
     """
     packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket)
     counts = Counts()
 
     def send(ready: list[CopyBatch]) -> None:
         if ready:
-            send_messages(sqs, copy_queue_url, [key.seal(batch.to_json()) for batch in ready])
+            outbox.copy_batches(ready)
             counts.copy_batches_sent += len(ready)
 
     current = task
     pages_to_survey = 1
     while True:
-        for group in _groups(s3, current):
+        for group in _groups(s3, current, counts):
             send(_act(current, group, packer, counts, s3))
             if group.last:
                 break
             if remaining_ms() < stop_margin_ms:
                 send(packer.flush())
                 rest = dataclasses.replace(current, after=group.checkpoint, resumed=current.resumed + 1, hops=current.hops + 1)
-                send_messages(sqs, list_queue_url, [key.seal(rest.to_json())])
+                outbox.list_tasks([rest])
                 counts.ranges_handed_on += 1
                 return ListOutcome(counts, rest)
             pages_to_survey -= 1
             if pages_to_survey <= 0:
                 pages_to_survey = SURVEY_EVERY_PAGES
-                parts = _split_rest(s3, current, group)
+                parts = _split_rest(s3, current, group, counts)
                 if len(parts) > 1:
                     others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0, hops=current.hops + 1) for part in parts[1:]]
-                    send_messages(sqs, list_queue_url, [key.seal(other.to_json()) for other in others])
+                    outbox.list_tasks(others)
                     counts.ranges_split_off += len(others)
                     # Go on with the first part only: list it afresh up to its new end.
                     current = dataclasses.replace(current, after=group.checkpoint, until=parts[0].until)
@@ -109,11 +105,15 @@ def list_range(
     return ListOutcome(counts, None)
 
 
-def _groups(s3: S3Client, task: ListTask) -> Iterator[DecisionGroup]:
+def _groups(s3: S3Client, task: ListTask, counts: Counts) -> Iterator[DecisionGroup]:
     key_range = KeyRange(task.after, task.until)
-    source_pages = list_pages(s3, task.source_bucket, task.prefix, key_range)
+
+    def count_request() -> None:
+        counts.list_requests += 1
+
+    source_pages = list_pages(s3, task.source_bucket, task.prefix, key_range, on_request=count_request)
     if task.compare or task.mode == "delete":
-        return merge_join(source_pages, list_pages(s3, task.dest_bucket, task.prefix, key_range))
+        return merge_join(source_pages, list_pages(s3, task.dest_bucket, task.prefix, key_range, on_request=count_request))
     return copy_everything(source_pages)
 
 
@@ -125,17 +125,20 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: 
     ListingError, and none of the group's orphans is deleted."""
     ready: list[CopyBatch] = []
     gone: list[str] = []
+    # The delete pass lists what the copy pass listed and counted already: it counts its deletions.
+    counting = task.mode == "copy"
     for decision in group.decisions:
-        if decision.source is not None:
+        if decision.source is not None and counting:
             counts.keys_listed += 1
             counts.bytes_listed += decision.source.size
         if decision.action is Action.SKIP and decision.source is not None:
-            counts.keys_skipped += 1
-            counts.bytes_skipped += decision.source.size
+            if counting:
+                counts.keys_skipped += 1
+                counts.bytes_skipped += decision.source.size
         elif decision.action is Action.ORPHAN:
-            counts.orphans_found += 1
+            counts.orphans_found += counting
             gone.append(decision.key)
-        elif decision.action is Action.COPY and decision.source is not None and task.mode == "copy":
+        elif decision.action is Action.COPY and decision.source is not None and counting:
             listed = decision.source
             ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
     if task.mode == "delete" and gone:
@@ -163,13 +166,18 @@ def split_policy(listed: list[str], rest: KeyRange, exists_after: Callable[[str]
     return split_range(rest, remaining, min(MAX_PARTS, math.ceil(remaining.estimate / KEYS_PER_PART)))
 
 
-def _split_rest(s3: S3Client, task: ListTask, group: DecisionGroup) -> list[KeyRange]:
+def _split_rest(s3: S3Client, task: ListTask, group: DecisionGroup, counts: Counts) -> list[KeyRange]:
     """split_policy for the rest of the task's range after the group, probing the bucket listed."""
     # The keys that drive the work: the source's when copying, the destination's when deleting.
     listed = [d.key for d in group.decisions if (d.dest if task.mode == "delete" else d.source) is not None]
     bucket = task.dest_bucket if task.mode == "delete" else task.source_bucket
     try:
-        return split_policy(listed, KeyRange(group.checkpoint, task.until), lambda key: key_exists_after(s3, bucket, task.prefix, key, task.until))
+
+        def exists_after(key: str) -> bool:
+            counts.list_requests += 1
+            return key_exists_after(s3, bucket, task.prefix, key, task.until)
+
+        return split_policy(listed, KeyRange(group.checkpoint, task.until), exists_after)
     except S3Failure:
         # Splitting only speeds the listing up; a probe that fails must not fail the range.
         return []

@@ -34,9 +34,15 @@ def visibility_for(timeout_seconds: int) -> int:
     return timeout_seconds + min(30, timeout_seconds)
 
 WORKER_STOP_SECONDS = 10
-# Consecutive empty checks of every queue before the job counts as finished: SQS's counts are
-# approximate and a delayed retry can surface between two checks.
+# How often the run asks the job record whether anything is still open, and looks at the queues.
+RECORD_POLL_SECONDS = 0.2
+QUEUE_LOOK_SECONDS = 1.0
+# Without a record: consecutive empty looks at every queue before the work counts as finished
+# (SQS's counts are approximate and a delayed retry can surface between two looks).
 IDLE_CHECKS_TO_FINISH = 3
+# With a record that still counts messages open: empty looks in a row after which a worker must
+# have died between counting a message and sending it (the run ends, and says so).
+STALLED_CHECKS = 30
 
 
 @dataclass
@@ -58,6 +64,8 @@ class LocalRun:
     copy_timeout: int = COPY_TIMEOUT_SECONDS
     counters: Counts = field(default_factory=Counts)
     workers_replaced: int = 0
+    # Seconds the queues were empty under a record still counting messages open (0: never).
+    stalled: float = 0.0
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         def arn(url: str) -> str:
@@ -67,10 +75,14 @@ class LocalRun:
         timeouts = {"list": self.list_timeout, "copy": self.copy_timeout}
         return tuple(FunctionSpec(f.name, f.handler, urls[f.queue], arn(urls[f.queue]), timeouts[f.queue], f.batch_size) for f in FUNCTIONS)
 
-    def run(self, on_progress: Callable[[Counts, dict[str, tuple[int, int, int]]], None]) -> None:
+    def run(self, on_progress: Callable[[Counts, dict[str, tuple[int, int, int]], float], None], drained: Callable[[], bool] | None = None) -> None:
+        """Work until ``drained()`` (the job record: nothing open) says so, looking at it every
+        RECORD_POLL_SECONDS; without it, until every queue looks empty IDLE_CHECKS_TO_FINISH
+        times in a row."""
         context = multiprocessing.get_context("spawn")
         config = WorkerConfig(self.functions(), self.environment, str(self.log_path), self.region)
         workers: list[tuple[Any, Any]] = []
+        started = time.monotonic()
 
         def start_worker() -> tuple[Any, Any]:
             ours, theirs = context.Pipe()
@@ -82,13 +94,22 @@ class LocalRun:
         workers = [start_worker() for _ in range(self.workers)]
         try:
             idle_checks = 0
-            while idle_checks < IDLE_CHECKS_TO_FINISH:
-                deadline = time.monotonic() + 1.0
+            next_look = time.monotonic()
+            while True:
+                deadline = time.monotonic() + (RECORD_POLL_SECONDS if drained else QUEUE_LOOK_SECONDS)
                 while (left := deadline - time.monotonic()) > 0:
                     self._receive([connection for _, connection in workers], timeout=left)
+                if drained is not None and drained():
+                    break
+                if time.monotonic() < next_look:
+                    continue
+                next_look = time.monotonic() + QUEUE_LOOK_SECONDS
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
-                on_progress(self.counters, depths)
+                on_progress(self.counters, depths, time.monotonic() - started)
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
+                if idle_checks >= (IDLE_CHECKS_TO_FINISH if drained is None else STALLED_CHECKS):
+                    self.stalled = idle_checks * QUEUE_LOOK_SECONDS if drained is not None else 0.0
+                    break
                 for index, (process, connection) in enumerate(workers):
                     if not process.is_alive():
                         self._receive([connection], timeout=0)

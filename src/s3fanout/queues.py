@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from s3fanout.backoff import backoff_seconds
 from s3fanout.messages import MAX_MESSAGE_BYTES
 
@@ -25,7 +27,11 @@ SEND_ATTEMPTS = 6
 
 
 class SendFailed(RuntimeError):
-    """Some messages could not be put on a queue."""
+    """Some messages could not be put on a queue: ``unsent`` of them (the others were sent)."""
+
+    def __init__(self, text: str, unsent: int = 0) -> None:
+        super().__init__(text)
+        self.unsent = unsent
 
 
 def group_for_batches(bodies: Sequence[str]) -> list[list[str]]:
@@ -55,32 +61,53 @@ def send_messages(
     attributes: dict[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Put every body on the queue, resending failed entries; raise SendFailed if any never made it.
+    """Put every body on the queue, resending failed entries; raise SendFailed, saying how many
+    were not sent, if any never made it.
 
     ``attributes`` become string message attributes of every message.
     """
     message_attributes: dict[str, MessageAttributeValueTypeDef] = {
         name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()
     }
+    unsent = len(bodies)
     for group in group_for_batches(bodies):
-        entries = {str(index): body for index, body in enumerate(group)}
-        for attempt in range(SEND_ATTEMPTS):
-            request: list[SendMessageBatchRequestEntryTypeDef] = []
-            for entry_id, body in entries.items():
-                entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
-                if message_attributes:
-                    entry["MessageAttributes"] = message_attributes
-                request.append(entry)
+        try:
+            _send_group(sqs, queue_url, group, delay_seconds, message_attributes, sleep)
+        except SendFailed as failure:
+            raise SendFailed(str(failure), unsent - len(group) + failure.unsent) from failure.__cause__
+        unsent -= len(group)
+
+
+def _send_group(
+    sqs: SQSClient,
+    queue_url: str,
+    group: list[str],
+    delay_seconds: int,
+    message_attributes: dict[str, MessageAttributeValueTypeDef],
+    sleep: Callable[[float], None],
+) -> None:
+    """One SendMessageBatch request's bodies, resending failed entries; SendFailed says how many
+    of them never made it."""
+    entries = {str(index): body for index, body in enumerate(group)}
+    for attempt in range(SEND_ATTEMPTS):
+        request: list[SendMessageBatchRequestEntryTypeDef] = []
+        for entry_id, body in entries.items():
+            entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+            if message_attributes:
+                entry["MessageAttributes"] = message_attributes
+            request.append(entry)
+        try:
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=request)
-            failed = response.get("Failed") or []
-            if not failed:
-                break
-            reasons = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in failed)
-            if any(f.get("SenderFault") for f in failed):
-                # The request itself is wrong (size, characters): sending it again cannot help.
-                raise SendFailed(f"{len(failed)} message(s) rejected by {queue_url}: {reasons}")
-            entries = {f["Id"]: entries[f["Id"]] for f in failed}
-            if attempt + 1 < SEND_ATTEMPTS:
-                sleep(backoff_seconds(attempt, base=0.1, cap=10.0))
-        else:
-            raise SendFailed(f"{len(entries)} message(s) not accepted by {queue_url} after {SEND_ATTEMPTS} attempts: {reasons}")
+        except (ClientError, BotoCoreError) as error:
+            raise SendFailed(f"{len(entries)} message(s) not sent to {queue_url}: {error}", len(entries)) from error
+        failed = response.get("Failed") or []
+        if not failed:
+            return
+        reasons = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in failed)
+        if any(f.get("SenderFault") for f in failed):
+            # The request itself is wrong (size, characters): sending it again cannot help.
+            raise SendFailed(f"{len(failed)} message(s) rejected by {queue_url}: {reasons}", len(failed))
+        entries = {f["Id"]: entries[f["Id"]] for f in failed}
+        if attempt + 1 < SEND_ATTEMPTS:
+            sleep(backoff_seconds(attempt, base=0.1, cap=10.0))
+    raise SendFailed(f"{len(entries)} message(s) not accepted by {queue_url} after {SEND_ATTEMPTS} attempts: {reasons}", len(entries))

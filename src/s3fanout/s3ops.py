@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,8 +76,11 @@ class ListedPage:
 MAX_EMPTY_PAGES = 100
 
 
-def list_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000) -> Iterator[ListedPage]:
-    """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time.
+def list_pages(
+    s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000, on_request: Callable[[], None] | None = None
+) -> Iterator[ListedPage]:
+    """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time
+    (pages without a key in the range are not yielded; ``on_request`` hears of every request).
 
     botocore asks for and decodes URL-encoded keys itself, so keys with characters XML 1.0 cannot
     carry (control characters) arrive intact. The last page is cut at ``key_range.until``.
@@ -95,6 +98,8 @@ def list_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page
     number = empty_pages = 0
     while True:
         number += 1
+        if on_request is not None:
+            on_request()
         try:
             response = s3.list_objects_v2(**request)
         except (ClientError, BotoCoreError) as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from s3fanout.completion import parse_report_uri
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from seed.console import UsageError
 
@@ -76,3 +77,12 @@ def bucket_argument(text: str) -> str:
     if "/" in name:
         raise UsageError(f"'{text}' names a path; give the bucket alone and the path with --prefix")
     return name
+
+
+def report_argument(value: str) -> str:
+    """--report s3://BUCKET/PREFIX."""
+    try:
+        parse_report_uri(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value

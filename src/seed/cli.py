@@ -32,12 +32,14 @@ from seed.arguments import (
     positive_int,
     prefix_argument,
     range_count,
+    report_argument,
     worker_count,
 )
 from seed.console import PROG, ExitStatus, JobInterrupted, OneLineParser, UsageError, fail, progress_wanted
 from seed.demo import run_demo
 from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_places, dlq_purge, dlq_redrive, worker_options
 from seed.dry_run import dry_run
+from seed.job_commands import cancel_main, jobs_main, status_main
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
 from seed.verify import verify_main
@@ -45,7 +47,7 @@ from seed.verify import verify_main
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands: dict[str, Callable[[list[str]], int]] = {"dlq": dlq_main, "demo": demo_main, "verify": verify_main}
+    commands: dict[str, Callable[[list[str]], int]] = {"dlq": dlq_main, "demo": demo_main, "status": status_main, "jobs": jobs_main, "cancel": cancel_main, "verify": verify_main}
     command = commands.get(args[0]) if args else None
     debug = "--debug" in args
     try:
@@ -81,8 +83,11 @@ def seed_parser() -> argparse.ArgumentParser:
             f"  {PROG} dlq redrive [--reason CODE]   put failed work back on its queues (after fixing the cause)\n"
             f"  {PROG} dlq export FILE | purge        save the failures as JSON lines or CSV; delete them\n"
             f"  {PROG} verify [--prefix P] [--json]  compare --bucket and --dest: keys missing, different or extra\n"
+            f"  {PROG} status [JOB] [--json]         a job's state and counts from its record (the latest job by default)\n"
+            f"  {PROG} jobs [--json]                 recent jobs, one line each\n"
+            f"  {PROG} cancel JOB                    drop a running job's remaining work\n"
             f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
-            "exit status: 0 every key copied (or job queued), 1 some keys failed, 2 bad input, 130 interrupted"
+            "exit status: 0 every key copied (or job queued), 1 some keys failed (or the job was cancelled), 2 bad input, 130 interrupted"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -96,7 +101,7 @@ def seed_parser() -> argparse.ArgumentParser:
     sync.add_argument("--force", action="store_true", help="copy every key, without comparing with the destination")
     sync.add_argument("--prices", type=Path, metavar="FILE", help="JSON file overriding the prices and timings of the --dry-run cost estimate")
     parser.add_argument("--stack-name", metavar="NAME", help="deployed stack whose queues to use (default: samconfig.toml's stack_name, else s3-fanout)")
-    parser.add_argument("--wait", action="store_true", help="deployed mode: follow the stack's queues until they are drained (other jobs on them included), then report this job's failures")
+    parser.add_argument("--wait", action="store_true", help="deployed mode: follow the job's record until nothing of it is open, with progress, then report its counts and failures")
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     local = parser.add_argument_group("local mode")
     local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
@@ -104,6 +109,12 @@ def seed_parser() -> argparse.ArgumentParser:
     local.add_argument("--dest-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the destination bucket")
     add_worker_options(local)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--report",
+        type=report_argument,
+        metavar="s3://BUCKET/PREFIX",
+        help="also write the completion report (summary.json, failed.csv) to s3://BUCKET/PREFIX/JOB/ (--local and --wait; local runs always write it to their folder)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
@@ -144,6 +155,8 @@ def seed_main(argv: list[str]) -> int:
         return dry_run(spec, args)
     if args.delete and args.force:
         raise UsageError("--delete needs the comparison that --force skips")
+    if args.report and not (args.local or args.wait):
+        raise UsageError("--report needs --wait (or --local): the report is written when the job ends (or deploy with ReportBucket)")
     if args.delete and not (args.local or args.wait):
         raise UsageError("--delete needs --wait (or --local): orphans are deleted only after every copy of the job succeeded")
     options = JobOptions(
@@ -154,6 +167,7 @@ def seed_main(argv: list[str]) -> int:
         dest_owner=args.dest_owner,
         workers=worker_options(args),
         progress=progress_wanted(args.no_progress or args.json),
+        report_uri=args.report,
     )
     if args.local:
         with ExitStack() as stack:
@@ -179,7 +193,9 @@ def seed_main(argv: list[str]) -> int:
 
 
 def exit_status(report: JobReport) -> int:
-    return ExitStatus.FAILURES if report.failed_keys or report.failed_ranges else ExitStatus.SUCCESS
+    """1 when a key or range failed, or the job was cancelled before it copied everything."""
+    unfinished = report.failed_keys or report.failed_ranges or report.state == "cancelled"
+    return ExitStatus.FAILURES if unfinished else ExitStatus.SUCCESS
 
 
 # ----------------------------------------------------------------------------------------- dlq

@@ -17,16 +17,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from s3fanout import clients
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, RedriveResult, purge_job, redrive
 from s3fanout.guard import Scope
 from s3fanout.job import local_scope, new_job_id, write_failures
 from s3fanout.jobqueues import QueueSet, StackError, default_stack_name, delete_local_queues, find_local_queues, queues_from_stack
+from s3fanout.jobrecord import LOCAL_TABLE_NAME, JobTable
 from s3fanout.signing import MessageKey, local_key
 from seed.console import ExitStatus, UsageError, progress_wanted, say
 from seed.report import build_report, describe_letters, print_report
-from seed.runner import LocalWorkers, Target, WorkerOptions, check_output_dir, job_dead_letters, make_local_queues, stack_key
+from seed.runner import LocalWorkers, Target, WorkerOptions, check_output_dir, job_dead_letters, make_local_queues, stack_key, stack_table
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -72,6 +75,21 @@ def dlq_places(args: argparse.Namespace) -> list[DeadLetterPlace]:
     return [DeadLetterPlace(queues, functools.partial(stack_key, queues, stack_name), None)]
 
 
+def job_table_of(place: DeadLetterPlace, local: bool) -> JobTable | None:
+    """The table of job records that what a redrive sends back belongs to: the stack's, or local
+    mode's on the configured DynamoDB endpoint (where its handlers keep it); None without one."""
+    if not local:
+        return stack_table(place.queues)
+    if not (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")):
+        return None
+    table = JobTable(clients.dynamodb(), LOCAL_TABLE_NAME)
+    try:
+        clients.dynamodb().describe_table(TableName=table.name)
+    except ClientError:
+        return None
+    return table
+
+
 def recorded_scope(job_id: str | None) -> Scope:
     scope = local_scope(job_id) if job_id else None
     if scope is None:
@@ -102,17 +120,18 @@ def dlq_redrive(args: argparse.Namespace, places: list[DeadLetterPlace]) -> int:
             raise UsageError(f"no failure has the reason '{args.reason}' (the dead-letter queues hold: {held})")
     workers = worker_options(args)
     total = RedriveResult()
-    drained: list[tuple[DeadLetterPlace, Scope]] = []
+    drained: list[tuple[DeadLetterPlace, Scope, JobTable | None]] = []
     for place in places:
         scope = place.scope() if args.local and place.scope else None
         if args.local and place.queues.job_id:
             # A finished job's main queues were deleted; redriven messages meet them anew, with
             # the current options (timeouts, maxReceiveCount).
             make_local_queues(workers, place.queues.job_id)
-        result = redrive(sqs, place.queues, place.key(), reason=args.reason, job_id=args.job)
+        table = job_table_of(place, args.local)
+        result = redrive(sqs, place.queues, place.key(), reason=args.reason, job_id=args.job, table=table)
         total = RedriveResult(total.keys + result.keys, total.ranges + result.ranges, total.left + result.left)
         if scope is not None and (result.keys or result.ranges):
-            drained.append((place, scope))
+            drained.append((place, scope, table))
     what = f"{total.keys:,} keys and {total.ranges:,} key ranges back on their queues; {total.left:,} failures left in the DLQs"
     if not args.local or not drained:
         print(json.dumps(asdict(total)) if args.json else f"redrive: {what}")
@@ -124,8 +143,8 @@ def dlq_redrive(args: argparse.Namespace, places: list[DeadLetterPlace]) -> int:
     started = time.monotonic()
     counts = Counts()
     remaining: list[DeadLetter] = []
-    for place, scope in drained:
-        counts += drain(Target(place.queues, scope, place.key()), None, scope, started)
+    for place, scope, table in drained:
+        counts += drain(Target(place.queues, scope, place.key(), table=table), None, scope, started)
         remaining += [letter for letter in job_dead_letters(sqs, place.queues, args.job, place.key()) if args.reason in (None, letter.code)]
         delete_local_queues(sqs, place.queues, keep_dead_letters=bool(job_dead_letters(sqs, place.queues, None)))
     run_dir = Path(args.output_dir) / redrive_id

@@ -19,6 +19,15 @@ def human_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
+def format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 class ProgressView:
     """Copied of listed keys as a bar (the total grows while listing goes on), plus queue depths."""
 
@@ -44,7 +53,7 @@ class ProgressView:
             self._task = self._progress.add_task("listing", total=None, detail="")
         return self
 
-    def update(self, counters: Counts | None, depths: dict[str, tuple[int, int, int]]) -> None:
+    def update(self, counters: Counts | None, depths: dict[str, tuple[int, int, int]], seconds: float = 0.0) -> None:
         if not self._progress:
             return
         listing = sum(depths.get("list", (0, 0, 0)))
@@ -53,13 +62,23 @@ class ProgressView:
         if counters is None:
             self._progress.update(self._task, description="waiting", detail=queues)
             return
+        # Skipped keys are done too: the bar is of every key listed.
+        settled = counters.objects_copied + counters.keys_skipped + counters.keys_failed
         done = counters.objects_copied + counters.keys_failed
-        detail = f"{human_bytes(counters.bytes_copied)} copied, {counters.keys_failed:,} failed; {queues}"
+        detail = f"{human_bytes(counters.bytes_copied)} copied, {counters.keys_failed:,} failed"
+        # Skipped keys need no copy: the rate and the time left are of the copies.
+        to_copy = counters.keys_listed - counters.keys_skipped
+        if seconds > 0 and counters.objects_copied:
+            rate = counters.objects_copied / seconds
+            detail += f", {rate:,.1f} objects/s"
+            if to_copy > done:
+                detail += f", ETA {format_seconds((to_copy - done) / rate)}" + (" (still listing)" if listing else "")
+        detail += f"; {queues}"
         self._progress.update(
             self._task,
             description="listing+copying" if listing else "copying",
-            completed=done,
-            total=max(counters.keys_listed, done) or None,
+            completed=settled,
+            total=max(counters.keys_listed, settled) or None,
             detail=detail,
         )
 

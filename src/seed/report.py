@@ -36,6 +36,10 @@ class JobReport:
     # Messages on the job's own queues that it did not send (unsigned, forged, outside its
     # buckets), refused untouched and kept in its DLQs; not failures of the job.
     refused_messages: int = 0
+    # The job record's final state (succeeded, failed, cancelled); None without a record.
+    state: str | None = None
+    # Where the completion report (summary.json, failed.csv) was written.
+    completion_report: str | None = None
     # The failed keys and ranges themselves (the counts above are theirs); not part of the JSON,
     # which names the failures file instead.
     failures: list[DeadLetter] = field(default_factory=list, repr=False)
@@ -52,7 +56,8 @@ class JobReport:
         return values | {"objects_per_second": None if rate is None else round(rate, 1)}
 
     def text(self) -> str:
-        lines = [f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) finished in {self.seconds:.1f} s"]
+        ended = "was cancelled after" if self.state == "cancelled" else "finished in"
+        lines = [f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) {ended} {self.seconds:.1f} s"]
         if self.keys_listed is None or self.objects_copied is None or self.bytes_listed is None or self.bytes_copied is None:
             lines.append("  counts  in the stack's CloudWatch metrics (namespace S3Fanout); this command watched the queues")
         else:
@@ -75,6 +80,8 @@ class JobReport:
         lines.append(failed)
         if self.refused_messages:
             lines.append(f"  refused {self.refused_messages:,} messages this job did not send, touching nothing (see 'dlq list --local')")
+        if self.completion_report:
+            lines.append(f"  report  {self.completion_report} (summary.json, failed.csv)")
         if self.log_file:
             lines.append(f"  logs    {self.log_file}")
         return "\n".join(lines)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
 
-from s3fanout import clients
+from s3fanout import clients, completion
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
@@ -39,11 +39,14 @@ from s3fanout.jobqueues import (
     queue_depths,
     queues_from_stack,
 )
+from s3fanout.jobrecord import CANCELLED, JobRecord, JobTable, NewJob, ensure_local_table
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
 from s3fanout.motoserver import EmbeddedMoto
+from s3fanout.outbox import Outbox
 from s3fanout.preflight import check_access, check_buckets
 from s3fanout.signing import MessageKey, local_key, secret_key
 from seed.console import PROG, JobInterrupted, UsageError, say
+from seed.job_commands import save_local_status
 from seed.progress import ProgressView, human_bytes
 from seed.report import JobReport, build_report
 
@@ -53,10 +56,14 @@ if TYPE_CHECKING:
 DEFAULT_WORKERS = 4
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_OUTPUT_DIR = "s3fanout-runs"
-# How often --wait looks at a deployed stack's queues, and how many empty looks in a row end it:
-# SQS's counts are approximate and a delayed retry can surface between two looks.
+# How often --wait looks at a deployed job's record (and its stack's queues).
 WAIT_POLL_SECONDS = 5
+# Without a job record (a stack deployed before it had one), this many empty looks at the queues
+# in a row end the wait: SQS's counts are approximate and a delayed retry can surface between two.
 WAIT_EMPTY_LOOKS = 3
+# With a record that counts messages open while the stack's queues have been empty this long, a
+# function died between counting a message and sending it: the wait ends, and says so.
+STALLED_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -83,17 +90,23 @@ class JobOptions:
     dest_owner: str | None = None
     workers: WorkerOptions = field(default_factory=WorkerOptions)
     progress: bool = False
+    # s3://BUCKET/PREFIX for the completion report (local runs also write it to their folder).
+    report_uri: str | None = None
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a job runs: its queues, what their consumers may touch, the key they trust, and
-    whether the queues are the job's own (local mode without a stack)."""
+    """Where a job runs: its queues, what their consumers may touch, the key they trust, whether
+    the queues are the job's own (local mode without a stack), and the table of job records."""
 
     queues: QueueSet
     scope: Scope
     key: MessageKey
     own_queues: bool = False
+    table: JobTable | None = None
+
+    def outbox(self) -> Outbox:
+        return Outbox(clients.sqs(), self.key, self.queues.list_url, self.queues.copy_url, self.table)
 
 
 class Drain(Protocol):
@@ -124,7 +137,8 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
         preflight(spec, scope)
         note_other_local_jobs(clients.sqs())
-        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True)
+        table = ensure_local_table(clients.dynamodb())
+        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table)
         record_local_scope(job_id, scope)
     return run_job(options, job_id, target, LocalWorkers(options.workers, options.progress))
 
@@ -134,18 +148,24 @@ def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobRep
     its report), else (job id, ranges queued)."""
     target = stack_target(stack_name, options)
     job_id = new_job_id()
+    drain = DeployedStack(stack_name, options.progress)
     if not wait:
-        return job_id, seed(clients.sqs(), target.queues, target.key, job_id, options.spec)
-    return run_job(options, job_id, target, DeployedStack(stack_name, options.progress))
+        create_record(target, options, job_id, drain.label)
+        return job_id, seed(target.outbox(), job_id, options.spec)
+    return run_job(options, job_id, target, drain)
 
 
 def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> JobReport:
-    """Seed the job, drain it, then (when asked, and only after a copy pass without one failure)
-    seed and drain the delete pass; report. On queues of its own the copy pass runs with a scope
-    that may not delete, and the queues go at the end unless their DLQs hold something."""
-    spec, sqs = options.spec, clients.sqs()
+    """Record and seed the job, drain it, then (when asked, and only after a copy pass without one
+    failure) seed and drain the delete pass; end the record and report. On queues of its own the
+    copy pass runs with a scope that may not delete, and the queues go at the end unless their
+    DLQs hold something."""
+    spec, sqs, table = options.spec, clients.sqs(), target.table
     started = time.monotonic()
-    ranges = seed(sqs, target.queues, target.key, job_id, spec)
+    create_record(target, options, job_id, drain.label)
+    if target.own_queues and table is not None:
+        keep_local_status(table, job_id, running=True)
+    ranges = seed(target.outbox(), job_id, spec)
     source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
     say(drain.announce(job_id, ranges, source, destination))
     copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
@@ -153,26 +173,95 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     # One read of the DLQs (each read ends with a long poll): the job's letters, and on its own
     # queues the messages it did not send.
     letters, refused = split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
-    if options.delete and may_delete_orphans(job_id, letters):
-        seed(sqs, target.queues, target.key, job_id, spec, mode="delete")
+    if options.delete and may_delete_orphans(job_id, letters) and not cancelled(table, job_id):
+        if table is not None:
+            table.start_delete_pass(job_id, 0)
+        seed(target.outbox(), job_id, spec, mode="delete")
         deleted = drain(target, job_id, target.scope, started)
         if counts is not None and deleted is not None:
             # The delete pass's listing is not new work: only its deletions and retries count.
             counts.objects_deleted += deleted.objects_deleted
             counts.keys_retried += deleted.keys_retried
         letters, refused = split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
+    record = end_record(table, job_id)
+    if record is not None:
+        counts = record.counts
+        if target.own_queues:
+            save_local_status(record, None)
     if target.own_queues:
         if refused:
             say(f"{PROG}: warning: {len(refused)} messages on this job's queues were not sent by it and were refused, touching nothing; first: {refused[0].message}")
         delete_local_queues(sqs, target.queues, keep_dead_letters=bool(letters or refused))
-    run_dir = Path(options.workers.output_dir) / job_id if counts is not None else None
+    run_dir = Path(options.workers.output_dir) / job_id if isinstance(drain, LocalWorkers) else None
     failures_file = log_file = None
     if run_dir is not None:
         failures_file, log_file = str(run_dir / "failed-keys.jsonl"), str(run_dir / "workers.log")
         write_failures(Path(failures_file), letters)
+    completion = write_completion_report(options, record, letters, run_dir)
     seconds = time.monotonic() - started
     report = build_report(job_id, source, destination, drain.label, seconds, counts, letters, failures_file, log_file)
-    return replace(report, refused_messages=len(refused))
+    return replace(report, refused_messages=len(refused), state=record.state if record else None, completion_report=completion)
+
+
+def write_completion_report(options: JobOptions, record: JobRecord | None, letters: list[DeadLetter], run_dir: Path | None) -> str | None:
+    """summary.json and failed.csv: in the local run's folder, and under --report; where the
+    last of them went (None without a job record)."""
+    if record is None:
+        return None
+    written = None
+    if run_dir is not None:
+        written = str(completion.write_local(run_dir, record, letters))
+    if options.report_uri:
+        bucket, prefix = completion.parse_report_uri(options.report_uri)
+        try:
+            written = completion.write_to_s3(clients.s3(), bucket, prefix, record, letters)
+        except ClientError as error:
+            say(f"{PROG}: warning: completion report not written to {options.report_uri}: {error}")
+    return written
+
+
+def keep_local_status(table: JobTable, job_id: str, running: bool) -> None:
+    """A local job's record, kept on this machine too (``status --local`` after a run on the
+    embedded moto server); while it runs, with the endpoint where its live record is."""
+    record = table.get(job_id)
+    if record is not None:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+        save_local_status(record, endpoint if running else None)
+
+
+def create_record(target: Target, options: JobOptions, job_id: str, where: str) -> None:
+    """The job's record, before its first message is sent (which counts itself open)."""
+    if target.table is None:
+        return
+    spec = options.spec
+    target.table.create(
+        NewJob(
+            job_id,
+            spec.source_bucket,
+            spec.dest_bucket,
+            spec.prefix,
+            mode="sync" if spec.compare else "copy",
+            list_open=0,
+            delete_requested=options.delete,
+            options={"ranges": spec.ranges, "compare": spec.compare, "delete": options.delete, "workers": options.workers.workers if where == "local" else None},
+            where=where,
+        )
+    )
+
+
+def end_record(table: JobTable | None, job_id: str) -> JobRecord | None:
+    """The job's final record: ended here unless a function (or a cancel) ended it already."""
+    if table is None:
+        return None
+    return table.finish(job_id) or table.get(job_id)
+
+
+def cancelled(table: JobTable | None, job_id: str) -> bool:
+    record = table.get(job_id) if table is not None else None
+    if record is not None and record.state == CANCELLED:
+        say(f"job {job_id} was cancelled: no delete pass")
+        return True
+    return False
 
 
 def split_letters(letters: list[DeadLetter], job_id: str, own_queues: bool) -> tuple[list[DeadLetter], list[DeadLetter]]:
@@ -222,14 +311,28 @@ class LocalWorkers:
         return f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {self.options.workers} local workers"
 
     def __call__(self, target: Target, job_id: str | None, scope: Scope, started: float) -> Counts:
+        """On the job's own queues, until its record says nothing of it is open. On a stack's
+        queues (playing its Lambdas, other jobs' messages included), and without a record or a
+        job, until the queues stay empty."""
         run = self.start(target, job_id, scope, Path(self.options.output_dir) / (job_id or self.run_name) / "workers.log")
+        table = target.table
+
+        def drained() -> bool:
+            record = table.get(job_id) if table is not None and job_id is not None else None
+            return record is not None and record.drained
+
         try:
             with ProgressView(enabled=self.progress) as view:
-                run.run(on_progress=view.update)
+                run.run(on_progress=view.update, drained=drained if target.own_queues and table is not None and job_id is not None else None)
         except KeyboardInterrupt:
             raise JobInterrupted(interruption_summary(run, time.monotonic() - started)) from None
         if run.workers_replaced:
             say(f"{PROG}: {run.workers_replaced} worker process(es) died and were replaced; their work was delivered again (see {run.log_path})")
+        if run.stalled:
+            say(
+                f"{PROG}: warning: the job record counts messages still open, but the queues have been empty for {run.stalled:.0f} s: "
+                "a worker died between counting a message and sending it; the job ends here"
+            )
         return run.counters
 
     def start(self, target: Target, job_id: str | None, scope: Scope, log_path: Path) -> LocalRun:
@@ -245,11 +348,14 @@ class LocalWorkers:
             "COPY_CONCURRENCY": str(self.options.copy_concurrency),
             "COPY_MAX_ATTEMPTS": str(self.options.max_attempts),
             "MESSAGE_KEY": target.key.secret.decode("utf-8"),
+            "MAX_RECEIVE_COUNT": str(self.options.max_receive_count),
             "POWERTOOLS_SERVICE_NAME": "s3fanout-local",
             "POWERTOOLS_METRICS_NAMESPACE": "S3Fanout",
             # Metrics are CloudWatch's business; locally the report shows the same counts.
             "POWERTOOLS_METRICS_DISABLED": "true",
         } | scope.to_env()
+        if target.table is not None:
+            environment["JOB_TABLE"] = target.table.name
         return LocalRun(
             queues=queues,
             sqs=sqs,
@@ -283,8 +389,9 @@ def interruption_summary(run: LocalRun, seconds: float) -> str:
 
 @dataclass(frozen=True)
 class DeployedStack:
-    """The stack's Lambdas drain its queues; this process watches their depths until they stay
-    empty (other jobs' messages on them included). Counts live in CloudWatch: None here."""
+    """The stack's Lambdas drain its queues; this process follows the job's record until nothing
+    of the job is open, showing its progress. A stack without a job table (deployed before it had
+    one) is watched by its queue depths instead, other jobs' messages included, and counts None."""
 
     stack_name: str
     progress: bool = False
@@ -295,18 +402,33 @@ class DeployedStack:
         return f"stack {self.stack_name}"
 
     def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
-        return f"job {job_id}: {ranges} key ranges of {source} queued on stack '{self.stack_name}'; waiting for the queues to drain"
+        return f"job {job_id}: {ranges} key ranges of {source} queued on stack '{self.stack_name}'; following the job's record"
 
-    def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> None:
-        sqs = clients.sqs()
+    def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
+        sqs, table = clients.sqs(), target.table
         with ProgressView(enabled=self.progress) as view:
-            empty = 0
-            while empty < WAIT_EMPTY_LOOKS:
+            empty_since: float | None = None
+            empty_looks = 0
+            while True:
                 depths = {name: queue_depths(sqs, url) for name, url in target.queues.main_queues().items()}
-                view.update(None, depths)
-                empty = empty + 1 if all(sum(d) == 0 for d in depths.values()) else 0
-                if empty < WAIT_EMPTY_LOOKS:
-                    self.poll(WAIT_POLL_SECONDS)
+                empty = all(sum(d) == 0 for d in depths.values())
+                empty_looks = empty_looks + 1 if empty else 0
+                empty_since = (empty_since or time.monotonic()) if empty else None
+                if table is None:
+                    view.update(None, depths)
+                    if empty_looks >= WAIT_EMPTY_LOOKS:
+                        return None
+                else:
+                    record = table.get(job_id)
+                    if record is None:
+                        raise JobError(f"job {job_id} has no record in {table.name}: was it deleted?")
+                    view.update(record.counts, depths, time.monotonic() - started)
+                    if record.drained:
+                        return record.counts
+                    if empty_since is not None and time.monotonic() - empty_since >= STALLED_SECONDS:
+                        say(f"{PROG}: warning: job {job_id}'s record counts {record.open_messages} messages open, but the queues have been empty for {STALLED_SECONDS} s; the wait ends here")
+                        return record.counts
+                self.poll(WAIT_POLL_SECONDS)
 
 
 # -------------------------------------------------------------------- targets and checks
@@ -320,7 +442,12 @@ def stack_target(stack_name: str, options: JobOptions) -> Target:
     check_stack_allows(options.spec, scope, stack_name, options.delete)
     key = stack_key(queues, stack_name)
     preflight(options.spec, scope)
-    return Target(queues, scope, key)
+    return Target(queues, scope, key, table=stack_table(queues))
+
+
+def stack_table(queues: QueueSet) -> JobTable | None:
+    """A deployed stack's table of job records (None for a stack deployed before it had one)."""
+    return JobTable(clients.dynamodb(), queues.job_table) if queues.job_table else None
 
 
 def stack_key(queues: QueueSet, stack_name: str) -> MessageKey:
@@ -378,10 +505,13 @@ def check_output_dir(path: str) -> None:
 
 
 def use_local_endpoint(stack: ExitStack) -> None:
-    """Local mode's SQS: the configured endpoint, else an embedded moto server for this run."""
-    if not (os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")):
+    """Local mode's SQS and DynamoDB: the configured endpoints, else an embedded moto server for
+    this run (whose job records are then copied to the local state folder, for ``status``)."""
+    missing = [service for service in ("SQS", "DYNAMODB") if not (os.environ.get(f"AWS_ENDPOINT_URL_{service}") or os.environ.get("AWS_ENDPOINT_URL"))]
+    if missing:
         moto = stack.enter_context(EmbeddedMoto())
-        os.environ["AWS_ENDPOINT_URL_SQS"] = moto.url
+        for service in missing:
+            os.environ[f"AWS_ENDPOINT_URL_{service}"] = moto.url
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         clients.reset()
 

@@ -106,6 +106,10 @@ def listing(s3: Any, bucket: str) -> dict[str, tuple[int, str]]:
     return {o["Key"]: (o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])}
 
 
+def visible(sqs: Any, queue_url: str) -> int:
+    return int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+
+
 def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     try:
         return dict(json.loads(result.stdout))
@@ -330,6 +334,12 @@ def test_messages_the_job_did_not_send_touch_nothing(faulty: FaultyEndpoint, s3:
         queue = {kind: next(url for url in urls if url.endswith(f"-{kind}")) for kind in ("list", "copy")}
         for kind, body in injected:
             sqs.send_message(QueueUrl=queue[kind], MessageBody=body)
+        # The job ends when its own record says nothing of it is open, not when its queues are
+        # empty: the held copy keeps it running until the other worker has refused every one.
+        dead_letter_queues = [url for url in urls if url.endswith("-dlq")]
+        deadline = time.monotonic() + CLI_TIMEOUT
+        while sum(visible(sqs, url) for url in dead_letter_queues) < len(injected) and time.monotonic() < deadline:
+            time.sleep(0.2)
         held.release()
         result = finish(cli)
 

@@ -12,10 +12,11 @@ from moto import mock_aws
 
 from copy_objects import app as copy_app
 from list_objects import app as list_app
-from s3fanout import clients
+from s3fanout import clients, handling
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.eventsource import FakeLambdaContext, sqs_event
 from s3fanout.jobqueues import QueueSet, ensure_local_queues
+from s3fanout.jobrecord import JobTable, ensure_local_table
 from s3fanout.signing import MessageKey
 
 SOURCE = "source-bucket"
@@ -78,6 +79,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("ALLOW_DELETE", "true")
         for app in (list_app, copy_app):
             app.configuration.cache_clear()
+        handling.job_table.cache_clear()
         monkeypatch.setenv("LIST_QUEUE_URL", queues.list_url)
         monkeypatch.setenv("LIST_DLQ_URL", queues.list_dlq_url)
         monkeypatch.setenv("COPY_QUEUE_URL", queues.copy_url)
@@ -86,6 +88,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     clients.reset()
     for app in (list_app, copy_app):
         app.configuration.cache_clear()
+    handling.job_table.cache_clear()
+
+
+@pytest.fixture
+def job_table(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> JobTable:
+    """Local mode's job table, which the handlers keep (JOB_TABLE), with the queues' receive limit."""
+    table = ensure_local_table(boto3.client("dynamodb", region_name="us-east-1"))
+    monkeypatch.setenv("JOB_TABLE", table.name)
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "3")
+    handling.job_table.cache_clear()
+    return table
 
 
 def context(timeout_seconds: float = 300) -> FakeLambdaContext:

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from s3fanout.copying.batch import MAX_RETRY_DELAY_SECONDS, CopyOutcome, copy_batch, dispatch_failures, retry_delay_seconds
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure
+from s3fanout.outbox import Outbox
 from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES
 from tests.unit.fake_aws import KEY, FakeS3, FakeSQS, client_error
 
@@ -139,7 +140,7 @@ def test_dispatch_sends_retry_delayed_to_copy_queue_and_dead_to_dlq():
         dead=(failed("d", "AccessDenied", 1),),
     )
     sqs = FakeSQS()
-    dispatch_failures(batch, outcome, sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
+    dispatch_failures(batch, outcome, outbox=Outbox(sqs, KEY, None, COPY_URL), dead_letter_url=DLQ_URL)
 
     [retry_body] = sqs.bodies(COPY_URL)
     [delay] = sqs.delays(COPY_URL)
@@ -156,7 +157,7 @@ def test_dispatch_sends_retry_delayed_to_copy_queue_and_dead_to_dlq():
 def test_dispatch_sends_nothing_when_all_keys_copied():
     batch = CopyBatch("job", "src", "dst", (CopyItem("ok", 1),))
     sqs = FakeSQS()
-    dispatch_failures(batch, CopyOutcome((CopyItem("ok", 1),), (), ()), sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
+    dispatch_failures(batch, CopyOutcome((CopyItem("ok", 1),), (), ()), outbox=Outbox(sqs, KEY, None, COPY_URL), dead_letter_url=DLQ_URL)
     assert sqs.batch_requests == []
 
 
@@ -164,7 +165,7 @@ def test_dispatch_packs_many_retry_keys_into_batches_of_100():
     retry = tuple(failed(f"k{i:03d}", "SlowDown", 1) for i in range(250))
     batch = CopyBatch("job", "src", "dst", tuple(CopyItem(i.key, i.size) for i in retry))
     sqs = FakeSQS()
-    dispatch_failures(batch, CopyOutcome((), retry, ()), sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL)
+    dispatch_failures(batch, CopyOutcome((), retry, ()), outbox=Outbox(sqs, KEY, None, COPY_URL), dead_letter_url=DLQ_URL)
     parsed = [CopyBatch.from_json(b) for b in sqs.bodies(COPY_URL)]
     assert [len(b.items) for b in parsed] == [100, 100, 50]
     assert tuple(item for b in parsed for item in b.items) == retry

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from s3fanout.keyspace import KeyRange
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
+from s3fanout.outbox import Outbox
 from tests.unit.fake_aws import KEY, FakeS3, FakeSQS
 
 LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"
@@ -20,7 +21,7 @@ def task(after=None, until=None, resumed=0, prefix="", hops=0):
 
 def run(s3, t, remaining_ms=PLENTY, sqs=None):
     sqs = sqs or FakeSQS()
-    outcome = list_range(t, s3=s3, sqs=sqs, key=KEY, list_queue_url=LIST_URL, copy_queue_url=COPY_URL, remaining_ms=remaining_ms)
+    outcome = list_range(t, s3=s3, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=remaining_ms)
     return outcome, sqs
 
 

@@ -13,6 +13,7 @@ from s3fanout.copying.batch import CopyOutcome, copy_batch, dispatch_failures
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import GiB, MiB, MultipartSettings, PartPlan, plan_parts
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, PartRange
+from s3fanout.outbox import Outbox
 from s3fanout.queues import SendFailed
 from tests.unit.fake_aws import KEY, FakeSQS, client_error
 from tests.unit.fake_multipart import FakeMultipartS3, SourceObject
@@ -434,7 +435,7 @@ def test_part_tasks_are_queued_each_alone_and_at_once():
     outcome = copy_batch(batch, s3=s3, limit=ConcurrencyLimit(4), multipart=SPLIT, now=lambda: NOW)
     sqs = FakeSQS()
 
-    dispatch_failures(batch, outcome, sqs=sqs, key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
+    dispatch_failures(batch, outcome, outbox=Outbox(sqs, KEY, None, COPY_URL), dead_letter_url=DLQ_URL, s3=s3)
 
     sent = [CopyBatch.from_json(body) for body in sqs.bodies(COPY_URL)]
     assert [b.items for b in sent] == [(task,) for task in outcome.handed_on]
@@ -448,7 +449,7 @@ def test_an_upload_whose_part_tasks_cannot_be_queued_is_aborted():
     rejected = {KEY.seal(CopyBatch("job", "src", "dst", (outcome.handed_on[12],), hops=1).to_json())}
 
     with pytest.raises(SendFailed):
-        dispatch_failures(batch, outcome, sqs=FakeSQS(sender_faults=rejected), key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
+        dispatch_failures(batch, outcome, outbox=Outbox(FakeSQS(sender_faults=rejected), KEY, None, COPY_URL), dead_letter_url=DLQ_URL, s3=s3)
 
     # The record fails and is delivered again; it starts a new upload, and this one is gone.
     assert s3.uploads == {}
@@ -463,6 +464,6 @@ def test_a_part_task_handing_on_never_aborts_the_shared_upload():
     rejected = {KEY.seal(CopyBatch("job", "src", "dst", outcome.handed_on, hops=1).to_json())}
 
     with pytest.raises(SendFailed):
-        dispatch_failures(batch, outcome, sqs=FakeSQS(sender_faults=rejected), key=KEY, copy_queue_url=COPY_URL, dead_letter_url=DLQ_URL, s3=s3)
+        dispatch_failures(batch, outcome, outbox=Outbox(FakeSQS(sender_faults=rejected), KEY, None, COPY_URL), dead_letter_url=DLQ_URL, s3=s3)
 
     assert len(s3.uploads) == 1

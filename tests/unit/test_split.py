@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch, ListTask
+from s3fanout.outbox import Outbox
 from tests.unit.fake_aws import KEY, FakeS3, FakeSQS
 
 LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"
@@ -72,7 +73,7 @@ def run_fleet(s3: FakeS3, first: ListTask) -> tuple[Counter, int]:
         task = pending.pop()
         tasks += 1
         sqs = FakeSQS()
-        list_range(task, s3=s3, sqs=sqs, key=KEY, list_queue_url=LIST_URL, copy_queue_url=COPY_URL, remaining_ms=lambda: 900_000)
+        list_range(task, s3=s3, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=lambda: 900_000)
         sent.update(item.key for body in sqs.bodies(COPY_URL) for item in CopyBatch.from_json(body).items)
         pending += [ListTask.from_json(body) for body in sqs.bodies(LIST_URL)]
     return sent, tasks

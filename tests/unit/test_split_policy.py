@@ -5,6 +5,7 @@ import bisect
 import math
 
 from s3fanout.compare import Action, Decision, DecisionGroup
+from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, survey
 from s3fanout.lister import KEYS_PER_PART, MAX_PARTS, SPLIT_MIN_KEYS, SURVEY_MIN_PAGE_KEYS, _split_rest, split_policy
 from s3fanout.messages import ListTask
@@ -82,16 +83,19 @@ def group_of(keys: list[str], *, dest: bool) -> DecisionGroup:
 def test_the_lister_probes_the_source_when_copying():
     keys = even_hex_keys(200_000)
     s3 = FakeS3(keys)
-    parts = _split_rest(s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False))
+    counts = Counts()
+    parts = _split_rest(s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), counts)
     assert parts == split_policy(keys[:1_000], KeyRange(keys[999], None), Probe(keys, None))
     assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"src"}
+    # Every probe is a LIST request the job pays for.
+    assert counts.list_requests == len(s3.list_requests)
 
 
 def test_the_lister_probes_the_destination_when_deleting():
     keys = even_hex_keys(200_000)
     s3 = FakeS3(buckets={"dst": keys})
     task = ListTask("job", "src", "dst", mode="delete")
-    parts = _split_rest(s3, task, group_of(keys[:1_000], dest=True))
+    parts = _split_rest(s3, task, group_of(keys[:1_000], dest=True), Counts())
     assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"dst"}
 
 
@@ -102,4 +106,4 @@ class FailingS3(FakeS3):
 
 def test_a_failed_probe_leaves_the_range_whole_instead_of_failing_it():
     keys = even_hex_keys(200_000)
-    assert _split_rest(FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False)) == []
+    assert _split_rest(FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), Counts()) == []

@@ -24,14 +24,13 @@ from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_uplo
 from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
+from s3fanout.outbox import Outbox
 from s3fanout.queues import send_messages
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
 from s3fanout.s3ops import copy_object
-from s3fanout.signing import MessageKey
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ATTEMPTS = 5
@@ -179,12 +178,10 @@ def retry_delay_seconds(attempts: int) -> int:
     return max(1, round(backoff_seconds(attempts + 1, base=1, cap=MAX_RETRY_DELAY_SECONDS)))
 
 
-def dispatch_failures(
-    batch: CopyBatch, outcome: CopyOutcome, *, sqs: SQSClient, key: MessageKey, copy_queue_url: str, dead_letter_url: str, s3: S3Client | None = None
-) -> None:
+def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, outbox: Outbox, dead_letter_url: str, s3: S3Client | None = None) -> None:
     """Send part tasks to the copy queue (each alone, at once), retry keys back to the copy queue
-    (delayed) and dead keys to the copy DLQ, every body sealed with ``key``; what goes back on the
-    copy queue counts one more hop.
+    (delayed) through ``outbox``, and dead keys to the copy DLQ, sealed with the outbox's key;
+    what goes back on the copy queue counts one more hop.
 
     Part tasks go first: if they cannot all be queued, the uploads created for them here are
     aborted (with ``s3``) before the error propagates and the record is delivered again, which
@@ -192,7 +189,7 @@ def dispatch_failures(
     """
     if outcome.handed_on:
         try:
-            send_messages(sqs, copy_queue_url, [key.seal(replace(batch, items=(task,), hops=batch.hops + 1).to_json()) for task in outcome.handed_on])
+            outbox.copy_batches([replace(batch, items=(task,), hops=batch.hops + 1) for task in outcome.handed_on])
         except Exception:
             if s3 is not None:
                 for object_key, upload_id in outcome.new_uploads:
@@ -201,8 +198,8 @@ def dispatch_failures(
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))
         retries = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1)
-        send_messages(sqs, copy_queue_url, [key.seal(b.to_json()) for b in retries], delay_seconds=delay)
+        outbox.copy_batches(list(retries), delay_seconds=delay)
     if outcome.dead:
         dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops)
-        bodies = [key.seal(b.to_json()) for b in dead]
-        send_messages(sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))
+        bodies = [outbox.key.seal(b.to_json()) for b in dead]
+        send_messages(outbox.sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))
