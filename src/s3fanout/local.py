@@ -129,6 +129,8 @@ class LocalRun:
                 if process.is_alive():
                     process.terminate()
                 self._receive([connection], timeout=0)
+        # The last word of the progress display: everything the workers reported.
+        on_progress(self.counters, {name: (0, 0, 0) for name in self.queues.main_queues()}, time.monotonic() - started)
 
     def _note(self, line: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:

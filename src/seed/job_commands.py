@@ -214,7 +214,7 @@ def jobs_main(argv: list[str]) -> int:
         for record in records:
             c = record.counts
             print(
-                f"{record.job_id:<24} {record.state:<11} {record.started[:19]:<20} {c.keys_listed:>10,} {c.objects_copied:>10,} {c.keys_skipped:>10,} {record.failures:>7,}  "
+                f"{record.job_id:<24} {record.state:<11} {record.started[:19].replace('T', ' '):<20} {c.keys_listed:>10,} {c.objects_copied:>10,} {c.keys_skipped:>10,} {record.failures:>7,}  "
                 f"s3://{record.source_bucket}/{record.prefix} -> s3://{record.dest_bucket}/{record.prefix}"
             )
     return ExitStatus.SUCCESS

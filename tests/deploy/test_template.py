@@ -591,6 +591,9 @@ def test_max_hops_parameter(template: dict[str, Any]) -> None:
         # A bucket copied onto itself.
         ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket"}, "SourceIsNotTheDestination"),
         ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket", "AllowDelete": "true"}, "SourceIsNotTheDestination"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "reports"}, None),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "src-bucket"}, "ReportsGoElsewhere"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "dst-bucket"}, "ReportsGoElsewhere"),
     ],
 )
 def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by: str | None) -> None:
@@ -741,6 +744,7 @@ DASHBOARD_FUNCTION_METRICS = {
     ("KeysFailed", "s3fanout-copier"),
     ("CopyBatchesFailed", "s3fanout-copier"),
     ("ListTasksFailed", "s3fanout-lister"),
+    ("RangesFailed", "s3fanout-lister"),
     *((metric, service) for metric in ("InvalidMessages", "MessagesRefused", "MessagesDropped") for service in ("s3fanout-lister", "s3fanout-copier")),
     # throttling (the copier's requests)
     ("KeysThrottled", "s3fanout-copier"),
