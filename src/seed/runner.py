@@ -1,11 +1,14 @@
-"""One job runner for both ways a job runs: seed its ranges, drain the queues, read the job's
-dead letters, run the delete pass after a clean copy pass, and report.
+"""One job runner for both ways a job runs: record and seed the job, drain it, read its dead
+letters, run the delete pass after a clean copy pass, end its record, and report (the completion
+report included).
 
 What differs is where the queues are and who drains them (a ``Drain``):
 
 - ``LocalWorkers``: worker processes on this machine play the Lambdas, on queues of the job's own
-  (an SQS endpoint's or an embedded moto server's) or on a deployed stack's (``--stack-name``);
-- ``DeployedStack``: the stack's Lambdas drain its queues while this process watches their depths.
+  (an SQS endpoint's or an embedded moto server's) until the job's record says nothing of it is
+  open, or on a deployed stack's (``--stack-name``) until its queues are empty;
+- ``DeployedStack``: the stack's Lambdas drain its queues while this process follows the job's
+  record, showing its progress.
 
 The CLI (cli.py) and the demo build ``JobOptions`` and call ``run_local_job`` or
 ``run_deployed_job``.
@@ -115,7 +118,7 @@ class Drain(Protocol):
         """How the report names where the job ran."""
 
     def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
-        """Run (or wait for) the consumers until the queues are empty; the job's counts where known."""
+        """Run (or wait for) the consumers until the job is drained; the job's counts where known."""
 
     def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
         """The line that tells the person the job is queued and what happens next."""
