@@ -49,8 +49,10 @@ class QueueSet:
     dest_owner: str | None = None
     # Local mode's queues belong to one job.
     job_id: str | None = None
-    # A deployed stack's job table (None for a stack deployed before it had one).
+    # A deployed stack's job table (None for a stack deployed before it had one), and where its
+    # functions write completion reports (s3://bucket/prefix; None without a ReportBucket).
     job_table: str | None = None
+    reports: str | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -102,6 +104,7 @@ def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> 
         source_owner=outputs.get("SourceBucketOwner") or None,
         dest_owner=outputs.get("DestinationBucketOwner") or None,
         job_table=outputs.get("JobTableName") or None,
+        reports=f"s3://{outputs['ReportBucket']}/{outputs.get('ReportPrefix', '')}" if outputs.get("ReportBucket") else None,
     )
 
 

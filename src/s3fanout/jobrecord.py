@@ -287,43 +287,20 @@ class JobTable:
     def reopen(self, job_id: str, queue: str, messages: int, keys_back: int = 0, ranges_back: int = 0) -> bool:
         """Failures redriven: their messages open again and no longer count as failed. False when
         the job has no record."""
-        values: dict[str, Any] = {":n": messages, ":running": RUNNING, ":now": now_text(), ":kb": -keys_back, ":rb": -ranges_back}
-        try:
-            self.dynamodb.update_item(
-                TableName=self.name,
-                Key=_job_key(job_id),
-                UpdateExpression=f"SET #state = :running, updated = :now REMOVE finished, expires ADD {queue}_open :n, keys_failed :kb, ranges_failed :rb",
-                ConditionExpression="attribute_exists(id) AND #state <> :cancelled",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=_values(values | {":cancelled": CANCELLED}),
-            )
-        except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        values = {":n": messages, ":running": RUNNING, ":now": now_text(), ":kb": -keys_back, ":rb": -ranges_back, ":cancelled": CANCELLED}
+        update = f"SET #state = :running, updated = :now REMOVE finished, expires ADD {queue}_open :n, keys_failed :kb, ranges_failed :rb"
+        return self._update_if(job_id, update, "attribute_exists(id) AND #state <> :cancelled", values) is not None
 
     def cancel(self, job_id: str) -> JobRecord:
         """Mark a running job cancelled: its messages are dropped unworked from now on. JobNotFound
         or JobNotRunning when there is no such job or it is not running."""
-        try:
-            answer = self.dynamodb.update_item(
-                TableName=self.name,
-                Key=_job_key(job_id),
-                UpdateExpression="SET #state = :cancelled, updated = :now",
-                ConditionExpression="attribute_exists(id) AND #state = :running",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=_values({":cancelled": CANCELLED, ":running": RUNNING, ":now": now_text()}),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise
-            record = self.get(job_id)
-            if record is None:
-                raise JobNotFound(job_id) from None
-            raise JobNotRunning(record) from None
-        record = _record(answer["Attributes"])
+        values = {":cancelled": CANCELLED, ":running": RUNNING, ":now": now_text()}
+        record = self._update_if(job_id, "SET #state = :cancelled, updated = :now", "attribute_exists(id) AND #state = :running", values)
+        if record is None:
+            current = self.get(job_id)
+            if current is None:
+                raise JobNotFound(job_id)
+            raise JobNotRunning(current)
         self.finish_if_drained(job_id)
         return record
 
@@ -440,14 +417,21 @@ class JobTable:
         state = record.state if record.state == CANCELLED else (FAILED if record.failures else SUCCEEDED)
         finished = now_text()
         expires = int((datetime.now(UTC) + timedelta(days=self.record_days)).timestamp())
+        values = {":state": state, ":finished": finished, ":expires": expires, ":was": record.state}
+        update = "SET #state = :state, finished = :finished, updated = :finished, expires = :expires"
+        return self._update_if(job_id, update, "attribute_not_exists(finished) AND #state = :was", values)
+
+    def _update_if(self, job_id: str, update: str, condition: str, values: Mapping[str, Any]) -> JobRecord | None:
+        """The job item updated when ``condition`` holds (``#state`` names its state): the record
+        after it, or None when the condition did not hold."""
         try:
             answer = self.dynamodb.update_item(
                 TableName=self.name,
                 Key=_job_key(job_id),
-                UpdateExpression="SET #state = :state, finished = :finished, updated = :finished, expires = :expires",
-                ConditionExpression="attribute_not_exists(finished) AND #state = :was",
+                UpdateExpression=update,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=_values({":state": state, ":finished": finished, ":expires": expires, ":was": record.state}),
+                ExpressionAttributeValues=_values(values),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:

@@ -173,9 +173,7 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     say(drain.announce(job_id, ranges, source, destination))
     copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
     counts = drain(target, job_id, copy_scope, started)
-    # One read of the DLQs (each read ends with a long poll): the job's letters, and on its own
-    # queues the messages it did not send.
-    letters, refused = split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
+    letters, refused = read_letters(target, job_id)
     if options.delete and may_delete_orphans(job_id, letters) and not cancelled(table, job_id):
         if table is not None:
             table.start_delete_pass(job_id, 0)
@@ -185,8 +183,8 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
             # The delete pass's listing is not new work: only its deletions and retries count.
             counts.objects_deleted += deleted.objects_deleted
             counts.keys_retried += deleted.keys_retried
-        letters, refused = split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
-    record = end_record(table, job_id)
+        letters, refused = read_letters(target, job_id)
+    record, ended_here = end_record(table, job_id)
     if record is not None:
         counts = record.counts
         if target.own_queues:
@@ -200,26 +198,32 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     if run_dir is not None:
         failures_file, log_file = str(run_dir / "failed-keys.jsonl"), str(run_dir / "workers.log")
         write_failures(Path(failures_file), letters)
-    completion = write_completion_report(options, record, letters, run_dir)
+    # A stack's functions write the report when one of them ends the job; when this run ended it
+    # (no delete pass after all), the run writes it there itself.
+    stack_reports = target.queues.reports
+    report_uri = options.report_uri or (stack_reports if ended_here else None)
+    completion = write_completion_report(record, letters, run_dir, report_uri)
+    if completion is None and stack_reports and record is not None:
+        completion = f"{stack_reports}{job_id}/"  # written by the function that ended the job
     seconds = time.monotonic() - started
     report = build_report(job_id, source, destination, drain.label, seconds, counts, letters, failures_file, log_file)
     return replace(report, refused_messages=len(refused), state=record.state if record else None, completion_report=completion)
 
 
-def write_completion_report(options: JobOptions, record: JobRecord | None, letters: list[DeadLetter], run_dir: Path | None) -> str | None:
-    """summary.json and failed.csv: in the local run's folder, and under --report; where the
-    last of them went (None without a job record)."""
+def write_completion_report(record: JobRecord | None, letters: list[DeadLetter], run_dir: Path | None, report_uri: str | None) -> str | None:
+    """summary.json and failed.csv: in the local run's folder, and under ``report_uri``
+    (s3://BUCKET/PREFIX); where the last of them went (None without a job record)."""
     if record is None:
         return None
     written = None
     if run_dir is not None:
         written = str(completion.write_local(run_dir, record, letters))
-    if options.report_uri:
-        bucket, prefix = completion.parse_report_uri(options.report_uri)
+    if report_uri:
+        bucket, prefix = completion.parse_report_uri(report_uri)
         try:
             written = completion.write_to_s3(clients.s3(), bucket, prefix, record, letters)
         except ClientError as error:
-            say(f"{PROG}: warning: completion report not written to {options.report_uri}: {error}")
+            say(f"{PROG}: warning: completion report not written to {report_uri}: {error}")
     return written
 
 
@@ -252,11 +256,12 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
     )
 
 
-def end_record(table: JobTable | None, job_id: str) -> JobRecord | None:
-    """The job's final record: ended here unless a function (or a cancel) ended it already."""
+def end_record(table: JobTable | None, job_id: str) -> tuple[JobRecord | None, bool]:
+    """The job's final record, and whether it was ended here (not by a function)."""
     if table is None:
-        return None
-    return table.finish(job_id) or table.get(job_id)
+        return None, False
+    ended = table.finish(job_id)
+    return (ended, True) if ended is not None else (table.get(job_id), False)
 
 
 def cancelled(table: JobTable | None, job_id: str) -> bool:
@@ -265,6 +270,18 @@ def cancelled(table: JobTable | None, job_id: str) -> bool:
         say(f"job {job_id} was cancelled: no delete pass")
         return True
     return False
+
+
+def read_letters(target: Target, job_id: str) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    """The job's failures, and on its own queues the messages it did not send (split_letters).
+    One read of the DLQs, which ends with a long poll; skipped on the job's own queues when its
+    record counts no failure and both DLQs are empty."""
+    sqs, table = clients.sqs(), target.table
+    if target.own_queues and table is not None:
+        record = table.get(job_id)
+        if record is not None and not record.failures and not any(sum(queue_depths(sqs, url)) for url in target.queues.dead_letter_queues().values()):
+            return [], []
+    return split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
 
 
 def split_letters(letters: list[DeadLetter], job_id: str, own_queues: bool) -> tuple[list[DeadLetter], list[DeadLetter]]:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from tests.e2e import test_faults
 from tests.e2e.faults import FaultyEndpoint
 from tests.e2e.test_faults import DEST, SOURCE, cli_running, fill, finish, job, listing, report_of, run_cli
 
@@ -26,12 +25,8 @@ DENIED = sorted({f"denied/{i}" for i in range(3)} | {"denied/é ü+%20#?"})
 ALLOWED = [f"allowed/{i:03d}" for i in range(30)]
 
 
-@pytest.fixture
-def s3(faulty: FaultyEndpoint) -> Any:
-    client = boto3.client("s3", endpoint_url=faulty.url, region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
-    client.create_bucket(Bucket=SOURCE)
-    client.create_bucket(Bucket=DEST)
-    return client
+# The fault tests' fixture: SOURCE and DEST created on the faulty endpoint.
+s3 = test_faults.s3
 
 
 def status(endpoint: FaultyEndpoint, cwd: Path, *args: str) -> dict[str, Any]:

@@ -5,6 +5,9 @@ settles its last open message."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from s3fanout.counts import Counts
 from s3fanout.jobrecord import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobTable, NewJob
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
 from tests.integration.conftest import DEST, KEY, SOURCE, Aws, context
+from tests.integration.test_copy_handler import inject_copy_failures
 
 JOB = "job-1"
 
@@ -174,3 +178,22 @@ def test_messages_of_a_job_without_a_record_are_worked_and_recorded_nowhere(aws:
     assert copy_app.lambda_handler(copy_event(aws, items), context()) == {"batchItemFailures": []}
     assert aws.s3.list_objects_v2(Bucket=DEST)["KeyCount"] == 2
     assert job_table.get(JOB) is None
+
+
+def test_the_function_that_ends_a_job_writes_its_completion_report(aws: Aws, job_table: JobTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.s3.create_bucket(Bucket="reports")
+    monkeypatch.setenv("REPORT_BUCKET", "reports")
+    monkeypatch.setenv("REPORT_PREFIX", "runs/")
+    new_job(job_table, copy_open=1)
+    items = put_objects(aws, 2) + [CopyItem("é denied+%", 1, '"x"')]
+    aws.s3.put_object(Bucket=SOURCE, Key="é denied+%", Body=b"x")
+    inject_copy_failures(monkeypatch, {"é denied+%": "AccessDenied"})
+
+    copy_app.lambda_handler(copy_event(aws, items), context())
+
+    summary = json.loads(aws.s3.get_object(Bucket="reports", Key=f"runs/{JOB}/summary.json")["Body"].read())
+    assert (summary["job_id"], summary["state"], summary["copied"], summary["failed"]) == (JOB, FAILED, 2, 1)
+    rows = list(csv.DictReader(io.StringIO(aws.s3.get_object(Bucket="reports", Key=f"runs/{JOB}/failed.csv")["Body"].read().decode())))
+    assert [(row["bucket"], row["key"], row["error_code"], row["attempts"]) for row in rows] == [(SOURCE, "%C3%A9%20denied%2B%25", "AccessDenied", "1")]
+    # Read, not consumed: the failure is still on the DLQ for 'dlq list' and redrive.
+    assert [letter.key for letter in aws.dead_letters(aws.queues.copy_dlq_url)] == ["é denied+%"]
