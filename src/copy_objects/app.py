@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -29,15 +28,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None) -> None:
-    def copy(batch: CopyBatch) -> Counts:
-        try:
-            return copy_keys(batch, remaining_ms)
-        except Exception:
-            logger.exception("copy batch failed; SQS will deliver it again", extra={"message_id": record.message_id})
-            metrics.add_metric(name="CopyBatchesFailed", unit=MetricUnit.Count, value=1)
-            raise
-
-    handle_record(record, CopyBatch, "copy", copy)
+    handle_record(record, CopyBatch, "copy", lambda batch: copy_keys(batch, remaining_ms))
 
 
 def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Counts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -32,10 +31,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             # The store broke a rule listing relies on: asking again would loop or miss keys.
             refuse(record, error.code, str(error), "LIST_DLQ_URL", by="lister")
             return Counts(ranges_failed=1)
-        except Exception:
-            logger.exception("listing failed; the task will be retried")
-            metrics.add_metric(name="ListTasksFailed", unit=MetricUnit.Count, value=1)
-            raise
         counts = outcome.counts
         if outcome.handed_on:
             logger.info("time running out: rest of the range handed on", extra={"keys": counts.keys_listed, "resume_after": outcome.handed_on.after})

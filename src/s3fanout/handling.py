@@ -34,6 +34,7 @@ from s3fanout.signing import MessageKey
 # Each queue's consumer, its DLQ's environment variable and the code of a message given up on.
 DEAD_LETTER_ENV = {"list": "LIST_DLQ_URL", "copy": "COPY_DLQ_URL"}
 GIVEN_UP_CODE = {"list": "ListFailed", "copy": "BatchFailed"}
+FAILED_METRIC = {"list": "ListTasksFailed", "copy": "CopyBatchesFailed"}
 
 logger = Logger()
 metrics = Metrics()
@@ -102,9 +103,11 @@ def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callabl
         try:
             counts = work(message)
         except Exception as error:
+            metrics.add_metric(name=FAILED_METRIC[queue], unit=MetricUnit.Count, value=1)
             if not last_delivery(record):
+                logger.exception(f"{queue} message failed; SQS will deliver it again", extra={"message_id": record.message_id})
                 raise
-            logger.exception("last delivery failed: message sent to the dead-letter queue", extra={"message_id": record.message_id})
+            logger.exception(f"{queue} message failed on its last delivery: sent to the dead-letter queue", extra={"message_id": record.message_id})
             receives = record.attributes.approximate_receive_count
             refuse(record, GIVEN_UP_CODE[queue], f"failed on each of {receives} deliveries; the last error: {type(error).__name__}: {error}", dead_letter_env, by)
             counts = failed_counts(message)
