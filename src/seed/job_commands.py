@@ -174,7 +174,12 @@ class StackJobs:
 
 
 def jobs_of(args: argparse.Namespace) -> LocalJobs | StackJobs:
-    return LocalJobs() if args.local else StackJobs(args.stack_name or default_stack_name())
+    if args.local:
+        return LocalJobs()
+    try:
+        return StackJobs(args.stack_name or default_stack_name())
+    except StackError as error:
+        raise StackError(f"{error}; for local mode's jobs add --local") from None
 
 
 def where_text(args: argparse.Namespace) -> str:
