@@ -169,4 +169,5 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
             worked = True
             break
         if not worked:
-            time.sleep(IDLE_POLL_SECONDS)
+            # Idle: wait for work, or for the word to stop (which ends the wait at once).
+            connection.poll(IDLE_POLL_SECONDS)
