@@ -51,19 +51,39 @@ class Difference:
         return differs or ["last_modified"]
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    """Every key of the source and destination under ``prefix``, accounted for; lists sorted by key."""
+@dataclass(slots=True)
+class Tally:
+    """The keys of one range (or, summed, of all): how many on each side and identical, and each
+    key missing, different or extra."""
 
-    source_bucket: str
-    dest_bucket: str
-    prefix: str
     source_keys: int = 0
     dest_keys: int = 0
     identical_keys: int = 0
     missing: list[ListedObject] = field(default_factory=list)
     different: list[Difference] = field(default_factory=list)
     extra: list[ListedObject] = field(default_factory=list)
+
+    def add(self, decision: Decision) -> None:
+        self.source_keys += int(decision.source is not None)
+        self.dest_keys += int(decision.dest is not None)
+        if decision.action is Action.SKIP:
+            self.identical_keys += 1
+        elif decision.action is Action.ORPHAN and decision.dest is not None:
+            self.extra.append(decision.dest)
+        elif decision.action is Action.COPY and decision.source is not None:
+            if decision.dest is None:
+                self.missing.append(decision.source)
+            else:
+                self.different.append(Difference(decision.source, decision.dest, decision.reason))
+
+
+@dataclass(slots=True, kw_only=True)
+class VerifyResult(Tally):
+    """Every key of the source and destination under ``prefix``, accounted for; lists sorted by key."""
+
+    source_bucket: str
+    dest_bucket: str
+    prefix: str
 
     @property
     def identical(self) -> bool:
@@ -104,29 +124,6 @@ def _object_dict(obj: ListedObject) -> dict[str, Any]:
 
 def _facts(obj: ListedObject) -> dict[str, Any]:
     return {"size": obj.size, "etag": obj.etag, "last_modified": obj.last_modified.isoformat() if obj.last_modified else None}
-
-
-@dataclass(slots=True)
-class _RangeResult:
-    source_keys: int = 0
-    dest_keys: int = 0
-    identical_keys: int = 0
-    missing: list[ListedObject] = field(default_factory=list)
-    different: list[Difference] = field(default_factory=list)
-    extra: list[ListedObject] = field(default_factory=list)
-
-    def add(self, decision: Decision) -> None:
-        self.source_keys += int(decision.source is not None)
-        self.dest_keys += int(decision.dest is not None)
-        if decision.action is Action.SKIP:
-            self.identical_keys += 1
-        elif decision.action is Action.ORPHAN and decision.dest is not None:
-            self.extra.append(decision.dest)
-        elif decision.action is Action.COPY and decision.source is not None:
-            if decision.dest is None:
-                self.missing.append(decision.source)
-            else:
-                self.different.append(Difference(decision.source, decision.dest, decision.reason))
 
 
 class _Checked:
@@ -176,9 +173,9 @@ def verify(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
     return VerifyResult(
-        source_bucket,
-        dest_bucket,
-        prefix,
+        source_bucket=source_bucket,
+        dest_bucket=dest_bucket,
+        prefix=prefix,
         source_keys=sum(part.source_keys for part in parts),
         dest_keys=sum(part.dest_keys for part in parts),
         identical_keys=sum(part.identical_keys for part in parts),
@@ -192,8 +189,8 @@ def _by_key(obj: ListedObject) -> str:
     return obj.key
 
 
-def _verify_range(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, checked: _Checked, stop: threading.Event) -> _RangeResult:
-    result = _RangeResult()
+def _verify_range(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, checked: _Checked, stop: threading.Event) -> Tally:
+    result = Tally()
     source = _listing(s3, "source", source_bucket, prefix, key_range)
     dest = _listing(s3, "destination", dest_bucket, prefix, key_range)
     for group in merge_join(source, dest):
