@@ -213,9 +213,9 @@ def incurred_cost(counts: Counts, ranges: int, prices: Prices) -> CostEstimate:
     copy_seconds = (counts.objects_copied * prices.copy_seconds_per_object + counts.bytes_copied / prices.copy_bytes_per_second) / prices.copy_concurrency
     list_seconds = counts.list_requests * prices.list_page_seconds + list_tasks * 0.05
     gb_seconds = copy_seconds * prices.copier_memory_gb + list_seconds * prices.lister_memory_gb
-    # The job record, per message: a transaction of two items (4 write units) and an update when
-    # it is sent (1); a 2-item consistent read before the work and one after (3 read units).
-    writes, reads = messages * 5, messages * 3
+    # The job record, per message: a transaction of two items (4 write units), and an update per
+    # SendMessageBatch of up to ten; a 2-item consistent read before the work and one after (3).
+    writes, reads = messages * 4 + math.ceil(messages / 10), messages * 3
     deletes = math.ceil(counts.objects_deleted / 1000)
     lines = [
         CostLine("S3 LIST requests", counts.list_requests, "requests", counts.list_requests / 1000 * prices.s3_list_per_1000),

@@ -21,7 +21,8 @@ between counting and sending leaves the count high (the job looks unfinished, ne
 early); the runners notice queues that stay empty under an open count and say so.
 
 Costs (on-demand): per message a BatchGetItem of 2 items (cancelled? already settled?), one
-TransactWriteItems of 2 items (4 write units), one GetItem after it, one UpdateItem per send.
+TransactWriteItems of 2 items (4 write units), one GetItem after it; one UpdateItem per
+SendMessageBatch of up to ten messages. About $0.03 per million keys copied (README).
 """
 
 from __future__ import annotations
