@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -23,6 +24,7 @@ from seed.console import PROG, ExitStatus, OneLineParser, UsageError
 from seed.progress import format_seconds, human_bytes
 
 DEFAULT_JOBS_SHOWN = 20
+T = TypeVar("T")
 
 
 def where_parser() -> OneLineParser:
@@ -78,11 +80,14 @@ class LocalJobs:
         self.table = JobTable(clients.dynamodb(), LOCAL_TABLE_NAME) if endpoint else None
 
     def get(self, job_id: str) -> JobRecord | None:
-        record = _quietly(lambda: self.table.get(job_id)) if self.table else None
+        table = self.table
+        record = _quietly(lambda: table.get(job_id)) if table else None
         return record or self._live(job_id)
 
     def recent(self, limit: int) -> list[JobRecord]:
-        records = {record.job_id: record for record in (_quietly(lambda: self.table.recent(limit)) or [] if self.table else [])}
+        table = self.table
+        listed = (_quietly(lambda: table.recent(limit)) if table else None) or []
+        records = {record.job_id: record for record in listed}
         for job_id in saved_job_ids():
             if job_id not in records:
                 saved = self._live(job_id)
@@ -112,19 +117,38 @@ class LocalJobs:
             return None
         record = record_from_status(saved["status"])
         endpoint = saved.get("dynamodb_endpoint")
-        if record.state == RUNNING and endpoint:
-            live = _quietly(lambda: _endpoint_table(endpoint).get(job_id))
-            return live or record_from_status(saved["status"] | {"state": "interrupted"})
-        return record
+        if record.state != RUNNING or not endpoint:
+            return record
+        live = _quietly(lambda: _endpoint_table(endpoint).get(job_id))
+        if live is not None:
+            return live
+        return record if _alive(saved.get("pid")) else record_from_status(saved["status"] | {"state": "interrupted"})
 
 
 def _endpoint_table(endpoint: str) -> JobTable:
     # A person is waiting: an endpoint that is gone must fail in a second, not after retries.
     config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1, read_timeout=5)
-    return JobTable(boto3.session.Session().client("dynamodb", endpoint_url=endpoint, config=config), LOCAL_TABLE_NAME)
+    session = boto3.session.Session()
+    if session.get_credentials() is None:
+        # The embedded moto server of a local run takes any credentials.
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local")
+    return JobTable(session.client("dynamodb", endpoint_url=endpoint, region_name=session.region_name or "us-east-1", config=config), LOCAL_TABLE_NAME)
 
 
-def _quietly(read: Any) -> Any:
+def _alive(pid: Any) -> bool:
+    """Whether the process that ran a local job is still running (on this machine)."""
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _quietly(read: Callable[[], T]) -> T | None:
     """A read of a table that may not exist (yet) or an endpoint that may be down: None then."""
     try:
         return read()
@@ -141,7 +165,8 @@ def save_local_status(record: JobRecord, dynamodb_endpoint: str | None) -> None:
     server, and (with the endpoint) while it runs."""
     path = _saved_dir() / f"{record.job_id}.status.json"
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.write_text(json.dumps({"status": record.to_status(), "dynamodb_endpoint": dynamodb_endpoint}, ensure_ascii=False), encoding="utf-8")
+    saved = {"status": record.to_status(), "dynamodb_endpoint": dynamodb_endpoint, "pid": os.getpid() if dynamodb_endpoint else None}
+    path.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
 
 
 def load_saved(job_id: str) -> dict[str, Any] | None:
