@@ -169,3 +169,23 @@ def test_demo_runs_the_whole_pipeline_and_verifies_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified: all 150 keys identical" in result.stdout
     assert "failed  0 keys" in result.stdout
+
+
+def test_a_run_on_the_embedded_servers_leaves_its_record_for_status(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
+    fill(s3, [f"kept/{i}" for i in range(12)])
+    # S3 on the test's server; SQS and DynamoDB on the run's own embedded moto, gone when it ends.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")} | {"AWS_ENDPOINT_URL_S3": moto_server.url, "S3FANOUT_HOME": str(tmp_path / "home")}
+
+    def seed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "seed", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+
+    run = seed("--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "2", "--no-progress", "--json")
+    assert run.returncode == 0, run.stderr
+    job_id = json.loads(run.stdout)["job_id"]
+
+    shown = seed("status", "--local", "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert (status["job_id"], status["state"], status["listed"], status["copied"], status["failed"]) == (job_id, "succeeded", 12, 12, 0)
+    listed = seed("jobs", "--local", "--json")
+    assert [job["job_id"] for job in json.loads(listed.stdout)] == [job_id]
