@@ -5,6 +5,7 @@ source and write the destination. Each problem is a JobError in one line."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,7 @@ def check_buckets(s3: S3Client, spec: JobSpec) -> None:
             if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
                 raise JobError(f"{role} bucket '{bucket}' does not exist") from None
             if status == 403 or code in ("403", "AccessDenied", "Forbidden"):
-                raise JobError(f"no permission to access the {role} bucket '{bucket}'") from None
+                raise JobError(f"no permission to access the {role} bucket '{bucket}'{policy_hint(spec)}") from None
             raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
         except BotoCoreError as error:
             raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
@@ -63,29 +64,39 @@ _IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
 def check_access(s3: S3Client, spec: JobSpec) -> None:
     """Probe, with one cheap request each, that the caller may list and read the source and write
     the destination, so that a job does not fail key by key on a permission it never had."""
-    sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)")
+    hint = policy_hint(spec)
+    sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)", hint)
     contents = sample.get("Contents", []) if sample else []
     if contents:
-        _probe(lambda: s3.head_object(Bucket=spec.source_bucket, Key=contents[0]["Key"]), f"read objects of the source bucket '{spec.source_bucket}' (s3:GetObject)")
+        _probe(lambda: s3.head_object(Bucket=spec.source_bucket, Key=contents[0]["Key"]), f"read objects of the source bucket '{spec.source_bucket}' (s3:GetObject)", hint)
     # A conditional PutObject is authorised before its condition is checked: 403 means no write
     # permission, while 404 (no such key) or 412 (ETag mismatch) mean the write would be allowed.
     written = _probe(
         lambda: s3.put_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY, Body=b"", IfMatch=_IMPOSSIBLE_ETAG),
         f"write to the destination bucket '{spec.dest_bucket}' (s3:PutObject)",
+        hint,
     )
     if written:
         # An S3-compatible store that ignores If-Match wrote the probe: take it away again.
         s3.delete_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY)
 
 
-def _probe(call: Callable[[], Any], permission: str) -> Any:
+def policy_hint(spec: JobSpec) -> str:
+    """What to add to an AccessDenied: a bucket of another account grants nothing until its
+    policy does, and `seed policy` prints that policy."""
+    prefix = f" --prefix {shlex.quote(spec.prefix)}" if spec.prefix else ""
+    command = f"python -m seed policy --bucket {spec.source_bucket} --dest {spec.dest_bucket}{prefix}"
+    return f"; if the bucket belongs to another account, '{command}' prints what it must grant"
+
+
+def _probe(call: Callable[[], Any], permission: str, hint: str = "") -> Any:
     try:
         return call()
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = error.response.get("Error", {}).get("Code")
         if status == 403 or code in ("AccessDenied", "AllAccessDisabled", "403"):
-            raise JobError(f"no permission to {permission} with these credentials") from None
+            raise JobError(f"no permission to {permission} with these credentials{hint}") from None
         if status in (404, 412) or code in ("NoSuchKey", "PreconditionFailed", "404", "412"):
             return None
         raise JobError(f"cannot check permission to {permission}: {error}") from None

@@ -40,6 +40,7 @@ from seed.demo import run_demo
 from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_places, dlq_purge, dlq_redrive, worker_options
 from seed.dry_run import dry_run
 from seed.job_commands import cancel_main, jobs_main, status_main
+from seed.policy import policy_main
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
 from seed.verify import verify_main
@@ -47,7 +48,15 @@ from seed.verify import verify_main
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands: dict[str, Callable[[list[str]], int]] = {"dlq": dlq_main, "demo": demo_main, "status": status_main, "jobs": jobs_main, "cancel": cancel_main, "verify": verify_main}
+    commands: dict[str, Callable[[list[str]], int]] = {
+        "dlq": dlq_main,
+        "demo": demo_main,
+        "status": status_main,
+        "jobs": jobs_main,
+        "cancel": cancel_main,
+        "verify": verify_main,
+        "policy": policy_main,
+    }
     command = commands.get(args[0]) if args else None
     debug = "--debug" in args
     try:
@@ -83,6 +92,7 @@ def seed_parser() -> argparse.ArgumentParser:
             f"  {PROG} dlq redrive [--reason CODE]   put failed work back on its queues (after fixing the cause)\n"
             f"  {PROG} dlq export FILE | purge        save the failures as JSON lines or CSV; delete them\n"
             f"  {PROG} verify [--prefix P] [--json]  compare --bucket and --dest: keys missing, different or extra\n"
+            f"  {PROG} policy [--json]               what another account must grant the stack's roles on --bucket and --dest\n"
             f"  {PROG} status [JOB] [--json]         a job's state and counts from its record (the latest job by default)\n"
             f"  {PROG} jobs [--json]                 recent jobs, one line each\n"
             f"  {PROG} cancel JOB                    drop a running job's remaining work\n"

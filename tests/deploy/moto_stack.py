@@ -40,8 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
-# Every output the template promises; the CLI reads the queue URLs, the bucket parameters
-# and the message key's secret.
+# Every output the template promises; the CLI reads the queue URLs, the bucket parameters,
+# the message key's secret and (`seed policy`) the functions' role ARNs.
 EXPECTED_OUTPUTS = {
     "ListQueueUrl",
     "ListQueueArn",
@@ -58,6 +58,8 @@ EXPECTED_OUTPUTS = {
     "DeleteAllowed",
     "SourceBucketOwner",
     "DestinationBucketOwner",
+    "ListObjectsFunctionRoleArn",
+    "CopyObjectsFunctionRoleArn",
     "MessageKeySecretArn",
     "JobTableName",
     "DashboardName",

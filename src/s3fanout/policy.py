@@ -1,0 +1,370 @@
+"""What another account must grant the stack's roles, as policy documents ready to paste: the
+source bucket's policy, the destination bucket's when it belongs to another account, and the KMS
+key policy statements for customer-managed keys, with advice on what no policy can say (who owns
+the copies, AWS managed keys).
+
+The S3 and KMS actions are exactly those template.yaml grants ListObjectsFunctionRole and
+CopyObjectsFunctionRole on the two buckets and keys (tests/unit/test_policy.py holds the two
+together): a bucket policy that grants less fails a job key by key, one that grants more gives
+another account's roles powers the functions never use. Pure: ``seed/policy.py`` reads the stack
+and the buckets, and prints."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+POLICY_VERSION = "2012-10-17"
+
+# arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME (IAM's characters for paths and names).
+_ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/([\w+=,.@/-]{1,576})$")
+# The host suffix of S3 endpoints per partition, for kms:ViaService (template.yaml's
+# s3.*.${AWS::URLSuffix}).
+_URL_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn"}
+
+# Every statement this module writes starts its Sid with this, so that they can be found (and
+# replaced) among the statements a bucket or key policy already has.
+SID_PREFIX = "S3Fanout"
+
+# What each function does to each bucket, as template.yaml's role statements grant it.
+# The lister lists both buckets (it compares them by listing); with AllowDelete it confirms each
+# orphan with a HeadObject on the source and deletes it from the destination.
+LISTER_SOURCE_BUCKET = ("s3:ListBucket",)
+LISTER_SOURCE_OBJECTS_TO_DELETE = ("s3:GetObject",)
+LISTER_DEST_BUCKET = ("s3:ListBucket",)
+LISTER_DEST_OBJECTS_TO_DELETE = ("s3:DeleteObject",)
+# The copier reads the current version of each object and its tags, lists the source only so
+# that a key deleted meanwhile fails as NoSuchKey (not AccessDenied), writes objects and tags,
+# aborts a failed multipart copy, and lists the parts of a split one (then reads its size).
+COPIER_SOURCE_BUCKET = ("s3:ListBucket",)
+COPIER_SOURCE_OBJECTS = ("s3:GetObject", "s3:GetObjectTagging")
+COPIER_DEST_WRITES = ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload")
+COPIER_DEST_MULTIPART = ("s3:ListMultipartUploadParts", "s3:GetObject")
+# Only with --versions, for version support to come: the copier reads current versions today.
+VERSION_READ = ("s3:GetObjectVersion",)
+# KMS: only the copier reads or writes object data (the lister's HeadObject needs no data key).
+COPIER_SOURCE_KMS = ("kms:Decrypt",)
+COPIER_DEST_KMS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+# S3's AWS managed key: its key policy cannot be changed, so no other account can use it.
+AWS_MANAGED_KEY = "aws/s3"
+
+
+class PolicyInputError(ValueError):
+    """An input no policy can be written for; the message is one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoleArn:
+    arn: str
+    partition: str
+    account: str
+
+
+def parse_role_arn(text: str) -> RoleArn:
+    """An IAM role's ARN (not an assumed-role session, a user or a role name)."""
+    match = _ROLE_ARN.match(text)
+    if not match:
+        raise PolicyInputError(f"'{text}' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    return RoleArn(text, match[1], match[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Principals:
+    """The roles that list (the lister's) and copy (the copier's); in local mode the same roles
+    do both."""
+
+    lister: tuple[RoleArn, ...]
+    copier: tuple[RoleArn, ...]
+
+    def __post_init__(self) -> None:
+        if not self.lister or not self.copier:
+            raise PolicyInputError("a policy needs at least one role to grant")
+        if len({role.partition for role in self.all()}) > 1:
+            raise PolicyInputError("the roles are in different AWS partitions: no one policy can name them all")
+
+    @classmethod
+    def of(cls, lister: str | list[str], copier: str | list[str]) -> Principals:
+        def roles(arns: str | list[str]) -> tuple[RoleArn, ...]:
+            return tuple(parse_role_arn(arn) for arn in ([arns] if isinstance(arns, str) else arns))
+
+        return cls(roles(lister), roles(copier))
+
+    def all(self) -> tuple[RoleArn, ...]:
+        return _unique(self.lister + self.copier)
+
+    @property
+    def partition(self) -> str:
+        return self.lister[0].partition
+
+    def accounts(self) -> list[str]:
+        return sorted({role.account for role in self.all()})
+
+    def to_json(self) -> dict[str, str | list[str]]:
+        """{"lister": ARN, "copier": ARN}; a list of ARNs where several roles play one part."""
+
+        def arns(roles: tuple[RoleArn, ...]) -> str | list[str]:
+            return roles[0].arn if len(roles) == 1 else [role.arn for role in roles]
+
+        return {"lister": arns(self.lister), "copier": arns(self.copier)}
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What to grant, and the facts that decide where: the buckets and key prefix, the roles, the
+    accounts owning the buckets (None: not known), whether the stack may delete, and the
+    customer-managed KMS keys the buckets' objects are (or will be) encrypted with."""
+
+    source_bucket: str
+    dest_bucket: str
+    principals: Principals
+    prefix: str = ""
+    source_owner: str | None = None
+    dest_owner: str | None = None
+    delete_allowed: bool = False
+    versions: bool = False
+    source_kms_keys: tuple[str, ...] = ()
+    dest_kms_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for key in self.source_kms_keys + self.dest_kms_keys:
+            if is_aws_managed_key(key):
+                raise PolicyInputError(f"'{key}' is S3's AWS managed key, whose policy cannot be changed: no statement can be added to it")
+
+    @property
+    def source_elsewhere(self) -> bool | None:
+        return elsewhere(self.source_owner, self.principals)
+
+    @property
+    def dest_elsewhere(self) -> bool | None:
+        return elsewhere(self.dest_owner, self.principals)
+
+
+def elsewhere(owner: str | None, principals: Principals) -> bool | None:
+    """Whether a bucket owned by ``owner`` is in another account than (one of) the roles; None
+    when its owner is not known."""
+    if owner is None:
+        return None
+    return any(role.account != owner for role in principals.all())
+
+
+def is_aws_managed_key(key: str) -> bool:
+    return key.endswith(f"alias/{AWS_MANAGED_KEY}") or key == AWS_MANAGED_KEY
+
+
+# ---------------------------------------------------------------------------------- documents
+
+
+def iam_literal(text: str) -> str:
+    """``text`` as a literal in an IAM resource or StringLike value: *, ? and $ written as the
+    policy variables ${*}, ${?} and ${$}, which IAM would otherwise read as wildcards or the start
+    of a variable."""
+    return re.sub(r"[*?$]", lambda match: "${" + match[0] + "}", text)
+
+
+def bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def objects_arn(partition: str, bucket: str, prefix: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}/{iam_literal(prefix)}*"
+
+
+def statement(sid: str, roles: tuple[RoleArn, ...], actions: tuple[str, ...], resource: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "Sid": SID_PREFIX + sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": [role.arn for role in _unique(roles)]},
+        "Action": list(dict.fromkeys(actions)),
+        "Resource": resource,
+    }
+    if condition:
+        found["Condition"] = condition
+    return found
+
+
+def _conditions(grants: Grants, *, listing: bool) -> dict[str, Any]:
+    """Conditions every request of the functions meets: they reach S3 over TLS only, and list
+    only under the prefix (IfExists, as template.yaml: S3 also checks s3:ListBucket, with no
+    prefix, to answer 404 instead of 403 for a missing key, and the functions rely on that 404)."""
+    conditions: dict[str, Any] = {"Bool": {"aws:SecureTransport": "true"}}
+    if listing and grants.prefix:
+        conditions["StringLikeIfExists"] = {"s3:prefix": iam_literal(grants.prefix) + "*"}
+    return conditions
+
+
+def source_statements(grants: Grants) -> list[dict[str, Any]]:
+    """The source bucket policy's statements: the listers' and copiers' listing, the copiers'
+    reads, and (with delete) the listers' look at an orphan before it is deleted."""
+    roles, partition = grants.principals, grants.principals.partition
+    bucket, objects = bucket_arn(partition, grants.source_bucket), objects_arn(partition, grants.source_bucket, grants.prefix)
+    listers = _unique(roles.lister + roles.copier)
+    statements = [
+        statement("ListSourceBucket", listers, LISTER_SOURCE_BUCKET + COPIER_SOURCE_BUCKET, bucket, _conditions(grants, listing=True)),
+        statement("ReadSourceObjects", roles.copier, COPIER_SOURCE_OBJECTS + (VERSION_READ if grants.versions else ()), objects, _conditions(grants, listing=False)),
+    ]
+    if grants.delete_allowed:
+        statements.append(statement("ConfirmOrphansInSource", roles.lister, LISTER_SOURCE_OBJECTS_TO_DELETE, objects, _conditions(grants, listing=False)))
+    return statements
+
+
+def dest_statements(grants: Grants) -> list[dict[str, Any]]:
+    """The destination bucket policy's statements: the listers' listing, the copiers' writes and
+    multipart clean-up, and (with delete) the listers' deletes of orphans.
+
+    No condition on the objects' ACL or encryption: the copier sends neither today, so such a
+    condition would refuse every copy (who owns the copies is the bucket's Object Ownership)."""
+    roles, partition = grants.principals, grants.principals.partition
+    bucket, objects = bucket_arn(partition, grants.dest_bucket), objects_arn(partition, grants.dest_bucket, grants.prefix)
+    statements = [
+        statement("ListDestinationBucket", roles.lister, LISTER_DEST_BUCKET, bucket, _conditions(grants, listing=True)),
+        statement("WriteDestinationObjects", roles.copier, COPIER_DEST_WRITES, objects, _conditions(grants, listing=False)),
+        statement("FinishSplitMultipartCopies", roles.copier, COPIER_DEST_MULTIPART, objects, _conditions(grants, listing=False)),
+    ]
+    if grants.delete_allowed:
+        statements.append(statement("DeleteDestinationOrphans", roles.lister, LISTER_DEST_OBJECTS_TO_DELETE, objects, _conditions(grants, listing=False)))
+    return statements
+
+
+SOURCE_KMS_SID = SID_PREFIX + "DecryptSourceObjects"
+DEST_KMS_SID = SID_PREFIX + "EncryptDestinationObjects"
+
+
+def kms_statements(grants: Grants) -> list[dict[str, Any]]:
+    """The statements for the keys' policies (Resource "*": in a key policy, the key itself),
+    only through S3 (kms:ViaService), as template.yaml's grants."""
+    roles = grants.principals
+    via_s3 = {"StringLike": {"kms:ViaService": f"s3.*.{_URL_SUFFIX.get(roles.partition, 'amazonaws.com')}"}}
+    statements = []
+    if grants.source_kms_keys:
+        statements.append(statement("DecryptSourceObjects", roles.copier, COPIER_SOURCE_KMS, "*", via_s3))
+    if grants.dest_kms_keys:
+        statements.append(statement("EncryptDestinationObjects", roles.copier, COPIER_DEST_KMS, "*", via_s3))
+    return statements
+
+
+def bucket_policy(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+# ------------------------------------------------------------------------------------ answer
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What the CLI could (or could not) find out, for the advice: why a bucket's default
+    encryption was not read, whether it is S3's AWS managed key, the destination's Object
+    Ownership, the keys the roles' own policies allow (None: not known, as in local mode), the
+    stack's name."""
+
+    source_encryption_unread: str | None = None
+    dest_encryption_unread: str | None = None
+    source_managed_key: bool = False
+    dest_managed_key: bool = False
+    dest_object_ownership: str | None = None
+    role_source_kms_key: str | None = None
+    role_dest_kms_key: str | None = None
+    stack_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantAnswer:
+    grants: Grants
+    source_bucket_policy: dict[str, Any]
+    dest_bucket_policy: dict[str, Any] | None
+    kms_key_policy_statements: list[dict[str, Any]]
+    advice: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        grants = self.grants
+        return {
+            "source_bucket_policy": self.source_bucket_policy,
+            "dest_bucket_policy": self.dest_bucket_policy,
+            "kms_key_policy_statements": self.kms_key_policy_statements,
+            "principals": grants.principals.to_json(),
+            "advice": self.advice,
+            "source": {"bucket": grants.source_bucket, "owner": grants.source_owner, "another_account": grants.source_elsewhere},
+            "destination": {"bucket": grants.dest_bucket, "owner": grants.dest_owner, "another_account": grants.dest_elsewhere},
+            "prefix": grants.prefix,
+            "kms_keys": {
+                key: [{"key": arn, "sid": sid} for arn in keys] for key, keys, sid in (("source", grants.source_kms_keys, SOURCE_KMS_SID), ("destination", grants.dest_kms_keys, DEST_KMS_SID))
+            },
+        }
+
+
+def grant_answer(grants: Grants, findings: Findings | None = None) -> GrantAnswer:
+    """The documents and the advice. The destination's policy is left out (None) only when the
+    destination is known to be in the roles' account: their own IAM policies grant that."""
+    findings = findings or Findings()
+    dest = None if grants.dest_elsewhere is False else bucket_policy(dest_statements(grants))
+    return GrantAnswer(grants, bucket_policy(source_statements(grants)), dest, kms_statements(grants), advice(grants, findings))
+
+
+def advice(grants: Grants, findings: Findings) -> list[str]:
+    roles = " and ".join(grants.principals.accounts())
+    src, dst = f"s3://{grants.source_bucket}", f"s3://{grants.dest_bucket}"
+    lines = []
+    for name, owner, where, flag in (
+        (src, grants.source_owner, grants.source_elsewhere, "--source-owner"),
+        (dst, grants.dest_owner, grants.dest_elsewhere, "--dest-owner"),
+    ):
+        if where is None:
+            lines.append(f"cannot tell whether {name} belongs to another account than the roles' ({roles}; give {flag} ACCOUNT): its statements are printed in case it does")
+        elif where:
+            lines.append(f"{name} belongs to account {owner}, not the roles' ({roles}): that account must add these statements to its bucket policy")
+        else:
+            lines.append(f"{name} belongs to the roles' account ({owner}): their own IAM policies already grant this, so its bucket policy needs nothing unless it denies them")
+    if grants.dest_elsewhere is not False:
+        if findings.dest_object_ownership == "BucketOwnerEnforced":
+            lines.append(f"{dst}'s Object Ownership is BucketOwnerEnforced: its account owns every copy")
+        else:
+            lines.append(
+                f"copies are owned by the account that writes them ({roles}) unless {dst}'s Object Ownership is BucketOwnerEnforced (recommended: "
+                f"aws s3api put-bucket-ownership-controls --bucket {grants.dest_bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'); "
+                "otherwise copy with --acl bucket-owner-full-control (a later option). The policy demands no ACL: the copier sends none today, "
+                "and such a condition would refuse every copy"
+            )
+    lines += _kms_advice(grants, findings)
+    if grants.versions:
+        lines.append("--versions adds s3:GetObjectVersion, for version support to come: today's copier reads current versions only")
+    lines.append(
+        "the statements name the roles by ARN: if they are deleted and created again (the stack deleted and deployed anew), "
+        "the policies no longer name them; run this again and replace the statements whose Sid starts with " + SID_PREFIX
+    )
+    return lines
+
+
+def _kms_advice(grants: Grants, findings: Findings) -> list[str]:
+    lines = []
+    sides = (
+        ("source", grants.source_bucket, grants.source_kms_keys, grants.source_elsewhere, findings.source_encryption_unread, findings.source_managed_key, findings.role_source_kms_key),
+        ("destination", grants.dest_bucket, grants.dest_kms_keys, grants.dest_elsewhere, findings.dest_encryption_unread, findings.dest_managed_key, findings.role_dest_kms_key),
+    )
+    for side, bucket, keys, where, unread, managed, role_key in sides:
+        sid = SOURCE_KMS_SID if side == "source" else DEST_KMS_SID
+        parameter = "SourceKmsKeyArn" if side == "source" else "DestinationKmsKeyArn"
+        for key in keys:
+            line = f"add the statement {sid} to the key policy of {key} ({side} objects)"
+            if findings.stack_name is not None and role_key != key:
+                line += f"; the copier's own policy must allow the key too: deploy stack '{findings.stack_name}' with {parameter}={key}"
+            elif findings.stack_name is None:
+                line += "; the role's own IAM policy must allow the key too"
+            lines.append(line)
+        if managed and where is not False:
+            lines.append(
+                f"s3://{bucket} encrypts with S3's AWS managed key aws/s3, whose policy no one can change: another account's roles cannot "
+                + (
+                    "decrypt objects under it; re-encrypt them with a customer-managed key (or SSE-S3) first"
+                    if side == "source"
+                    else "write copies its account can read; give it a customer-managed key or SSE-S3 as default encryption"
+                )
+            )
+        if unread and not keys:
+            flag = "--source-kms-key-arn" if side == "source" else "--dest-kms-key-arn"
+            lines.append(f"could not read s3://{bucket}'s default encryption ({unread}): if it uses a customer-managed KMS key, run again with {flag} ARN for that key's policy statement")
+    return lines
+
+
+def _unique(roles: tuple[RoleArn, ...]) -> tuple[RoleArn, ...]:
+    return tuple(dict.fromkeys(roles))

@@ -1,0 +1,285 @@
+"""python -m seed policy: what another account must grant the stack's roles, ready to paste. Reads
+the roles' ARNs, scope and bucket owners from the stack's outputs (or takes --role-arn for local
+mode), the buckets' default encryption and the destination's Object Ownership where this
+account may read them, and prints the bucket and key policy statements s3fanout/policy.py
+writes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from s3fanout import clients
+from s3fanout.guard import Scope
+from s3fanout.job import JobSpec
+from s3fanout.jobqueues import StackError, default_stack_name
+from s3fanout.policy import Findings, GrantAnswer, Grants, PolicyInputError, Principals, grant_answer, is_aws_managed_key, parse_role_arn
+from s3fanout.preflight import check_names
+from s3fanout.s3errors import describe_error
+from seed.arguments import account_id, bucket_argument, prefix_argument
+from seed.console import PROG, ExitStatus, OneLineParser, UsageError
+from seed.runner import check_stack_allows
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_s3 import S3Client
+
+# The stack outputs naming the functions' roles (template.yaml).
+ROLE_OUTPUTS = {"lister": "ListObjectsFunctionRoleArn", "copier": "CopyObjectsFunctionRoleArn"}
+# A KMS key's ARN, as template.yaml's SourceKmsKeyArn and DestinationKmsKeyArn accept it.
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+
+def role_arn_argument(text: str) -> str:
+    try:
+        return parse_role_arn(text).arn
+    except PolicyInputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def kms_key_argument(text: str) -> str:
+    if not _KMS_KEY_ARN.match(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias)")
+    return text
+
+
+def policy_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=f"{PROG} policy",
+        description=(
+            "Print what another account must grant the stack's roles, ready to paste: the source bucket's policy statements, "
+            "the destination's when it belongs to another account, and the KMS key policy statements for customer-managed keys. "
+            "The actions are exactly those the template grants the lister and the copier."
+        ),
+        epilog=(
+            "The roles are the stack's (outputs ListObjectsFunctionRoleArn and CopyObjectsFunctionRoleArn), or with --role-arn "
+            "the roles a local run uses, each then granted both the lister's and the copier's statements. "
+            "--json prints {source_bucket_policy, dest_bucket_policy (null when the destination is in the roles' account), "
+            "kms_key_policy_statements, principals {lister, copier}, advice, ...}. exit status: 0 printed, 2 bad input"
+        ),
+    )
+    parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
+    parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
+    parser.add_argument("--prefix", type=prefix_argument, default=None, help="grant only keys under this prefix (default: the stack's AllowedPrefix, else every key)")
+    roles = parser.add_mutually_exclusive_group()
+    roles.add_argument("--stack-name", metavar="NAME", help="deployed stack whose roles to grant (default: samconfig.toml's stack_name, else s3-fanout)")
+    roles.add_argument(
+        "--role-arn", action="append", type=role_arn_argument, metavar="ARN", help="local mode: an IAM role the run uses (repeatable); it gets both the lister's and the copier's statements"
+    )
+    parser.add_argument("--source-owner", type=account_id, metavar="ACCOUNT", help="account owning the source bucket (default: the stack's SourceBucketOwner; locally not known)")
+    parser.add_argument("--dest-owner", type=account_id, metavar="ACCOUNT", help="account owning the destination bucket (default: the stack's DestinationBucketOwner)")
+    parser.add_argument("--delete", action="store_true", help="local mode: also grant what a --delete run does (a stack's own AllowDelete decides for it)")
+    parser.add_argument("--versions", action="store_true", help="also grant s3:GetObjectVersion on the source (for version support to come)")
+    parser.add_argument("--source-kms-key-arn", type=kms_key_argument, metavar="ARN", help="KMS key of the source objects, when the source's default encryption cannot be read from here")
+    parser.add_argument("--dest-kms-key-arn", type=kms_key_argument, metavar="ARN", help="KMS key the destination encrypts with, when its default encryption cannot be read from here")
+    parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+# ------------------------------------------------------------------------------------- stack
+
+
+@dataclass(frozen=True, slots=True)
+class StackFacts:
+    name: str
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+
+
+def read_stack(cloudformation: CloudFormationClient, stack_name: str) -> StackFacts:
+    """A stack's outputs and parameters (one DescribeStacks)."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            raise StackError(f"stack '{stack_name}' does not exist (pass --stack-name, or --role-arn for local mode)") from None
+        raise StackError(f"cannot read stack '{stack_name}': {error}") from None
+    except BotoCoreError as error:
+        raise StackError(f"cannot read stack '{stack_name}': {error}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+    return StackFacts(stack_name, outputs, parameters)
+
+
+def stack_principals(stack: StackFacts) -> Principals:
+    missing = [name for name in ROLE_OUTPUTS.values() if not stack.outputs.get(name)]
+    if missing:
+        raise StackError(f"stack '{stack.name}' has no {' or '.join(missing)} output: redeploy it with this version of the template (or pass --role-arn with its roles' ARNs)")
+    try:
+        return Principals.of(stack.outputs[ROLE_OUTPUTS["lister"]], stack.outputs[ROLE_OUTPUTS["copier"]])
+    except PolicyInputError as error:
+        raise StackError(f"stack '{stack.name}': {error}") from None
+
+
+def stack_owner(stack: StackFacts, output: str, given: str | None, role: str, flag: str) -> str | None:
+    """The account the stack's grants require to own a bucket; a --*-owner that names another is
+    refused (the stack's roles could not use that bucket whatever its policy said)."""
+    owner = stack.outputs.get(output) or None
+    if given and owner and given != owner:
+        raise UsageError(f"stack '{stack.name}' serves {role} buckets of account {owner} ({output}), not {given}: redeploy it with {output}={given}, or leave out {flag}")
+    return given or owner
+
+
+# ----------------------------------------------------------------------------------- buckets
+
+
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    """A bucket's default encryption, as far as this account could read it."""
+
+    kms_key: str | None = None
+    managed_key: bool = False
+    unread: str | None = None
+
+
+def bucket_encryption(s3: S3Client, bucket: str, role: str, owner: str | None) -> Encryption:
+    expected: dict[str, Any] = {"ExpectedBucketOwner": owner} if owner else {}
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket, **expected)["ServerSideEncryptionConfiguration"]["Rules"]
+    except NoCredentialsError:
+        return Encryption(unread="no AWS credentials")
+    except (ClientError, BotoCoreError) as error:
+        failure = describe_error(error)
+        if failure.code == "ServerSideEncryptionConfigurationNotFoundError":
+            return Encryption()
+        if failure.code == "NoSuchBucket":
+            raise UsageError(f"{role} bucket '{bucket}' does not exist") from None
+        return Encryption(unread=failure.code)
+    default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
+    if not str(default.get("SSEAlgorithm", "")).startswith("aws:kms"):
+        return Encryption()
+    key = str(default.get("KMSMasterKeyID") or "")
+    if not key or is_aws_managed_key(key):
+        return Encryption(managed_key=True)
+    return Encryption(kms_key=key)
+
+
+def object_ownership(s3: S3Client, bucket: str, owner: str | None) -> str | None:
+    """The bucket's Object Ownership setting; None when it cannot be read from here."""
+    expected: dict[str, Any] = {"ExpectedBucketOwner": owner} if owner else {}
+    try:
+        rules = s3.get_bucket_ownership_controls(Bucket=bucket, **expected)["OwnershipControls"]["Rules"]
+    except (ClientError, BotoCoreError):
+        return None
+    return str(rules[0]["ObjectOwnership"]) if rules else None
+
+
+# ------------------------------------------------------------------------------------ command
+
+
+def policy_main(argv: list[str]) -> int:
+    args = policy_parser().parse_args(argv)
+    if args.region:
+        # As cli.use_region: every client made from now on uses it.
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+        clients.reset()
+    source, dest = bucket_argument(args.bucket), bucket_argument(args.dest)
+    check_names(JobSpec(source, dest))
+    stack_name = None
+    role_source_key = role_dest_key = None
+    if args.role_arn:
+        principals = _principals(args.role_arn)
+        prefix, delete = args.prefix or "", args.delete
+        source_owner, dest_owner = args.source_owner, args.dest_owner
+    else:
+        stack_name = args.stack_name or default_stack_name()
+        stack = read_stack(clients.cloudformation(), stack_name)
+        principals = stack_principals(stack)
+        allowed_prefix = stack.outputs.get("AllowedPrefix", "")
+        prefix = allowed_prefix if args.prefix is None else args.prefix
+        delete = stack.outputs.get("DeleteAllowed") == "true"
+        scope = Scope(stack.outputs.get("SourceBucket", "*"), stack.outputs.get("DestinationBucket", "*"), allowed_prefix, delete)
+        check_stack_allows(JobSpec(source, dest, prefix), scope, stack_name, args.delete)
+        source_owner = stack_owner(stack, "SourceBucketOwner", args.source_owner, "source", "--source-owner")
+        dest_owner = stack_owner(stack, "DestinationBucketOwner", args.dest_owner, "destination", "--dest-owner")
+        role_source_key = stack.parameters.get("SourceKmsKeyArn") or None
+        role_dest_key = stack.parameters.get("DestinationKmsKeyArn") or None
+
+    s3 = clients.probe_s3()
+    source_encryption = bucket_encryption(s3, source, "source", source_owner)
+    dest_encryption = bucket_encryption(s3, dest, "destination", dest_owner)
+    try:
+        grants = Grants(
+            source,
+            dest,
+            principals,
+            prefix=prefix,
+            source_owner=source_owner,
+            dest_owner=dest_owner,
+            delete_allowed=delete,
+            versions=args.versions,
+            source_kms_keys=_keys(args.source_kms_key_arn, source_encryption.kms_key),
+            dest_kms_keys=_keys(args.dest_kms_key_arn, dest_encryption.kms_key),
+        )
+    except PolicyInputError as error:
+        raise UsageError(str(error)) from None
+    findings = Findings(
+        source_encryption_unread=source_encryption.unread,
+        dest_encryption_unread=dest_encryption.unread,
+        source_managed_key=source_encryption.managed_key,
+        dest_managed_key=dest_encryption.managed_key,
+        dest_object_ownership=object_ownership(s3, dest, dest_owner) if grants.dest_elsewhere is not False else None,
+        role_source_kms_key=role_source_key,
+        role_dest_kms_key=role_dest_key,
+        stack_name=stack_name,
+    )
+    answer = grant_answer(grants, findings)
+    print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else policy_text(answer, stack_name))
+    return ExitStatus.SUCCESS
+
+
+def _principals(role_arns: list[str]) -> Principals:
+    unique = list(dict.fromkeys(role_arns))
+    try:
+        return Principals.of(unique, unique)
+    except PolicyInputError as error:
+        raise UsageError(str(error)) from None
+
+
+def _keys(*keys: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(key for key in keys if key))
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+
+def policy_text(answer: GrantAnswer, stack_name: str | None) -> str:
+    """Each document after one line saying where it goes; then the roles and the advice."""
+    grants = answer.grants
+    blocks = [
+        _bucket_line("Source", grants.source_bucket, grants.source_owner, grants.source_elsewhere) + "\n" + _json(answer.source_bucket_policy),
+    ]
+    if answer.dest_bucket_policy is not None:
+        blocks.append(_bucket_line("Destination", grants.dest_bucket, grants.dest_owner, grants.dest_elsewhere) + "\n" + _json(answer.dest_bucket_policy))
+    else:
+        blocks.append(f"Destination bucket s3://{grants.dest_bucket} is in the roles' account ({grants.dest_owner}): nothing to grant there.")
+    for statement in answer.kms_key_policy_statements:
+        side = "source" if statement["Sid"].endswith("SourceObjects") else "destination"
+        keys = grants.source_kms_keys if side == "source" else grants.dest_kms_keys
+        blocks.append(f"Key policy of KMS key {' and of '.join(keys)} ({side} objects): add this statement to the key policy's Statement list.\n" + _json(statement))
+    roles = answer.grants.principals.to_json()
+    whose = f"stack '{stack_name}'" if stack_name else "--role-arn"
+    blocks.append(f"Principals ({whose}): lister {_names(roles['lister'])}; copier {_names(roles['copier'])}")
+    blocks.append("Advice:\n" + "\n".join(f"  - {line}" for line in answer.advice))
+    return "\n\n".join(blocks)
+
+
+def _bucket_line(role: str, bucket: str, owner: str | None, elsewhere: bool | None) -> str:
+    account = {None: "account not known", True: f"account {owner}, another account than the roles'", False: f"account {owner}, the roles' own"}[elsewhere]
+    return f"{role} bucket s3://{bucket} ({account}): use as its bucket policy, or add the Statement entries to the policy it has (S3 console: the bucket > Permissions > Bucket policy)."
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _names(arns: str | list[str]) -> str:
+    return arns if isinstance(arns, str) else ", ".join(arns)
