@@ -34,12 +34,16 @@ def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None
 def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Counts:
     _, scope = configuration()
     limit = environment_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
-    s3 = clients.s3()
-    clients.expect_bucket_owners(s3, scope.owners(batch.source_bucket, batch.dest_bucket))
+    # S3 serves a copy in the destination's region; a multipart copy reads the source in its own.
+    s3, source_s3 = clients.s3(batch.dest_region), clients.s3(batch.source_region)
+    for client in (s3, source_s3):
+        clients.expect_bucket_owners(client, scope.owners(batch.source_bucket, batch.dest_bucket))
     limit.watch(s3)
     throttled_before = limit.throttled_attempts
     max_attempts = env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
-    outcome = copy_batch(batch, s3=s3, limit=limit, max_attempts=max_attempts, multipart=MultipartSettings.from_env(), remaining_ms=remaining_ms)
+    outcome = copy_batch(
+        batch, s3=s3, source_s3=source_s3, limit=limit, max_attempts=max_attempts, multipart=MultipartSettings.from_env(), remaining_ms=remaining_ms
+    )
     counts = outcome.counts(throttled_attempts=limit.throttled_attempts - throttled_before)
     if counts.throttled_attempts or counts.keys_throttled:
         logger.warning("S3 is throttling copies: concurrency lowered", extra=counts.to_dict() | {"concurrency": limit.limit, "maximum": limit.maximum})

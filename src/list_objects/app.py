@@ -23,10 +23,12 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     def list_task(task: ListTask) -> Counts:
         logger.append_keys(mode=task.mode, prefix=task.prefix, range_after=task.after, range_until=task.until)
         _, scope = configuration()
-        s3 = clients.s3()
-        clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, task.dest_bucket))
+        # Each bucket through a client of its own region (the job found them once).
+        source_s3, dest_s3 = clients.s3(task.source_region), clients.s3(task.dest_region)
+        for s3 in (source_s3, dest_s3):
+            clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, task.dest_bucket))
         try:
-            outcome = list_range(task, s3=s3, outbox=outbox(), remaining_ms=lambda_context.get_remaining_time_in_millis)
+            outcome = list_range(task, s3=source_s3, dest_s3=dest_s3, outbox=outbox(), remaining_ms=lambda_context.get_remaining_time_in_millis)
         except ListingError as error:
             # The store broke a rule listing relies on: asking again would loop or miss keys.
             refuse(record, error.code, str(error), "LIST_DLQ_URL", by="lister")

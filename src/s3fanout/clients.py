@@ -50,12 +50,14 @@ def _config(service: str, probe: bool) -> Config:
 
 
 @functools.cache
-def _client(service: str, probe: bool) -> BaseClient:
-    return boto3.session.Session().client(service, config=_config(service, probe))  # type: ignore[call-overload,no-any-return]
+def _client(service: str, probe: bool, region: str | None = None) -> BaseClient:
+    return boto3.session.Session().client(service, region_name=region, config=_config(service, probe))  # type: ignore[call-overload,no-any-return]
 
 
-def s3() -> S3Client:
-    return cast("S3Client", _client("s3", False))
+def s3(region: str | None = None) -> S3Client:
+    """The S3 client of ``region`` (a bucket's own, so that no request needs a redirect; None:
+    the configured region)."""
+    return cast("S3Client", _client("s3", False, region))
 
 
 def probe_s3() -> S3Client:

@@ -63,13 +63,16 @@ class _CountingS3:
         return self._s3.list_objects_v2(**request)
 
 
-def plan_range(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, compare: bool) -> JobPlan:
+def plan_range(
+    s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, compare: bool, dest_s3: S3Client | None = None
+) -> JobPlan:
+    """One range's plan; ``s3`` lists the source, ``dest_s3`` (each of its bucket's region) the destination."""
     plan = JobPlan(ranges=1)
-    counting = _CountingS3(s3)
-    # Only list_objects_v2 is called on it: it stands in for the client.
-    lister = cast("S3Client", counting)
-    source = list_pages(lister, source_bucket, prefix, key_range)
-    groups: Any = merge_join(source, list_pages(lister, dest_bucket, prefix, key_range)) if compare else copy_everything(source)
+    counting, dest_counting = _CountingS3(s3), _CountingS3(dest_s3 or s3)
+    # Only list_objects_v2 is called on them: they stand in for the clients.
+    source = list_pages(cast("S3Client", counting), source_bucket, prefix, key_range)
+    dest = list_pages(cast("S3Client", dest_counting), dest_bucket, prefix, key_range)
+    groups: Any = merge_join(source, dest) if compare else copy_everything(source)
     group: DecisionGroup
     for group in groups:
         for decision in group.decisions:
@@ -87,15 +90,15 @@ def plan_range(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, 
                 if len(plan.orphan_sample) < SAMPLE_SIZE:
                     plan.orphan_sample.append(decision.key)
     plan.source_pages = counting.lists.get(source_bucket, 0)
-    plan.dest_pages = counting.lists.get(dest_bucket, 0)
+    plan.dest_pages = dest_counting.lists.get(dest_bucket, 0)
     return plan
 
 
-def plan_job(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, ranges: int, compare: bool = True) -> JobPlan:
+def plan_job(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, ranges: int, compare: bool = True, dest_s3: S3Client | None = None) -> JobPlan:
     """List and compare every seeded range (in parallel), changing nothing."""
     total = JobPlan()
     with ThreadPoolExecutor(max_workers=PLANNING_THREADS) as pool:
-        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare), seed_ranges(prefix, ranges)):
+        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare, dest_s3), seed_ranges(prefix, ranges)):
             total.add(plan)
     return total
 
@@ -228,11 +231,6 @@ def incurred_cost(counts: Counts, ranges: int, prices: Prices) -> CostEstimate:
         CostLine("DynamoDB reads", reads, "read units", reads / 1e6 * prices.dynamodb_read_per_million),
     ]
     return CostEstimate(lines, prices)
-
-
-def bucket_region(s3: S3Client, bucket: str) -> str:
-    """The bucket's region (GetBucketLocation answers None for us-east-1)."""
-    return str(s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1")
 
 
 @dataclass(frozen=True)

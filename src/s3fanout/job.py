@@ -33,6 +33,9 @@ class JobSpec:
     ranges: int = DEFAULT_RANGES
     # False copies every key without comparing with the destination (--force).
     compare: bool = True
+    # The buckets' regions, found by the pre-flight checks (None: the functions' own region).
+    source_region: str | None = None
+    dest_region: str | None = None
 
 
 def new_job_id() -> str:
@@ -41,7 +44,18 @@ def new_job_id() -> str:
 
 def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]:
     return [
-        ListTask(job_id, spec.source_bucket, spec.dest_bucket, spec.prefix, key_range.after, key_range.until, mode=mode, compare=spec.compare)
+        ListTask(
+            job_id,
+            spec.source_bucket,
+            spec.dest_bucket,
+            spec.prefix,
+            key_range.after,
+            key_range.until,
+            mode=mode,
+            compare=spec.compare,
+            source_region=spec.source_region,
+            dest_region=spec.dest_region,
+        )
         for key_range in seed_ranges(spec.prefix, spec.ranges)
     ]
 

@@ -51,6 +51,7 @@ def list_range(
     outbox: Outbox,
     remaining_ms: Callable[[], int],
     stop_margin_ms: int = DEFAULT_STOP_MARGIN_MS,
+    dest_s3: S3Client | None = None,
 ) -> ListOutcome:
     """Decide every key of the task's range and act on it: queue copies, or delete orphans.
 
@@ -63,9 +64,11 @@ def list_range(
     redelivered task starts again from its own ``after``: keys may be copied twice, never skipped.
     In "delete" mode the orphans of each group are deleted once both listings have covered them.
     Every message goes through ``outbox`` (sealed, counted open); a task handed on or split off
-    counts one more hop.
+    counts one more hop. ``s3`` is the source's client, ``dest_s3`` the destination's (each of its
+    bucket's region; the same client when None).
     """
-    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket)
+    source_s3, dest_s3 = s3, dest_s3 or s3
+    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions)
     counts = Counts()
 
     def send(ready: list[CopyBatch]) -> None:
@@ -76,8 +79,8 @@ def list_range(
     current = task
     pages_to_survey = 1
     while True:
-        for group in _groups(s3, current, counts):
-            send(_act(current, group, packer, counts, s3))
+        for group in _groups(source_s3, dest_s3, current, counts):
+            send(_act(current, group, packer, counts, source_s3, dest_s3))
             if group.last:
                 break
             if remaining_ms() < stop_margin_ms:
@@ -89,7 +92,7 @@ def list_range(
             pages_to_survey -= 1
             if pages_to_survey <= 0:
                 pages_to_survey = SURVEY_EVERY_PAGES
-                parts = _split_rest(s3, current, group, counts)
+                parts = _split_rest(dest_s3 if current.mode == "delete" else source_s3, current, group, counts)
                 if len(parts) > 1:
                     others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0, hops=current.hops + 1) for part in parts[1:]]
                     outbox.list_tasks(others)
@@ -105,19 +108,19 @@ def list_range(
     return ListOutcome(counts, None)
 
 
-def _groups(s3: S3Client, task: ListTask, counts: Counts) -> Iterator[DecisionGroup]:
+def _groups(source_s3: S3Client, dest_s3: S3Client, task: ListTask, counts: Counts) -> Iterator[DecisionGroup]:
     key_range = KeyRange(task.after, task.until)
 
     def count_request() -> None:
         counts.list_requests += 1
 
-    source_pages = list_pages(s3, task.source_bucket, task.prefix, key_range, on_request=count_request)
+    source_pages = list_pages(source_s3, task.source_bucket, task.prefix, key_range, on_request=count_request)
     if task.compare or task.mode == "delete":
-        return merge_join(source_pages, list_pages(s3, task.dest_bucket, task.prefix, key_range, on_request=count_request))
+        return merge_join(source_pages, list_pages(dest_s3, task.dest_bucket, task.prefix, key_range, on_request=count_request))
     return copy_everything(source_pages)
 
 
-def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: Counts, s3: S3Client) -> list[CopyBatch]:
+def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: Counts, source_s3: S3Client, dest_s3: S3Client) -> list[CopyBatch]:
     """Count the group's decisions, delete its orphans in delete mode; return full copy batches.
 
     An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
@@ -142,8 +145,8 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: 
             listed = decision.source
             ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
     if task.mode == "delete" and gone:
-        confirm_absent(s3, task.source_bucket, gone)
-        counts.objects_deleted += delete_objects(s3, task.dest_bucket, gone)
+        confirm_absent(source_s3, task.source_bucket, gone)
+        counts.objects_deleted += delete_objects(dest_s3, task.dest_bucket, gone)
     return ready
 
 
@@ -167,7 +170,8 @@ def split_policy(listed: list[str], rest: KeyRange, exists_after: Callable[[str]
 
 
 def _split_rest(s3: S3Client, task: ListTask, group: DecisionGroup, counts: Counts) -> list[KeyRange]:
-    """split_policy for the rest of the task's range after the group, probing the bucket listed."""
+    """split_policy for the rest of the task's range after the group, probing the bucket listed
+    (through ``s3``, the client of its region)."""
     # The keys that drive the work: the source's when copying, the destination's when deleting.
     listed = [d.key for d in group.decisions if (d.dest if task.mode == "delete" else d.source) is not None]
     bucket = task.dest_bucket if task.mode == "delete" else task.source_bucket

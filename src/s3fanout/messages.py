@@ -14,6 +14,7 @@ key transportable at the price of a larger body, which the packer below accounts
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -179,7 +180,15 @@ class CopyBatch:
     items: tuple[CopyItem, ...]
     # Times this batch's keys were re-queued in one chain (retries, part tasks): see guard.py.
     hops: int = 0
+    # The buckets' regions, found once per job (None: the function's own region).
+    source_region: str | None = None
+    dest_region: str | None = None
     kind: str = field(default="copy", init=False)
+
+    @property
+    def regions(self) -> tuple[str | None, str | None]:
+        """(source region, destination region), each None where not known."""
+        return self.source_region, self.dest_region
 
     def to_json(self) -> str:
         return _dumps(self._envelope() | {"items": [item.to_dict() for item in self.items]})
@@ -192,7 +201,7 @@ class CopyBatch:
             "src": self.source_bucket,
             "dst": self.dest_bucket,
             "hops": self.hops,
-        }
+        } | _regions(self.source_region, self.dest_region)
 
     @classmethod
     def from_json(cls, body: str) -> CopyBatch:
@@ -212,6 +221,8 @@ class CopyBatch:
             dest_bucket=_str(data, "dst", allow_empty=False),
             items=tuple(CopyItem.from_dict(item) for item in items),
             hops=_int(data, "hops", default=0),
+            source_region=_region(data, "src_region"),
+            dest_region=_region(data, "dst_region"),
         )
 
 
@@ -237,7 +248,15 @@ class ListTask:
     compare: bool = True
     # Times the range was re-queued in one chain (handed on or split off), never reset: see guard.py.
     hops: int = 0
+    # The buckets' regions, found once per job (None: the function's own region).
+    source_region: str | None = None
+    dest_region: str | None = None
     kind: str = field(default="list", init=False)
+
+    @property
+    def regions(self) -> tuple[str | None, str | None]:
+        """(source region, destination region), each None where not known."""
+        return self.source_region, self.dest_region
 
     def to_json(self) -> str:
         return _dumps(
@@ -255,6 +274,7 @@ class ListTask:
                 "compare": self.compare,
                 "hops": self.hops,
             }
+            | _regions(self.source_region, self.dest_region)
         )
 
     @classmethod
@@ -277,6 +297,8 @@ class ListTask:
             mode=_choice(data, "mode", LIST_MODES, default="copy"),
             compare=_bool(data, "compare", default=True),
             hops=_int(data, "hops", default=0),
+            source_region=_region(data, "src_region"),
+            dest_region=_region(data, "dst_region"),
         )
 
 
@@ -318,8 +340,9 @@ class CopyBatchPacker:
         max_bytes: int = MAX_MESSAGE_BYTES,
         alone_above: int | None = None,
         hops: int = 0,
+        regions: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops)
+        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops, *regions)
         # '{...,"items":[' + ']}' around the comma-separated items, and the seal sending adds.
         self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []})) + SEAL_BYTES
         self._max_keys = max_keys
@@ -368,11 +391,27 @@ def pack_copy_batches(
     max_bytes: int = MAX_MESSAGE_BYTES,
     alone_above: int | None = None,
     hops: int = 0,
+    regions: tuple[str | None, str | None] = (None, None),
 ) -> Iterator[CopyBatch]:
-    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops)
+    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops, regions)
     for item in items:
         yield from packer.add(item)
     yield from packer.flush()
+
+
+# AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-7, ...
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def _regions(source: str | None, dest: str | None) -> dict[str, str]:
+    """The regions' keys of a message body, present only when known (older bodies stay byte for byte)."""
+    return {name: value for name, value in (("src_region", source), ("dst_region", dest)) if value is not None}
+
+
+def _region(data: dict[str, Any], name: str) -> str | None:
+    value = _optional_str(data, name)
+    _require(value is None or _REGION.fullmatch(value) is not None, f"{name} {value!r} is not an AWS region name")
+    return value
 
 
 def _require(condition: bool, reason: str) -> None:

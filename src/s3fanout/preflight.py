@@ -36,12 +36,14 @@ def check_names(spec: JobSpec) -> None:
         raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
 
 
-def check_buckets(s3: S3Client, spec: JobSpec) -> None:
-    """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is queued."""
+def check_buckets(s3: S3Client, spec: JobSpec) -> tuple[str | None, str | None]:
+    """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is
+    queued; return their regions (source, destination), None where the store does not say."""
     check_names(spec)
+    regions: list[str | None] = []
     for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
         try:
-            s3.head_bucket(Bucket=bucket)
+            regions.append(bucket_region(s3.head_bucket(Bucket=bucket)))
         except NoCredentialsError:
             raise JobError("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) or use 'demo'") from None
         except ClientError as error:
@@ -54,6 +56,14 @@ def check_buckets(s3: S3Client, spec: JobSpec) -> None:
             raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
         except BotoCoreError as error:
             raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
+    return regions[0], regions[1]
+
+
+def bucket_region(head: Any) -> str | None:
+    """A bucket's region from its HeadBucket answer (botocore follows the region redirect and
+    says where the bucket is); None from a store that does not say."""
+    region = head.get("BucketRegion") or head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+    return str(region) if region else None
 
 
 # A key the write probe names; the probe's If-Match can never match, so nothing is ever written.

@@ -40,6 +40,9 @@ class JobReport:
     state: str | None = None
     # Where the completion report (summary.json, failed.csv) was written.
     completion_report: str | None = None
+    # The buckets' regions, as the pre-flight checks found them (None where the store does not say).
+    source_region: str | None = None
+    dest_region: str | None = None
     # The failed keys and ranges themselves (the counts above are theirs); not part of the JSON,
     # which names the failures file instead.
     failures: list[DeadLetter] = field(default_factory=list, repr=False)
@@ -58,6 +61,8 @@ class JobReport:
     def text(self) -> str:
         ended = "was cancelled after" if self.state == "cancelled" else "finished in"
         lines = [f"job {self.job_id}: {self.source} -> {self.destination} ({self.mode}) {ended} {self.seconds:.1f} s"]
+        if self.source_region or self.dest_region:
+            lines.append(f"  regions {flow(self.source_region, self.dest_region)}")
         if self.keys_listed is None or self.objects_copied is None or self.bytes_listed is None or self.bytes_copied is None:
             lines.append("  counts  in the stack's CloudWatch metrics (namespace S3Fanout); this command watched the queues")
         else:
@@ -85,6 +90,14 @@ class JobReport:
         if self.log_file:
             lines.append(f"  logs    {self.log_file}")
         return "\n".join(lines)
+
+
+def flow(source_region: str | None, dest_region: str | None) -> str:
+    """Which way the bytes go, region to region."""
+    source, dest = source_region or "the configured region", dest_region or "the configured region"
+    if source_region == dest_region:
+        return f"both buckets in {source}: copies stay in the region"
+    return f"{source} -> {dest}: every byte copied crosses regions and is billed as transfer between them"
 
 
 def build_report(

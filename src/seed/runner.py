@@ -133,23 +133,24 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
     check_output_dir(options.workers.output_dir)
     job_id = new_job_id()
     if options.stack_name:
-        target = stack_target(options.stack_name, options)
+        target, spec = stack_target(options.stack_name, options)
     else:
         use_local_endpoint(stack)
         spec = options.spec
         scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
-        preflight(spec, scope)
+        spec = preflight(spec, scope)
         note_other_local_jobs(clients.sqs())
         table = ensure_local_table(clients.dynamodb())
         target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table)
         record_local_scope(job_id, scope)
-    return run_job(options, job_id, target, LocalWorkers(options.workers, options.progress))
+    return run_job(replace(options, spec=spec), job_id, target, LocalWorkers(options.workers, options.progress))
 
 
 def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobReport | tuple[str, int]:
     """A job for a deployed stack's Lambdas: queued, and with ``wait`` followed to its end (then
     its report), else (job id, ranges queued)."""
-    target = stack_target(stack_name, options)
+    target, spec = stack_target(stack_name, options)
+    options = replace(options, spec=spec)
     job_id = new_job_id()
     drain = DeployedStack(stack_name, options.progress)
     if not wait:
@@ -207,7 +208,14 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
         completion = f"{stack_reports}{job_id}/"  # written by the function that ended the job
     seconds = time.monotonic() - started
     report = build_report(job_id, source, destination, drain.label, seconds, counts, letters, failures_file, log_file)
-    return replace(report, refused_messages=len(refused), state=record.state if record else None, completion_report=completion)
+    return replace(
+        report,
+        refused_messages=len(refused),
+        state=record.state if record else None,
+        completion_report=completion,
+        source_region=spec.source_region,
+        dest_region=spec.dest_region,
+    )
 
 
 def write_completion_report(record: JobRecord | None, letters: list[DeadLetter], run_dir: Path | None, report_uri: str | None) -> str | None:
@@ -250,7 +258,14 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
             mode="sync" if spec.compare else "copy",
             list_open=0,
             delete_requested=options.delete,
-            options={"ranges": spec.ranges, "compare": spec.compare, "delete": options.delete, "workers": options.workers.workers if where == "local" else None},
+            options={
+                "ranges": spec.ranges,
+                "compare": spec.compare,
+                "delete": options.delete,
+                "workers": options.workers.workers if where == "local" else None,
+                "source_region": spec.source_region,
+                "dest_region": spec.dest_region,
+            },
             where=where,
         )
     )
@@ -454,15 +469,15 @@ class DeployedStack:
 # -------------------------------------------------------------------- targets and checks
 
 
-def stack_target(stack_name: str, options: JobOptions) -> Target:
+def stack_target(stack_name: str, options: JobOptions) -> tuple[Target, JobSpec]:
     """A deployed stack's queues, scope and key, once the stack allows the job and the job's
-    buckets pass the pre-flight checks."""
+    buckets pass the pre-flight checks; and the job's spec with its buckets' regions."""
     queues = queues_from_stack(clients.cloudformation(), stack_name)
     scope = stack_scope(queues, stack_name)
     check_stack_allows(options.spec, scope, stack_name, options.delete)
     key = stack_key(queues, stack_name)
-    preflight(options.spec, scope)
-    return Target(queues, scope, key, table=stack_table(queues))
+    spec = preflight(options.spec, scope)
+    return Target(queues, scope, key, table=stack_table(queues)), spec
 
 
 def stack_table(queues: QueueSet) -> JobTable | None:
@@ -506,12 +521,14 @@ def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: boo
         raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
 
 
-def preflight(spec: JobSpec, scope: Scope) -> None:
-    """Check the buckets and probe the permissions, failing in seconds on an endpoint that is down."""
+def preflight(spec: JobSpec, scope: Scope) -> JobSpec:
+    """Check the buckets and probe the permissions, failing in seconds on an endpoint that is down;
+    the spec with the buckets' regions, which the job's messages then carry."""
     probe = clients.probe_s3()
     clients.expect_bucket_owners(probe, scope.owners(spec.source_bucket, spec.dest_bucket))
-    check_buckets(probe, spec)
+    source_region, dest_region = check_buckets(probe, spec)
     check_access(probe, spec)
+    return replace(spec, source_region=source_region, dest_region=dest_region)
 
 
 def check_output_dir(path: str) -> None:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from s3fanout.motoserver import EmbeddedMoto
@@ -189,3 +190,29 @@ def test_a_run_on_the_embedded_servers_leaves_its_record_for_status(moto_server:
     assert (status["job_id"], status["state"], status["listed"], status["copied"], status["failed"]) == (job_id, "succeeded", 12, 12, 0)
     listed = seed("jobs", "--local", "--json")
     assert [job["job_id"] for job in json.loads(listed.stdout)] == [job_id]
+
+
+def test_a_job_between_regions_reaches_each_bucket_in_its_own(moto_server: EmbeddedMoto, tmp_path: Path) -> None:
+    fresh_buckets(moto_server)
+    regions = {"e2e-west": "us-west-2", "e2e-frankfurt": "eu-central-1"}
+    for bucket, region in regions.items():
+        client = boto3.client("s3", endpoint_url=moto_server.url, region_name=region)
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    west = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-west-2")
+    for key in AWKWARD_KEYS[:10]:
+        west.put_object(Bucket="e2e-west", Key=key, Body=key.encode()[:50])
+
+    planned = run_cli(moto_server, tmp_path, "--bucket", "e2e-west", "--dest", "e2e-frankfurt", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "regions      us-west-2 -> eu-central-1: every byte copied crosses regions" in planned.stdout
+    assert "data transfer between regions" in planned.stdout
+
+    result = run_cli(moto_server, tmp_path, "--bucket", "e2e-west", "--dest", "e2e-frankfurt", "--local", "--workers", "2", "--no-progress", "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["source_region"], report["dest_region"], report["objects_copied"]) == ("us-west-2", "eu-central-1", 10)
+    frankfurt = boto3.client("s3", endpoint_url=moto_server.url, region_name="eu-central-1")
+    assert sorted(o["Key"] for o in frankfurt.list_objects_v2(Bucket="e2e-frankfurt")["Contents"]) == sorted(AWKWARD_KEYS[:10])
+    summary = json.loads(next(tmp_path.glob("s3fanout-runs/*/summary.json")).read_text(encoding="utf-8"))
+    assert (summary["options"]["source_region"], summary["options"]["dest_region"]) == ("us-west-2", "eu-central-1")

@@ -159,3 +159,22 @@ def test_delete_mode_deletes_nothing_when_a_listing_breaks_its_order():
     with pytest.raises(ListingError, match=r"listing of bucket 'src' \(prefix ''\), page 1: key 'a' after 'c'"):
         run(s3, ListTask("job", "src", "dst", mode="delete"))
     assert s3.delete_requests == [] and s3.head_requests == []
+
+
+def test_each_bucket_is_listed_through_the_client_of_its_region():
+    source, dest = FakeS3(["a", "b", "c"]), FakeS3(buckets={"dst": ["b", "z"]})
+    task = ListTask("job", "src", "dst", source_region="us-west-1", dest_region="eu-west-1")
+    sqs = FakeSQS()
+    list_range(task, s3=source, dest_s3=dest, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=lambda: 900_000)
+    assert {r["Bucket"] for r in source.list_requests} == {"src"}
+    assert {r["Bucket"] for r in dest.list_requests} == {"dst"}
+    [batch] = [CopyBatch.from_json(KEY.open(body)) for body in sqs.bodies(COPY_URL)]
+    assert batch.regions == ("us-west-1", "eu-west-1")
+
+
+def test_the_delete_pass_confirms_in_the_source_and_deletes_in_the_destination():
+    source, dest = FakeS3(["keep"]), FakeS3(buckets={"dst": ["keep", "orphan"]})
+    task = ListTask("job", "src", "dst", mode="delete")
+    list_range(task, s3=source, dest_s3=dest, outbox=Outbox(FakeSQS(), KEY, LIST_URL, COPY_URL), remaining_ms=lambda: 900_000)
+    assert [r["Key"] for r in source.head_requests] == ["orphan"] and dest.head_requests == []
+    assert [key for r in dest.delete_requests for key in r["Keys"]] == ["orphan"] and source.delete_requests == []

@@ -114,3 +114,25 @@ def test_packer_keeps_every_key_within_limits(keys, max_bytes):
 def test_body_is_compact_versioned_json():
     body = json.loads(CopyBatch("job-1", "a", "b", (CopyItem("k", 3, '"e"'),)).to_json())
     assert body == {"v": 1, "type": "copy", "job": "job-1", "src": "a", "dst": "b", "hops": 0, "items": [{"key": "k", "size": 3, "etag": '"e"'}]}
+
+
+def test_regions_travel_with_both_messages_and_are_left_out_when_unknown():
+    task = ListTask("job", "src", "dst", source_region="us-west-1", dest_region="eu-central-2")
+    assert ListTask.from_json(task.to_json()).regions == ("us-west-1", "eu-central-2")
+    batch = CopyBatch("job", "src", "dst", (CopyItem("k", 1),), source_region="us-gov-west-1", dest_region="cn-north-1")
+    assert CopyBatch.from_json(batch.to_json()).regions == ("us-gov-west-1", "cn-north-1")
+    # A body without regions is the body older versions sent, byte for byte.
+    assert "region" not in ListTask("job", "src", "dst").to_json()
+    assert ListTask.from_json(ListTask("job", "src", "dst").to_json()).regions == (None, None)
+
+
+@pytest.mark.parametrize("region", ["", "US-EAST-1", "us-east", "http://evil.example", "us-east-1/../x"])
+def test_a_region_that_is_no_region_name_is_refused(region):
+    body = json.loads(ListTask("job", "src", "dst").to_json()) | {"src_region": region}
+    with pytest.raises(InvalidMessage, match="src_region .* is not an AWS region name"):
+        ListTask.from_json(json.dumps(body))
+
+
+def test_packed_batches_carry_the_regions():
+    [batch] = pack_copy_batches("job", "src", "dst", [CopyItem("k", 1)], regions=("us-west-1", "us-east-2"))
+    assert batch.regions == ("us-west-1", "us-east-2")

@@ -103,9 +103,13 @@ def copy_batch(
     now: Callable[[], str] = utc_now,
     multipart: MultipartSettings | None = None,
     remaining_ms: Callable[[], int] | None = None,
+    source_s3: S3Client | None = None,
 ) -> CopyOutcome:
     """Copy the batch's keys concurrently (at most ``limit.limit`` at once, or ``concurrency``)
     and sort them into copied, retry and dead (and handed on, for large objects).
+
+    ``s3`` is the destination region's client (S3 serves a copy in the destination's region);
+    ``source_s3`` the source region's, for the reads of a multipart copy (``s3`` when None).
 
     Objects above ``multipart.threshold_bytes`` and part tasks are copied in parts, each part
     taking a slot of the same limit; ``remaining_ms`` (the Lambda context's) decides whether a
@@ -120,7 +124,7 @@ def copy_batch(
             # No slot for the object itself: its parts take theirs.
             final = item.attempts + 1 >= max_attempts
             return copy_large(
-                s3, batch.source_bucket, batch.dest_bucket, item, limit=limit, settings=multipart, remaining_ms=remaining, final_attempt=final
+                s3, batch.source_bucket, batch.dest_bucket, item, limit=limit, settings=multipart, remaining_ms=remaining, final_attempt=final, source_s3=source_s3
             )
         with limit.slot():
             try:
@@ -197,9 +201,9 @@ def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, outbox: Outbox,
             raise
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))
-        retries = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1)
+        retries = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1, regions=batch.regions)
         outbox.copy_batches(list(retries), delay_seconds=delay)
     if outcome.dead:
-        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops)
+        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops, regions=batch.regions)
         bodies = [outbox.key.seal(b.to_json()) for b in dead]
         send_messages(outbox.sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))

@@ -163,11 +163,13 @@ def copy_large(
     settings: MultipartSettings,
     remaining_ms: Callable[[], int],
     final_attempt: bool,
+    source_s3: S3Client | None = None,
 ) -> CopyResult:
     """Copy a large object, or a part task's range of one, never raising: the result says how it
     went. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
-    the upload it shares with other part tasks)."""
-    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms)
+    the upload it shares with other part tasks). ``s3`` is the destination region's client;
+    ``source_s3`` the source's, which reads its metadata and tags (``s3`` when None)."""
+    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3)
     if item.parts is None:
         return copy.whole()
     return copy.part_task(final_attempt)
@@ -184,12 +186,13 @@ class _Copy:
     limit: ConcurrencyLimit
     settings: MultipartSettings
     remaining_ms: Callable[[], int]
+    source_s3: S3Client
 
     # ------------------------------------------------------------------ whole objects --
 
     def whole(self) -> CopyResult:
         try:
-            size, etag, create_args = source_attributes(self.s3, self.source_bucket, self.item)
+            size, etag, create_args = source_attributes(self.source_s3, self.source_bucket, self.item)
             plan = plan_parts(size, self.settings.part_bytes)
             response = self.s3.create_multipart_upload(Bucket=self.dest_bucket, Key=self.item.key, **create_args)
             upload_id = response["UploadId"]
