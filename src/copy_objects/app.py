@@ -11,13 +11,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from s3fanout import clients
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
 from s3fanout.copying.limit import environment_limit
 from s3fanout.copying.multipart import MultipartSettings
 from s3fanout.counts import Counts
 from s3fanout.envvars import env_int, env_str
-from s3fanout.handling import batch_processor, configuration, handle_record, logger, metrics, outbox
+from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, outbox
 from s3fanout.messages import CopyBatch
 
 processor = batch_processor()
@@ -32,12 +31,10 @@ def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None
 
 
 def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Counts:
-    _, scope = configuration()
     limit = environment_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
-    # S3 serves a copy in the destination's region; a multipart copy reads the source in its own.
-    s3, source_s3 = clients.s3(batch.dest_region), clients.s3(batch.source_region)
-    for client in (s3, source_s3):
-        clients.expect_bucket_owners(client, scope.owners(batch.source_bucket, batch.dest_bucket))
+    # S3 serves a copy in the destination's region, as the destination's identity (which must be
+    # allowed to read the source); a multipart copy reads the source's metadata as the source's.
+    source_s3, s3 = bucket_clients(batch)
     limit.watch(s3)
     throttled_before = limit.throttled_attempts
     max_attempts = env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)

@@ -9,9 +9,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from s3fanout import clients
 from s3fanout.counts import Counts
-from s3fanout.handling import batch_processor, configuration, handle_record, logger, metrics, outbox, refuse
+from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, outbox, refuse
 from s3fanout.lister import list_range
 from s3fanout.messages import ListTask
 from s3fanout.s3errors import ListingError
@@ -22,11 +21,7 @@ processor = batch_processor()
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     def list_task(task: ListTask) -> Counts:
         logger.append_keys(mode=task.mode, prefix=task.prefix, range_after=task.after, range_until=task.until)
-        _, scope = configuration()
-        # Each bucket through a client of its own region (the job found them once).
-        source_s3, dest_s3 = clients.s3(task.source_region), clients.s3(task.dest_region)
-        for s3 in (source_s3, dest_s3):
-            clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, task.dest_bucket))
+        source_s3, dest_s3 = bucket_clients(task)
         try:
             outcome = list_range(task, s3=source_s3, dest_s3=dest_s3, outbox=outbox(), remaining_ms=lambda_context.get_remaining_time_in_millis)
         except ListingError as error:

@@ -12,8 +12,10 @@ import os
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -50,19 +52,50 @@ def _config(service: str, probe: bool) -> Config:
 
 
 @functools.cache
-def _client(service: str, probe: bool, region: str | None = None) -> BaseClient:
-    return boto3.session.Session().client(service, region_name=region, config=_config(service, probe))  # type: ignore[call-overload,no-any-return]
+def _client(service: str, probe: bool, region: str | None = None, role_arn: str | None = None) -> BaseClient:
+    session = _assumed_role_session(role_arn) if role_arn else boto3.session.Session()
+    return session.client(service, region_name=region, config=_config(service, probe))  # type: ignore[call-overload,no-any-return]
 
 
-def s3(region: str | None = None) -> S3Client:
+ROLE_SESSION_NAME = "s3fanout-local"
+
+
+class _AssumedRole(CredentialProvider):
+    """The credentials of an IAM role, assumed (STS AssumeRole) with this process's own and assumed
+    again before they expire: botocore's own fetcher and refreshing credentials."""
+
+    METHOD = "s3fanout-assume-role"
+
+    def __init__(self, base: botocore.session.Session, role_arn: str) -> None:
+        super().__init__()
+        self._fetcher = AssumeRoleCredentialFetcher(
+            client_creator=base.create_client,
+            source_credentials=base.get_credentials(),
+            role_arn=role_arn,
+            extra_args={"RoleSessionName": ROLE_SESSION_NAME},
+        )
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return DeferredRefreshableCredentials(method=self.METHOD, refresh_using=self._fetcher.fetch_credentials)
+
+
+@functools.cache
+def _assumed_role_session(role_arn: str) -> boto3.session.Session:
+    assumed = botocore.session.Session()
+    assumed.get_component("credential_provider").insert_before("env", _AssumedRole(botocore.session.Session(), role_arn))
+    return boto3.session.Session(botocore_session=assumed)
+
+
+def s3(region: str | None = None, role_arn: str | None = None) -> S3Client:
     """The S3 client of ``region`` (a bucket's own, so that no request needs a redirect; None:
-    the configured region)."""
-    return cast("S3Client", _client("s3", False, region))
+    the configured region), acting as ``role_arn`` when given (local mode's --source-role-arn and
+    --dest-role-arn), else with this process's credentials."""
+    return cast("S3Client", _client("s3", False, region, role_arn))
 
 
-def probe_s3() -> S3Client:
+def probe_s3(role_arn: str | None = None) -> S3Client:
     """An S3 client for the CLI's checks before a job: few retries, short connect timeout."""
-    return cast("S3Client", _client("s3", True))
+    return cast("S3Client", _client("s3", True, None, role_arn))
 
 
 def sqs() -> SQSClient:
@@ -84,6 +117,7 @@ def cloudformation() -> CloudFormationClient:
 
 def reset() -> None:
     _client.cache_clear()
+    _assumed_role_session.cache_clear()
 
 
 _OWNER_HOOK = "s3fanout-expected-bucket-owners"

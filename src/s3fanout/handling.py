@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,6 +31,9 @@ from s3fanout.jobrecord import DEFAULT_RECORD_DAYS, JobRecord, JobTable, Verdict
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.signing import MessageKey
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # Each queue's consumer, its DLQ's environment variable and the code of a message given up on.
 DEAD_LETTER_ENV = {"list": "LIST_DLQ_URL", "copy": "COPY_DLQ_URL"}
@@ -58,6 +62,18 @@ def job_table() -> JobTable | None:
     """The job record's table (JOB_TABLE); None keeps no record."""
     name = os.environ.get("JOB_TABLE")
     return JobTable(clients.dynamodb(), name, env_int("JOB_RECORD_DAYS", DEFAULT_RECORD_DAYS)) if name else None
+
+
+def bucket_clients(message: ListTask | CopyBatch) -> tuple[S3Client, S3Client]:
+    """The S3 clients of the message's source and destination: each of its bucket's region, acting
+    as the role local mode was given for that side (SOURCE_ROLE_ARN, DEST_ROLE_ARN; deployed, the
+    function's own), and naming the accounts that must own the buckets on every request."""
+    _, scope = configuration()
+    source = clients.s3(message.source_region, os.environ.get("SOURCE_ROLE_ARN") or None)
+    dest = clients.s3(message.dest_region, os.environ.get("DEST_ROLE_ARN") or None)
+    for s3 in (source, dest):
+        clients.expect_bucket_owners(s3, scope.owners(message.source_bucket, message.dest_bucket))
+    return source, dest
 
 
 def outbox() -> Outbox:

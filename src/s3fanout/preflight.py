@@ -36,14 +36,15 @@ def check_names(spec: JobSpec) -> None:
         raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
 
 
-def check_buckets(s3: S3Client, spec: JobSpec) -> tuple[str | None, str | None]:
+def check_buckets(s3: S3Client, spec: JobSpec, dest_s3: S3Client | None = None) -> tuple[str | None, str | None]:
     """Refuse a job whose buckets are invalid, the same, missing or unreachable, before anything is
-    queued; return their regions (source, destination), None where the store does not say."""
+    queued; return their regions (source, destination), None where the store does not say.
+    ``dest_s3`` checks the destination when it is reached as another identity (--dest-role-arn)."""
     check_names(spec)
     regions: list[str | None] = []
-    for role, bucket in (("source", spec.source_bucket), ("destination", spec.dest_bucket)):
+    for role, bucket, client in (("source", spec.source_bucket, s3), ("destination", spec.dest_bucket, dest_s3 or s3)):
         try:
-            regions.append(bucket_region(s3.head_bucket(Bucket=bucket)))
+            regions.append(bucket_region(client.head_bucket(Bucket=bucket)))
         except NoCredentialsError:
             raise JobError("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) or use 'demo'") from None
         except ClientError as error:
@@ -71,9 +72,11 @@ WRITE_PROBE_KEY = ".s3fanout-write-probe"
 _IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
 
 
-def check_access(s3: S3Client, spec: JobSpec) -> None:
+def check_access(s3: S3Client, spec: JobSpec, dest_s3: S3Client | None = None) -> None:
     """Probe, with one cheap request each, that the caller may list and read the source and write
-    the destination, so that a job does not fail key by key on a permission it never had."""
+    the destination (as ``dest_s3`` when given), so that a job does not fail key by key on a
+    permission it never had."""
+    writer = dest_s3 or s3
     hint = policy_hint(spec)
     sample = _probe(lambda: s3.list_objects_v2(Bucket=spec.source_bucket, Prefix=spec.prefix, MaxKeys=1), f"list the source bucket '{spec.source_bucket}' (s3:ListBucket)", hint)
     contents = sample.get("Contents", []) if sample else []
@@ -82,13 +85,13 @@ def check_access(s3: S3Client, spec: JobSpec) -> None:
     # A conditional PutObject is authorised before its condition is checked: 403 means no write
     # permission, while 404 (no such key) or 412 (ETag mismatch) mean the write would be allowed.
     written = _probe(
-        lambda: s3.put_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY, Body=b"", IfMatch=_IMPOSSIBLE_ETAG),
+        lambda: writer.put_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY, Body=b"", IfMatch=_IMPOSSIBLE_ETAG),
         f"write to the destination bucket '{spec.dest_bucket}' (s3:PutObject)",
         hint,
     )
     if written:
         # An S3-compatible store that ignores If-Match wrote the probe: take it away again.
-        s3.delete_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY)
+        writer.delete_object(Bucket=spec.dest_bucket, Key=WRITE_PROBE_KEY)
 
 
 def policy_hint(spec: JobSpec) -> str:

@@ -40,7 +40,7 @@ from seed.demo import run_demo
 from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_places, dlq_purge, dlq_redrive, worker_options
 from seed.dry_run import dry_run
 from seed.job_commands import cancel_main, jobs_main, status_main
-from seed.policy import policy_main
+from seed.policy import policy_main, role_arn_argument
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
 from seed.verify import verify_main
@@ -117,6 +117,15 @@ def seed_parser() -> argparse.ArgumentParser:
     local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
     local.add_argument("--source-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the source bucket (S3 refuses a bucket of that name in another account)")
     local.add_argument("--dest-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the destination bucket")
+    local.add_argument(
+        "--source-role-arn", type=role_arn_argument, metavar="ARN", help="act as this IAM role (STS AssumeRole, renewed before it expires) to list and read the source"
+    )
+    local.add_argument(
+        "--dest-role-arn",
+        type=role_arn_argument,
+        metavar="ARN",
+        help="act as this IAM role to list and write the destination; it copies, so it must also be allowed to read the source",
+    )
     add_worker_options(local)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
@@ -169,6 +178,8 @@ def seed_main(argv: list[str]) -> int:
         raise UsageError("--report needs --wait (or --local): the report is written when the job ends (or deploy with ReportBucket)")
     if args.delete and not (args.local or args.wait):
         raise UsageError("--delete needs --wait (or --local): orphans are deleted only after every copy of the job succeeded")
+    if (args.source_role_arn or args.dest_role_arn) and (not args.local or args.stack_name):
+        raise UsageError("--source-role-arn and --dest-role-arn are for local mode's own runs (--local without --stack-name): a stack's functions act as their own roles")
     options = JobOptions(
         spec,
         delete=args.delete,
@@ -178,6 +189,8 @@ def seed_main(argv: list[str]) -> int:
         workers=worker_options(args),
         progress=progress_wanted(args.no_progress or args.json),
         report_uri=args.report,
+        source_role_arn=args.source_role_arn,
+        dest_role_arn=args.dest_role_arn,
     )
     if args.local:
         with ExitStack() as stack:

@@ -95,6 +95,9 @@ class JobOptions:
     progress: bool = False
     # s3://BUCKET/PREFIX for the completion report (local runs also write it to their folder).
     report_uri: str | None = None
+    # Local mode: IAM roles to act as on each side (STS AssumeRole), None for these credentials.
+    source_role_arn: str | None = None
+    dest_role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ class Target:
     key: MessageKey
     own_queues: bool = False
     table: JobTable | None = None
+    # The roles local workers act as on the source and destination side (None: their own).
+    roles: tuple[str | None, str | None] = (None, None)
 
     def outbox(self) -> Outbox:
         return Outbox(clients.sqs(), self.key, self.queues.list_url, self.queues.copy_url, self.table)
@@ -138,10 +143,11 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         use_local_endpoint(stack)
         spec = options.spec
         scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
-        spec = preflight(spec, scope)
+        roles = (options.source_role_arn, options.dest_role_arn)
+        spec = preflight(spec, scope, roles)
         note_other_local_jobs(clients.sqs())
         table = ensure_local_table(clients.dynamodb())
-        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table)
+        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, roles=roles)
         record_local_scope(job_id, scope)
     return run_job(replace(options, spec=spec), job_id, target, LocalWorkers(options.workers, options.progress))
 
@@ -265,6 +271,8 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
                 "workers": options.workers.workers if where == "local" else None,
                 "source_region": spec.source_region,
                 "dest_region": spec.dest_region,
+                "source_role_arn": options.source_role_arn,
+                "dest_role_arn": options.dest_role_arn,
             },
             where=where,
         )
@@ -391,6 +399,9 @@ class LocalWorkers:
         } | scope.to_env()
         if target.table is not None:
             environment["JOB_TABLE"] = target.table.name
+        for name, role_arn in zip(("SOURCE_ROLE_ARN", "DEST_ROLE_ARN"), target.roles, strict=True):
+            if role_arn:
+                environment[name] = role_arn
         return LocalRun(
             queues=queues,
             sqs=sqs,
@@ -521,13 +532,15 @@ def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: boo
         raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
 
 
-def preflight(spec: JobSpec, scope: Scope) -> JobSpec:
-    """Check the buckets and probe the permissions, failing in seconds on an endpoint that is down;
-    the spec with the buckets' regions, which the job's messages then carry."""
-    probe = clients.probe_s3()
-    clients.expect_bucket_owners(probe, scope.owners(spec.source_bucket, spec.dest_bucket))
-    source_region, dest_region = check_buckets(probe, spec)
-    check_access(probe, spec)
+def preflight(spec: JobSpec, scope: Scope, roles: tuple[str | None, str | None] = (None, None)) -> JobSpec:
+    """Check the buckets and probe the permissions (as the roles the workers will act as, where
+    given), failing in seconds on an endpoint that is down; the spec with the buckets' regions,
+    which the job's messages then carry."""
+    probe, dest_probe = clients.probe_s3(roles[0]), clients.probe_s3(roles[1])
+    for client in (probe, dest_probe):
+        clients.expect_bucket_owners(client, scope.owners(spec.source_bucket, spec.dest_bucket))
+    source_region, dest_region = check_buckets(probe, spec, dest_probe)
+    check_access(probe, spec, dest_probe)
     return replace(spec, source_region=source_region, dest_region=dest_region)
 
 

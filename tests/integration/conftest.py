@@ -10,8 +10,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from copy_objects import app as copy_app
-from list_objects import app as list_app
 from s3fanout import clients, handling
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.eventsource import FakeLambdaContext, sqs_event
@@ -77,8 +75,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("SOURCE_BUCKET", SOURCE)
         monkeypatch.setenv("DEST_BUCKET", DEST)
         monkeypatch.setenv("ALLOW_DELETE", "true")
-        for app in (list_app, copy_app):
-            app.configuration.cache_clear()
+        handling.configuration.cache_clear()
         handling.job_table.cache_clear()
         monkeypatch.setenv("LIST_QUEUE_URL", queues.list_url)
         monkeypatch.setenv("LIST_DLQ_URL", queues.list_dlq_url)
@@ -86,8 +83,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("COPY_DLQ_URL", queues.copy_dlq_url)
         yield Aws(s3, sqs, queues)
     clients.reset()
-    for app in (list_app, copy_app):
-        app.configuration.cache_clear()
+    handling.configuration.cache_clear()
     handling.job_table.cache_clear()
 
 

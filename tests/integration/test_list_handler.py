@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from list_objects import app
-from s3fanout import clients
+from s3fanout import clients, handling
 from s3fanout.keyspace import seed_ranges
 from s3fanout.messages import MAX_MESSAGE_BYTES, CopyBatch, ListTask
 from tests.integration.conftest import DEST, SOURCE, Aws, context
@@ -154,7 +154,7 @@ def test_unreadable_task_goes_to_the_dlq_with_its_reason(aws: Aws) -> None:
 
 def test_a_task_past_the_hop_bound_goes_to_the_dlq_and_lists_nothing(aws: Aws, monkeypatch: Any) -> None:
     monkeypatch.setenv("MAX_HOPS", "20")
-    app.configuration.cache_clear()
+    handling.configuration.cache_clear()
     fill(aws, ["k1", "k2"])
 
     assert app.lambda_handler(aws.event(aws.queues.list_url, task(hops=21)), context()) == {"batchItemFailures": []}
