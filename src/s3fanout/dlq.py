@@ -159,11 +159,11 @@ def redrive(
                 if isinstance(body, CopyBatch) and _attribute(message, DEAD_LETTERED_BY) == "copier":
                     again = [replace(item, failure=None) for item, pick in zip(body.items, chosen) if pick]
                     stay = [item for item, pick in zip(body.items, chosen) if not pick]
-                    batches = list(pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again, regions=body.regions))
+                    batches = list(pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again, regions=body.regions, options=body.options))
                     reopen(body, name, len(batches), len(again))
                     send_messages(sqs, target, [key.seal(b.to_json()) for b in batches])
                     if stay:
-                        stays = [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay, hops=body.hops, regions=body.regions)]
+                        stays = [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay, hops=body.hops, regions=body.regions, options=body.options)]
                         send_messages(sqs, dlq_url, stays, attributes=dead_letter_attributes("copier"))
                     result.keys += len(again)
                     result.left += len(stay)

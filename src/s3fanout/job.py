@@ -14,7 +14,7 @@ from pathlib import Path
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
 from s3fanout.keyspace import seed_ranges
-from s3fanout.messages import ListTask
+from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.signing import local_state_dir
 
@@ -36,6 +36,8 @@ class JobSpec:
     # The buckets' regions, found by the pre-flight checks (None: the functions' own region).
     source_region: str | None = None
     dest_region: str | None = None
+    # How the copies are written (--storage-class, --sse, ...); carried in every message.
+    copy_options: CopyOptions = DEFAULT_COPY_OPTIONS
 
 
 def new_job_id() -> str:
@@ -55,6 +57,7 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             compare=spec.compare,
             source_region=spec.source_region,
             dest_region=spec.dest_region,
+            options=spec.copy_options,
         )
         for key_range in seed_ranges(spec.prefix, spec.ranges)
     ]

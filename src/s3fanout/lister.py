@@ -68,7 +68,7 @@ def list_range(
     bucket's region; the same client when None).
     """
     source_s3, dest_s3 = s3, dest_s3 or s3
-    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions)
+    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
     counts = Counts()
 
     def send(ready: list[CopyBatch]) -> None:

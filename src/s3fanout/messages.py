@@ -14,8 +14,9 @@ key transportable at the price of a larger body, which the packer below accounts
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,6 +61,42 @@ class InvalidMessage(ValueError):
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise InvalidMessage(reason)
+
+
+def _str(data: dict[str, Any], name: str, allow_empty: bool = True) -> str:
+    value = data.get(name)
+    _require(isinstance(value, str), f"{name} must be a string")
+    _require(allow_empty or value != "", f"{name} must not be empty")
+    return value  # type: ignore[return-value]
+
+
+def _optional_str(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    _require(value is None or isinstance(value, str), f"{name} must be a string or null")
+    return value
+
+
+def _choice(data: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = data.get(name, default)
+    _require(value in choices, f"{name} must be one of {', '.join(choices)}")
+    return value  # type: ignore[no-any-return]
+
+
+def _bool(data: dict[str, Any], name: str, default: bool) -> bool:
+    value = data.get(name, default)
+    _require(isinstance(value, bool), f"{name} must be true or false")
+    return value  # type: ignore[no-any-return]
+
+
+def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = data.get(name, default)
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"{name} must be a non-negative integer")
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +207,158 @@ class CopyItem:
         return item
 
 
+# ------------------------------------------------------------------------------ copy options --
+
+# What S3 accepts for a copy's StorageClass (OUTPOSTS and SNOW are for other kinds of S3).
+STORAGE_CLASSES = (
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "REDUCED_REDUNDANCY",
+    "EXPRESS_ONEZONE",
+)
+SSE_ALGORITHMS = ("AES256", "aws:kms")
+# The checksum algorithms a copy may ask for (CopyObject and CreateMultipartUpload both take them).
+COPY_CHECKSUM_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+# The one canned ACL a copy may set: for a destination bucket of another account that does not
+# enforce bucket-owner ownership, so that its owner gets full control of the copies.
+COPY_ACLS = ("bucket-owner-full-control",)
+OPTIONS_VERSION = 1
+# S3 allows 2 KB of user metadata (names and values, as sent) per object.
+MAX_METADATA_BYTES = 2048
+# A KMS key as S3 takes it: key id, key ARN, alias name or alias ARN.
+_KMS_KEY = re.compile(
+    r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})|alias/[A-Za-z0-9/_-]{1,250}))"
+    r"|alias/[A-Za-z0-9/_-]{1,250}|mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+# A metadata name: an HTTP header token (S3 stores it lower-cased after x-amz-meta-).
+_METADATA_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOptions:
+    """How the copies of a job are written, the same on both paths (CopyObject and multipart).
+
+    The default (every field unset) is today's copy: the destination bucket's default storage
+    class and encryption, the source's checksum algorithm, metadata and tags copied, no ACL, no
+    Object Lock. ``replace_metadata`` is MetadataDirective REPLACE: user metadata becomes
+    ``metadata``, content headers (Content-Type etc.) are still the source's. ``object_lock``
+    gives each copy its source's retention and legal hold. Construction checks every field and
+    raises InvalidMessage with a reason a person can act on.
+    """
+
+    storage_class: str | None = None
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    checksum_algorithm: str | None = None
+    acl: str | None = None
+    replace_metadata: bool = False
+    metadata: tuple[tuple[str, str], ...] = ()
+    object_lock: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.storage_class is None or self.storage_class in STORAGE_CLASSES, f"storage class {self.storage_class!r} is not one of {', '.join(STORAGE_CLASSES)}")
+        _require(self.sse is None or self.sse in SSE_ALGORITHMS, f"server-side encryption {self.sse!r} is not one of {', '.join(SSE_ALGORITHMS)}")
+        if self.sse_kms_key_id is not None:
+            _require(self.sse == "aws:kms", "a KMS key id is only for server-side encryption aws:kms")
+            _require(_KMS_KEY.fullmatch(self.sse_kms_key_id) is not None, f"{self.sse_kms_key_id!r} is not a KMS key id, key ARN, alias/NAME or alias ARN")
+        _require(
+            self.checksum_algorithm is None or self.checksum_algorithm in COPY_CHECKSUM_ALGORITHMS,
+            f"checksum algorithm {self.checksum_algorithm!r} is not one of {', '.join(COPY_CHECKSUM_ALGORITHMS)}",
+        )
+        _require(self.acl is None or self.acl in COPY_ACLS, f"ACL {self.acl!r} is not accepted: only {', '.join(COPY_ACLS)}")
+        _require(self.replace_metadata or not self.metadata, "metadata is only given with metadata directive REPLACE")
+        names = [name.lower() for name, _ in self.metadata]
+        _require(len(set(names)) == len(names), "a metadata name is given twice (S3 lower-cases names)")
+        for name, value in self.metadata:
+            _require(_METADATA_NAME.fullmatch(name) is not None, f"metadata name {name!r} is not an HTTP header name (letters, digits, - and _)")
+            _require(value.isascii() and value.isprintable(), f"metadata value of {name!r} must be printable ASCII")
+        size = sum(len(name) + len(value) for name, value in self.metadata)
+        _require(size <= MAX_METADATA_BYTES, f"metadata is {size} bytes; S3 allows {MAX_METADATA_BYTES}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == DEFAULT_COPY_OPTIONS
+
+    @property
+    def metadata_directive(self) -> str:
+        return "REPLACE" if self.replace_metadata else "COPY"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set fields only, with the options' own version."""
+        data: dict[str, Any] = {"v": OPTIONS_VERSION}
+        for name, value in (("storage_class", self.storage_class), ("sse", self.sse), ("kms_key", self.sse_kms_key_id), ("checksum", self.checksum_algorithm), ("acl", self.acl)):
+            if value is not None:
+                data[name] = value
+        if self.replace_metadata:
+            data["metadata"] = dict(self.metadata)
+        if self.object_lock:
+            data["object_lock"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CopyOptions:
+        _require(isinstance(data, dict), "opts must be an object")
+        _require(data.get("v") == OPTIONS_VERSION, f"unsupported copy options version {data.get('v')!r}")
+        unknown = set(data) - {"v", "storage_class", "sse", "kms_key", "checksum", "acl", "metadata", "object_lock"}
+        _require(not unknown, f"unknown copy options {', '.join(sorted(unknown))}")
+        metadata = data.get("metadata")
+        _require(metadata is None or (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())), "metadata must be an object of strings")
+        return cls(
+            storage_class=_optional_str(data, "storage_class"),
+            sse=_optional_str(data, "sse"),
+            sse_kms_key_id=_optional_str(data, "kms_key"),
+            checksum_algorithm=_optional_str(data, "checksum"),
+            acl=_optional_str(data, "acl"),
+            replace_metadata=metadata is not None,
+            metadata=tuple(metadata.items()) if metadata else (),
+            object_lock=_bool(data, "object_lock", default=False),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CopyOptions:
+        """The stack's options (template parameters StorageClass, ServerSideEncryption,
+        SseKmsKeyId, ChecksumAlgorithm, CopyAcl, CopyObjectLock), for messages without their own."""
+
+        def value(name: str) -> str | None:
+            return env.get(name) or None
+
+        try:
+            return cls(
+                storage_class=value(STORAGE_CLASS_ENV),
+                sse=value(SSE_ENV),
+                sse_kms_key_id=value(SSE_KMS_KEY_ENV),
+                checksum_algorithm=value(CHECKSUM_ENV),
+                acl=value(ACL_ENV),
+                object_lock=(env.get(OBJECT_LOCK_ENV) or "false").lower() == "true",
+            )
+        except InvalidMessage as error:
+            raise ValueError(f"copy options from the environment: {error}") from None
+
+
+DEFAULT_COPY_OPTIONS = CopyOptions()
+STORAGE_CLASS_ENV = "COPY_STORAGE_CLASS"
+SSE_ENV = "COPY_SSE"
+SSE_KMS_KEY_ENV = "COPY_SSE_KMS_KEY_ID"
+CHECKSUM_ENV = "COPY_CHECKSUM_ALGORITHM"
+ACL_ENV = "COPY_ACL"
+OBJECT_LOCK_ENV = "COPY_OBJECT_LOCK"
+
+
+def _options(options: CopyOptions) -> dict[str, Any]:
+    """The options' key of a message body, present only when not the default (older bodies stay byte for byte)."""
+    return {} if options.is_default else {"opts": options.to_dict()}
+
+
+def _parse_options(data: dict[str, Any]) -> CopyOptions:
+    raw = data.get("opts")
+    return DEFAULT_COPY_OPTIONS if raw is None else CopyOptions.from_dict(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class CopyBatch:
     """Keys of one job that a copier copies from the source to the same keys in the destination."""
@@ -183,6 +372,8 @@ class CopyBatch:
     # The buckets' regions, found once per job (None: the function's own region).
     source_region: str | None = None
     dest_region: str | None = None
+    # How the copies are written (storage class, encryption, ...); the default is a plain copy.
+    options: CopyOptions = DEFAULT_COPY_OPTIONS
     kind: str = field(default="copy", init=False)
 
     @property
@@ -201,7 +392,7 @@ class CopyBatch:
             "src": self.source_bucket,
             "dst": self.dest_bucket,
             "hops": self.hops,
-        } | _regions(self.source_region, self.dest_region)
+        } | _regions(self.source_region, self.dest_region) | _options(self.options)
 
     @classmethod
     def from_json(cls, body: str) -> CopyBatch:
@@ -223,6 +414,7 @@ class CopyBatch:
             hops=_int(data, "hops", default=0),
             source_region=_region(data, "src_region"),
             dest_region=_region(data, "dst_region"),
+            options=_parse_options(data),
         )
 
 
@@ -251,6 +443,8 @@ class ListTask:
     # The buckets' regions, found once per job (None: the function's own region).
     source_region: str | None = None
     dest_region: str | None = None
+    # How the copies are written, passed on to every copy batch of the range.
+    options: CopyOptions = DEFAULT_COPY_OPTIONS
     kind: str = field(default="list", init=False)
 
     @property
@@ -275,6 +469,7 @@ class ListTask:
                 "hops": self.hops,
             }
             | _regions(self.source_region, self.dest_region)
+            | _options(self.options)
         )
 
     @classmethod
@@ -299,6 +494,7 @@ class ListTask:
             hops=_int(data, "hops", default=0),
             source_region=_region(data, "src_region"),
             dest_region=_region(data, "dst_region"),
+            options=_parse_options(data),
         )
 
 
@@ -341,8 +537,9 @@ class CopyBatchPacker:
         alone_above: int | None = None,
         hops: int = 0,
         regions: tuple[str | None, str | None] = (None, None),
+        options: CopyOptions = DEFAULT_COPY_OPTIONS,
     ) -> None:
-        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops, *regions)
+        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops, *regions, options)
         # '{...,"items":[' + ']}' around the comma-separated items, and the seal sending adds.
         self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []})) + SEAL_BYTES
         self._max_keys = max_keys
@@ -392,8 +589,9 @@ def pack_copy_batches(
     alone_above: int | None = None,
     hops: int = 0,
     regions: tuple[str | None, str | None] = (None, None),
+    options: CopyOptions = DEFAULT_COPY_OPTIONS,
 ) -> Iterator[CopyBatch]:
-    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops, regions)
+    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops, regions, options)
     for item in items:
         yield from packer.add(item)
     yield from packer.flush()
@@ -412,39 +610,3 @@ def _region(data: dict[str, Any], name: str) -> str | None:
     value = _optional_str(data, name)
     _require(value is None or _REGION.fullmatch(value) is not None, f"{name} {value!r} is not an AWS region name")
     return value
-
-
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        raise InvalidMessage(reason)
-
-
-def _str(data: dict[str, Any], name: str, allow_empty: bool = True) -> str:
-    value = data.get(name)
-    _require(isinstance(value, str), f"{name} must be a string")
-    _require(allow_empty or value != "", f"{name} must not be empty")
-    return value  # type: ignore[return-value]
-
-
-def _optional_str(data: dict[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    _require(value is None or isinstance(value, str), f"{name} must be a string or null")
-    return value
-
-
-def _choice(data: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = data.get(name, default)
-    _require(value in choices, f"{name} must be one of {', '.join(choices)}")
-    return value  # type: ignore[no-any-return]
-
-
-def _bool(data: dict[str, Any], name: str, default: bool) -> bool:
-    value = data.get(name, default)
-    _require(isinstance(value, bool), f"{name} must be true or false")
-    return value  # type: ignore[no-any-return]
-
-
-def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
-    value = data.get(name, default)
-    _require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"{name} must be a non-negative integer")
-    return value  # type: ignore[return-value]

@@ -57,7 +57,25 @@ def check_buckets(s3: S3Client, spec: JobSpec, dest_s3: S3Client | None = None) 
             raise JobError(f"cannot access the {role} bucket '{bucket}': {error}") from None
         except BotoCoreError as error:
             raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
+    if spec.copy_options.object_lock:
+        check_object_lock(dest_s3 or s3, spec.dest_bucket)
     return regions[0], regions[1]
+
+
+def check_object_lock(s3: S3Client, bucket: str) -> None:
+    """--copy-object-lock: refuse a destination without Object Lock, which would refuse every copy
+    carrying a retention or legal hold."""
+    try:
+        configuration = s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+            configuration = {}
+        else:
+            raise JobError(f"cannot read the Object Lock configuration of the destination bucket '{bucket}': {error}") from None
+    except BotoCoreError as error:
+        raise JobError(f"cannot reach S3 to check the destination bucket '{bucket}': {error}") from None
+    if configuration.get("ObjectLockEnabled") != "Enabled":
+        raise JobError(f"the destination bucket '{bucket}' has no Object Lock configuration: --copy-object-lock needs a bucket created with Object Lock")
 
 
 def bucket_region(head: Any) -> str | None:

@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3fanout.copying.options import content_headers, object_lock_arguments, write_arguments
 from s3fanout.keyspace import KeyRange
-from s3fanout.messages import CopyItem
+from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyItem, CopyOptions
 from s3fanout.s3errors import PERMANENT_ERROR_CODES, ListingError, S3Failure, describe_error
 
 if TYPE_CHECKING:
@@ -20,12 +21,19 @@ if TYPE_CHECKING:
 # CopyObject copies objects up to 5 GiB in one request; larger ones need a multipart copy.
 MAX_SINGLE_COPY_BYTES = 5 * 1024**3
 
-def copy_object(s3: S3Client, source_bucket: str, dest_bucket: str, item: CopyItem) -> None:
+def copy_object(
+    s3: S3Client, source_bucket: str, dest_bucket: str, item: CopyItem, options: CopyOptions = DEFAULT_COPY_OPTIONS, source_s3: S3Client | None = None
+) -> None:
     """Server-side copy of one object to the same key, keeping its metadata and tags.
 
     CopyObject with the COPY directives carries over user metadata, Content-Type, Cache-Control,
     Content-Encoding/Disposition/Language, Expires and the tag set. The listed ETag pins the source
     version: an object that changed since it was listed fails with PreconditionFailed.
+
+    ``options`` add storage class, encryption, checksum algorithm and ACL; with REPLACE the user
+    metadata is theirs and the content headers are read from the source first (HeadObject, pinned
+    to the same ETag); with Object Lock the source's retention and legal hold are read first.
+    ``source_s3`` (the source region's client, ``s3`` when None) makes those reads.
     """
     if item.size > MAX_SINGLE_COPY_BYTES:
         raise S3Failure(
@@ -38,12 +46,21 @@ def copy_object(s3: S3Client, source_bucket: str, dest_bucket: str, item: CopyIt
         "Bucket": dest_bucket,
         "Key": item.key,
         "CopySource": {"Bucket": source_bucket, "Key": item.key},
-        "MetadataDirective": "COPY",
+        "MetadataDirective": options.metadata_directive,
         "TaggingDirective": "COPY",
-    }
+    } | write_arguments(options)
     if item.etag:
         request["CopySourceIfMatch"] = item.etag
+    reader = source_s3 or s3
     try:
+        if options.replace_metadata:
+            head_request: dict[str, Any] = {"Bucket": source_bucket, "Key": item.key}
+            if item.etag:
+                head_request["IfMatch"] = item.etag
+            request |= content_headers(cast("dict[str, Any]", reader.head_object(**head_request)))
+            request["Metadata"] = dict(options.metadata)
+        if options.object_lock:
+            request |= object_lock_arguments(reader, source_bucket, item.key)
         s3.copy_object(**request)
     except (ClientError, BotoCoreError) as error:
         raise describe_error(error) from error

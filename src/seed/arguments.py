@@ -7,6 +7,7 @@ import argparse
 
 from s3fanout.completion import parse_report_uri
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
+from s3fanout.messages import COPY_ACLS, COPY_CHECKSUM_ALGORITHMS, SSE_ALGORITHMS, STORAGE_CLASSES, CopyOptions, InvalidMessage
 from seed.console import UsageError
 
 # Each worker is a process with its own clients and thread pool: more than this only thrashes.
@@ -86,3 +87,77 @@ def report_argument(value: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return value
+
+
+# ------------------------------------------------------------------------------- copy options
+
+
+def _one_of(text: str, choices: tuple[str, ...], what: str) -> str:
+    """``text`` if it is one of ``choices`` (case-insensitively, spelt as S3 spells it)."""
+    found = next((choice for choice in choices if choice.lower() == text.lower()), None)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {what}: one of {', '.join(choices)}")
+    return found
+
+
+def storage_class_argument(text: str) -> str:
+    return _one_of(text, STORAGE_CLASSES, "an S3 storage class")
+
+
+def sse_argument(text: str) -> str:
+    return _one_of(text, SSE_ALGORITHMS, "a server-side encryption S3 copies with")
+
+
+def checksum_argument(text: str) -> str:
+    return _one_of(text, COPY_CHECKSUM_ALGORITHMS, "a checksum algorithm S3 copies with")
+
+
+def acl_argument(text: str) -> str:
+    return _one_of(text, COPY_ACLS, "an accepted canned ACL (the only one is for a destination of another account)")
+
+
+def metadata_directive_argument(text: str) -> str:
+    return _one_of(text, ("COPY", "REPLACE"), "a metadata directive")
+
+
+def kms_key_argument(text: str) -> str:
+    """A KMS key id, key ARN, alias/NAME or alias ARN."""
+    try:
+        CopyOptions(sse="aws:kms", sse_kms_key_id=text)
+    except InvalidMessage as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def metadata_argument(text: str) -> tuple[str, str]:
+    """--metadata NAME=VALUE."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE")
+    try:
+        CopyOptions(replace_metadata=True, metadata=((name, value),))
+    except InvalidMessage as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return name, value
+
+
+def copy_options(args: argparse.Namespace) -> CopyOptions:
+    """The job's CopyOptions from the copy-option flags, or a UsageError saying what is wrong."""
+    if args.sse_kms_key_id and args.sse != "aws:kms":
+        raise UsageError("--sse-kms-key-id needs --sse aws:kms")
+    replace = args.metadata_directive == "REPLACE"
+    if args.metadata and not replace:
+        raise UsageError("--metadata needs --metadata-directive REPLACE (without it, copies keep the source's metadata)")
+    try:
+        return CopyOptions(
+            storage_class=args.storage_class,
+            sse=args.sse,
+            sse_kms_key_id=args.sse_kms_key_id,
+            checksum_algorithm=args.checksum_algorithm,
+            acl=args.acl,
+            replace_metadata=replace,
+            metadata=tuple(args.metadata or ()),
+            object_lock=args.copy_object_lock,
+        )
+    except InvalidMessage as error:
+        raise UsageError(str(error)) from None

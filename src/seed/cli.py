@@ -27,12 +27,20 @@ from seed.arguments import (
     MAX_WORKERS,
     MIN_FUNCTION_TIMEOUT_SECONDS,
     account_id,
+    acl_argument,
     bucket_argument,
+    checksum_argument,
+    copy_options,
     function_timeout,
+    kms_key_argument,
+    metadata_argument,
+    metadata_directive_argument,
     positive_int,
     prefix_argument,
     range_count,
     report_argument,
+    sse_argument,
+    storage_class_argument,
     worker_count,
 )
 from seed.console import PROG, ExitStatus, JobInterrupted, OneLineParser, UsageError, fail, progress_wanted
@@ -110,6 +118,7 @@ def seed_parser() -> argparse.ArgumentParser:
     sync.add_argument("--delete", action="store_true", help="after every copy succeeded, delete destination objects (under --prefix) that are not in the source")
     sync.add_argument("--force", action="store_true", help="copy every key, without comparing with the destination")
     sync.add_argument("--prices", type=Path, metavar="FILE", help="JSON file overriding the prices and timings of the --dry-run cost estimate")
+    add_copy_options(parser.add_argument_group("copy options (how the copies are written; default: as the stack's parameters say, else a plain copy)"))
     parser.add_argument("--stack-name", metavar="NAME", help="deployed stack whose queues to use (default: samconfig.toml's stack_name, else s3-fanout)")
     parser.add_argument("--wait", action="store_true", help="deployed mode: follow the job's record until nothing of it is open, with progress, then report its counts and failures")
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
@@ -137,6 +146,18 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
+
+
+def add_copy_options(group: Any) -> None:
+    """How the copies are written: carried in the job's messages, on both copy paths."""
+    group.add_argument("--storage-class", type=storage_class_argument, metavar="CLASS", help="storage class of the copies, e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE (default: STANDARD)")
+    group.add_argument("--sse", type=sse_argument, metavar="aws:kms|AES256", help="server-side encryption of the copies (default: the destination bucket's)")
+    group.add_argument("--sse-kms-key-id", type=kms_key_argument, metavar="KEY", help="with --sse aws:kms: the KMS key (key ARN, key id, alias/NAME or alias ARN; default: aws/s3)")
+    group.add_argument("--checksum-algorithm", type=checksum_argument, metavar="ALG", help="checksum of the copies: CRC32, CRC32C, CRC64NVME, SHA1 or SHA256 (default: the source's)")
+    group.add_argument("--acl", type=acl_argument, metavar="bucket-owner-full-control", help="canned ACL of the copies, for a destination of another account without BucketOwnerEnforced")
+    group.add_argument("--metadata-directive", type=metadata_directive_argument, default="COPY", metavar="DIRECTIVE", help="REPLACE: user metadata becomes --metadata's, content headers stay")
+    group.add_argument("--metadata", type=metadata_argument, action="append", metavar="NAME=VALUE", help="user metadata of the copies, with --metadata-directive REPLACE (repeatable)")
+    group.add_argument("--copy-object-lock", action="store_true", help="give each copy its source's Object Lock retention and legal hold (the destination must have Object Lock)")
 
 
 def add_worker_options(group: Any) -> None:
@@ -169,7 +190,7 @@ def use_region(region: str | None) -> None:
 def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
     use_region(args.region)
-    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force)
+    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args))
     if args.dry_run:
         return dry_run(spec, args)
     if args.delete and args.force:

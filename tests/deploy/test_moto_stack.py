@@ -258,6 +258,13 @@ def test_copier_function(stack: Stack) -> None:
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
         "COPY_CONCURRENCY": "16",
         "COPY_MAX_ATTEMPTS": "5",
+        # The copy options, empty: a plain copy, as before they existed.
+        "COPY_STORAGE_CLASS": "",
+        "COPY_SSE": "",
+        "COPY_SSE_KMS_KEY_ID": "",
+        "COPY_CHECKSUM_ALGORITHM": "",
+        "COPY_ACL": "",
+        "COPY_OBJECT_LOCK": "false",
     }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from s3fanout.messages import CopyOptions
 from tests.deploy.moto_stack import (
     ACCOUNT_ID,
     CONDITIONAL_OUTPUTS,
@@ -41,6 +42,8 @@ QUEUE_DLQ = {"ListQueue": "ListDeadLetterQueue", "CopyQueue": "CopyDeadLetterQue
 DLQ_ALARM = {"ListDeadLetterQueue": "ListDeadLetterQueueAlarm", "CopyDeadLetterQueue": "CopyDeadLetterQueueAlarm"}
 QUEUES = [*QUEUE_DLQ, *QUEUE_DLQ.values()]
 FOURTEEN_DAYS = 14 * 24 * 3600
+# The key a stack encrypts copies with (SseKmsKeyId).
+COPY_KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab"
 
 
 EXPECTED_PARAMETER_DEFAULTS = {
@@ -65,6 +68,12 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "MaxHops": 1000,
     "SourceKmsKeyArn": "",
     "DestinationKmsKeyArn": "",
+    "StorageClass": "",
+    "ServerSideEncryption": "",
+    "SseKmsKeyId": "",
+    "ChecksumAlgorithm": "",
+    "CopyAcl": "",
+    "CopyObjectLock": "false",
     "LogRetentionDays": 30,
     "JobRecordDays": 90,
     "ReportBucket": "",
@@ -324,6 +333,13 @@ def test_functions(resources: dict[str, Any]) -> None:
         "COPY_QUEUE_URL": {"Ref": "CopyQueue"},
         "COPY_CONCURRENCY": {"Ref": "CopyConcurrency"},
         "COPY_MAX_ATTEMPTS": {"Ref": "CopyMaxAttempts"},
+        # The stack's copy options, for messages that carry none (CopyOptions.from_env).
+        "COPY_STORAGE_CLASS": {"Ref": "StorageClass"},
+        "COPY_SSE": {"Ref": "ServerSideEncryption"},
+        "COPY_SSE_KMS_KEY_ID": {"Ref": "SseKmsKeyId"},
+        "COPY_CHECKSUM_ALGORITHM": {"Ref": "ChecksumAlgorithm"},
+        "COPY_ACL": {"Ref": "CopyAcl"},
+        "COPY_OBJECT_LOCK": {"Ref": "CopyObjectLock"},
     }
 
 
@@ -359,6 +375,27 @@ def test_both_functions_get_the_job_environment(function: str, parameters: dict[
     # MAX_RECEIVE_COUNT is the value the queues' RedrivePolicy uses.
     redrive = deployed_resources(**parameters)["ListQueue"]["Properties"]["RedrivePolicy"]
     assert str(redrive["maxReceiveCount"]) == expected["MAX_RECEIVE_COUNT"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "options"),
+    [
+        ({}, CopyOptions()),
+        (
+            {"StorageClass": "DEEP_ARCHIVE", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KMS_KEY_ARN, "ChecksumAlgorithm": "CRC32C"},
+            CopyOptions(storage_class="DEEP_ARCHIVE", sse="aws:kms", sse_kms_key_id=COPY_KMS_KEY_ARN, checksum_algorithm="CRC32C"),
+        ),
+        ({"CopyAcl": "bucket-owner-full-control", "CopyObjectLock": "true"}, CopyOptions(acl="bucket-owner-full-control", object_lock=True)),
+    ],
+    ids=["defaults", "storage-encryption-checksum", "acl-object-lock"],
+)
+def test_copier_gets_the_stacks_copy_options(parameters: dict[str, str], options: CopyOptions) -> None:
+    """The copy option parameters reach the copier's environment as CopyOptions.from_env reads
+    them (empty = as today); the lister, which writes nothing, gets none."""
+    resources = deployed_resources(**parameters)
+    variables = {name: str(value) for name, value in resources["CopyObjectsFunction"]["Properties"]["Environment"]["Variables"].items()}
+    assert CopyOptions.from_env(variables) == options
+    assert not any(name.startswith("COPY_S") or name.startswith("COPY_OBJECT") for name in resources["ListObjectsFunction"]["Properties"]["Environment"]["Variables"])
 
 
 @pytest.mark.parametrize(("function", "role_and_log_group"), FUNCTION_ROLE_LOG_GROUP.items())
@@ -555,7 +592,7 @@ KMS_KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-12
 KMS_MRK_ARN = "arn:aws:kms:eu-west-1:222222222222:key/mrk-1234abcd12ab34cd56ef1234567890ab"
 
 
-@pytest.mark.parametrize("name", ["SourceKmsKeyArn", "DestinationKmsKeyArn"])
+@pytest.mark.parametrize("name", ["SourceKmsKeyArn", "DestinationKmsKeyArn", "SseKmsKeyId"])
 def test_kms_key_arn_pattern(template: dict[str, Any], name: str) -> None:
     pattern = template["Parameters"][name]["AllowedPattern"]
     for value in ("", KMS_KEY_ARN, KMS_MRK_ARN, "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"):
@@ -594,6 +631,10 @@ def test_max_hops_parameter(template: dict[str, Any]) -> None:
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "reports"}, None),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "src-bucket"}, "ReportsGoElsewhere"),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "dst-bucket"}, "ReportsGoElsewhere"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": KMS_KEY_ARN}, None),
+        # A KMS key for the copies without SSE-KMS.
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "SseKmsKeyId": KMS_KEY_ARN}, "KmsKeyOnlyForSseKms"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ServerSideEncryption": "AES256", "SseKmsKeyId": KMS_KEY_ARN}, "KmsKeyOnlyForSseKms"),
     ],
 )
 def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by: str | None) -> None:
@@ -603,7 +644,7 @@ def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by:
         with pytest.raises(RuleViolation, match=f"^{refused_by}: ") as refused:
             check_rules(template, parameters)
         # CloudFormation shows the AssertDescription: it must say what to change.
-        assert "Bucket" in str(refused.value)
+        assert "Bucket" in str(refused.value) or "SseKmsKeyId" in str(refused.value)
 
 
 def test_rules_survive_the_transform() -> None:
@@ -866,6 +907,10 @@ EVERYTHING = {
     "AllowedPrefix": "logs/",
     "SourceKmsKeyArn": KMS_KEY_ARN,
     "DestinationKmsKeyArn": KMS_MRK_ARN,
+    "ServerSideEncryption": "aws:kms",
+    "SseKmsKeyId": COPY_KMS_KEY_ARN,
+    "CopyAcl": "bucket-owner-full-control",
+    "CopyObjectLock": "true",
     "AlarmEmail": "ops@example.com",
     "ReportBucket": "report-bucket",
     "ReportPrefix": "jobs/reports/",
@@ -904,6 +949,9 @@ def expected_grants(
     dest_owner: str = ACCOUNT_ID,
     source: str = "src-bucket",
     dest: str = "dst-bucket",
+    copy_kms: bool = False,
+    acl: bool = False,
+    object_lock: bool = False,
 ) -> dict[str, set[Grant]]:
     """Every grant of both roles; `report_prefix` is ReportPrefix with ReportBucket
     "report-bucket", None without a report bucket."""
@@ -978,6 +1026,18 @@ def expected_grants(
             ("kms:GenerateDataKey", KMS_MRK_ARN, None),
             ("kms:Decrypt", KMS_MRK_ARN, None),
         }
+    # Copy options: CopyObject and CreateMultipartUpload with SSEKMSKeyId need both on its key.
+    if copy_kms:
+        copier |= {("kms:GenerateDataKey", COPY_KMS_KEY_ARN, None), ("kms:Decrypt", COPY_KMS_KEY_ARN, None)}
+    if acl:
+        copier |= {("s3:PutObjectAcl", f"{dst}/{prefix}*", dest_owner)}
+    if object_lock:
+        copier |= {
+            ("s3:GetObjectRetention", f"{src}/{prefix}*", source_owner),
+            ("s3:GetObjectLegalHold", f"{src}/{prefix}*", source_owner),
+            ("s3:PutObjectRetention", f"{dst}/{prefix}*", dest_owner),
+            ("s3:PutObjectLegalHold", f"{dst}/{prefix}*", dest_owner),
+        }
     return {"ListObjectsFunctionRole": lister, "CopyObjectsFunctionRole": copier}
 
 
@@ -987,6 +1047,14 @@ def expected_grants(
         ({}, expected_grants()),
         ({"AllowDelete": "true"}, expected_grants(delete=True)),
         ({"SourceKmsKeyArn": KMS_KEY_ARN, "DestinationKmsKeyArn": KMS_MRK_ARN}, expected_grants(kms=True)),
+        # Copy options that need no grant: storage class, SSE without a key, checksum.
+        ({"StorageClass": "GLACIER_IR", "ServerSideEncryption": "aws:kms", "ChecksumAlgorithm": "SHA256"}, expected_grants()),
+        ({"ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KMS_KEY_ARN}, expected_grants(copy_kms=True)),
+        ({"CopyAcl": "bucket-owner-full-control"}, expected_grants(acl=True)),
+        ({"CopyObjectLock": "true"}, expected_grants(object_lock=True)),
+        ({"CopyObjectLock": "true", "CopyAcl": "bucket-owner-full-control", "AllowedPrefix": "logs/", **OTHER_OWNERS}, expected_grants(
+            object_lock=True, acl=True, prefix="logs/", source_owner="111111111111", dest_owner="222222222222"
+        )),
         ({"AllowedPrefix": "logs/2026/"}, expected_grants(prefix="logs/2026/")),
         (
             {"AllowedPrefix": "logs/", "AllowDelete": "true"},
@@ -1001,11 +1069,35 @@ def expected_grants(
         (
             EVERYTHING,
             expected_grants(
-                prefix="logs/", delete=True, kms=True, report_prefix="jobs/reports/", source_owner="111111111111", dest_owner="222222222222"
+                prefix="logs/",
+                delete=True,
+                kms=True,
+                report_prefix="jobs/reports/",
+                source_owner="111111111111",
+                dest_owner="222222222222",
+                copy_kms=True,
+                acl=True,
+                object_lock=True,
             ),
         ),
     ],
-    ids=["defaults", "delete", "kms", "prefix", "prefix-delete", "owners", "reports", "reports-empty-prefix", "no-report-bucket", "everything"],
+    ids=[
+        "defaults",
+        "delete",
+        "kms",
+        "copy-options-without-grants",
+        "copy-kms-key",
+        "copy-acl",
+        "copy-object-lock",
+        "copy-options-elsewhere",
+        "prefix",
+        "prefix-delete",
+        "owners",
+        "reports",
+        "reports-empty-prefix",
+        "no-report-bucket",
+        "everything",
+    ],
 )
 def test_iam_grants_exactly_what_the_code_needs(parameters: dict[str, str], expected: dict[str, set[Grant]]) -> None:
     statements = role_statements(**parameters)

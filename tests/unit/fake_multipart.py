@@ -33,6 +33,8 @@ class SourceObject:
     tags: list[tuple[str, str]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> value, e.g. {"CRC32": "..."}
     checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
+    retention: dict[str, Any] | None = None  # GetObjectRetention's Retention, e.g. {"Mode": "GOVERNANCE", "RetainUntilDate": ...}
+    legal_hold: str | None = None  # "ON" or "OFF"
 
 
 @dataclass
@@ -107,6 +109,20 @@ class FakeMultipartS3:
     def get_object_tagging(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self._record("GetObjectTagging", {"Bucket": Bucket, "Key": Key})
         return {"TagSet": [{"Key": k, "Value": v} for k, v in self.sources[Key].tags]}
+
+    def get_object_retention(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._record("GetObjectRetention", {"Bucket": Bucket, "Key": Key})
+        retention = self.sources[Key].retention
+        if retention is None:
+            raise client_error("NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock configuration", 404, "GetObjectRetention")
+        return {"Retention": dict(retention)}
+
+    def get_object_legal_hold(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._record("GetObjectLegalHold", {"Bucket": Bucket, "Key": Key})
+        status = self.sources[Key].legal_hold
+        if status is None:
+            raise client_error("NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock configuration", 404, "GetObjectLegalHold")
+        return {"LegalHold": {"Status": status}}
 
     def copy_object(self, **request: Any) -> dict[str, Any]:
         self._record("CopyObject", request)

@@ -23,7 +23,7 @@ from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
-from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, pack_copy_batches
+from s3fanout.messages import CopyBatch, CopyItem, CopyOptions, KeyFailure, pack_copy_batches
 from s3fanout.outbox import Outbox
 from s3fanout.queues import send_messages
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
@@ -104,6 +104,7 @@ def copy_batch(
     multipart: MultipartSettings | None = None,
     remaining_ms: Callable[[], int] | None = None,
     source_s3: S3Client | None = None,
+    default_options: CopyOptions | None = None,
 ) -> CopyOutcome:
     """Copy the batch's keys concurrently (at most ``limit.limit`` at once, or ``concurrency``)
     and sort them into copied, retry and dead (and handed on, for large objects).
@@ -114,7 +115,13 @@ def copy_batch(
     Objects above ``multipart.threshold_bytes`` and part tasks are copied in parts, each part
     taking a slot of the same limit; ``remaining_ms`` (the Lambda context's) decides whether a
     large object can be copied in this invocation or is handed on in part tasks.
+
+    The batch's own copy options apply; a batch without any gets ``default_options``, by default
+    the stack's from the copier's environment (``CopyOptions.from_env``; none for local workers).
     """
+    options = batch.options
+    if options.is_default:
+        options = CopyOptions.from_env() if default_options is None else default_options
     limit = limit or ConcurrencyLimit(concurrency)
     multipart = multipart or MultipartSettings()
     remaining = remaining_ms or (lambda: NO_DEADLINE_MS)
@@ -124,11 +131,20 @@ def copy_batch(
             # No slot for the object itself: its parts take theirs.
             final = item.attempts + 1 >= max_attempts
             return copy_large(
-                s3, batch.source_bucket, batch.dest_bucket, item, limit=limit, settings=multipart, remaining_ms=remaining, final_attempt=final, source_s3=source_s3
+                s3,
+                batch.source_bucket,
+                batch.dest_bucket,
+                item,
+                limit=limit,
+                settings=multipart,
+                remaining_ms=remaining,
+                final_attempt=final,
+                source_s3=source_s3,
+                options=options,
             )
         with limit.slot():
             try:
-                copy_object(s3, batch.source_bucket, batch.dest_bucket, item)
+                copy_object(s3, batch.source_bucket, batch.dest_bucket, item, options, source_s3)
             except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
                 failure = describe_error(error)
                 limit.record(throttled=failure.code in THROTTLING_CODES)
@@ -201,9 +217,11 @@ def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, outbox: Outbox,
             raise
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))
-        retries = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1, regions=batch.regions)
+        retries = pack_copy_batches(
+            batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1, regions=batch.regions, options=batch.options
+        )
         outbox.copy_batches(list(retries), delay_seconds=delay)
     if outcome.dead:
-        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops, regions=batch.regions)
+        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops, regions=batch.regions, options=batch.options)
         bodies = [outbox.key.seal(b.to_json()) for b in dead]
         send_messages(outbox.sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))

@@ -41,8 +41,17 @@ from urllib.parse import quote, urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.copying.limit import ConcurrencyLimit
+from s3fanout.copying.options import content_headers, object_lock_arguments, write_arguments
 from s3fanout.envvars import env_int
-from s3fanout.messages import DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_PART_NUMBER, CopyItem, PartRange, multipart_threshold_bytes
+from s3fanout.messages import (
+    DEFAULT_COPY_OPTIONS,
+    DEFAULT_MULTIPART_THRESHOLD_BYTES,
+    MAX_PART_NUMBER,
+    CopyItem,
+    CopyOptions,
+    PartRange,
+    multipart_threshold_bytes,
+)
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
 
 if TYPE_CHECKING:
@@ -164,12 +173,14 @@ def copy_large(
     remaining_ms: Callable[[], int],
     final_attempt: bool,
     source_s3: S3Client | None = None,
+    options: CopyOptions = DEFAULT_COPY_OPTIONS,
 ) -> CopyResult:
     """Copy a large object, or a part task's range of one, never raising: the result says how it
     went. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
     the upload it shares with other part tasks). ``s3`` is the destination region's client;
-    ``source_s3`` the source's, which reads its metadata and tags (``s3`` when None)."""
-    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3)
+    ``source_s3`` the source's, which reads its metadata and tags (``s3`` when None). ``options``
+    go into CreateMultipartUpload (a part task's upload already has them)."""
+    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3, options)
     if item.parts is None:
         return copy.whole()
     return copy.part_task(final_attempt)
@@ -187,12 +198,13 @@ class _Copy:
     settings: MultipartSettings
     remaining_ms: Callable[[], int]
     source_s3: S3Client
+    options: CopyOptions = DEFAULT_COPY_OPTIONS
 
     # ------------------------------------------------------------------ whole objects --
 
     def whole(self) -> CopyResult:
         try:
-            size, etag, create_args = source_attributes(self.source_s3, self.source_bucket, self.item)
+            size, etag, create_args = source_attributes(self.source_s3, self.source_bucket, self.item, self.options)
             plan = plan_parts(size, self.settings.part_bytes)
             response = self.s3.create_multipart_upload(Bucket=self.dest_bucket, Key=self.item.key, **create_args)
             upload_id = response["UploadId"]
@@ -345,13 +357,6 @@ class _Copy:
         return S3Failure(failure.code, f"{failure.message} (and aborting multipart upload {upload_id} failed: {problem})", failure.permanent)
 
 
-# Headers CopyObject's MetadataDirective COPY carries over, as HeadObject names them and
-# CreateMultipartUpload takes them. The storage class is not among them: CopyObject without a
-# StorageClass writes STANDARD whatever the source's class, and the multipart copy does the same.
-# Encryption is the destination bucket's default in both cases too.
-COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires", "WebsiteRedirectLocation")
-
-
 # Checksum algorithms a multipart upload can keep, by name (HeadObject reports ChecksumCRC32 etc.).
 # CopyObject gives the copy the source's algorithm; a multipart copy gets it by asking for it in
 # CreateMultipartUpload, else S3 picks its default (CRC64NVME). Newer algorithms (SHA512, MD5,
@@ -381,29 +386,38 @@ def completed_part(answer: Mapping[str, Any]) -> CompletedPart:
     return part
 
 
-def source_attributes(s3: S3Client, bucket: str, item: CopyItem) -> tuple[int, str | None, dict[str, Any]]:
+def source_attributes(s3: S3Client, bucket: str, item: CopyItem, options: CopyOptions = DEFAULT_COPY_OPTIONS) -> tuple[int, str | None, dict[str, Any]]:
     """The source's size, ETag and the CreateMultipartUpload arguments that give the copy the same
     metadata, content headers, tags and checksum algorithm: one HeadObject (pinned to the listed
     ETag, with ChecksumMode ENABLED, without which it reports no checksum) and one
-    GetObjectTagging."""
+    GetObjectTagging. ``options`` then apply as they do to CopyObject: their storage class,
+    encryption, ACL and checksum algorithm (a CRC as a FULL_OBJECT checksum, as CopyObject
+    computes it), their metadata with REPLACE, and with Object Lock the source's retention and
+    legal hold (GetObjectRetention, GetObjectLegalHold)."""
     request: dict[str, Any] = {"Bucket": bucket, "Key": item.key, "ChecksumMode": "ENABLED"}
     if item.etag:
         request["IfMatch"] = item.etag
     head = s3.head_object(**request)
     tags = s3.get_object_tagging(Bucket=bucket, Key=item.key).get("TagSet", [])
-    # botocore gives Expires as a datetime, or only ExpiresString when the header is not a valid
-    # date: such a header cannot be passed on, and is left out.
-    headers = cast("dict[str, Any]", head)
-    args: dict[str, Any] = {name: headers[name] for name in COPIED_HEADERS if headers.get(name) is not None}
-    if head.get("Metadata"):
-        args["Metadata"] = dict(head["Metadata"])
+    args = content_headers(cast("dict[str, Any]", head))
+    metadata = dict(options.metadata) if options.replace_metadata else head.get("Metadata")
+    if metadata:
+        args["Metadata"] = dict(metadata)
     if tags:
         args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote)
-    algorithm = next((algorithm for algorithm in CHECKSUM_ALGORITHMS if head.get(f"Checksum{algorithm}")), None)
+    if options.checksum_algorithm is not None:
+        algorithm: str | None = options.checksum_algorithm
+        full_object = algorithm in FULL_OBJECT_ALGORITHMS
+    else:
+        algorithm = next((algorithm for algorithm in CHECKSUM_ALGORITHMS if head.get(f"Checksum{algorithm}")), None)
+        full_object = head.get("ChecksumType") == "FULL_OBJECT" and algorithm in FULL_OBJECT_ALGORITHMS
     if algorithm is not None:
         args["ChecksumAlgorithm"] = algorithm
-        if head.get("ChecksumType") == "FULL_OBJECT" and algorithm in FULL_OBJECT_ALGORITHMS:
+        if full_object:
             args["ChecksumType"] = "FULL_OBJECT"
+    args |= {name: value for name, value in write_arguments(options).items() if name != "ChecksumAlgorithm"}
+    if options.object_lock:
+        args |= object_lock_arguments(s3, bucket, item.key)
     return int(head["ContentLength"]), head.get("ETag") or item.etag, args
 
 
