@@ -150,10 +150,12 @@ def verify(
     ranges: int,
     threads: int,
     on_progress: OnProgress | None = None,
+    dest_s3: S3Client | None = None,
 ) -> VerifyResult:
     """Compare every key under ``prefix`` in the two buckets, listing ``ranges`` seeded key ranges
-    in ``threads`` threads, and change nothing. A listing that fails or breaks its invariants
-    raises S3Failure naming the bucket; the other ranges are then abandoned."""
+    in ``threads`` threads, and change nothing. ``s3`` lists the source, ``dest_s3`` (each of its
+    bucket's region; ``s3`` when None) the destination. A listing that fails or breaks its
+    invariants raises S3Failure naming the bucket; the other ranges are then abandoned."""
     if threads < 1:
         raise ValueError("threads must be at least 1")
     key_ranges = seed_ranges(prefix, ranges)
@@ -161,7 +163,7 @@ def verify(
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=min(threads, len(key_ranges)), thread_name_prefix="verify")
     try:
-        futures = [pool.submit(_verify_range, s3, source_bucket, dest_bucket, prefix, key_range, checked, stop) for key_range in key_ranges]
+        futures = [pool.submit(_verify_range, (s3, dest_s3 or s3), source_bucket, dest_bucket, prefix, key_range, checked, stop) for key_range in key_ranges]
         wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             error = future.exception() if future.done() else None
@@ -189,10 +191,12 @@ def _by_key(obj: ListedObject) -> str:
     return obj.key
 
 
-def _verify_range(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, checked: _Checked, stop: threading.Event) -> Tally:
+def _verify_range(
+    s3: tuple[S3Client, S3Client], source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, checked: _Checked, stop: threading.Event
+) -> Tally:
     result = Tally()
-    source = _listing(s3, "source", source_bucket, prefix, key_range)
-    dest = _listing(s3, "destination", dest_bucket, prefix, key_range)
+    source = _listing(s3[0], "source", source_bucket, prefix, key_range)
+    dest = _listing(s3[1], "destination", dest_bucket, prefix, key_range)
     for group in merge_join(source, dest):
         if stop.is_set():
             break

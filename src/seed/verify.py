@@ -68,10 +68,11 @@ def verify_main(argv: list[str]) -> int:
     source_bucket, dest_bucket = bucket_argument(args.bucket), bucket_argument(args.dest)
     if source_bucket == dest_bucket:
         raise UsageError(f"--bucket and --dest are the same bucket '{source_bucket}': there is nothing to compare")
-    check_buckets(clients.probe_s3(), JobSpec(source_bucket, dest_bucket, args.prefix, args.ranges))
+    source_region, dest_region = check_buckets(clients.probe_s3(), JobSpec(source_bucket, dest_bucket, args.prefix, args.ranges))
     try:
         with VerifyProgress(progress_wanted(args.no_progress or args.json)) as progress:
-            result = verify(clients.s3(), source_bucket, dest_bucket, args.prefix, args.ranges, args.threads, on_progress=progress)
+            source_s3, dest_s3 = clients.s3(source_region), clients.s3(dest_region)
+            result = verify(source_s3, source_bucket, dest_bucket, args.prefix, args.ranges, args.threads, on_progress=progress, dest_s3=dest_s3)
     except S3Failure as failure:
         return fail(f"{failure.message} ({failure.code})", args.debug)
     if args.json:
