@@ -115,6 +115,14 @@ def cloudformation() -> CloudFormationClient:
     return cast("CloudFormationClient", _client("cloudformation", True))
 
 
+def use_region(region: str | None) -> None:
+    """--region: every client made from now on uses it (clients made for a bucket's own region
+    keep theirs)."""
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+        reset()
+
+
 def reset() -> None:
     _client.cache_clear()
     _assumed_role_session.cache_clear()

@@ -81,16 +81,24 @@ def default_stack_name(samconfig: Path = Path("samconfig.toml")) -> str:
     return str(name) if name else DEFAULT_STACK_NAME
 
 
-def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> QueueSet:
+def describe_stack(cloudformation: CloudFormationClient, stack_name: str, if_missing: str = "deploy it with 'sam deploy' or pass --stack-name") -> tuple[dict[str, str], dict[str, str]]:
+    """A stack's outputs and parameters (one DescribeStacks); StackError in one line otherwise,
+    with ``if_missing`` saying what to do when it does not exist."""
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         if "does not exist" in str(error):
-            raise StackError(f"stack '{stack_name}' does not exist (deploy it with 'sam deploy' or pass --stack-name)") from None
+            raise StackError(f"stack '{stack_name}' does not exist ({if_missing})") from None
         raise StackError(f"cannot read stack '{stack_name}': {error}") from None
     except BotoCoreError as error:
         raise StackError(f"cannot read stack '{stack_name}': {error}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+    return outputs, parameters
+
+
+def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> QueueSet:
+    outputs, _ = describe_stack(cloudformation, stack_name)
     missing = [name for name in STACK_OUTPUTS.values() if name not in outputs]
     if missing:
         raise StackError(f"stack '{stack_name}' lacks the outputs {', '.join(missing)}: is it an s3-fanout stack?")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -180,16 +179,9 @@ def add_worker_options(group: Any) -> None:
     group.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR", help=f"where each run writes its failed keys and logs (default: ./{DEFAULT_OUTPUT_DIR})")
 
 
-def use_region(region: str | None) -> None:
-    """--region: every client made from now on uses it."""
-    if region:
-        os.environ["AWS_DEFAULT_REGION"] = region
-        clients.reset()
-
-
 def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
-    use_region(args.region)
+    clients.use_region(args.region)
     spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args))
     if args.dry_run:
         return dry_run(spec, args)
@@ -281,7 +273,7 @@ def dlq_parser() -> argparse.ArgumentParser:
 
 def dlq_main(argv: list[str]) -> int:
     args = dlq_parser().parse_args(argv)
-    use_region(args.region)
+    clients.use_region(args.region)
     if args.command == "export":
         check_export_file(args.file)
     places = dlq_places(args)

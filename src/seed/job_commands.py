@@ -216,6 +216,7 @@ def where_text(args: argparse.Namespace) -> str:
 
 def status_main(argv: list[str]) -> int:
     args = status_parser().parse_args(argv)
+    clients.use_region(args.region)
     jobs = jobs_of(args)
     if args.job:
         record = jobs.get(args.job)
@@ -232,6 +233,7 @@ def status_main(argv: list[str]) -> int:
 
 def jobs_main(argv: list[str]) -> int:
     args = jobs_parser().parse_args(argv)
+    clients.use_region(args.region)
     if args.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
     records = jobs_of(args).recent(args.limit)
@@ -252,6 +254,7 @@ def jobs_main(argv: list[str]) -> int:
 
 def cancel_main(argv: list[str]) -> int:
     args = cancel_parser().parse_args(argv)
+    clients.use_region(args.region)
     try:
         record = jobs_of(args).cancel(args.job)
     except JobNotFound:

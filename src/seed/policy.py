@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from s3fanout import clients
 from s3fanout.guard import Scope
 from s3fanout.job import JobSpec
-from s3fanout.jobqueues import StackError, default_stack_name
+from s3fanout.jobqueues import StackError, default_stack_name, describe_stack
 from s3fanout.policy import Findings, GrantAnswer, Grants, PolicyInputError, Principals, grant_answer, is_aws_managed_key, parse_role_arn
 from s3fanout.preflight import check_names
 from s3fanout.s3errors import describe_error
@@ -96,16 +95,7 @@ class StackFacts:
 
 def read_stack(cloudformation: CloudFormationClient, stack_name: str) -> StackFacts:
     """A stack's outputs and parameters (one DescribeStacks)."""
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as error:
-        if "does not exist" in str(error):
-            raise StackError(f"stack '{stack_name}' does not exist (pass --stack-name, or --role-arn for local mode)") from None
-        raise StackError(f"cannot read stack '{stack_name}': {error}") from None
-    except BotoCoreError as error:
-        raise StackError(f"cannot read stack '{stack_name}': {error}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+    outputs, parameters = describe_stack(cloudformation, stack_name, if_missing="pass --stack-name, or --role-arn for local mode")
     return StackFacts(stack_name, outputs, parameters)
 
 
@@ -177,10 +167,7 @@ def object_ownership(s3: S3Client, bucket: str, owner: str | None) -> str | None
 
 def policy_main(argv: list[str]) -> int:
     args = policy_parser().parse_args(argv)
-    if args.region:
-        # As cli.use_region: every client made from now on uses it.
-        os.environ["AWS_DEFAULT_REGION"] = args.region
-        clients.reset()
+    clients.use_region(args.region)
     source, dest = bucket_argument(args.bucket), bucket_argument(args.dest)
     check_names(JobSpec(source, dest))
     stack_name = None

@@ -5,7 +5,6 @@ missing, different or extra, and changes nothing (s3fanout/verification.py does 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -61,10 +60,7 @@ def verify_parser() -> OneLineParser:
 
 def verify_main(argv: list[str]) -> int:
     args = verify_parser().parse_args(argv)
-    if args.region:
-        # As cli.use_region: every client made from now on uses it.
-        os.environ["AWS_DEFAULT_REGION"] = args.region
-        clients.reset()
+    clients.use_region(args.region)
     source_bucket, dest_bucket = bucket_argument(args.bucket), bucket_argument(args.dest)
     if source_bucket == dest_bucket:
         raise UsageError(f"--bucket and --dest are the same bucket '{source_bucket}': there is nothing to compare")
