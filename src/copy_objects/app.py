@@ -14,9 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
 from s3fanout.copying.limit import environment_limit
 from s3fanout.copying.multipart import MultipartSettings
+from s3fanout.copying.stream import StreamSettings
 from s3fanout.counts import Counts
 from s3fanout.envvars import env_int, env_str
-from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, outbox
+from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, must_stream, outbox
 from s3fanout.messages import CopyBatch
 
 processor = batch_processor()
@@ -35,11 +36,20 @@ def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Count
     # S3 serves a copy in the destination's region, as the destination's identity (which must be
     # allowed to read the source); a multipart copy reads the source's metadata as the source's.
     source_s3, s3 = bucket_clients(batch)
+    # Sides on different endpoints or profiles: no server-side copy reaches both, so stream.
+    stream = StreamSettings.from_env() if must_stream() else None
     limit.watch(s3)
     throttled_before = limit.throttled_attempts
     max_attempts = env_int("COPY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
     outcome = copy_batch(
-        batch, s3=s3, source_s3=source_s3, limit=limit, max_attempts=max_attempts, multipart=MultipartSettings.from_env(), remaining_ms=remaining_ms
+        batch,
+        s3=s3,
+        source_s3=source_s3,
+        limit=limit,
+        max_attempts=max_attempts,
+        multipart=MultipartSettings.from_env(),
+        remaining_ms=remaining_ms,
+        stream=stream,
     )
     counts = outcome.counts(throttled_attempts=limit.throttled_attempts - throttled_before)
     if counts.throttled_attempts or counts.keys_throttled:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -28,7 +29,41 @@ if TYPE_CHECKING:
 MAX_POOL_CONNECTIONS = 64
 
 
-def _config(service: str, probe: bool) -> Config:
+@dataclass(frozen=True, slots=True)
+class Access:
+    """How one side (source or destination) is reached in local mode: as an IAM role
+    (--source-role-arn), at another endpoint (--source-endpoint-url: MinIO, R2, GCS, ...), with a
+    named profile's credentials (--source-profile); None for each: this process's own. It holds
+    names only, never a secret: it is put in the workers' environment and in the job record."""
+
+    role_arn: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+    @classmethod
+    def from_env(cls, side: str) -> Access:
+        """A side's access as the workers' environment names it (SIDE_ROLE_ARN, SIDE_ENDPOINT_URL,
+        SIDE_PROFILE; ``side`` is SOURCE or DEST)."""
+        return cls(*(os.environ.get(f"{side}_{name}") or None for name in ("ROLE_ARN", "ENDPOINT_URL", "PROFILE")))
+
+    def to_env(self, side: str) -> dict[str, str]:
+        pairs = (("ROLE_ARN", self.role_arn), ("ENDPOINT_URL", self.endpoint_url), ("PROFILE", self.profile))
+        return {f"{side}_{name}": value for name, value in pairs if value}
+
+    def to_record(self, side: str) -> dict[str, str | None]:
+        """The job record's options for this side (``side`` is source or dest)."""
+        return {f"{side}_role_arn": self.role_arn, f"{side}_endpoint_url": self.endpoint_url, f"{side}_profile": self.profile}
+
+    def same_store(self, other: Access) -> bool:
+        """Whether one server-side copy can read this side and write the other: the same endpoint
+        and the same credentials. A role differs only in who asks, so it does not count."""
+        return (self.endpoint_url, self.profile) == (other.endpoint_url, other.profile)
+
+
+OWN_ACCESS = Access()
+
+
+def _config(service: str, probe: bool, endpoint_url: str | None = None) -> Config:
     options: dict[str, Any] = {
         # Standard mode: retries with exponential backoff for throttling, 5xx and connection
         # errors. Not adaptive mode: its client-side rate limiter would react to the same
@@ -45,16 +80,19 @@ def _config(service: str, probe: bool) -> Config:
         # The CLI's pre-flight: an endpoint that does not answer must fail in seconds (eight
         # attempts of 10 s took 35-50 s), and a person is waiting, not a pipeline.
         options |= {"retries": {"mode": "standard", "max_attempts": 2}, "connect_timeout": 3, "read_timeout": 20}
-    if service == "s3" and (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")):
+    if service == "s3" and (endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")):
         # S3-compatible endpoints (moto, MinIO, ...) rarely serve virtual-hosted bucket names.
         options["s3"] = {"addressing_style": "path"}
     return Config(**options)
 
 
 @functools.cache
-def _client(service: str, probe: bool, region: str | None = None, role_arn: str | None = None) -> BaseClient:
-    session = _assumed_role_session(role_arn) if role_arn else boto3.session.Session()
-    return session.client(service, region_name=region, config=_config(service, probe))  # type: ignore[call-overload,no-any-return]
+def _client(
+    service: str, probe: bool, region: str | None = None, role_arn: str | None = None, endpoint_url: str | None = None, profile: str | None = None
+) -> BaseClient:
+    session = _assumed_role_session(role_arn, profile) if role_arn else boto3.session.Session(profile_name=profile)
+    config = _config(service, probe, endpoint_url)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload,no-any-return]
 
 
 ROLE_SESSION_NAME = "s3fanout-local"
@@ -80,22 +118,35 @@ class _AssumedRole(CredentialProvider):
 
 
 @functools.cache
-def _assumed_role_session(role_arn: str) -> boto3.session.Session:
-    assumed = botocore.session.Session()
-    assumed.get_component("credential_provider").insert_before("env", _AssumedRole(botocore.session.Session(), role_arn))
+def _assumed_role_session(role_arn: str, profile: str | None = None) -> boto3.session.Session:
+    """A session acting as ``role_arn``, assumed with this process's credentials (or ``profile``'s)."""
+    assumed = botocore.session.Session(profile=profile)
+    assumed.get_component("credential_provider").insert_before("env", _AssumedRole(botocore.session.Session(profile=profile), role_arn))
     return boto3.session.Session(botocore_session=assumed)
 
 
-def s3(region: str | None = None, role_arn: str | None = None) -> S3Client:
+def s3(region: str | None = None, role_arn: str | None = None, endpoint_url: str | None = None, profile: str | None = None) -> S3Client:
     """The S3 client of ``region`` (a bucket's own, so that no request needs a redirect; None:
     the configured region), acting as ``role_arn`` when given (local mode's --source-role-arn and
-    --dest-role-arn), else with this process's credentials."""
-    return cast("S3Client", _client("s3", False, region, role_arn))
+    --dest-role-arn), else with this process's credentials, or ``profile``'s (a named profile of
+    the AWS config and credentials files); at ``endpoint_url`` (another S3-compatible store, with
+    path-style addressing) when given. One client per combination, for the whole process."""
+    return cast("S3Client", _client("s3", False, region, role_arn, endpoint_url, profile))
 
 
-def probe_s3(role_arn: str | None = None) -> S3Client:
+def s3_for(access: Access, region: str | None = None) -> S3Client:
+    """The S3 client of one side: ``s3`` with that side's role, endpoint and profile."""
+    return s3(region, access.role_arn, access.endpoint_url, access.profile)
+
+
+def probe_s3(access: Access = OWN_ACCESS) -> S3Client:
     """An S3 client for the CLI's checks before a job: few retries, short connect timeout."""
-    return cast("S3Client", _client("s3", True, None, role_arn))
+    return cast("S3Client", _client("s3", True, None, access.role_arn, access.endpoint_url, access.profile))
+
+
+def profile_exists(profile: str) -> bool:
+    """Whether the AWS config or credentials files name this profile."""
+    return profile in botocore.session.Session().available_profiles
 
 
 def sqs() -> SQSClient:

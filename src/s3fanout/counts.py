@@ -27,6 +27,7 @@ class Counts:
     # Copiers
     objects_copied: int = 0
     bytes_copied: int = 0
+    bytes_streamed: int = 0  # of those, read and uploaded through the copier (another endpoint or profile)
     keys_retried: int = 0  # re-queued after a transient error
     keys_failed: int = 0  # sent to the copy DLQ
     keys_throttled: int = 0  # failed with SlowDown after botocore's own retries

@@ -64,13 +64,28 @@ def job_table() -> JobTable | None:
     return JobTable(clients.dynamodb(), name, env_int("JOB_RECORD_DAYS", DEFAULT_RECORD_DAYS)) if name else None
 
 
+def side_access() -> tuple[clients.Access, clients.Access]:
+    """How local mode reaches the source and the destination (SOURCE_/DEST_ ROLE_ARN, ENDPOINT_URL,
+    PROFILE in the workers' environment); deployed, neither is set and each is the function's own."""
+    return clients.Access.from_env("SOURCE"), clients.Access.from_env("DEST")
+
+
+def must_stream() -> bool:
+    """Whether copies must be streamed (GetObject into an upload) because no server-side copy can
+    reach both sides: they differ in endpoint or in profile."""
+    source, dest = side_access()
+    return not source.same_store(dest)
+
+
 def bucket_clients(message: ListTask | CopyBatch) -> tuple[S3Client, S3Client]:
     """The S3 clients of the message's source and destination: each of its bucket's region, acting
-    as the role local mode was given for that side (SOURCE_ROLE_ARN, DEST_ROLE_ARN; deployed, the
-    function's own), and naming the accounts that must own the buckets on every request."""
+    as the role, at the endpoint and with the profile local mode was given for that side
+    (``side_access``; deployed, the function's own), and naming the accounts that must own the
+    buckets on every request."""
     _, scope = configuration()
-    source = clients.s3(message.source_region, os.environ.get("SOURCE_ROLE_ARN") or None)
-    dest = clients.s3(message.dest_region, os.environ.get("DEST_ROLE_ARN") or None)
+    source_access, dest_access = side_access()
+    source = clients.s3_for(source_access, message.source_region)
+    dest = clients.s3_for(dest_access, message.dest_region)
     for s3 in (source, dest):
         clients.expect_bucket_owners(s3, scope.owners(message.source_bucket, message.dest_bucket))
     return source, dest

@@ -148,6 +148,7 @@ class JobRecord:
             "dropped": counts.messages_dropped,
             "bytes_listed": counts.bytes_listed,
             "bytes_copied": counts.bytes_copied,
+            "bytes_streamed": counts.bytes_streamed,
             "list_tasks_open": max(0, self.list_open),
             "copy_messages_open": max(0, self.copy_open),
             "started": self.started,

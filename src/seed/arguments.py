@@ -4,7 +4,10 @@ why it cannot."""
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlsplit
 
+from s3fanout import clients
+from s3fanout.clients import OWN_ACCESS, Access
 from s3fanout.completion import parse_report_uri
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.messages import COPY_ACLS, COPY_CHECKSUM_ALGORITHMS, SSE_ALGORITHMS, STORAGE_CLASSES, CopyOptions, InvalidMessage
@@ -161,3 +164,36 @@ def copy_options(args: argparse.Namespace) -> CopyOptions:
         )
     except InvalidMessage as error:
         raise UsageError(str(error)) from None
+
+
+def endpoint_url_argument(text: str) -> str:
+    """--source-endpoint-url / --dest-endpoint-url: http(s)://host[:port][/path], nothing else."""
+    try:
+        url = urlsplit(text)
+        port_ok = url.port is None or url.port > 0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an endpoint URL (http(s)://host[:port][/path])") from None
+    if url.scheme not in ("http", "https") or not url.hostname or not port_ok or url.username or url.password or url.query or url.fragment or text != text.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not an endpoint URL (http(s)://host[:port][/path])")
+    return text.rstrip("/")
+
+
+def profile_argument(text: str) -> str:
+    """--source-profile / --dest-profile: a profile the AWS config or credentials files name."""
+    if not clients.profile_exists(text):
+        raise argparse.ArgumentTypeError(f"no profile '{text}' in the AWS config or credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)")
+    return text
+
+
+def side_access(args: argparse.Namespace) -> tuple[Access, Access]:
+    """How local mode reaches the source and the destination, from the role, endpoint and profile
+    flags; a UsageError when any is given outside local mode's own runs."""
+    source = Access(args.source_role_arn, args.source_endpoint_url, args.source_profile)
+    dest = Access(args.dest_role_arn, args.dest_endpoint_url, args.dest_profile)
+    if (source != OWN_ACCESS or dest != OWN_ACCESS) and (not args.local or args.stack_name):
+        flags = [f"--{name.replace('_', '-')}" for name in ACCESS_FLAGS if getattr(args, name)]
+        raise UsageError(f"{' '.join(flags)}: the role, endpoint and profile flags are for local mode's own runs (--local without --stack-name): a stack's functions act as their own roles")
+    return source, dest
+
+
+ACCESS_FLAGS = ("source_role_arn", "dest_role_arn", "source_endpoint_url", "source_profile", "dest_endpoint_url", "dest_profile")

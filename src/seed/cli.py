@@ -30,14 +30,17 @@ from seed.arguments import (
     bucket_argument,
     checksum_argument,
     copy_options,
+    endpoint_url_argument,
     function_timeout,
     kms_key_argument,
     metadata_argument,
     metadata_directive_argument,
     positive_int,
     prefix_argument,
+    profile_argument,
     range_count,
     report_argument,
+    side_access,
     sse_argument,
     storage_class_argument,
     worker_count,
@@ -134,6 +137,11 @@ def seed_parser() -> argparse.ArgumentParser:
         metavar="ARN",
         help="act as this IAM role to list and write the destination; it copies, so it must also be allowed to read the source",
     )
+    endpoint = "S3-compatible endpoint of the {} (MinIO, R2, GCS, ...; http(s)://host[:port][/path]); objects are then streamed through this machine"
+    local.add_argument("--source-endpoint-url", type=endpoint_url_argument, metavar="URL", help=endpoint.format("source"))
+    local.add_argument("--source-profile", type=profile_argument, metavar="NAME", help="read the source with this profile's credentials (AWS config/credentials files); streams when the sides differ")
+    local.add_argument("--dest-endpoint-url", type=endpoint_url_argument, metavar="URL", help=endpoint.format("destination"))
+    local.add_argument("--dest-profile", type=profile_argument, metavar="NAME", help="write the destination with this profile's credentials")
     add_worker_options(local)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
@@ -183,6 +191,9 @@ def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
     clients.use_region(args.region)
     spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args))
+    source_access, dest_access = side_access(args)
+    if args.dry_run and (source_access.endpoint_url or source_access.profile or dest_access.endpoint_url or dest_access.profile):
+        raise UsageError("--dry-run does not reach another endpoint or profile yet: run it without the endpoint and profile flags")
     if args.dry_run:
         return dry_run(spec, args)
     if args.delete and args.force:
@@ -191,8 +202,6 @@ def seed_main(argv: list[str]) -> int:
         raise UsageError("--report needs --wait (or --local): the report is written when the job ends (or deploy with ReportBucket)")
     if args.delete and not (args.local or args.wait):
         raise UsageError("--delete needs --wait (or --local): orphans are deleted only after every copy of the job succeeded")
-    if (args.source_role_arn or args.dest_role_arn) and (not args.local or args.stack_name):
-        raise UsageError("--source-role-arn and --dest-role-arn are for local mode's own runs (--local without --stack-name): a stack's functions act as their own roles")
     options = JobOptions(
         spec,
         delete=args.delete,
@@ -202,8 +211,8 @@ def seed_main(argv: list[str]) -> int:
         workers=worker_options(args),
         progress=progress_wanted(args.no_progress or args.json),
         report_uri=args.report,
-        source_role_arn=args.source_role_arn,
-        dest_role_arn=args.dest_role_arn,
+        source_access=source_access,
+        dest_access=dest_access,
     )
     if args.local:
         with ExitStack() as stack:

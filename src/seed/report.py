@@ -29,6 +29,8 @@ class JobReport:
     orphans_found: int | None
     objects_deleted: int | None
     keys_retried: int | None
+    # Of the bytes copied, those read and uploaded through the copiers (another endpoint or profile).
+    bytes_streamed: int | None
     failed_keys: int
     failed_ranges: int
     failures_file: str | None
@@ -75,6 +77,8 @@ class JobReport:
                 lines.append(f"  deleted {self.objects_deleted:,} orphans (destination objects not in the source)")
             elif self.orphans_found:
                 lines.append(f"  orphans {self.orphans_found:,} destination objects not in the source, kept (--delete removes them)")
+        if self.bytes_streamed:
+            lines.append(f"  streamed {human_bytes(self.bytes_streamed)} through this machine (the sides are not one store; the source's provider bills the transfer out)")
         if self.keys_retried:
             lines.append(f"  retried {self.keys_retried:,} key copies after transient errors")
         failed = f"  failed  {self.failed_keys:,} keys"
@@ -128,7 +132,7 @@ def build_report(
 
 
 # The Counts a report shows (None for each where the job's counts are not known here).
-REPORTED_COUNTS = ("keys_listed", "bytes_listed", "objects_copied", "bytes_copied", "keys_skipped", "bytes_skipped", "orphans_found", "objects_deleted", "keys_retried")
+REPORTED_COUNTS = ("keys_listed", "bytes_listed", "objects_copied", "bytes_copied", "keys_skipped", "bytes_skipped", "orphans_found", "objects_deleted", "keys_retried", "bytes_streamed")
 
 
 def print_report(report: JobReport, as_json: bool) -> None:

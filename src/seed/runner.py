@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 from botocore.exceptions import ClientError
 
 from s3fanout import clients, completion
+from s3fanout.clients import OWN_ACCESS, Access
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
@@ -95,9 +96,10 @@ class JobOptions:
     progress: bool = False
     # s3://BUCKET/PREFIX for the completion report (local runs also write it to their folder).
     report_uri: str | None = None
-    # Local mode: IAM roles to act as on each side (STS AssumeRole), None for these credentials.
-    source_role_arn: str | None = None
-    dest_role_arn: str | None = None
+    # Local mode: how each side is reached (a role to act as, another endpoint, a profile's
+    # credentials); the default is these credentials at the configured endpoint.
+    source_access: Access = OWN_ACCESS
+    dest_access: Access = OWN_ACCESS
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,9 @@ class Target:
     key: MessageKey
     own_queues: bool = False
     table: JobTable | None = None
-    # The roles local workers act as on the source and destination side (None: their own).
-    roles: tuple[str | None, str | None] = (None, None)
+    # How local workers reach the source and the destination side (by default: as themselves).
+    source_access: Access = OWN_ACCESS
+    dest_access: Access = OWN_ACCESS
 
     def outbox(self) -> Outbox:
         return Outbox(clients.sqs(), self.key, self.queues.list_url, self.queues.copy_url, self.table)
@@ -143,11 +146,10 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         use_local_endpoint(stack)
         spec = options.spec
         scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
-        roles = (options.source_role_arn, options.dest_role_arn)
-        spec = preflight(spec, scope, roles)
+        spec = preflight(spec, scope, options.source_access, options.dest_access)
         note_other_local_jobs(clients.sqs())
         table = ensure_local_table(clients.dynamodb())
-        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, roles=roles)
+        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, source_access=options.source_access, dest_access=options.dest_access)
         record_local_scope(job_id, scope)
     return run_job(replace(options, spec=spec), job_id, target, LocalWorkers(options.workers, options.progress))
 
@@ -271,8 +273,9 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
                 "workers": options.workers.workers if where == "local" else None,
                 "source_region": spec.source_region,
                 "dest_region": spec.dest_region,
-                "source_role_arn": options.source_role_arn,
-                "dest_role_arn": options.dest_role_arn,
+                # Names only (roles, endpoints, profiles): a profile's keys stay in its file.
+                **options.source_access.to_record("source"),
+                **options.dest_access.to_record("dest"),
             },
             where=where,
         )
@@ -399,9 +402,7 @@ class LocalWorkers:
         } | scope.to_env()
         if target.table is not None:
             environment["JOB_TABLE"] = target.table.name
-        for name, role_arn in zip(("SOURCE_ROLE_ARN", "DEST_ROLE_ARN"), target.roles, strict=True):
-            if role_arn:
-                environment[name] = role_arn
+        environment |= target.source_access.to_env("SOURCE") | target.dest_access.to_env("DEST")
         return LocalRun(
             queues=queues,
             sqs=sqs,
@@ -532,11 +533,11 @@ def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: boo
         raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
 
 
-def preflight(spec: JobSpec, scope: Scope, roles: tuple[str | None, str | None] = (None, None)) -> JobSpec:
-    """Check the buckets and probe the permissions (as the roles the workers will act as, where
-    given), failing in seconds on an endpoint that is down; the spec with the buckets' regions,
-    which the job's messages then carry."""
-    probe, dest_probe = clients.probe_s3(roles[0]), clients.probe_s3(roles[1])
+def preflight(spec: JobSpec, scope: Scope, source: Access = OWN_ACCESS, dest: Access = OWN_ACCESS) -> JobSpec:
+    """Check the buckets and probe the permissions (each side as the workers will reach it: its
+    role, endpoint and profile, where given), failing in seconds on an endpoint that is down; the
+    spec with the buckets' regions, which the job's messages then carry."""
+    probe, dest_probe = clients.probe_s3(source), clients.probe_s3(dest)
     for client in (probe, dest_probe):
         clients.expect_bucket_owners(client, scope.owners(spec.source_bucket, spec.dest_bucket))
     source_region, dest_region = check_buckets(probe, spec, dest_probe)

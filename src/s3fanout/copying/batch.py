@@ -8,6 +8,10 @@ with its error code and message. Keys of the batch that were copied are never co
 Objects above the multipart threshold are copied in parts (multipart.py), with the same three
 outcomes, and a fourth: an object too large for the time left is handed on as part tasks, which
 go back on the copy queue, each in a message of its own.
+
+When no server-side copy can reach both sides (another endpoint or profile), every object is
+streamed instead (stream.py): read and uploaded through this process, in parts above a threshold,
+never as a multipart server-side copy.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from s3fanout.backoff import backoff_seconds
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
+from s3fanout.copying.stream import StreamSettings, stream_object
 from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, CopyOptions, KeyFailure, pack_copy_batches
@@ -56,6 +61,8 @@ class CopyOutcome:
     new_uploads: tuple[tuple[str, str], ...] = ()
     # Part tasks that found nothing left to do (their upload gone), with the reason.
     dropped: tuple[tuple[CopyItem, str], ...] = ()
+    # Whether the copies were streamed through this process (their bytes count as streamed too).
+    streamed: bool = False
 
     @property
     def copied_bytes(self) -> int:
@@ -80,6 +87,7 @@ class CopyOutcome:
         return Counts(
             objects_copied=len(self.copied),
             bytes_copied=self.copied_bytes,
+            bytes_streamed=self.copied_bytes if self.streamed else 0,
             keys_retried=len(self.retry),
             keys_failed=len(self.dead),
             keys_throttled=self.throttled,
@@ -105,6 +113,7 @@ def copy_batch(
     remaining_ms: Callable[[], int] | None = None,
     source_s3: S3Client | None = None,
     default_options: CopyOptions | None = None,
+    stream: StreamSettings | None = None,
 ) -> CopyOutcome:
     """Copy the batch's keys concurrently (at most ``limit.limit`` at once, or ``concurrency``)
     and sort them into copied, retry and dead (and handed on, for large objects).
@@ -118,6 +127,9 @@ def copy_batch(
 
     The batch's own copy options apply; a batch without any gets ``default_options``, by default
     the stack's from the copier's environment (``CopyOptions.from_env``; none for local workers).
+
+    With ``stream``, every key is streamed (read with ``source_s3``, uploaded with ``s3``), one
+    slot of the limit per object, whatever its size: the sides are not one store.
     """
     options = batch.options
     if options.is_default:
@@ -127,6 +139,8 @@ def copy_batch(
     remaining = remaining_ms or (lambda: NO_DEADLINE_MS)
 
     def attempt(item: CopyItem) -> CopyResult:
+        if stream is not None:
+            return copy_by_stream(item, stream)
         if multipart.wants_multipart(item):
             # No slot for the object itself: its parts take theirs.
             final = item.attempts + 1 >= max_attempts
@@ -145,6 +159,17 @@ def copy_batch(
         with limit.slot():
             try:
                 copy_object(s3, batch.source_bucket, batch.dest_bucket, item, options, source_s3)
+            except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
+                failure = describe_error(error)
+                limit.record(throttled=failure.code in THROTTLING_CODES)
+                return CopyResult(failure=failure)
+            limit.record(throttled=False)
+            return CopyResult(copied=True)
+
+    def copy_by_stream(item: CopyItem, settings: StreamSettings) -> CopyResult:
+        with limit.slot():
+            try:
+                stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, options, settings)
             except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
                 failure = describe_error(error)
                 limit.record(throttled=failure.code in THROTTLING_CODES)
@@ -180,7 +205,7 @@ def copy_batch(
         else:
             retry.append(replace(failed, parts=result.retry_parts or item.parts) if item.parts else failed)
     throttled = sum(1 for result in results if result.failure is not None and result.failure.code in THROTTLING_CODES)
-    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead), throttled, tuple(handed_on), tuple(new_uploads), tuple(dropped))
+    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead), throttled, tuple(handed_on), tuple(new_uploads), tuple(dropped), streamed=stream is not None)
 
 
 def _record_failure(previous: KeyFailure | None, failure: S3Failure, when: str) -> KeyFailure:
