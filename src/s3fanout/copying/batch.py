@@ -140,7 +140,8 @@ def copy_batch(
 
     def attempt(item: CopyItem) -> CopyResult:
         if stream is not None:
-            return copy_by_stream(item, stream)
+            settings = stream
+            return in_one_slot(lambda: stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, options, settings))
         if multipart.wants_multipart(item):
             # No slot for the object itself: its parts take theirs.
             final = item.attempts + 1 >= max_attempts
@@ -156,20 +157,13 @@ def copy_batch(
                 source_s3=source_s3,
                 options=options,
             )
-        with limit.slot():
-            try:
-                copy_object(s3, batch.source_bucket, batch.dest_bucket, item, options, source_s3)
-            except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
-                failure = describe_error(error)
-                limit.record(throttled=failure.code in THROTTLING_CODES)
-                return CopyResult(failure=failure)
-            limit.record(throttled=False)
-            return CopyResult(copied=True)
+        return in_one_slot(lambda: copy_object(s3, batch.source_bucket, batch.dest_bucket, item, options, source_s3))
 
-    def copy_by_stream(item: CopyItem, settings: StreamSettings) -> CopyResult:
+    def in_one_slot(copy: Callable[[], object]) -> CopyResult:
+        """One object's copy in one slot of the limit, its failure recorded against its key."""
         with limit.slot():
             try:
-                stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, options, settings)
+                copy()
             except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
                 failure = describe_error(error)
                 limit.record(throttled=failure.code in THROTTLING_CODES)
