@@ -18,6 +18,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
 
+from s3fanout.keypairs import KeyPair, key_pair_from_secret
+
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,33 +33,39 @@ MAX_POOL_CONNECTIONS = 64
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """How one side (source or destination) is reached in local mode: as an IAM role
-    (--source-role-arn), at another endpoint (--source-endpoint-url: MinIO, R2, GCS, ...), with a
-    named profile's credentials (--source-profile); None for each: this process's own. It holds
-    names only, never a secret: it is put in the workers' environment and in the job record."""
+    """How one side (source or destination) is reached: as an IAM role (local mode's
+    --source-role-arn), at another endpoint (--source-endpoint-url, or a stack's SourceEndpointUrl:
+    MinIO, R2, GCS, ...), with a named profile's credentials (--source-profile) or with the access
+    key pair a Secrets Manager secret holds (a stack's SourceCredentialsSecretArn); None for each:
+    this process's own. It holds names only, never a secret: it is put in the workers'
+    environment and in the job record."""
 
     role_arn: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
+    credentials_secret_arn: str | None = None
+
+    # Each field's environment variable, after SOURCE_ or DEST_.
+    _ENV = (("role_arn", "ROLE_ARN"), ("endpoint_url", "ENDPOINT_URL"), ("profile", "PROFILE"), ("credentials_secret_arn", "CREDENTIALS_SECRET_ARN"))
 
     @classmethod
     def from_env(cls, side: str) -> Access:
-        """A side's access as the workers' environment names it (SIDE_ROLE_ARN, SIDE_ENDPOINT_URL,
-        SIDE_PROFILE; ``side`` is SOURCE or DEST)."""
-        return cls(*(os.environ.get(f"{side}_{name}") or None for name in ("ROLE_ARN", "ENDPOINT_URL", "PROFILE")))
+        """A side's access as the functions' or workers' environment names it (SIDE_ROLE_ARN,
+        SIDE_ENDPOINT_URL, SIDE_PROFILE, SIDE_CREDENTIALS_SECRET_ARN; ``side`` is SOURCE or DEST;
+        empty means unset, as a template parameter left empty gives)."""
+        return cls(**{field: os.environ.get(f"{side}_{name}") or None for field, name in cls._ENV})
 
     def to_env(self, side: str) -> dict[str, str]:
-        pairs = (("ROLE_ARN", self.role_arn), ("ENDPOINT_URL", self.endpoint_url), ("PROFILE", self.profile))
-        return {f"{side}_{name}": value for name, value in pairs if value}
+        return {f"{side}_{name}": value for field, name in self._ENV if (value := getattr(self, field))}
 
     def to_record(self, side: str) -> dict[str, str | None]:
         """The job record's options for this side (``side`` is source or dest)."""
-        return {f"{side}_role_arn": self.role_arn, f"{side}_endpoint_url": self.endpoint_url, f"{side}_profile": self.profile}
+        return {f"{side}_{field}": getattr(self, field) for field, _ in self._ENV}
 
     def same_store(self, other: Access) -> bool:
         """Whether one server-side copy can read this side and write the other: the same endpoint
         and the same credentials. A role differs only in who asks, so it does not count."""
-        return (self.endpoint_url, self.profile) == (other.endpoint_url, other.profile)
+        return (self.endpoint_url, self.profile, self.credentials_secret_arn) == (other.endpoint_url, other.profile, other.credentials_secret_arn)
 
 
 OWN_ACCESS = Access()
@@ -88,9 +96,21 @@ def _config(service: str, probe: bool, endpoint_url: str | None = None) -> Confi
 
 @functools.cache
 def _client(
-    service: str, probe: bool, region: str | None = None, role_arn: str | None = None, endpoint_url: str | None = None, profile: str | None = None
+    service: str,
+    probe: bool,
+    region: str | None = None,
+    role_arn: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    credentials_secret_arn: str | None = None,
 ) -> BaseClient:
-    session = _assumed_role_session(role_arn, profile) if role_arn else boto3.session.Session(profile_name=profile)
+    if credentials_secret_arn:
+        keys = _secret_keys(credentials_secret_arn)
+        session = boto3.session.Session(aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key, aws_session_token=keys.session_token)
+    elif role_arn:
+        session = _assumed_role_session(role_arn, profile)
+    else:
+        session = boto3.session.Session(profile_name=profile)
     config = _config(service, probe, endpoint_url)
     return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload,no-any-return]
 
@@ -125,23 +145,26 @@ def _assumed_role_session(role_arn: str, profile: str | None = None) -> boto3.se
     return boto3.session.Session(botocore_session=assumed)
 
 
-def s3(region: str | None = None, role_arn: str | None = None, endpoint_url: str | None = None, profile: str | None = None) -> S3Client:
+def s3(
+    region: str | None = None, role_arn: str | None = None, endpoint_url: str | None = None, profile: str | None = None, credentials_secret_arn: str | None = None
+) -> S3Client:
     """The S3 client of ``region`` (a bucket's own, so that no request needs a redirect; None:
     the configured region), acting as ``role_arn`` when given (local mode's --source-role-arn and
     --dest-role-arn), else with this process's credentials, or ``profile``'s (a named profile of
-    the AWS config and credentials files); at ``endpoint_url`` (another S3-compatible store, with
-    path-style addressing) when given. One client per combination, for the whole process."""
-    return cast("S3Client", _client("s3", False, region, role_arn, endpoint_url, profile))
+    the AWS config and credentials files), or the key pair in the secret ``credentials_secret_arn``;
+    at ``endpoint_url`` (another S3-compatible store, with path-style addressing) when given. One
+    client per combination, for the whole process."""
+    return cast("S3Client", _client("s3", False, region, role_arn, endpoint_url, profile, credentials_secret_arn))
 
 
 def s3_for(access: Access, region: str | None = None) -> S3Client:
-    """The S3 client of one side: ``s3`` with that side's role, endpoint and profile."""
-    return s3(region, access.role_arn, access.endpoint_url, access.profile)
+    """The S3 client of one side: ``s3`` with that side's role, endpoint and credentials."""
+    return s3(region, access.role_arn, access.endpoint_url, access.profile, access.credentials_secret_arn)
 
 
 def probe_s3(access: Access = OWN_ACCESS) -> S3Client:
     """An S3 client for the CLI's checks before a job: few retries, short connect timeout."""
-    return cast("S3Client", _client("s3", True, None, access.role_arn, access.endpoint_url, access.profile))
+    return cast("S3Client", _client("s3", True, None, access.role_arn, access.endpoint_url, access.profile, access.credentials_secret_arn))
 
 
 def profile_exists(profile: str) -> bool:
@@ -177,6 +200,16 @@ def use_region(region: str | None) -> None:
 def reset() -> None:
     _client.cache_clear()
     _assumed_role_session.cache_clear()
+    _secret_keys.cache_clear()
+
+
+@functools.cache
+def _secret_keys(secret_arn: str) -> KeyPair:
+    """The access key pair in ``secret_arn``, read once per process (so once per Lambda execution
+    environment) with this process's own credentials, from the secret's own region."""
+    region = secret_arn.split(":")[3] if secret_arn.count(":") >= 6 else None
+    client = cast("SecretsManagerClient", _client("secretsmanager", False, region or None))
+    return key_pair_from_secret(client, secret_arn)
 
 
 _OWNER_HOOK = "s3fanout-expected-bucket-owners"

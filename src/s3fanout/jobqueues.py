@@ -53,6 +53,10 @@ class QueueSet:
     # functions write completion reports (s3://bucket/prefix; None without a ReportBucket).
     job_table: str | None = None
     reports: str | None = None
+    # A deployed stack's source outside its roles' reach: the store's endpoint (None: AWS S3) and
+    # the secret holding the key pair its functions read it with (None: their roles read it).
+    source_endpoint_url: str | None = None
+    source_credentials_secret_arn: str | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -113,6 +117,8 @@ def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> 
         dest_owner=outputs.get("DestinationBucketOwner") or None,
         job_table=outputs.get("JobTableName") or None,
         reports=f"s3://{outputs['ReportBucket']}/{outputs.get('ReportPrefix', '')}" if outputs.get("ReportBucket") else None,
+        source_endpoint_url=outputs.get("SourceEndpointUrl") or None,
+        source_credentials_secret_arn=outputs.get("SourceCredentialsSecretArn") or None,
     )
 
 

@@ -44,6 +44,7 @@ from s3fanout.jobqueues import (
     queues_from_stack,
 )
 from s3fanout.jobrecord import CANCELLED, JobRecord, JobTable, NewJob, ensure_local_table
+from s3fanout.keypairs import CredentialsSecretError
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
 from s3fanout.motoserver import EmbeddedMoto
 from s3fanout.outbox import Outbox
@@ -274,8 +275,8 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
                 "source_region": spec.source_region,
                 "dest_region": spec.dest_region,
                 # Names only (roles, endpoints, profiles): a profile's keys stay in its file.
-                **options.source_access.to_record("source"),
-                **options.dest_access.to_record("dest"),
+                **target.source_access.to_record("source"),
+                **target.dest_access.to_record("dest"),
             },
             where=where,
         )
@@ -488,8 +489,14 @@ def stack_target(stack_name: str, options: JobOptions) -> tuple[Target, JobSpec]
     scope = stack_scope(queues, stack_name)
     check_stack_allows(options.spec, scope, stack_name, options.delete)
     key = stack_key(queues, stack_name)
-    spec = preflight(options.spec, scope)
-    return Target(queues, scope, key, table=stack_table(queues)), spec
+    # The source as the stack's functions reach it (its SourceEndpointUrl, its
+    # SourceCredentialsSecretArn's keys): checked that way too, and local workers do the same.
+    source = Access(endpoint_url=queues.source_endpoint_url, credentials_secret_arn=queues.source_credentials_secret_arn)
+    try:
+        spec = preflight(options.spec, scope, source)
+    except CredentialsSecretError as error:
+        raise StackError(f"stack '{stack_name}' reads its source with the keys in a secret, and {error}") from None
+    return Target(queues, scope, key, table=stack_table(queues), source_access=source), spec
 
 
 def stack_table(queues: QueueSet) -> JobTable | None:

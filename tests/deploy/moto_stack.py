@@ -70,6 +70,8 @@ CONDITIONAL_OUTPUTS = {
     "AllowedPrefix": "RestrictedToPrefix",
     "ReportBucket": "HasReportBucket",
     "ReportPrefix": "HasReportBucket",
+    "SourceEndpointUrl": "SourceReadWithSecret",
+    "SourceCredentialsSecretArn": "SourceReadWithSecret",
 }
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.

@@ -210,6 +210,9 @@ def shared_environment(stack: Stack) -> dict[str, str]:
         # No ReportBucket: no reports.
         "REPORT_BUCKET": "",
         "REPORT_PREFIX": "",
+        # The source is read as the roles: no other endpoint, no other keys.
+        "SOURCE_ENDPOINT_URL": "",
+        "SOURCE_CREDENTIALS_SECRET_ARN": "",
     }
 
 

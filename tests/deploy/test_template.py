@@ -44,6 +44,7 @@ QUEUES = [*QUEUE_DLQ, *QUEUE_DLQ.values()]
 FOURTEEN_DAYS = 14 * 24 * 3600
 # The key a stack encrypts copies with (SseKmsKeyId).
 COPY_KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab"
+SOURCE_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:minio-keys-AbCdEf"
 
 
 EXPECTED_PARAMETER_DEFAULTS = {
@@ -78,6 +79,8 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "JobRecordDays": 90,
     "ReportBucket": "",
     "ReportPrefix": "s3fanout-reports/",
+    "SourceEndpointUrl": "",
+    "SourceCredentialsSecretArn": "",
 }
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -280,7 +283,7 @@ def test_globals(template: dict[str, Any]) -> None:
         "DEST_BUCKET": {"Ref": "DestinationBucket"},
         "ALLOWED_PREFIX": {"Ref": "AllowedPrefix"},
         "ALLOW_DELETE": {"Ref": "AllowDelete"},
-        "SOURCE_BUCKET_OWNER": {"Fn::If": ["SourceOwnedHere", {"Ref": "AWS::AccountId"}, {"Ref": "SourceBucketOwner"}]},
+        "SOURCE_BUCKET_OWNER": {"Fn::If": ["CheckSourceOwnerHere", {"Ref": "AWS::AccountId"}, {"Ref": "SourceBucketOwner"}]},
         "DEST_BUCKET_OWNER": {"Fn::If": ["DestinationOwnedHere", {"Ref": "AWS::AccountId"}, {"Ref": "DestinationBucketOwner"}]},
         "MAX_HOPS": {"Ref": "MaxHops"},
         "MESSAGE_KEY_SECRET_ARN": {"Ref": "MessageKeySecret"},
@@ -294,6 +297,9 @@ def test_globals(template: dict[str, Any]) -> None:
         "COPY_DLQ_URL": {"Ref": "CopyDeadLetterQueue"},
         "REPORT_BUCKET": {"Ref": "ReportBucket"},
         "REPORT_PREFIX": {"Fn::If": ["HasReportBucket", {"Ref": "ReportPrefix"}, ""]},
+        # A source at another store or read with other keys (clients.Access.from_env).
+        "SOURCE_ENDPOINT_URL": {"Ref": "SourceEndpointUrl"},
+        "SOURCE_CREDENTIALS_SECRET_ARN": {"Ref": "SourceCredentialsSecretArn"},
     }
 
 
@@ -303,6 +309,9 @@ def test_globals(template: dict[str, Any]) -> None:
         ({}, ("123456789012", "123456789012")),  # empty: the stack's own account
         ({"SourceBucketOwner": "111111111111"}, ("111111111111", "123456789012")),
         ({"SourceBucketOwner": "111111111111", "DestinationBucketOwner": "222222222222"}, ("111111111111", "222222222222")),
+        # A source read with another's keys belongs to whoever gave them: checked only when named.
+        ({"SourceCredentialsSecretArn": SOURCE_SECRET_ARN}, ("", "123456789012")),
+        ({"SourceCredentialsSecretArn": SOURCE_SECRET_ARN, "SourceBucketOwner": "111111111111"}, ("111111111111", "123456789012")),
     ],
 )
 def test_bucket_owners_resolve_to_the_stacks_account_when_empty(
@@ -578,6 +587,30 @@ def test_report_prefix_pattern_rejects(template: dict[str, Any], value: str) -> 
     assert not re.fullmatch(template["Parameters"]["ReportPrefix"]["AllowedPattern"], value)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("SourceEndpointUrl", "", True),
+        ("SourceEndpointUrl", "https://minio.example.com:9000", True),
+        ("SourceEndpointUrl", "https://storage.googleapis.com", True),
+        ("SourceEndpointUrl", "https://0123abcd.r2.cloudflarestorage.com/", True),
+        ("SourceEndpointUrl", "http://[::1]:9000/s3", True),
+        ("SourceEndpointUrl", "minio.example.com", False),
+        ("SourceEndpointUrl", "ftp://minio.example.com", False),
+        ("SourceEndpointUrl", "https://a b", False),
+        ("SourceCredentialsSecretArn", "", True),
+        ("SourceCredentialsSecretArn", SOURCE_SECRET_ARN, True),
+        ("SourceCredentialsSecretArn", "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:team/minio-AbCdEf", True),
+        ("SourceCredentialsSecretArn", "minio-keys", False),
+        ("SourceCredentialsSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:*", False),
+        ("SourceCredentialsSecretArn", "arn:aws:kms:us-east-1:123456789012:key/abc", False),
+    ],
+)
+def test_source_access_patterns(template: dict[str, Any], name: str, value: str, accepted: bool) -> None:
+    # The secret's ARN goes into an IAM resource: no wildcard.
+    assert bool(re.fullmatch(template["Parameters"][name]["AllowedPattern"], value)) is accepted
+
+
 @pytest.mark.parametrize(("bucket", "present"), [("", False), ("report-bucket", True)])
 def test_report_outputs_only_with_a_report_bucket(template: dict[str, Any], bucket: str, present: bool) -> None:
     intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), "ReportBucket": bucket, "ReportPrefix": "jobs/"})
@@ -614,6 +647,8 @@ def test_max_hops_parameter(template: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------- rules --
 
+MINIO, SECRET = "https://minio.example.com:9000", "arn:aws:secretsmanager:us-east-1:123456789012:secret:minio-keys-AbCdEf"
+
 
 @pytest.mark.parametrize(
     ("parameters", "refused_by"),
@@ -628,6 +663,15 @@ def test_max_hops_parameter(template: dict[str, Any]) -> None:
         # A bucket copied onto itself.
         ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket"}, "SourceIsNotTheDestination"),
         ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket", "AllowDelete": "true"}, "SourceIsNotTheDestination"),
+        # Another store may hold a bucket of the destination's name.
+        ({"SourceBucket": "same-bucket", "DestinationBucket": "same-bucket", "SourceEndpointUrl": MINIO, "SourceCredentialsSecretArn": SECRET}, None),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "SourceCredentialsSecretArn": SECRET}, None),
+        # The role's own credentials must never be sent to another store.
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "SourceEndpointUrl": MINIO}, "OtherEndpointNeedsItsOwnKeys"),
+        (
+            {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "SourceEndpointUrl": MINIO, "SourceCredentialsSecretArn": SECRET, "SourceBucketOwner": "111111111111"},
+            "OtherEndpointNeedsItsOwnKeys",
+        ),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "reports"}, None),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "src-bucket"}, "ReportsGoElsewhere"),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ReportBucket": "dst-bucket"}, "ReportsGoElsewhere"),
@@ -644,7 +688,7 @@ def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by:
         with pytest.raises(RuleViolation, match=f"^{refused_by}: ") as refused:
             check_rules(template, parameters)
         # CloudFormation shows the AssertDescription: it must say what to change.
-        assert "Bucket" in str(refused.value) or "SseKmsKeyId" in str(refused.value)
+        assert any(name in str(refused.value) for name in ("Bucket", "SseKmsKeyId", "SourceCredentialsSecretArn"))
 
 
 def test_rules_survive_the_transform() -> None:
@@ -952,9 +996,11 @@ def expected_grants(
     copy_kms: bool = False,
     acl: bool = False,
     object_lock: bool = False,
+    source_secret: str | None = None,
 ) -> dict[str, set[Grant]]:
     """Every grant of both roles; `report_prefix` is ReportPrefix with ReportBucket
-    "report-bucket", None without a report bucket."""
+    "report-bucket", None without a report bucket; `source_secret` is
+    SourceCredentialsSecretArn (the source read with its keys, not as the roles)."""
     src, dst = f"arn:aws:s3:::{source}", f"arn:aws:s3:::{dest}"
     poll = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
     write_logs = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -1038,6 +1084,12 @@ def expected_grants(
             ("s3:PutObjectRetention", f"{dst}/{prefix}*", dest_owner),
             ("s3:PutObjectLegalHold", f"{dst}/{prefix}*", dest_owner),
         }
+    if source_secret is not None:
+        # Both roles read the one secret; neither gets any grant on the source itself, which
+        # the secret's keys read, nor on a KMS key of it.
+        read_secret = ("secretsmanager:GetSecretValue", source_secret, None)
+        lister = {grant for grant in lister if not grant[1].startswith(src)} | {read_secret}
+        copier = {grant for grant in copier if not grant[1].startswith(src) and grant[1] != KMS_KEY_ARN} | {read_secret}
     return {"ListObjectsFunctionRole": lister, "CopyObjectsFunctionRole": copier}
 
 
@@ -1066,6 +1118,11 @@ def expected_grants(
         ({"ReportBucket": "report-bucket", "ReportPrefix": "", "AllowedPrefix": "logs/"}, expected_grants(prefix="logs/", report_prefix="")),
         # A prefix without a bucket grants nothing.
         ({"ReportPrefix": "jobs/"}, expected_grants()),
+        ({"SourceEndpointUrl": "https://minio.example.com:9000", "SourceCredentialsSecretArn": SOURCE_SECRET_ARN}, expected_grants(source_secret=SOURCE_SECRET_ARN)),
+        (
+            {"SourceCredentialsSecretArn": SOURCE_SECRET_ARN, "AllowDelete": "true", "CopyObjectLock": "true", "SourceKmsKeyArn": KMS_KEY_ARN, "DestinationKmsKeyArn": KMS_MRK_ARN},
+            expected_grants(source_secret=SOURCE_SECRET_ARN, delete=True, object_lock=True, kms=True),
+        ),
         (
             EVERYTHING,
             expected_grants(
@@ -1096,6 +1153,8 @@ def expected_grants(
         "reports",
         "reports-empty-prefix",
         "no-report-bucket",
+        "source-at-another-endpoint",
+        "source-with-other-keys",
         "everything",
     ],
 )

@@ -30,9 +30,10 @@ from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.jobrecord import JobTable
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
+from s3fanout.motoserver import EmbeddedMoto
 from s3fanout.signing import MessageKey
 from tests.deploy.moto_stack import client, deploy_stack
-from tests.keys import AWKWARD_KEYS, ZERO_BYTE_KEYS, boundary_keys
+from tests.keys import AWKWARD_KEYS, TAGGING, TAGS, ZERO_BYTE_KEYS, boundary_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -682,3 +683,64 @@ def test_wait_interrupted_exits_130(make_stack: Callable[..., Deployed], moto_en
     assert stderr.splitlines()[-1] == "python -m seed: interrupted"
     assert "Traceback" not in stderr
     assert stdout == ""
+
+
+# ------------------------------------------------- a source in another store --
+
+OTHER_STORE_KEYS = {"aws_access_key_id": "AKIAOTHERSTORE000001", "aws_secret_access_key": "secret-of-the-other-store"}
+
+
+def test_a_stack_reads_its_source_from_another_store_with_the_secrets_keys(moto_endpoint: str, run_cli: Callable[..., Result], s3: Any, tmp_path: Path) -> None:
+    """SourceEndpointUrl and SourceCredentialsSecretArn: the CLI checks the source where the stack
+    reads it, with the secret's keys, and the workers playing the stack's functions stream every
+    object from that store into the destination, with its tags; a second run copies nothing."""
+    with EmbeddedMoto() as other_store:
+        name = unique("elsewhere")
+        source, dest = f"{name}-src", f"{name}-dst"
+        elsewhere = client("s3", other_store.url)
+        elsewhere.create_bucket(Bucket=source)
+        s3.create_bucket(Bucket=dest)
+        secret = client("secretsmanager", moto_endpoint).create_secret(Name=f"{name}-source-keys", SecretString=json.dumps(OTHER_STORE_KEYS))["ARN"]
+        parameters = {"SourceBucket": source, "DestinationBucket": dest, "SourceEndpointUrl": other_store.url, "SourceCredentialsSecretArn": secret}
+        outputs = deploy_stack(moto_endpoint, name, parameters, enforce_rules=True)
+        assert (outputs["SourceEndpointUrl"], outputs["SourceCredentialsSecretArn"], outputs["SourceBucketOwner"]) == (other_store.url, secret, "")
+        keys = AWKWARD_KEYS[:16] + ZERO_BYTE_KEYS
+        bodies = {key: b"" if key in ZERO_BYTE_KEYS else key.encode() * 3 for key in keys}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda key: elsewhere.put_object(Bucket=source, Key=key, Body=bodies[key], Tagging=TAGGING), keys))
+        args = ["--bucket", source, "--dest", dest, "--stack-name", name, "--local", "--workers", "2", "--no-progress", "--json"]
+
+        first = run_cli(*args)
+
+        assert first.returncode == 0, first.stderr
+        report = first.json()
+        total = sum(map(len, bodies.values()))
+        assert (report["objects_copied"], report["bytes_streamed"], report["failed_keys"]) == (len(keys), total, 0), report
+        assert objects(s3, dest) == objects(elsewhere, source)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            tags = list(pool.map(lambda key: s3.get_object_tagging(Bucket=dest, Key=key)["TagSet"], keys))
+        assert all({t["Key"]: t["Value"] for t in tag_set} == TAGS for tag_set in tags)
+        summary = json.loads(next(tmp_path.glob("s3fanout-runs/*/summary.json")).read_text(encoding="utf-8"))
+        assert (summary["options"]["source_endpoint_url"], summary["options"]["source_credentials_secret_arn"]) == (other_store.url, secret)
+        assert OTHER_STORE_KEYS["aws_secret_access_key"] not in json.dumps(summary), "no key is recorded"
+
+        second = run_cli(*args)
+
+        assert second.returncode == 0, second.stderr
+        assert (second.json()["objects_copied"], second.json()["keys_skipped"]) == (0, len(keys))
+
+
+def test_a_stack_whose_source_secret_cannot_be_read_is_one_line(moto_endpoint: str, run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
+    name = unique("nosecret")
+    source, dest = f"{name}-src", f"{name}-dst"
+    for bucket in (source, dest):
+        s3.create_bucket(Bucket=bucket)
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-keys-AbCdEf"
+    outputs = deploy_stack(moto_endpoint, name, {"SourceBucket": source, "DestinationBucket": dest, "SourceEndpointUrl": "http://127.0.0.1:9", "SourceCredentialsSecretArn": missing})
+
+    result = run_cli("--bucket", source, "--dest", dest, "--stack-name", name)
+
+    assert result.returncode == 2, result
+    [line] = result.stderr.strip().splitlines()
+    assert f"stack '{name}' reads its source with the keys in a secret, and cannot read the credentials secret {missing} (ResourceNotFoundException)" in line
+    assert depth(sqs, outputs["ListQueueUrl"]) == 0, "nothing was queued"

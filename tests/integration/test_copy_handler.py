@@ -55,7 +55,7 @@ class FailingCopies:
 
 def inject_copy_failures(monkeypatch: pytest.MonkeyPatch, failures: dict[str, str]) -> None:
     real = clients.s3()
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: FailingCopies(real, failures))
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: FailingCopies(real, failures))
 
 
 def test_copies_every_key_with_metadata_and_tags(aws: Aws) -> None:
@@ -116,7 +116,7 @@ def test_transient_failure_requeues_only_the_failed_key(aws: Aws, monkeypatch: p
     assert aws.drain(aws.queues.copy_dlq_url) == []
 
     # The retry succeeds once S3 recovers, and copies that key alone.
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: aws.s3)
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: aws.s3)
     assert app.lambda_handler(aws.event(aws.queues.copy_url, retry), context()) == {"batchItemFailures": []}
     assert dest_keys(aws) == {f"key-{i}" for i in range(5)}
 

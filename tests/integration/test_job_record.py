@@ -72,7 +72,7 @@ def test_a_batch_delivered_twice_counts_once_and_is_not_copied_again(aws: Aws, j
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: Watching())
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: Watching())
 
     # The same message again, as after a crash between settling it and SQS deleting it.
     assert copy_app.lambda_handler(event, context()) == {"batchItemFailures": []}

@@ -56,7 +56,7 @@ def test_a_key_the_source_listing_left_out_is_not_deleted(aws: Aws, monkeypatch:
     fill(aws, SOURCE, ["a", "b", "c"])
     fill(aws, DEST, ["a", "b", "b-orphan", "c"])
     real = clients.s3()
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: MisbehavingListings(real, unlisted=frozenset({"b"})))
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: MisbehavingListings(real, unlisted=frozenset({"b"})))
 
     event = aws.event(aws.queues.list_url, ListTask("job-1", SOURCE, DEST, mode="delete").to_json())
     assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
@@ -83,7 +83,7 @@ def test_pagination_stuck_on_one_page_fails_the_task_after_two_requests(aws: Aws
     fill(aws, SOURCE, [f"k{i:04d}" for i in range(1500)])
     real = clients.s3()
     stuck = MisbehavingListings(real, stuck=True)
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: stuck)
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: stuck)
 
     event = aws.event(aws.queues.list_url, ListTask("job-1", SOURCE, DEST).to_json())
     assert app.lambda_handler(event, context()) == {"batchItemFailures": []}

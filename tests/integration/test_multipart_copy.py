@@ -120,7 +120,7 @@ class FailingParts:
 def test_a_failure_mid_way_leaves_no_multipart_upload(aws: Aws, monkeypatch: pytest.MonkeyPatch, code: str, queue: str) -> None:
     large, _ = put(aws, "big", 12 * MiB)
     real = clients.s3()
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: FailingParts(real, 2, code))
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: FailingParts(real, 2, code))
 
     assert app.lambda_handler(aws.event(aws.queues.copy_url, batch(large)), context()) == {"batchItemFailures": []}
 
@@ -167,7 +167,7 @@ def test_an_object_split_into_part_tasks_is_completed_by_the_last_of_them(aws: A
     # A part task delivered once more after completion finds its upload gone but the object in
     # place: nothing to do, and no failure.
     real = clients.s3()
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: UnknownUploadIsNoSuchUpload(real))
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: UnknownUploadIsNoSuchUpload(real))
     assert app.lambda_handler(aws.event(aws.queues.copy_url, tasks[0].to_json()), context()) == {"batchItemFailures": []}
     assert aws.drain(aws.queues.copy_url) == [] and aws.drain(aws.queues.copy_dlq_url) == []
 

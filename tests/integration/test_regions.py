@@ -49,7 +49,7 @@ class Recording:
 def record_regions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, str, str]]:
     calls: list[tuple[str | None, str, str]] = []
     real: Callable[..., Any] = clients.s3
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: Recording(real(region, role_arn), region, calls))
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: Recording(real(region, role_arn), region, calls))
     return calls
 
 

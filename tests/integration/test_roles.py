@@ -52,7 +52,7 @@ def test_each_side_is_reached_as_its_role(aws: Aws, monkeypatch: pytest.MonkeyPa
                 return call
             return attribute
 
-    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None: AsRole(real(region, role_arn), role_arn))
+    monkeypatch.setattr(clients, "s3", lambda region=None, role_arn=None, endpoint_url=None, profile=None, credentials_secret_arn=None: AsRole(real(region, role_arn), role_arn))
 
     list_app.lambda_handler(aws.event(aws.queues.list_url, ListTask("job-1", SOURCE, DEST).to_json()), context())
     [body] = aws.drain(aws.queues.copy_url)

@@ -9,9 +9,10 @@ Objects above the multipart threshold are copied in parts (multipart.py), with t
 outcomes, and a fourth: an object too large for the time left is handed on as part tasks, which
 go back on the copy queue, each in a message of its own.
 
-When no server-side copy can reach both sides (another endpoint or profile), every object is
-streamed instead (stream.py): read and uploaded through this process, in parts above a threshold,
-never as a multipart server-side copy.
+When no server-side copy can reach both sides (another endpoint, profile or key pair), every object
+is streamed instead (stream.py): read and uploaded through this process. Above the multipart
+threshold its parts are read and uploaded in the multipart copy's shapes (in this invocation, or
+as part tasks), so that no streamed object needs more than an invocation's time.
 """
 
 from __future__ import annotations
@@ -128,8 +129,10 @@ def copy_batch(
     The batch's own copy options apply; a batch without any gets ``default_options``, by default
     the stack's from the copier's environment (``CopyOptions.from_env``; none for local workers).
 
-    With ``stream``, every key is streamed (read with ``source_s3``, uploaded with ``s3``), one
-    slot of the limit per object, whatever its size: the sides are not one store.
+    With ``stream``, every key is streamed (read with ``source_s3``, uploaded with ``s3``): the
+    sides are not one store. Up to the multipart threshold in one slot of the limit per object (one
+    PutObject, or s3transfer's parts above the stream threshold); above it in parts that are read
+    and uploaded as a multipart copy's are copied, in this invocation or in part tasks.
     """
     options = batch.options
     if options.is_default:
@@ -139,7 +142,7 @@ def copy_batch(
     remaining = remaining_ms or (lambda: NO_DEADLINE_MS)
 
     def attempt(item: CopyItem) -> CopyResult:
-        if stream is not None:
+        if stream is not None and not multipart.wants_multipart(item):
             settings = stream
             return in_one_slot(lambda: stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, options, settings))
         if multipart.wants_multipart(item):
@@ -156,6 +159,7 @@ def copy_batch(
                 final_attempt=final,
                 source_s3=source_s3,
                 options=options,
+                stream=stream,
             )
         return in_one_slot(lambda: copy_object(s3, batch.source_bucket, batch.dest_bucket, item, options, source_s3))
 

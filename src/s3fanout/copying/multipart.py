@@ -20,6 +20,12 @@ An object's copy takes one of two shapes:
   CompleteMultipartUpload answered NoSuchUpload while the destination holds an object of the
   right size made of as many parts is someone else's completion, and fine.
 
+Streamed copies (the sides are two stores, stream.py) take the same two shapes, each part read
+with a ranged GetObject pinned with IfMatch and written with UploadPart instead of UploadPartCopy:
+so an object of any size is copied by invocations of bounded time, as a server-side one is. A
+streamed part is held in memory from its read to its upload; at most ``STREAM_PART_MEMORY_BYTES``
+of parts are in flight per object.
+
 Failures: a failed in-invocation copy aborts its upload, and the key is retried or dead-lettered
 like any failed CopyObject (a retry starts a new upload). A part task that fails transiently is
 retried through the copy queue for the parts it did not copy, upload kept; one that fails for good
@@ -36,12 +42,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.options import content_headers, object_lock_arguments, write_arguments
+from s3fanout.copying.stream import StreamSettings, size_mismatch, source_tagging
 from s3fanout.envvars import env_int
 from s3fanout.messages import (
     DEFAULT_COPY_OPTIONS,
@@ -85,6 +91,9 @@ PART_TASK_SECONDS = 120.0
 # No new part starts with less than this left (plus the part's own estimated time): enough to let
 # the parts in flight finish, complete or hand on, and send the copier's messages.
 STOP_MARGIN_MS = 30_000
+# Bytes of streamed parts one object may hold in memory at once (its read parts not yet uploaded):
+# 256 MiB is 32 parts of the default 8 MiB, and at least one part however large.
+STREAM_PART_MEMORY_BYTES = 256 * MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +183,15 @@ def copy_large(
     final_attempt: bool,
     source_s3: S3Client | None = None,
     options: CopyOptions = DEFAULT_COPY_OPTIONS,
+    stream: StreamSettings | None = None,
 ) -> CopyResult:
     """Copy a large object, or a part task's range of one, never raising: the result says how it
     went. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
     the upload it shares with other part tasks). ``s3`` is the destination region's client;
     ``source_s3`` the source's, which reads its metadata and tags (``s3`` when None). ``options``
-    go into CreateMultipartUpload (a part task's upload already has them)."""
-    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3, options)
+    go into CreateMultipartUpload (a part task's upload already has them). With ``stream``, the
+    parts are read from ``source_s3`` and uploaded (parts of its chunk size), not copied."""
+    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3, options, stream)
     if item.parts is None:
         return copy.whole()
     return copy.part_task(final_attempt)
@@ -199,13 +210,19 @@ class _Copy:
     remaining_ms: Callable[[], int]
     source_s3: S3Client
     options: CopyOptions = DEFAULT_COPY_OPTIONS
+    stream: StreamSettings | None = None
 
     # ------------------------------------------------------------------ whole objects --
 
     def whole(self) -> CopyResult:
         try:
             size, etag, create_args = source_attributes(self.source_s3, self.source_bucket, self.item, self.options)
-            plan = plan_parts(size, self.settings.part_bytes)
+            if self.stream is not None:
+                # Uploaded parts carry the checksums this process computes: the options' algorithm
+                # only, as a streamed object in one piece gets (the source's may need the CRT).
+                create_args = {name: value for name, value in create_args.items() if name not in ("ChecksumAlgorithm", "ChecksumType")}
+                create_args |= {name: value for name, value in write_arguments(self.options).items() if name == "ChecksumAlgorithm"}
+            plan = plan_parts(size, self.stream.chunk_bytes if self.stream is not None else self.settings.part_bytes)
             response = self.s3.create_multipart_upload(Bucket=self.dest_bucket, Key=self.item.key, **create_args)
             upload_id = response["UploadId"]
         except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
@@ -301,32 +318,56 @@ class _Copy:
                 first = started.acquire(blocking=False)
                 if stop.is_set() or (not first and self.remaining_ms() < margin_ms):
                     return None, None
-                start, end = plan.byte_range(number)
-                request: dict[str, Any] = {
-                    "Bucket": self.dest_bucket,
-                    "Key": item.key,
-                    "UploadId": upload_id,
-                    "PartNumber": number,
-                    "CopySource": {"Bucket": self.source_bucket, "Key": item.key},
-                    "CopySourceRange": f"bytes={start}-{end}",
-                }
-                if item.etag:
-                    request["CopySourceIfMatch"] = item.etag
                 try:
-                    response = self.s3.upload_part_copy(**request)
+                    part = self._stream_part(item, upload_id, plan, number) if self.stream is not None else self._copy_part(item, upload_id, plan, number)
                 except Exception as error:  # noqa: BLE001
                     failure = describe_error(error)
                     self.limit.record(throttled=failure.code in THROTTLING_CODES)
                     stop.set()
                     return None, failure
                 self.limit.record(throttled=False)
-                return completed_part(response["CopyPartResult"]), None
+                return part, None
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.limit.maximum, len(numbers)))) as pool:
+        workers = min(self.limit.maximum, len(numbers))
+        if self.stream is not None:
+            workers = min(workers, STREAM_PART_MEMORY_BYTES // plan.part_size)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(copy_part, numbers))
         copied = {number: part for number, (part, _) in zip(numbers, results) if part is not None}
         failure = next((failure for _, failure in results if failure is not None), None)
         return copied, failure
+
+    def _copy_part(self, item: CopyItem, upload_id: str, plan: PartPlan, number: int) -> CompletedPart:
+        start, end = plan.byte_range(number)
+        request: dict[str, Any] = {
+            "Bucket": self.dest_bucket,
+            "Key": item.key,
+            "UploadId": upload_id,
+            "PartNumber": number,
+            "CopySource": {"Bucket": self.source_bucket, "Key": item.key},
+            "CopySourceRange": f"bytes={start}-{end}",
+        }
+        if item.etag:
+            request["CopySourceIfMatch"] = item.etag
+        return completed_part(self.s3.upload_part_copy(**request)["CopyPartResult"])
+
+    def _stream_part(self, item: CopyItem, upload_id: str, plan: PartPlan, number: int) -> CompletedPart:
+        """Read one part's bytes from the source (pinned to the listed ETag) and upload them."""
+        start, end = plan.byte_range(number)
+        request: dict[str, Any] = {"Bucket": self.source_bucket, "Key": item.key, "Range": f"bytes={start}-{end}"}
+        if item.etag:
+            request["IfMatch"] = item.etag
+        body = self.source_s3.get_object(**request)["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        if len(data) != end - start + 1:
+            raise size_mismatch(item.key, item.size, start + len(data), ended=True)
+        upload: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": item.key, "UploadId": upload_id, "PartNumber": number, "Body": data}
+        if self.options.checksum_algorithm is not None:
+            upload["ChecksumAlgorithm"] = self.options.checksum_algorithm
+        return completed_part(self.s3.upload_part(**upload))
 
     def _list_parts(self, upload_id: str) -> dict[int, CompletedPart]:
         """The upload's parts (number -> ETag and checksum), in pages of 1,000; the listing stops
@@ -398,13 +439,13 @@ def source_attributes(s3: S3Client, bucket: str, item: CopyItem, options: CopyOp
     if item.etag:
         request["IfMatch"] = item.etag
     head = s3.head_object(**request)
-    tags = s3.get_object_tagging(Bucket=bucket, Key=item.key).get("TagSet", [])
+    tagging = source_tagging(s3, bucket, item.key)
     args = content_headers(cast("dict[str, Any]", head))
     metadata = dict(options.metadata) if options.replace_metadata else head.get("Metadata")
     if metadata:
         args["Metadata"] = dict(metadata)
-    if tags:
-        args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote)
+    if tagging:
+        args["Tagging"] = tagging
     if options.checksum_algorithm is not None:
         algorithm: str | None = options.checksum_algorithm
         full_object = algorithm in FULL_OBJECT_ALGORITHMS
