@@ -2,7 +2,9 @@
 
 The plan comes from the same listings and the same merge-join the listers use, run here over the
 seeded ranges in a thread pool, and changes nothing. The cost is an estimate from that plan and
-from stated, editable prices and timings (``Prices``), for a run of the deployed stack.
+from stated, editable prices and timings (``Prices``): for a run of the deployed stack, or, when
+the two sides are different stores and every copy would be streamed through this machine, for
+what AWS bills of a local run (``estimate_stream_cost``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.copying.stream import StreamSettings
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.messages import COPY_BATCH_MAX_KEYS
@@ -43,12 +47,25 @@ class JobPlan:
     bytes_orphaned: int = 0
     copy_sample: list[str] = field(default_factory=list)
     orphan_sample: list[str] = field(default_factory=list)
+    # Planned for streamed copies only: objects to copy that would be uploaded in parts, and
+    # their parts (the others are one PutObject each).
+    multipart_uploads: int = 0
+    upload_parts: int = 0
 
     def add(self, other: JobPlan) -> None:
-        for name in ("ranges", "source_pages", "dest_pages", "to_copy", "bytes_to_copy", "to_skip", "bytes_to_skip", "orphans", "bytes_orphaned"):
+        for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.copy_sample = sorted(self.copy_sample + other.copy_sample)[:SAMPLE_SIZE]
         self.orphan_sample = sorted(self.orphan_sample + other.orphan_sample)[:SAMPLE_SIZE]
+
+
+_SUMMED = ("ranges", "source_pages", "dest_pages", "to_copy", "bytes_to_copy", "to_skip", "bytes_to_skip", "orphans", "bytes_orphaned", "multipart_uploads", "upload_parts")
+
+
+def upload_parts(size: int, stream: StreamSettings) -> int:
+    """The parts a streamed object of ``size`` bytes is uploaded in; 0 for one PutObject.
+    s3transfer uploads in parts from ``threshold_bytes`` on (at the threshold too)."""
+    return 0 if size < stream.threshold_bytes else -(-size // stream.chunk_for(size))
 
 
 class _CountingS3:
@@ -64,9 +81,17 @@ class _CountingS3:
 
 
 def plan_range(
-    s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, compare: bool, dest_s3: S3Client | None = None
+    s3: S3Client,
+    source_bucket: str,
+    dest_bucket: str,
+    prefix: str,
+    key_range: KeyRange,
+    compare: bool,
+    dest_s3: S3Client | None = None,
+    stream: StreamSettings | None = None,
 ) -> JobPlan:
-    """One range's plan; ``s3`` lists the source, ``dest_s3`` (each of its bucket's region) the destination."""
+    """One range's plan; ``s3`` lists the source, ``dest_s3`` (each of its bucket's region) the
+    destination. With ``stream`` (the copies would be streamed), the uploads in parts are counted."""
     plan = JobPlan(ranges=1)
     counting, dest_counting = _CountingS3(s3), _CountingS3(dest_s3 or s3)
     # Only list_objects_v2 is called on them: they stand in for the clients.
@@ -79,6 +104,9 @@ def plan_range(
             if decision.action is Action.COPY and decision.source:
                 plan.to_copy += 1
                 plan.bytes_to_copy += decision.source.size
+                parts = upload_parts(decision.source.size, stream) if stream else 0
+                plan.multipart_uploads += 1 if parts else 0
+                plan.upload_parts += parts
                 if len(plan.copy_sample) < SAMPLE_SIZE:
                     plan.copy_sample.append(decision.key)
             elif decision.action is Action.SKIP and decision.source:
@@ -94,11 +122,21 @@ def plan_range(
     return plan
 
 
-def plan_job(s3: S3Client, source_bucket: str, dest_bucket: str, prefix: str, ranges: int, compare: bool = True, dest_s3: S3Client | None = None) -> JobPlan:
-    """List and compare every seeded range (in parallel), changing nothing."""
+def plan_job(
+    s3: S3Client,
+    source_bucket: str,
+    dest_bucket: str,
+    prefix: str,
+    ranges: int,
+    compare: bool = True,
+    dest_s3: S3Client | None = None,
+    stream: StreamSettings | None = None,
+) -> JobPlan:
+    """List and compare every seeded range (in parallel), changing nothing; ``stream``: the
+    settings the copies would be streamed with, when they would be."""
     total = JobPlan()
     with ThreadPoolExecutor(max_workers=PLANNING_THREADS) as pool:
-        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare, dest_s3), seed_ranges(prefix, ranges)):
+        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare, dest_s3, stream), seed_ranges(prefix, ranges)):
             total.add(plan)
     return total
 
@@ -112,10 +150,13 @@ class Prices:
     s3_list_per_1000: float = 0.005  # ListObjectsV2 is billed as a PUT/COPY/POST/LIST request
     s3_copy_per_1000: float = 0.005  # CopyObject, billed to the destination as a COPY request
     s3_delete_per_1000: float = 0.0  # DeleteObjects is free
+    s3_put_per_1000: float = 0.005  # PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload
+    s3_get_per_1000: float = 0.0004  # GetObject, GetObjectTagging
     sqs_per_million: float = 0.40  # standard queue; every 64 KiB of a request counts as one
     lambda_per_million: float = 0.20
     lambda_gb_second: float = 0.0000133334  # arm64
     transfer_per_gb_between_regions: float = 0.02
+    transfer_out_per_gb: float = 0.09  # S3 to the internet (first 10 TB a month), for streamed copies
     list_page_seconds: float = 0.08
     copy_seconds_per_object: float = 0.05
     copy_bytes_per_second: float = 100e6  # server-side copy rate of one object
@@ -204,6 +245,42 @@ def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: 
     return CostEstimate(lines, prices)
 
 
+def estimate_stream_cost(plan: JobPlan, prices: Prices, *, delete: bool, source_on_aws: bool, dest_on_aws: bool) -> CostEstimate:
+    """What AWS would bill for a local run that streams this plan through this machine (the only
+    way it can run: server-side copies do not join two stores): the requests on whichever side is
+    AWS S3, and, for a source on AWS S3, the data transfer out to this machine. Another provider's
+    bill (its requests, its data transfer out) is not in it, nor local mode's own queues."""
+    lines = []
+    if source_on_aws:
+        # The orphan pass lists the source again; each copy is a GetObjectTagging and a GetObject.
+        lists = plan.source_pages * (2 if delete else 1)
+        gets = 2 * plan.to_copy
+        gigabytes = plan.bytes_to_copy / 1e9
+        lines += [
+            CostLine("S3 LIST requests (source)", lists, "requests", lists / 1000 * prices.s3_list_per_1000),
+            CostLine("S3 GET requests (source)", gets, "requests", gets / 1000 * prices.s3_get_per_1000),
+            CostLine("S3 data transfer out (source)", math.ceil(gigabytes), "GB", gigabytes * prices.transfer_out_per_gb),
+        ]
+    if dest_on_aws:
+        lists = plan.dest_pages + (max(plan.dest_pages, plan.ranges) if delete else 0)
+        # One PutObject per object below the threshold; above, Create, the parts and Complete.
+        puts = plan.to_copy - plan.multipart_uploads + plan.upload_parts + 2 * plan.multipart_uploads
+        deletes = math.ceil(plan.orphans / 1000) if delete else 0
+        lines += [
+            CostLine("S3 LIST requests (destination)", lists, "requests", lists / 1000 * prices.s3_list_per_1000),
+            CostLine("S3 PUT requests (destination)", puts, "requests", puts / 1000 * prices.s3_put_per_1000),
+            CostLine("S3 DELETE requests (destination)", deletes, "requests", deletes / 1000 * prices.s3_delete_per_1000),
+        ]
+    return CostEstimate(lines, prices)
+
+
+def is_aws_endpoint(url: str | None) -> bool:
+    """Whether an S3 client's endpoint is AWS S3's own (amazonaws.com), not another provider's
+    or a local server's."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
 def incurred_cost(counts: Counts, ranges: int, prices: Prices) -> CostEstimate:
     """What a finished job cost, at list prices, from what its record counted it doing. Requests
     S3 bills are counted; SQS, Lambda and DynamoDB are derived from the messages the job sent."""
@@ -268,13 +345,14 @@ class EncryptionNeeds:
 ENCRYPTION_SAMPLE = 3
 
 
-def encryption_needs(s3: S3Client, source_bucket: str, dest_bucket: str, sample_keys: list[str]) -> EncryptionNeeds:
-    """Read the destination's default encryption and the encryption of a few source objects to
-    copy: the pre-flight probes run with the operator's credentials and cannot see what the
-    copier's role will lack, so the plan says it before the copies fail AccessDenied."""
+def encryption_needs(s3: S3Client, source_bucket: str, dest_bucket: str, sample_keys: list[str], dest_s3: S3Client | None = None) -> EncryptionNeeds:
+    """Read the destination's default encryption (with ``dest_s3`` when given) and the encryption
+    of a few source objects to copy: the pre-flight probes run with the operator's credentials and
+    cannot see what the copier's role will lack, so the plan says it before the copies fail
+    AccessDenied."""
     dest_key, unknown, sse_c, source_keys = None, [], [], set()
     try:
-        rules = s3.get_bucket_encryption(Bucket=dest_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        rules = (dest_s3 or s3).get_bucket_encryption(Bucket=dest_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
         default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
         if str(default.get("SSEAlgorithm", "")).startswith("aws:kms"):
             dest_key = str(default.get("KMSMasterKeyID") or AWS_MANAGED_KEY)

@@ -4,6 +4,7 @@ why it cannot."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from urllib.parse import urlsplit
 
 from s3fanout import clients
@@ -11,6 +12,7 @@ from s3fanout.clients import OWN_ACCESS, Access
 from s3fanout.completion import parse_report_uri
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.messages import COPY_ACLS, COPY_CHECKSUM_ALGORITHMS, SSE_ALGORITHMS, STORAGE_CLASSES, CopyOptions, InvalidMessage
+from s3fanout.policy import PolicyInputError, parse_role_arn
 from seed.console import UsageError
 
 # Each worker is a process with its own clients and thread pool: more than this only thrashes.
@@ -144,6 +146,19 @@ def metadata_argument(text: str) -> tuple[str, str]:
     return name, value
 
 
+def add_copy_options(group: Any) -> None:
+    """How the copies are written: carried in the job's messages, on both copy paths. The main
+    command and `seed policy` (the grants they need) take the same flags; copy_options reads them."""
+    group.add_argument("--storage-class", type=storage_class_argument, metavar="CLASS", help="storage class of the copies, e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE (default: STANDARD)")
+    group.add_argument("--sse", type=sse_argument, metavar="aws:kms|AES256", help="server-side encryption of the copies (default: the destination bucket's)")
+    group.add_argument("--sse-kms-key-id", type=kms_key_argument, metavar="KEY", help="with --sse aws:kms: the KMS key (key ARN, key id, alias/NAME or alias ARN; default: aws/s3)")
+    group.add_argument("--checksum-algorithm", type=checksum_argument, metavar="ALG", help="checksum of the copies: CRC32, CRC32C, CRC64NVME, SHA1 or SHA256 (default: the source's)")
+    group.add_argument("--acl", type=acl_argument, metavar="bucket-owner-full-control", help="canned ACL of the copies, for a destination of another account without BucketOwnerEnforced")
+    group.add_argument("--metadata-directive", type=metadata_directive_argument, default="COPY", metavar="DIRECTIVE", help="REPLACE: user metadata becomes --metadata's, content headers stay")
+    group.add_argument("--metadata", type=metadata_argument, action="append", metavar="NAME=VALUE", help="user metadata of the copies, with --metadata-directive REPLACE (repeatable)")
+    group.add_argument("--copy-object-lock", action="store_true", help="give each copy its source's Object Lock retention and legal hold (the destination must have Object Lock)")
+
+
 def copy_options(args: argparse.Namespace) -> CopyOptions:
     """The job's CopyOptions from the copy-option flags, or a UsageError saying what is wrong."""
     if args.sse_kms_key_id and args.sse != "aws:kms":
@@ -185,12 +200,38 @@ def profile_argument(text: str) -> str:
     return text
 
 
-def side_access(args: argparse.Namespace) -> tuple[Access, Access]:
-    """How local mode reaches the source and the destination, from the role, endpoint and profile
-    flags; a UsageError when any is given outside local mode's own runs."""
+def role_arn_argument(text: str) -> str:
+    try:
+        return parse_role_arn(text).arn
+    except PolicyInputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_access_arguments(group: Any) -> None:
+    """How each side is reached: a role, an endpoint and a profile for the source and for the
+    destination. One set of flags for the commands that take them (a job, its dry run, verify);
+    ``side_access`` reads them back."""
+    group.add_argument("--source-role-arn", type=role_arn_argument, metavar="ARN", help="act as this IAM role (STS AssumeRole, renewed before it expires) to list and read the source")
+    group.add_argument(
+        "--dest-role-arn",
+        type=role_arn_argument,
+        metavar="ARN",
+        help="act as this IAM role to list and write the destination; it copies, so it must also be allowed to read the source",
+    )
+    endpoint = "S3-compatible endpoint of the {} (MinIO, R2, GCS, ...; http(s)://host[:port][/path]); objects are then streamed through this machine"
+    group.add_argument("--source-endpoint-url", type=endpoint_url_argument, metavar="URL", help=endpoint.format("source"))
+    group.add_argument("--source-profile", type=profile_argument, metavar="NAME", help="read the source with this profile's credentials (AWS config/credentials files); streams when the sides differ")
+    group.add_argument("--dest-endpoint-url", type=endpoint_url_argument, metavar="URL", help=endpoint.format("destination"))
+    group.add_argument("--dest-profile", type=profile_argument, metavar="NAME", help="write the destination with this profile's credentials")
+
+
+def side_access(args: argparse.Namespace, *, this_machine: bool = False) -> tuple[Access, Access]:
+    """How the source and the destination are reached, from the role, endpoint and profile flags.
+    A job takes them only in local mode's own runs (a UsageError otherwise); a command that does
+    all its work on this machine (``this_machine``: the dry run, verify) takes them always."""
     source = Access(args.source_role_arn, args.source_endpoint_url, args.source_profile)
     dest = Access(args.dest_role_arn, args.dest_endpoint_url, args.dest_profile)
-    if (source != OWN_ACCESS or dest != OWN_ACCESS) and (not args.local or args.stack_name):
+    if not this_machine and (source != OWN_ACCESS or dest != OWN_ACCESS) and (not args.local or args.stack_name):
         flags = [f"--{name.replace('_', '-')}" for name in ACCESS_FLAGS if getattr(args, name)]
         raise UsageError(f"{' '.join(flags)}: the role, endpoint and profile flags are for local mode's own runs (--local without --stack-name): a stack's functions act as their own roles")
     return source, dest

@@ -26,23 +26,16 @@ from seed.arguments import (
     MAX_WORKERS,
     MIN_FUNCTION_TIMEOUT_SECONDS,
     account_id,
-    acl_argument,
+    add_access_arguments,
+    add_copy_options,
     bucket_argument,
-    checksum_argument,
     copy_options,
-    endpoint_url_argument,
     function_timeout,
-    kms_key_argument,
-    metadata_argument,
-    metadata_directive_argument,
     positive_int,
     prefix_argument,
-    profile_argument,
     range_count,
     report_argument,
     side_access,
-    sse_argument,
-    storage_class_argument,
     worker_count,
 )
 from seed.console import PROG, ExitStatus, JobInterrupted, OneLineParser, UsageError, fail, progress_wanted
@@ -50,7 +43,7 @@ from seed.demo import run_demo
 from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_places, dlq_purge, dlq_redrive, worker_options
 from seed.dry_run import dry_run
 from seed.job_commands import cancel_main, jobs_main, status_main
-from seed.policy import policy_main, role_arn_argument
+from seed.policy import policy_main
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
 from seed.verify import verify_main
@@ -128,20 +121,7 @@ def seed_parser() -> argparse.ArgumentParser:
     local.add_argument("--local", action="store_true", help="run the listers and copiers on this machine instead of in Lambda")
     local.add_argument("--source-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the source bucket (S3 refuses a bucket of that name in another account)")
     local.add_argument("--dest-owner", type=account_id, metavar="ACCOUNT", help="12-digit account that must own the destination bucket")
-    local.add_argument(
-        "--source-role-arn", type=role_arn_argument, metavar="ARN", help="act as this IAM role (STS AssumeRole, renewed before it expires) to list and read the source"
-    )
-    local.add_argument(
-        "--dest-role-arn",
-        type=role_arn_argument,
-        metavar="ARN",
-        help="act as this IAM role to list and write the destination; it copies, so it must also be allowed to read the source",
-    )
-    endpoint = "S3-compatible endpoint of the {} (MinIO, R2, GCS, ...; http(s)://host[:port][/path]); objects are then streamed through this machine"
-    local.add_argument("--source-endpoint-url", type=endpoint_url_argument, metavar="URL", help=endpoint.format("source"))
-    local.add_argument("--source-profile", type=profile_argument, metavar="NAME", help="read the source with this profile's credentials (AWS config/credentials files); streams when the sides differ")
-    local.add_argument("--dest-endpoint-url", type=endpoint_url_argument, metavar="URL", help=endpoint.format("destination"))
-    local.add_argument("--dest-profile", type=profile_argument, metavar="NAME", help="write the destination with this profile's credentials")
+    add_access_arguments(local)
     add_worker_options(local)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
@@ -153,18 +133,6 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
-
-
-def add_copy_options(group: Any) -> None:
-    """How the copies are written: carried in the job's messages, on both copy paths."""
-    group.add_argument("--storage-class", type=storage_class_argument, metavar="CLASS", help="storage class of the copies, e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE (default: STANDARD)")
-    group.add_argument("--sse", type=sse_argument, metavar="aws:kms|AES256", help="server-side encryption of the copies (default: the destination bucket's)")
-    group.add_argument("--sse-kms-key-id", type=kms_key_argument, metavar="KEY", help="with --sse aws:kms: the KMS key (key ARN, key id, alias/NAME or alias ARN; default: aws/s3)")
-    group.add_argument("--checksum-algorithm", type=checksum_argument, metavar="ALG", help="checksum of the copies: CRC32, CRC32C, CRC64NVME, SHA1 or SHA256 (default: the source's)")
-    group.add_argument("--acl", type=acl_argument, metavar="bucket-owner-full-control", help="canned ACL of the copies, for a destination of another account without BucketOwnerEnforced")
-    group.add_argument("--metadata-directive", type=metadata_directive_argument, default="COPY", metavar="DIRECTIVE", help="REPLACE: user metadata becomes --metadata's, content headers stay")
-    group.add_argument("--metadata", type=metadata_argument, action="append", metavar="NAME=VALUE", help="user metadata of the copies, with --metadata-directive REPLACE (repeatable)")
-    group.add_argument("--copy-object-lock", action="store_true", help="give each copy its source's Object Lock retention and legal hold (the destination must have Object Lock)")
 
 
 def add_worker_options(group: Any) -> None:
@@ -191,11 +159,10 @@ def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
     clients.use_region(args.region)
     spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args))
-    source_access, dest_access = side_access(args)
-    if args.dry_run and (source_access.endpoint_url or source_access.profile or dest_access.endpoint_url or dest_access.profile):
-        raise UsageError("--dry-run does not reach another endpoint or profile yet: run it without the endpoint and profile flags")
+    # The dry run lists both sides on this machine, whatever mode it plans for.
+    source_access, dest_access = side_access(args, this_machine=args.dry_run)
     if args.dry_run:
-        return dry_run(spec, args)
+        return dry_run(spec, args, source_access, dest_access)
     if args.delete and args.force:
         raise UsageError("--delete needs the comparison that --force skips")
     if args.report and not (args.local or args.wait):

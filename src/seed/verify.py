@@ -1,6 +1,7 @@
 """python -m seed verify: is the destination what a sync of the source would make it? Lists both
-buckets on this machine (S3 read access only: no stack, queues or workers), reports every key
-missing, different or extra, and changes nothing (s3fanout/verification.py does the work)."""
+buckets on this machine (S3 read access only: no stack, queues or workers), each through its own
+access (role, endpoint, profile: the flags of a local job), reports every key missing, different
+or extra, and changes nothing (s3fanout/verification.py does the work)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from s3fanout.preflight import check_buckets
 from s3fanout.s3errors import S3Failure
 from s3fanout.s3ops import ListedObject
 from s3fanout.verification import Difference, VerifyResult, verify
-from seed.arguments import MAX_SEED_RANGES, bounded_int, bucket_argument, prefix_argument, range_count
+from seed.arguments import MAX_SEED_RANGES, add_access_arguments, bounded_int, bucket_argument, prefix_argument, range_count, side_access
 from seed.console import PROG, ExitStatus, OneLineParser, UsageError, fail, progress_wanted
 from seed.progress import human_bytes
 
@@ -42,7 +43,7 @@ def verify_parser() -> OneLineParser:
         description=(
             "Check that the destination holds every key of the source (under --prefix) with the same size and ETag, "
             "by the rule a sync uses to skip a key, and nothing else. Lists both buckets on this machine over the same "
-            "key ranges as a sync; needs S3 read access only and changes nothing."
+            "key ranges as a sync, each side through its own role, endpoint or profile when given; needs S3 read access only and changes nothing."
         ),
         epilog="exit status: 0 identical, 1 keys missing, different or extra, 2 bad input or S3 unreachable, 130 interrupted",
     )
@@ -52,6 +53,7 @@ def verify_parser() -> OneLineParser:
     parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to list, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES}, as a sync)")
     parser.add_argument("--threads", type=thread_count, default=DEFAULT_THREADS, metavar="N", help=f"ranges listed at once, 1 to {MAX_THREADS} (default: {DEFAULT_THREADS})")
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    add_access_arguments(parser.add_argument_group("each side's access (as a local job's; default: the configured S3 and credentials)"))
     parser.add_argument("--json", action="store_true", help="print one JSON object naming every key missing, different or extra")
     parser.add_argument("--no-progress", action="store_true", help="no progress display, even on a terminal")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -64,10 +66,12 @@ def verify_main(argv: list[str]) -> int:
     source_bucket, dest_bucket = bucket_argument(args.bucket), bucket_argument(args.dest)
     if source_bucket == dest_bucket:
         raise UsageError(f"--bucket and --dest are the same bucket '{source_bucket}': there is nothing to compare")
-    source_region, dest_region = check_buckets(clients.probe_s3(), JobSpec(source_bucket, dest_bucket, args.prefix, args.ranges))
+    source_access, dest_access = side_access(args, this_machine=True)
+    spec = JobSpec(source_bucket, dest_bucket, args.prefix, args.ranges)
+    source_region, dest_region = check_buckets(clients.probe_s3(source_access), spec, clients.probe_s3(dest_access))
     try:
         with VerifyProgress(progress_wanted(args.no_progress or args.json)) as progress:
-            source_s3, dest_s3 = clients.s3(source_region), clients.s3(dest_region)
+            source_s3, dest_s3 = clients.s3_for(source_access, source_region), clients.s3_for(dest_access, dest_region)
             result = verify(source_s3, source_bucket, dest_bucket, args.prefix, args.ranges, args.threads, on_progress=progress, dest_s3=dest_s3)
     except S3Failure as failure:
         return fail(f"{failure.message} ({failure.code})", args.debug)

@@ -146,6 +146,7 @@ def test_dry_run_plans_and_prices_without_changing_anything(moto_server: Embedde
     assert plan["plan"]["orphan_sample"] == ["orphan"] and plan["plan"]["copy_sample"][0] == "k00"
     lines = {line["item"]: line for line in plan["cost"]["lines"]}
     assert lines["S3 COPY requests"]["quantity"] == 21 and plan["cost"]["total_usd"] > 0
+    assert (plan["streamed"], plan["objects_streamed"], plan["bytes_streamed"], plan["stream"]) == (False, 0, 0, None)
     assert objects(s3, DEST) == before
     # Nothing queued: the dry run never touches SQS.
     sqs = boto3.client("sqs", endpoint_url=moto_server.url, region_name="us-east-1")
