@@ -1,7 +1,9 @@
 """What another account must grant the stack's roles, as policy documents ready to paste: the
 source bucket's policy, the destination bucket's when it belongs to another account, and the KMS
 key policy statements for customer-managed keys, with advice on what no policy can say (who owns
-the copies, AWS managed keys).
+the copies, AWS managed keys). A job's copy options (messages.CopyOptions) add the grants they need:
+s3:PutObjectAcl for --acl, the Object Lock reads and writes for --copy-object-lock, and a key
+policy statement for an --sse-kms-key-id of another account.
 
 The S3 and KMS actions are exactly those template.yaml grants ListObjectsFunctionRole and
 CopyObjectsFunctionRole on the two buckets and keys (tests/unit/test_policy.py holds the two
@@ -15,10 +17,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions
+
 POLICY_VERSION = "2012-10-17"
 
 # arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME (IAM's characters for paths and names).
 _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/([\w+=,.@/-]{1,576})$")
+# A KMS key or alias ARN: its account (a key id or alias name has none; S3 looks it up in the
+# account of the caller, the roles').
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(\d{12}):(key|alias)/")
 # The host suffix of S3 endpoints per partition, for kms:ViaService (template.yaml's
 # s3.*.${AWS::URLSuffix}).
 _URL_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn"}
@@ -46,6 +53,14 @@ VERSION_READ = ("s3:GetObjectVersion",)
 # KMS: only the copier reads or writes object data (the lister's HeadObject needs no data key).
 COPIER_SOURCE_KMS = ("kms:Decrypt",)
 COPIER_DEST_KMS = ("kms:GenerateDataKey", "kms:Decrypt")
+# The copy options' grants (template.yaml's conditional copier statements of the same Sids), each
+# only when the job's options ask for it: --acl sets a canned ACL on every copy (S3 authorises the
+# header as s3:PutObjectAcl); --copy-object-lock reads the source's retention and legal hold and
+# writes them on the copy; --sse aws:kms --sse-kms-key-id encrypts the copies with that key.
+COPIER_DEST_ACL = ("s3:PutObjectAcl",)
+COPIER_SOURCE_OBJECT_LOCK = ("s3:GetObjectRetention", "s3:GetObjectLegalHold")
+COPIER_DEST_OBJECT_LOCK = ("s3:PutObjectRetention", "s3:PutObjectLegalHold")
+COPIER_COPY_KMS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 # S3's AWS managed key: its key policy cannot be changed, so no other account can use it.
 AWS_MANAGED_KEY = "aws/s3"
@@ -113,8 +128,9 @@ class Principals:
 @dataclass(frozen=True, slots=True)
 class Grants:
     """What to grant, and the facts that decide where: the buckets and key prefix, the roles, the
-    accounts owning the buckets (None: not known), whether the stack may delete, and the
-    customer-managed KMS keys the buckets' objects are (or will be) encrypted with."""
+    accounts owning the buckets (None: not known), whether the stack may delete, the
+    customer-managed KMS keys the buckets' objects are (or by default will be) encrypted with, and
+    the copy options of the jobs (a job's own, or the stack's for jobs without)."""
 
     source_bucket: str
     dest_bucket: str
@@ -126,6 +142,11 @@ class Grants:
     versions: bool = False
     source_kms_keys: tuple[str, ...] = ()
     dest_kms_keys: tuple[str, ...] = ()
+    copy_options: CopyOptions = DEFAULT_COPY_OPTIONS
+    # A stack that reads its source with the key pair in a secret (SourceCredentialsSecretArn) at
+    # another endpoint or not (SourceEndpointUrl): the roles then need nothing on the source.
+    source_keys_secret: str | None = None
+    source_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         for key in self.source_kms_keys + self.dest_kms_keys:
@@ -140,6 +161,27 @@ class Grants:
     def dest_elsewhere(self) -> bool | None:
         return elsewhere(self.dest_owner, self.principals)
 
+    @property
+    def dest_default_kms_keys(self) -> tuple[str, ...]:
+        """The destination's default keys, when the copies use its default encryption: with --sse
+        they are encrypted as the option says, and its default key is never asked for."""
+        return () if self.copy_options.sse else self.dest_kms_keys
+
+    @property
+    def copy_kms_key(self) -> str | None:
+        """--sse aws:kms --sse-kms-key-id: the key the copies are encrypted with (None: aws/s3)."""
+        return self.copy_options.sse_kms_key_id if self.copy_options.sse == "aws:kms" else None
+
+    @property
+    def copy_kms_keys(self) -> tuple[str, ...]:
+        """The copies' key when its policy must name the copier: a customer-managed key (an ARN)
+        of another account than the roles'. One of the roles' account is theirs to use by their
+        IAM policy; a key id or alias name is one of the roles' account."""
+        key = self.copy_kms_key
+        if key is None or is_aws_managed_key(key) or not elsewhere(kms_key_account(key), self.principals):
+            return ()
+        return (key,)
+
 
 def elsewhere(owner: str | None, principals: Principals) -> bool | None:
     """Whether a bucket owned by ``owner`` is in another account than (one of) the roles; None
@@ -151,6 +193,12 @@ def elsewhere(owner: str | None, principals: Principals) -> bool | None:
 
 def is_aws_managed_key(key: str) -> bool:
     return key.endswith(f"alias/{AWS_MANAGED_KEY}") or key == AWS_MANAGED_KEY
+
+
+def kms_key_account(key: str) -> str | None:
+    """The account of a KMS key or alias ARN; None for a key id or alias name."""
+    match = _KMS_ARN.match(key)
+    return match[1] if match else None
 
 
 # ---------------------------------------------------------------------------------- documents
@@ -206,15 +254,20 @@ def source_statements(grants: Grants) -> list[dict[str, Any]]:
     ]
     if grants.delete_allowed:
         statements.append(statement("ConfirmOrphansInSource", roles.lister, LISTER_SOURCE_OBJECTS_TO_DELETE, objects, _conditions(grants, listing=False)))
+    if grants.copy_options.object_lock:
+        statements.append(statement("ReadSourceObjectLock", roles.copier, COPIER_SOURCE_OBJECT_LOCK, objects, _conditions(grants, listing=False)))
     return statements
 
 
 def dest_statements(grants: Grants) -> list[dict[str, Any]]:
     """The destination bucket policy's statements: the listers' listing, the copiers' writes and
-    multipart clean-up, and (with delete) the listers' deletes of orphans.
+    multipart clean-up, (with delete) the listers' deletes of orphans, and what the copy options
+    add: the copies' ACL (--acl) and their Object Lock retention and legal hold
+    (--copy-object-lock).
 
-    No condition on the objects' ACL or encryption: the copier sends neither today, so such a
-    condition would refuse every copy (who owns the copies is the bucket's Object Ownership)."""
+    No condition on the objects' ACL or encryption: a plain copy sends neither, and the part
+    requests of a multipart copy carry neither even with --acl or --sse, so such a condition would
+    refuse copies (who owns the copies is the bucket's Object Ownership, and --acl)."""
     roles, partition = grants.principals, grants.principals.partition
     bucket, objects = bucket_arn(partition, grants.dest_bucket), objects_arn(partition, grants.dest_bucket, grants.prefix)
     statements = [
@@ -224,11 +277,21 @@ def dest_statements(grants: Grants) -> list[dict[str, Any]]:
     ]
     if grants.delete_allowed:
         statements.append(statement("DeleteDestinationOrphans", roles.lister, LISTER_DEST_OBJECTS_TO_DELETE, objects, _conditions(grants, listing=False)))
+    if grants.copy_options.acl:
+        statements.append(statement("SetCopyAcl", roles.copier, COPIER_DEST_ACL, objects, _conditions(grants, listing=False)))
+    if grants.copy_options.object_lock:
+        statements.append(statement("WriteDestinationObjectLock", roles.copier, COPIER_DEST_OBJECT_LOCK, objects, _conditions(grants, listing=False)))
     return statements
 
 
 SOURCE_KMS_SID = SID_PREFIX + "DecryptSourceObjects"
 DEST_KMS_SID = SID_PREFIX + "EncryptDestinationObjects"
+COPY_KMS_SID = SID_PREFIX + "EncryptCopiesWithSseKmsKeyId"
+
+
+def kms_keys(grants: Grants) -> dict[str, tuple[str, ...]]:
+    """{Sid: keys}: the keys whose policies each KMS statement goes into."""
+    return {SOURCE_KMS_SID: grants.source_kms_keys, DEST_KMS_SID: grants.dest_default_kms_keys, COPY_KMS_SID: grants.copy_kms_keys}
 
 
 def kms_statements(grants: Grants) -> list[dict[str, Any]]:
@@ -237,10 +300,12 @@ def kms_statements(grants: Grants) -> list[dict[str, Any]]:
     roles = grants.principals
     via_s3 = {"StringLike": {"kms:ViaService": f"s3.*.{_URL_SUFFIX.get(roles.partition, 'amazonaws.com')}"}}
     statements = []
-    if grants.source_kms_keys:
+    if grants.source_kms_keys and not grants.source_keys_secret:
         statements.append(statement("DecryptSourceObjects", roles.copier, COPIER_SOURCE_KMS, "*", via_s3))
-    if grants.dest_kms_keys:
+    if grants.dest_default_kms_keys:
         statements.append(statement("EncryptDestinationObjects", roles.copier, COPIER_DEST_KMS, "*", via_s3))
+    if grants.copy_kms_keys:
+        statements.append(statement("EncryptCopiesWithSseKmsKeyId", roles.copier, COPIER_COPY_KMS, "*", via_s3))
     return statements
 
 
@@ -256,7 +321,8 @@ class Findings:
     """What the CLI could (or could not) find out, for the advice: why a bucket's default
     encryption was not read, whether it is S3's AWS managed key, the destination's Object
     Ownership, the keys the roles' own policies allow (None: not known, as in local mode), the
-    stack's name."""
+    stack's name, the copy options its parameters grant the copier (None without a stack), and
+    where the copy options came from ("flags", "stack" or "none")."""
 
     source_encryption_unread: str | None = None
     dest_encryption_unread: str | None = None
@@ -266,15 +332,19 @@ class Findings:
     role_source_kms_key: str | None = None
     role_dest_kms_key: str | None = None
     stack_name: str | None = None
+    role_copy_options: CopyOptions | None = None
+    copy_options_from: str = "none"
 
 
 @dataclass(frozen=True, slots=True)
 class GrantAnswer:
     grants: Grants
-    source_bucket_policy: dict[str, Any]
+    # None when the roles do not read the source (the stack reads it with a secret's keys).
+    source_bucket_policy: dict[str, Any] | None
     dest_bucket_policy: dict[str, Any] | None
     kms_key_policy_statements: list[dict[str, Any]]
     advice: list[str] = field(default_factory=list)
+    copy_options_from: str = "none"
 
     def to_json(self) -> dict[str, Any]:
         grants = self.grants
@@ -287,10 +357,23 @@ class GrantAnswer:
             "source": {"bucket": grants.source_bucket, "owner": grants.source_owner, "another_account": grants.source_elsewhere},
             "destination": {"bucket": grants.dest_bucket, "owner": grants.dest_owner, "another_account": grants.dest_elsewhere},
             "prefix": grants.prefix,
-            "kms_keys": {
-                key: [{"key": arn, "sid": sid} for arn in keys] for key, keys, sid in (("source", grants.source_kms_keys, SOURCE_KMS_SID), ("destination", grants.dest_kms_keys, DEST_KMS_SID))
-            },
+            "kms_keys": {side: [{"key": arn, "sid": sid} for arn in kms_keys(grants)[sid]] for side, sid in (("source", SOURCE_KMS_SID), ("destination", DEST_KMS_SID))},
+            "copy_options": copy_options_json(grants.copy_options) | {"kms_key_sid": COPY_KMS_SID if grants.copy_kms_keys else None, "from": self.copy_options_from},
+            "source_read_with": {"credentials_secret_arn": grants.source_keys_secret, "endpoint_url": grants.source_endpoint} if grants.source_keys_secret else None,
         }
+
+
+def copy_options_json(options: CopyOptions) -> dict[str, Any]:
+    """The options that decide grants and how copies are written, every one named (None: unset)."""
+    return {
+        "storage_class": options.storage_class,
+        "sse": options.sse,
+        "sse_kms_key_id": options.sse_kms_key_id,
+        "checksum_algorithm": options.checksum_algorithm,
+        "acl": options.acl,
+        "metadata_directive": options.metadata_directive,
+        "object_lock": options.object_lock,
+    }
 
 
 def grant_answer(grants: Grants, findings: Findings | None = None) -> GrantAnswer:
@@ -298,17 +381,20 @@ def grant_answer(grants: Grants, findings: Findings | None = None) -> GrantAnswe
     destination is known to be in the roles' account: their own IAM policies grant that."""
     findings = findings or Findings()
     dest = None if grants.dest_elsewhere is False else bucket_policy(dest_statements(grants))
-    return GrantAnswer(grants, bucket_policy(source_statements(grants)), dest, kms_statements(grants), advice(grants, findings))
+    source = None if grants.source_keys_secret else bucket_policy(source_statements(grants))
+    return GrantAnswer(grants, source, dest, kms_statements(grants), advice(grants, findings), findings.copy_options_from)
 
 
 def advice(grants: Grants, findings: Findings) -> list[str]:
     roles = " and ".join(grants.principals.accounts())
     src, dst = f"s3://{grants.source_bucket}", f"s3://{grants.dest_bucket}"
     lines = []
-    for name, owner, where, flag in (
-        (src, grants.source_owner, grants.source_elsewhere, "--source-owner"),
-        (dst, grants.dest_owner, grants.dest_elsewhere, "--dest-owner"),
-    ):
+    sides = [(dst, grants.dest_owner, grants.dest_elsewhere, "--dest-owner")]
+    if grants.source_keys_secret:
+        lines.append(source_keys_advice(grants))
+    else:
+        sides.insert(0, (src, grants.source_owner, grants.source_elsewhere, "--source-owner"))
+    for name, owner, where, flag in sides:
         if where is None:
             lines.append(f"cannot tell whether {name} belongs to another account than the roles' ({roles}; give {flag} ACCOUNT): its statements are printed in case it does")
         elif where:
@@ -316,16 +402,9 @@ def advice(grants: Grants, findings: Findings) -> list[str]:
         else:
             lines.append(f"{name} belongs to the roles' account ({owner}): their own IAM policies already grant this, so its bucket policy needs nothing unless it denies them")
     if grants.dest_elsewhere is not False:
-        if findings.dest_object_ownership == "BucketOwnerEnforced":
-            lines.append(f"{dst}'s Object Ownership is BucketOwnerEnforced: its account owns every copy")
-        else:
-            lines.append(
-                f"copies are owned by the account that writes them ({roles}) unless {dst}'s Object Ownership is BucketOwnerEnforced (recommended: "
-                f"aws s3api put-bucket-ownership-controls --bucket {grants.dest_bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'); "
-                "otherwise copy with --acl bucket-owner-full-control (a later option). The policy demands no ACL: the copier sends none today, "
-                "and such a condition would refuse every copy"
-            )
+        lines.append(_ownership_advice(grants, findings, roles))
     lines += _kms_advice(grants, findings)
+    lines += _copy_options_advice(grants, findings, roles)
     if grants.versions:
         lines.append("--versions adds s3:GetObjectVersion, for version support to come: today's copier reads current versions only")
     lines.append(
@@ -335,13 +414,102 @@ def advice(grants: Grants, findings: Findings) -> list[str]:
     return lines
 
 
+def source_keys_advice(grants: Grants) -> str:
+    """What a source read with a secret's key pair needs: nothing from the roles, a read grant
+    for the keys' own identity where the source is kept."""
+    where = f"at {grants.source_endpoint}" if grants.source_endpoint else "at AWS S3"
+    reads = ", ".join(("list the bucket", "get its objects and their tags") + (("their retention and legal hold",) if grants.copy_options.object_lock else ()))
+    return (
+        f"the stack reads s3://{grants.source_bucket} {where} with the access keys in {grants.source_keys_secret}, not as its roles: "
+        f"no source bucket policy for them; those keys must be allowed to {reads}"
+        + (f" under '{grants.prefix}'" if grants.prefix else "")
+    )
+
+
+def _ownership_advice(grants: Grants, findings: Findings, roles: str) -> str:
+    """Who owns the copies in a destination of another account: its Object Ownership, and the
+    copies' ACL (--acl)."""
+    dst, ownership, acl = f"s3://{grants.dest_bucket}", findings.dest_object_ownership, grants.copy_options.acl
+    enforce = f"aws s3api put-bucket-ownership-controls --bucket {grants.dest_bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"
+    no_condition = "a condition (or a Deny) requiring that ACL would refuse the part requests of multipart copies, which carry no ACL"
+    if ownership == "BucketOwnerEnforced":
+        return f"{dst}'s Object Ownership is BucketOwnerEnforced: its account owns every copy" + (f"; their ACL {acl} (--acl) is accepted there and changes nothing" if acl else "")
+    if not acl:
+        return (
+            f"copies are owned by the account that writes them ({roles}) unless {dst}'s Object Ownership is BucketOwnerEnforced (recommended: {enforce}); "
+            "otherwise copy with --acl bucket-owner-full-control, and give this command that option too (the copier then needs s3:PutObjectAcl). "
+            "The policy demands no ACL: copies without --acl carry none, and such a condition would refuse every copy"
+        )
+    if ownership == "BucketOwnerPreferred":
+        return f"{dst}'s Object Ownership is BucketOwnerPreferred: its account owns every copy, as the copies carry the ACL {acl} (--acl). The policy demands no ACL: {no_condition}"
+    if ownership == "ObjectWriter":
+        return (
+            f"{dst}'s Object Ownership is ObjectWriter: copies are owned by the account that writes them ({roles}), and their ACL {acl} (--acl) gives {dst}'s account "
+            f"full control of them; for it to own them, set BucketOwnerPreferred, or BucketOwnerEnforced (recommended: {enforce}). The policy demands no ACL: {no_condition}"
+        )
+    return (
+        f"copies carry the ACL {acl} (--acl): {dst}'s account owns them if its Object Ownership is BucketOwnerPreferred or BucketOwnerEnforced (recommended: {enforce}), "
+        f"and has full control of them, owned by the account that writes them ({roles}), if it is ObjectWriter. The policy demands no ACL: {no_condition}"
+    )
+
+
+def _copy_options_advice(grants: Grants, findings: Findings, roles: str) -> list[str]:
+    """What the copy options need beyond the printed statements: the stack's own grants (its
+    parameters), and a key the destination's account can use."""
+    options, stack, granted, dst = grants.copy_options, findings.stack_name, findings.role_copy_options, f"s3://{grants.dest_bucket}"
+    lines = []
+    if stack is not None and granted is not None:
+        if options.acl and not granted.acl:
+            lines.append(f"--acl {options.acl} needs s3:PutObjectAcl in the copier's own policy too: deploy stack '{stack}' with CopyAcl={options.acl}")
+        if options.object_lock and not granted.object_lock:
+            lines.append(
+                "--copy-object-lock needs s3:GetObjectRetention, s3:GetObjectLegalHold, s3:PutObjectRetention and s3:PutObjectLegalHold "
+                f"in the copier's own policy too: deploy stack '{stack}' with CopyObjectLock=true"
+            )
+    key = grants.copy_kms_key
+    if options.sse != "aws:kms":
+        return lines
+    if key is None or is_aws_managed_key(key):
+        if grants.dest_elsewhere is not False:
+            lines.append(
+                f"--sse aws:kms without a customer-managed --sse-kms-key-id encrypts the copies with S3's AWS managed key aws/s3 of the account that writes them ({roles}), "
+                f"whose policy no one can change: {dst}'s account could not read them; give --sse-kms-key-id a customer-managed key's ARN"
+            )
+        return lines
+    if grants.copy_kms_keys:
+        line = f"add the statement {COPY_KMS_SID} to the key policy of {kms_key_name(key)} (copies, --sse-kms-key-id)"
+    else:
+        line = f"the copies' key {key} (--sse-kms-key-id) is in the roles' account ({roles}): its policy needs no statement for them"
+        if grants.dest_elsewhere is not False:
+            line += f", but {dst}'s account can read the copies only if that key's policy lets it decrypt"
+    if stack is not None and key not in (granted.sse_kms_key_id if granted else None, findings.role_dest_kms_key):
+        target = f"SseKmsKeyId={key}" if ":key/" in key else "SseKmsKeyId set to its key ARN (unless the stack's SseKmsKeyId or DestinationKmsKeyArn is that key)"
+        line += f"; the copier's own policy must allow the key too: deploy stack '{stack}' with {target}"
+    elif stack is None and grants.copy_kms_keys:
+        line += "; the role's own IAM policy must allow the key too"
+    lines.append(line)
+    return lines
+
+
+def kms_key_name(key: str) -> str:
+    """How to name the key whose policy a statement goes into: an alias ARN names a key."""
+    return f"the key {key} names" if ":alias/" in key else key
+
+
 def _kms_advice(grants: Grants, findings: Findings) -> list[str]:
     lines = []
+    if grants.copy_options.sse and grants.dest_kms_keys:
+        lines.append(
+            f"copies are encrypted as --sse {grants.copy_options.sse} says, not with s3://{grants.dest_bucket}'s default key "
+            f"{' or '.join(grants.dest_kms_keys)}: its policy needs no statement for them"
+        )
     sides = (
         ("source", grants.source_bucket, grants.source_kms_keys, grants.source_elsewhere, findings.source_encryption_unread, findings.source_managed_key, findings.role_source_kms_key),
-        ("destination", grants.dest_bucket, grants.dest_kms_keys, grants.dest_elsewhere, findings.dest_encryption_unread, findings.dest_managed_key, findings.role_dest_kms_key),
+        ("destination", grants.dest_bucket, grants.dest_default_kms_keys, grants.dest_elsewhere, findings.dest_encryption_unread, findings.dest_managed_key, findings.role_dest_kms_key),
     )
     for side, bucket, keys, where, unread, managed, role_key in sides:
+        if side == "destination" and grants.copy_options.sse:
+            continue  # the copies do not use the destination's default encryption
         sid = SOURCE_KMS_SID if side == "source" else DEST_KMS_SID
         parameter = "SourceKmsKeyArn" if side == "source" else "DestinationKmsKeyArn"
         for key in keys:

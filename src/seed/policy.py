@@ -1,8 +1,8 @@
 """python -m seed policy: what another account must grant the stack's roles, ready to paste. Reads
 the roles' ARNs, scope and bucket owners from the stack's outputs (or takes --role-arn for local
 mode), the buckets' default encryption and the destination's Object Ownership where this
-account may read them, and prints the bucket and key policy statements s3fanout/policy.py
-writes."""
+account may read them, and the copy options (the main command's flags, else the stack's
+parameters), and prints the bucket and key policy statements s3fanout/policy.py writes."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from s3fanout import clients
 from s3fanout.guard import Scope
 from s3fanout.job import JobSpec
 from s3fanout.jobqueues import StackError, default_stack_name, describe_stack
-from s3fanout.policy import Findings, GrantAnswer, Grants, PolicyInputError, Principals, grant_answer, is_aws_managed_key, parse_role_arn
+from s3fanout.messages import ACL_ENV, CHECKSUM_ENV, OBJECT_LOCK_ENV, SSE_ENV, SSE_KMS_KEY_ENV, STORAGE_CLASS_ENV, CopyOptions
+from s3fanout.policy import SID_PREFIX, Findings, GrantAnswer, Grants, PolicyInputError, Principals, grant_answer, is_aws_managed_key, kms_key_name, kms_keys
 from s3fanout.preflight import check_names
 from s3fanout.s3errors import describe_error
-from seed.arguments import account_id, bucket_argument, prefix_argument
+from seed.arguments import account_id, add_copy_options, bucket_argument, copy_options, prefix_argument, role_arn_argument
 from seed.console import PROG, ExitStatus, OneLineParser, UsageError
 from seed.runner import check_stack_allows
 
@@ -31,15 +32,18 @@ if TYPE_CHECKING:
 
 # The stack outputs naming the functions' roles (template.yaml).
 ROLE_OUTPUTS = {"lister": "ListObjectsFunctionRoleArn", "copier": "CopyObjectsFunctionRoleArn"}
+# The stack's copy options: template.yaml passes these parameters to the copier as the variables
+# CopyOptions.from_env reads (a test holds the two together).
+STACK_COPY_PARAMETERS = {
+    "StorageClass": STORAGE_CLASS_ENV,
+    "ServerSideEncryption": SSE_ENV,
+    "SseKmsKeyId": SSE_KMS_KEY_ENV,
+    "ChecksumAlgorithm": CHECKSUM_ENV,
+    "CopyAcl": ACL_ENV,
+    "CopyObjectLock": OBJECT_LOCK_ENV,
+}
 # A KMS key's ARN, as template.yaml's SourceKmsKeyArn and DestinationKmsKeyArn accept it.
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
-
-
-def role_arn_argument(text: str) -> str:
-    try:
-        return parse_role_arn(text).arn
-    except PolicyInputError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def kms_key_argument(text: str) -> str:
@@ -54,13 +58,16 @@ def policy_parser() -> OneLineParser:
         description=(
             "Print what another account must grant the stack's roles, ready to paste: the source bucket's policy statements, "
             "the destination's when it belongs to another account, and the KMS key policy statements for customer-managed keys. "
-            "The actions are exactly those the template grants the lister and the copier."
+            "The actions are exactly those the template grants the lister and the copier; the copy options add theirs "
+            "(--acl: s3:PutObjectAcl; --copy-object-lock: Object Lock reads and writes; --sse-kms-key-id of another account: its key policy statement)."
         ),
         epilog=(
             "The roles are the stack's (outputs ListObjectsFunctionRoleArn and CopyObjectsFunctionRoleArn), or with --role-arn "
             "the roles a local run uses, each then granted both the lister's and the copier's statements. "
-            "--json prints {source_bucket_policy, dest_bucket_policy (null when the destination is in the roles' account), "
-            "kms_key_policy_statements, principals {lister, copier}, advice, ...}. exit status: 0 printed, 2 bad input"
+            "The copy options are the flags given, as the main command takes them, else the stack's parameters (StorageClass, "
+            "ServerSideEncryption, SseKmsKeyId, ChecksumAlgorithm, CopyAcl, CopyObjectLock), as for a job seeded without them. "
+            "--json prints {source_bucket_policy (null when the stack reads the source with a secret's keys), dest_bucket_policy (null when the destination is in the roles' account), "
+            "kms_key_policy_statements, principals {lister, copier}, advice, copy_options, ...}. exit status: 0 printed, 2 bad input"
         ),
     )
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
@@ -77,6 +84,7 @@ def policy_parser() -> OneLineParser:
     parser.add_argument("--versions", action="store_true", help="also grant s3:GetObjectVersion on the source (for version support to come)")
     parser.add_argument("--source-kms-key-arn", type=kms_key_argument, metavar="ARN", help="KMS key of the source objects, when the source's default encryption cannot be read from here")
     parser.add_argument("--dest-kms-key-arn", type=kms_key_argument, metavar="ARN", help="KMS key the destination encrypts with, when its default encryption cannot be read from here")
+    add_copy_options(parser.add_argument_group("copy options (as the main command takes them, for the grants they add; default: the stack's parameters, else a plain copy)"))
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -106,6 +114,14 @@ def stack_principals(stack: StackFacts) -> Principals:
     try:
         return Principals.of(stack.outputs[ROLE_OUTPUTS["lister"]], stack.outputs[ROLE_OUTPUTS["copier"]])
     except PolicyInputError as error:
+        raise StackError(f"stack '{stack.name}': {error}") from None
+
+
+def stack_copy_options(stack: StackFacts) -> CopyOptions:
+    """The copy options the stack applies to jobs without their own, and grants its copier."""
+    try:
+        return CopyOptions.from_env({variable: stack.parameters.get(parameter, "") for parameter, variable in STACK_COPY_PARAMETERS.items()})
+    except ValueError as error:
         raise StackError(f"stack '{stack.name}': {error}") from None
 
 
@@ -170,8 +186,13 @@ def policy_main(argv: list[str]) -> int:
     clients.use_region(args.region)
     source, dest = bucket_argument(args.bucket), bucket_argument(args.dest)
     check_names(JobSpec(source, dest))
+    # A job's own copy flags replace the stack's options as a whole; without any, it gets the stack's.
+    options = copy_options(args)
+    options_from = "none" if options.is_default else "flags"
     stack_name = None
     role_source_key = role_dest_key = None
+    role_options = None
+    source_keys_secret = source_endpoint = None
     if args.role_arn:
         principals = _principals(args.role_arn)
         prefix, delete = args.prefix or "", args.delete
@@ -189,9 +210,15 @@ def policy_main(argv: list[str]) -> int:
         dest_owner = stack_owner(stack, "DestinationBucketOwner", args.dest_owner, "destination", "--dest-owner")
         role_source_key = stack.parameters.get("SourceKmsKeyArn") or None
         role_dest_key = stack.parameters.get("DestinationKmsKeyArn") or None
+        role_options = stack_copy_options(stack)
+        source_keys_secret = stack.outputs.get("SourceCredentialsSecretArn") or None
+        source_endpoint = stack.outputs.get("SourceEndpointUrl") or None
+        if options.is_default:
+            options, options_from = role_options, "stack"
 
     s3 = clients.probe_s3()
-    source_encryption = bucket_encryption(s3, source, "source", source_owner)
+    # A source the stack reads with a secret's keys is not the roles' to decrypt: nothing to read.
+    source_encryption = Encryption() if source_keys_secret else bucket_encryption(s3, source, "source", source_owner)
     dest_encryption = bucket_encryption(s3, dest, "destination", dest_owner)
     try:
         grants = Grants(
@@ -205,6 +232,9 @@ def policy_main(argv: list[str]) -> int:
             versions=args.versions,
             source_kms_keys=_keys(args.source_kms_key_arn, source_encryption.kms_key),
             dest_kms_keys=_keys(args.dest_kms_key_arn, dest_encryption.kms_key),
+            copy_options=options,
+            source_keys_secret=source_keys_secret,
+            source_endpoint=source_endpoint,
         )
     except PolicyInputError as error:
         raise UsageError(str(error)) from None
@@ -217,6 +247,8 @@ def policy_main(argv: list[str]) -> int:
         role_source_kms_key=role_source_key,
         role_dest_kms_key=role_dest_key,
         stack_name=stack_name,
+        role_copy_options=role_options,
+        copy_options_from=options_from,
     )
     answer = grant_answer(grants, findings)
     print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else policy_text(answer, stack_name))
@@ -241,22 +273,59 @@ def _keys(*keys: str | None) -> tuple[str, ...]:
 def policy_text(answer: GrantAnswer, stack_name: str | None) -> str:
     """Each document after one line saying where it goes; then the roles and the advice."""
     grants = answer.grants
-    blocks = [
-        _bucket_line("Source", grants.source_bucket, grants.source_owner, grants.source_elsewhere) + "\n" + _json(answer.source_bucket_policy),
-    ]
+    if answer.source_bucket_policy is not None:
+        blocks = [_bucket_line("Source", grants.source_bucket, grants.source_owner, grants.source_elsewhere) + "\n" + _json(answer.source_bucket_policy)]
+    else:
+        blocks = [f"Source bucket s3://{grants.source_bucket} is read with the keys in {grants.source_keys_secret}, not by the roles: nothing to grant them there."]
     if answer.dest_bucket_policy is not None:
         blocks.append(_bucket_line("Destination", grants.dest_bucket, grants.dest_owner, grants.dest_elsewhere) + "\n" + _json(answer.dest_bucket_policy))
     else:
         blocks.append(f"Destination bucket s3://{grants.dest_bucket} is in the roles' account ({grants.dest_owner}): nothing to grant there.")
     for statement in answer.kms_key_policy_statements:
-        side = "source" if statement["Sid"].endswith("SourceObjects") else "destination"
-        keys = grants.source_kms_keys if side == "source" else grants.dest_kms_keys
-        blocks.append(f"Key policy of KMS key {' and of '.join(keys)} ({side} objects): add this statement to the key policy's Statement list.\n" + _json(statement))
+        keys = " and of ".join(_kms_key_line(key) for key in kms_keys(grants)[statement["Sid"]])
+        what = _KMS_STATEMENT_FOR[statement["Sid"].removeprefix(SID_PREFIX)]
+        blocks.append(f"Key policy of {keys} ({what}): add this statement to the key policy's Statement list.\n" + _json(statement))
+    if not grants.copy_options.is_default:
+        given = f"the parameters of stack '{stack_name}'" if answer.copy_options_from == "stack" else "flags"
+        blocks.append(f"Copy options ({given}): {' '.join(copy_flags(grants.copy_options))}")
     roles = answer.grants.principals.to_json()
     whose = f"stack '{stack_name}'" if stack_name else "--role-arn"
     blocks.append(f"Principals ({whose}): lister {_names(roles['lister'])}; copier {_names(roles['copier'])}")
     blocks.append("Advice:\n" + "\n".join(f"  - {line}" for line in answer.advice))
     return "\n\n".join(blocks)
+
+
+# What each KMS statement is for, by Sid (without SID_PREFIX).
+_KMS_STATEMENT_FOR = {
+    "DecryptSourceObjects": "source objects",
+    "EncryptDestinationObjects": "destination objects",
+    "EncryptCopiesWithSseKmsKeyId": "copies, --sse-kms-key-id",
+}
+
+
+def _kms_key_line(key: str) -> str:
+    name = kms_key_name(key)
+    return f"KMS key {key}" if name == key else name.replace("the key", "the KMS key", 1)
+
+
+def copy_flags(options: CopyOptions) -> list[str]:
+    """The options as the main command's flags (metadata values left out)."""
+    flags = [
+        f"--{flag} {value}"
+        for flag, value in (
+            ("storage-class", options.storage_class),
+            ("sse", options.sse),
+            ("sse-kms-key-id", options.sse_kms_key_id),
+            ("checksum-algorithm", options.checksum_algorithm),
+            ("acl", options.acl),
+        )
+        if value is not None
+    ]
+    if options.replace_metadata:
+        flags.append("--metadata-directive REPLACE")
+    if options.object_lock:
+        flags.append("--copy-object-lock")
+    return flags
 
 
 def _bucket_line(role: str, bucket: str, owner: str | None, elsewhere: bool | None) -> str:

@@ -153,6 +153,37 @@ def test_local_mode_grants_the_given_roles_both_parts(moto_endpoint: str, run_cl
     assert {s["Resource"] for s in statements(answer["source_bucket_policy"])} == {f"arn:aws:s3:::{source}", f"arn:aws:s3:::{source}/in/*"}
 
 
+COPY_KEY = "arn:aws:kms:us-east-1:222222222222:key/0000abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_copy_options_from_the_stacks_parameters_or_the_flags(moto_endpoint: str, run_cli: Callable[..., Result]) -> None:
+    """A stack whose parameters set an ACL and Object Lock for copies into another account's
+    destination: their grants without any flag; flags replace the stack's options as a job's do."""
+    stack = Stack(moto_endpoint, "policy-opts", DestinationBucketOwner="222222222222", AllowedPrefix="in/", CopyAcl="bucket-owner-full-control", CopyObjectLock="true")
+    buckets = ("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    copier = [stack.roles["copier"]]
+
+    answer = run_cli(*buckets).json()
+
+    source, dest = {s["Sid"]: s for s in statements(answer["source_bucket_policy"])}, {s["Sid"]: s for s in statements(answer["dest_bucket_policy"])}
+    assert (source["S3FanoutReadSourceObjectLock"]["Principal"]["AWS"], source["S3FanoutReadSourceObjectLock"]["Action"]) == (copier, ["s3:GetObjectRetention", "s3:GetObjectLegalHold"])
+    assert (dest["S3FanoutWriteDestinationObjectLock"]["Principal"]["AWS"], dest["S3FanoutWriteDestinationObjectLock"]["Action"]) == (copier, ["s3:PutObjectRetention", "s3:PutObjectLegalHold"])
+    assert (dest["S3FanoutSetCopyAcl"]["Principal"]["AWS"], dest["S3FanoutSetCopyAcl"]["Action"]) == (copier, ["s3:PutObjectAcl"])
+    assert dest["S3FanoutSetCopyAcl"]["Resource"] == f"arn:aws:s3:::{stack.dest}/in/*"
+    assert (answer["copy_options"]["acl"], answer["copy_options"]["object_lock"], answer["copy_options"]["from"]) == ("bucket-owner-full-control", True, "stack")
+    assert not any("deploy stack" in line for line in answer["advice"]), "the stack grants its own options"
+
+    flagged = run_cli(*buckets, "--sse", "aws:kms", "--sse-kms-key-id", COPY_KEY).json()
+
+    assert not any(s["Sid"] in ("S3FanoutSetCopyAcl", "S3FanoutWriteDestinationObjectLock") for s in statements(flagged["dest_bucket_policy"]))
+    (kms,) = flagged["kms_key_policy_statements"]
+    assert (kms["Sid"], kms["Principal"]["AWS"], kms["Action"], kms["Resource"]) == ("S3FanoutEncryptCopiesWithSseKmsKeyId", copier, ["kms:GenerateDataKey", "kms:Decrypt"], "*")
+    assert kms["Condition"] == {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+    assert (flagged["copy_options"]["from"], flagged["copy_options"]["kms_key_sid"]) == ("flags", kms["Sid"])
+    assert any(line.endswith(f"deploy stack '{stack.name}' with SseKmsKeyId={COPY_KEY}") for line in flagged["advice"])
+    assert_one_line_error(run_cli(*buckets, "--sse-kms-key-id", COPY_KEY), "--sse-kms-key-id needs --sse aws:kms")
+
+
 def assert_one_line_error(result: Result, fragment: str) -> None:
     assert result.returncode == 2, result
     assert result.stdout == ""

@@ -11,7 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from s3fanout.job import JobError, JobSpec
+from s3fanout.jobqueues import StackError
+from s3fanout.messages import CopyOptions
 from s3fanout.policy import (
+    COPY_KMS_SID,
     DEST_KMS_SID,
     POLICY_VERSION,
     SOURCE_KMS_SID,
@@ -24,6 +27,9 @@ from s3fanout.policy import (
     parse_role_arn,
 )
 from s3fanout.preflight import check_access, check_buckets
+from seed.cli import seed_parser
+from seed.console import UsageError
+from seed.policy import STACK_COPY_PARAMETERS, StackFacts, policy_main, policy_parser, policy_text, stack_copy_options
 from tests.deploy.moto_stack import Intrinsics, load_template, pseudo_parameters
 
 LISTER = "arn:aws:iam::123456789012:role/s3-fanout-ListObjectsFunctionRole-ABC"
@@ -32,6 +38,12 @@ ROLES = Principals.of(LISTER, COPIER)
 HERE, ELSEWHERE = "123456789012", "111111111111"
 SOURCE_KEY = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DEST_KEY = "arn:aws:kms:us-east-1:222222222222:key/mrk-0123456789abcdef0123456789abcdef"
+# --sse-kms-key-id: a key of the destination's account, and one of the roles' own.
+COPY_KEY = "arn:aws:kms:us-east-1:222222222222:key/0000abcd-12ab-34cd-56ef-1234567890ab"
+OWN_COPY_KEY = "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab"
+ACL = "bucket-owner-full-control"
+# Every copy option that adds a grant.
+ALL_OPTIONS = CopyOptions(acl=ACL, object_lock=True, sse="aws:kms", sse_kms_key_id=COPY_KEY)
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
 
 
@@ -72,10 +84,11 @@ def assert_valid_policy(document: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- the documents
 
 
+@pytest.mark.parametrize("options", [CopyOptions(), ALL_OPTIONS], ids=["plain", "copy-options"])
 @pytest.mark.parametrize("delete_allowed", [False, True])
 @pytest.mark.parametrize("dest_owner", [None, ELSEWHERE])
-def test_documents_are_valid_iam_policies(delete_allowed: bool, dest_owner: str | None) -> None:
-    answer = grant_answer(grants(delete_allowed=delete_allowed, dest_owner=dest_owner, source_kms_keys=(SOURCE_KEY,), dest_kms_keys=(DEST_KEY,)))
+def test_documents_are_valid_iam_policies(delete_allowed: bool, dest_owner: str | None, options: CopyOptions) -> None:
+    answer = grant_answer(grants(delete_allowed=delete_allowed, dest_owner=dest_owner, source_kms_keys=(SOURCE_KEY,), dest_kms_keys=(DEST_KEY,), copy_options=options))
     assert_valid_policy(answer.source_bucket_policy)
     assert answer.dest_bucket_policy is not None
     assert_valid_policy(answer.dest_bucket_policy)
@@ -92,6 +105,19 @@ def test_json_object_has_the_contract_fields() -> None:
     assert {"source_bucket_policy", "dest_bucket_policy", "kms_key_policy_statements", "principals", "advice"} <= set(document)
     assert document["principals"] == {"lister": LISTER, "copier": COPIER}
     assert isinstance(document["advice"], list) and all(isinstance(line, str) for line in document["advice"])
+    assert set(document["kms_keys"]) == {"source", "destination"}
+    # Grown, not changed: the copy options the grants are for, every one named.
+    assert document["copy_options"] == {
+        "storage_class": None,
+        "sse": None,
+        "sse_kms_key_id": None,
+        "checksum_algorithm": None,
+        "acl": None,
+        "metadata_directive": "COPY",
+        "object_lock": False,
+        "kms_key_sid": None,
+        "from": "none",
+    }
     json.dumps(document)
 
 
@@ -225,6 +251,203 @@ def test_roles_of_two_partitions_are_refused() -> None:
         Principals.of("arn:aws:iam::123456789012:role/a", "arn:aws-cn:iam::123456789012:role/b")
 
 
+# ------------------------------------------------------------------------------ copy options
+
+
+def by_sid(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {statement["Sid"]: statement for statement in statements_of(document)}
+
+
+def added_statements(document: dict[str, Any] | None, plain: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The statements an option adds, after checking it leaves the plain copy's alone."""
+    found, before = by_sid(document), by_sid(plain)
+    assert {sid: found[sid] for sid in before} == before
+    assert list(found)[: len(before)] == list(before), "the options' statements come after the plain copy's"
+    return {sid: statement for sid, statement in found.items() if sid not in before}
+
+
+TLS = {"Bool": {"aws:SecureTransport": "true"}}
+
+
+def test_acl_grants_the_copier_put_object_acl_on_destination_objects() -> None:
+    plain = grant_answer(grants(dest_owner=ELSEWHERE, prefix="logs/"))
+    answer = grant_answer(grants(dest_owner=ELSEWHERE, prefix="logs/", copy_options=CopyOptions(acl=ACL)))
+    assert answer.dest_bucket_policy is not None
+    assert_valid_policy(answer.dest_bucket_policy)
+    assert added_statements(answer.dest_bucket_policy, plain.dest_bucket_policy) == {
+        "S3FanoutSetCopyAcl": {
+            "Sid": "S3FanoutSetCopyAcl",
+            "Effect": "Allow",
+            "Principal": {"AWS": [COPIER]},
+            "Action": ["s3:PutObjectAcl"],
+            "Resource": "arn:aws:s3:::dst-bucket/logs/*",
+            "Condition": TLS,
+        }
+    }
+    assert answer.source_bucket_policy == plain.source_bucket_policy
+    assert answer.kms_key_policy_statements == []
+    # Still no condition demanding the ACL: a multipart copy's part requests carry none.
+    assert "x-amz-acl" not in json.dumps(answer.dest_bucket_policy)
+
+
+def test_object_lock_grants_the_copier_its_reads_on_the_source_and_writes_on_the_destination() -> None:
+    plain = grant_answer(grants(dest_owner=ELSEWHERE, delete_allowed=True))
+    answer = grant_answer(grants(dest_owner=ELSEWHERE, delete_allowed=True, copy_options=CopyOptions(object_lock=True)))
+    for document in (answer.source_bucket_policy, answer.dest_bucket_policy):
+        assert document is not None
+        assert_valid_policy(document)
+    read = added_statements(answer.source_bucket_policy, plain.source_bucket_policy)
+    write = added_statements(answer.dest_bucket_policy, plain.dest_bucket_policy)
+    assert {sid: (s["Principal"], s["Action"], s["Resource"], s["Condition"]) for sid, s in read.items()} == {
+        "S3FanoutReadSourceObjectLock": ({"AWS": [COPIER]}, ["s3:GetObjectRetention", "s3:GetObjectLegalHold"], "arn:aws:s3:::src-bucket/*", TLS)
+    }
+    assert {sid: (s["Principal"], s["Action"], s["Resource"], s["Condition"]) for sid, s in write.items()} == {
+        "S3FanoutWriteDestinationObjectLock": ({"AWS": [COPIER]}, ["s3:PutObjectRetention", "s3:PutObjectLegalHold"], "arn:aws:s3:::dst-bucket/*", TLS)
+    }
+
+
+def test_a_copy_key_of_another_account_gets_a_key_policy_statement_for_the_copier() -> None:
+    answer = grant_answer(grants(dest_owner=ELSEWHERE, copy_options=CopyOptions(sse="aws:kms", sse_kms_key_id=COPY_KEY)))
+    (kms,) = answer.kms_key_policy_statements
+    assert_valid_statement(kms)
+    assert kms == {
+        "Sid": COPY_KMS_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": [COPIER]},
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+    }
+    document = answer.to_json()
+    assert document["copy_options"]["sse_kms_key_id"] == COPY_KEY and document["copy_options"]["kms_key_sid"] == COPY_KMS_SID
+    assert document["kms_keys"] == {"source": [], "destination": []}
+    assert any(line.startswith(f"add the statement {COPY_KMS_SID} to the key policy of {COPY_KEY} (copies, --sse-kms-key-id); the role's own IAM policy") for line in answer.advice)
+    # The bucket policies are the plain copy's: the key is used through S3, which the copier may write.
+    assert answer.dest_bucket_policy == grant_answer(grants(dest_owner=ELSEWHERE)).dest_bucket_policy
+
+
+@pytest.mark.parametrize(
+    ("key", "advised"),
+    [
+        (OWN_COPY_KEY, "is in the roles' account"),
+        ("0000abcd-12ab-34cd-56ef-1234567890ab", "is in the roles' account"),
+        ("alias/copies", "is in the roles' account"),
+        ("arn:aws:kms:us-east-1:222222222222:alias/aws/s3", "AWS managed key aws/s3"),
+        (None, "AWS managed key aws/s3"),
+    ],
+)
+def test_a_copy_key_of_the_roles_account_or_aws_s3_gets_no_statement(key: str | None, advised: str) -> None:
+    answer = grant_answer(grants(dest_owner=ELSEWHERE, copy_options=CopyOptions(sse="aws:kms", sse_kms_key_id=key)))
+    assert answer.kms_key_policy_statements == []
+    assert answer.to_json()["copy_options"]["kms_key_sid"] is None
+    # The destination's account must still be able to read the copies: the advice says how.
+    assert any(advised in line and "s3://dst-bucket's account" in line for line in answer.advice), answer.advice
+
+
+def test_an_alias_arn_of_another_account_names_the_key_whose_policy_gets_the_statement() -> None:
+    alias = "arn:aws:kms:us-east-1:222222222222:alias/copies"
+    answer = grant_answer(grants(copy_options=CopyOptions(sse="aws:kms", sse_kms_key_id=alias)))
+    assert [statement["Sid"] for statement in answer.kms_key_policy_statements] == [COPY_KMS_SID]
+    assert any(f"to the key policy of the key {alias} names" in line for line in answer.advice)
+    assert f"\n\nKey policy of the KMS key {alias} names (copies, --sse-kms-key-id): " in policy_text(answer, None)
+
+
+def test_sse_replaces_the_destinations_default_key() -> None:
+    """With --sse the copies are not encrypted with the destination's default key: its statement
+    is left out (and so is the advice about its encryption)."""
+    for sse, key in (("AES256", None), ("aws:kms", COPY_KEY)):
+        answer = grant_answer(grants(dest_owner=ELSEWHERE, dest_kms_keys=(DEST_KEY,), copy_options=CopyOptions(sse=sse, sse_kms_key_id=key)), Findings(dest_managed_key=True))
+        assert DEST_KMS_SID not in {statement["Sid"] for statement in answer.kms_key_policy_statements}
+        assert answer.to_json()["kms_keys"]["destination"] == []
+        assert any(f"not with s3://dst-bucket's default key {DEST_KEY}" in line for line in answer.advice)
+        assert not any("AWS managed key aws/s3, whose policy no one can change: another account's roles cannot write" in line for line in answer.advice)
+
+
+def test_object_ownership_advice_follows_the_acl() -> None:
+    options = CopyOptions(acl=ACL)
+
+    def ownership_line(ownership: str | None) -> str:
+        advice = grant_answer(grants(dest_owner=ELSEWHERE, copy_options=options), Findings(dest_object_ownership=ownership)).advice
+        (line,) = [line for line in advice if "Object Ownership" in line]
+        return line
+
+    assert "its account owns every copy; their ACL bucket-owner-full-control (--acl) is accepted there" in ownership_line("BucketOwnerEnforced")
+    assert "BucketOwnerPreferred: its account owns every copy" in ownership_line("BucketOwnerPreferred")
+    assert f"ObjectWriter: copies are owned by the account that writes them ({HERE})" in ownership_line("ObjectWriter")
+    unknown = ownership_line(None)
+    assert unknown.startswith("copies carry the ACL bucket-owner-full-control (--acl): s3://dst-bucket's account owns them if its Object Ownership is BucketOwnerPreferred or BucketOwnerEnforced")
+    assert "put-bucket-ownership-controls --bucket dst-bucket" in unknown
+    # No word on ownership for a destination in the roles' own account, ACL or not.
+    assert not any("Object Ownership" in line for line in grant_answer(grants(dest_owner=HERE, copy_options=options)).advice)
+
+
+def test_advice_names_the_stack_parameters_the_copiers_own_policy_lacks() -> None:
+    def advice(granted: CopyOptions, role_dest_key: str | None = None) -> list[str]:
+        return grant_answer(grants(dest_owner=ELSEWHERE, copy_options=ALL_OPTIONS), Findings(stack_name="s3-fanout", role_copy_options=granted, role_dest_kms_key=role_dest_key)).advice
+
+    lacking = advice(CopyOptions())
+    assert any(line.endswith("deploy stack 's3-fanout' with CopyAcl=bucket-owner-full-control") for line in lacking)
+    assert any(line.endswith("deploy stack 's3-fanout' with CopyObjectLock=true") for line in lacking)
+    assert any(line.endswith(f"deploy stack 's3-fanout' with SseKmsKeyId={COPY_KEY}") for line in lacking)
+    assert not any("deploy stack" in line for line in advice(ALL_OPTIONS))
+    # DestinationKmsKeyArn grants the copier the same actions on its key.
+    assert not any("with SseKmsKeyId=" in line for line in advice(CopyOptions(acl=ACL, object_lock=True), role_dest_key=COPY_KEY))
+
+
+def test_plain_copy_options_add_nothing() -> None:
+    for options in (CopyOptions(storage_class="GLACIER_IR", checksum_algorithm="SHA256", sse="AES256"), CopyOptions(replace_metadata=True, metadata=(("project", "atlas"),))):
+        answer, plain = grant_answer(grants(dest_owner=ELSEWHERE, copy_options=options)), grant_answer(grants(dest_owner=ELSEWHERE))
+        assert (answer.source_bucket_policy, answer.dest_bucket_policy, answer.kms_key_policy_statements) == (plain.source_bucket_policy, plain.dest_bucket_policy, [])
+
+
+# ------------------------------------------------------------------ the command's copy options
+
+COPY_FLAGS = ("storage_class", "sse", "sse_kms_key_id", "checksum_algorithm", "acl", "metadata_directive", "metadata", "copy_object_lock")
+
+
+def test_policy_takes_the_main_commands_copy_flags() -> None:
+    def actions(parser: Any) -> dict[str, tuple[Any, ...]]:
+        return {a.dest: (a.option_strings, a.type, a.default, type(a), a.help) for a in parser._actions if a.dest in COPY_FLAGS}
+
+    assert actions(policy_parser()) == actions(seed_parser())
+    assert set(actions(policy_parser())) == set(COPY_FLAGS)
+    args = policy_parser().parse_args(["--bucket", "s", "--dest", "d", "--acl", "BUCKET-OWNER-FULL-CONTROL", "--copy-object-lock", "--sse", "AWS:KMS", "--sse-kms-key-id", COPY_KEY])
+    assert (args.acl, args.copy_object_lock, args.sse, args.sse_kms_key_id) == (ACL, True, "aws:kms", COPY_KEY)
+
+
+def test_stack_copy_options_are_the_stacks_parameters() -> None:
+    assert stack_copy_options(StackFacts("s3-fanout", {}, {})) == CopyOptions()
+    parameters = {"CopyAcl": ACL, "CopyObjectLock": "true", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KEY, "StorageClass": "", "AllowDelete": "true"}
+    assert stack_copy_options(StackFacts("s3-fanout", {}, parameters)) == ALL_OPTIONS
+    with pytest.raises(StackError, match="stack 'odd': copy options from the environment"):
+        stack_copy_options(StackFacts("odd", {}, {"StorageClass": "COLD"}))
+
+
+def test_stack_copy_parameters_are_those_the_template_gives_the_copier() -> None:
+    variables = load_template()["Resources"]["CopyObjectsFunction"]["Properties"]["Environment"]["Variables"]
+    assert {parameter: variables[variable] for parameter, variable in STACK_COPY_PARAMETERS.items()} == {parameter: {"Ref": parameter} for parameter in STACK_COPY_PARAMETERS}
+
+
+def test_text_output_names_the_copy_options_and_each_key_policy() -> None:
+    answer = grant_answer(grants(dest_owner=ELSEWHERE, copy_options=ALL_OPTIONS, source_kms_keys=(SOURCE_KEY,)), Findings(stack_name="s3-fanout", copy_options_from="flags"))
+    blocks = policy_text(answer, "s3-fanout").split("\n\n")
+    headings = [block.partition("\n")[0] for block in blocks]
+    assert f"Key policy of KMS key {SOURCE_KEY} (source objects): add this statement to the key policy's Statement list." in headings
+    assert f"Key policy of KMS key {COPY_KEY} (copies, --sse-kms-key-id): add this statement to the key policy's Statement list." in headings
+    assert f"Copy options (flags): --sse aws:kms --sse-kms-key-id {COPY_KEY} --acl bucket-owner-full-control --copy-object-lock" in headings
+    # Each pasted document is the JSON one.
+    documents = [json.loads(block.partition("\n")[2]) for block in blocks if block.partition("\n")[2].startswith("{")]
+    assert documents == [answer.source_bucket_policy, answer.dest_bucket_policy, *answer.kms_key_policy_statements]
+    assert not any(line.startswith("Copy options") for line in policy_text(grant_answer(grants()), None).splitlines())
+    stacks = grant_answer(grants(copy_options=CopyOptions(acl=ACL)), Findings(stack_name="s3-fanout", copy_options_from="stack"))
+    assert "\n\nCopy options (the parameters of stack 's3-fanout'): --acl bucket-owner-full-control\n\n" in policy_text(stacks, "s3-fanout")
+
+
+def test_copy_flags_are_checked_as_the_main_command_checks_them() -> None:
+    with pytest.raises(UsageError, match="--sse-kms-key-id needs --sse aws:kms"):
+        policy_main(["--bucket", "src-bucket", "--dest", "dst-bucket", "--role-arn", LISTER, "--sse-kms-key-id", COPY_KEY])
+
+
 # ----------------------------------------------------------- what the template grants the roles
 
 TEMPLATE_ROLES = {"ListObjectsFunctionRole": LISTER, "CopyObjectsFunctionRole": COPIER}
@@ -257,12 +480,16 @@ def policy_grants(parameters: dict[str, str]) -> dict[str, dict[str, set[str]]]:
             delete_allowed=parameters.get("AllowDelete") == "true",
             source_kms_keys=tuple(filter(None, [parameters.get("SourceKmsKeyArn")])),
             dest_kms_keys=tuple(filter(None, [parameters.get("DestinationKmsKeyArn")])),
+            copy_options=stack_copy_options(StackFacts("s3-fanout", {}, parameters)),
         )
     )
-    keys_of = {entry["sid"]: [] for side in answer.to_json()["kms_keys"].values() for entry in side}
-    for side in answer.to_json()["kms_keys"].values():
+    document = answer.to_json()
+    keys_of: dict[str, list[str]] = {entry["sid"]: [] for side in document["kms_keys"].values() for entry in side}
+    for side in document["kms_keys"].values():
         for entry in side:
             keys_of[entry["sid"]].append(entry["key"])
+    if document["copy_options"]["kms_key_sid"]:
+        keys_of[document["copy_options"]["kms_key_sid"]] = [document["copy_options"]["sse_kms_key_id"]]
     found: dict[str, dict[str, set[str]]] = {}
     for statement in statements_of(answer.source_bucket_policy) + statements_of(answer.dest_bucket_policy) + answer.kms_key_policy_statements:
         targets = keys_of[statement["Sid"]] if statement["Resource"] == "*" else [statement["Resource"]]
@@ -279,6 +506,10 @@ STACKS = [
     {"AllowDelete": "true", "AllowedPrefix": "data/2026/", "SourceKmsKeyArn": SOURCE_KEY},
     {"SourceKmsKeyArn": SOURCE_KEY, "DestinationKmsKeyArn": DEST_KEY},
     {"ReportBucket": "report-bucket", "AllowDelete": "true"},
+    {"CopyAcl": ACL},
+    {"CopyObjectLock": "true", "AllowedPrefix": "logs/"},
+    {"ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KEY},
+    {"CopyAcl": ACL, "CopyObjectLock": "true", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KEY, "SourceKmsKeyArn": SOURCE_KEY, "AllowDelete": "true"},
 ]
 
 
@@ -286,6 +517,15 @@ STACKS = [
 def test_every_action_the_template_grants_on_a_bucket_or_key_is_in_its_policy_and_nothing_more(parameters: dict[str, str]) -> None:
     named = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", **parameters}
     assert policy_grants(named) == template_grants(named)
+
+
+def test_a_copy_key_of_the_roles_account_is_granted_by_their_own_policy_only() -> None:
+    """The one grant of the template a policy leaves out: a key of the roles' own account lets
+    them use it through their IAM policy, so its key policy needs no statement."""
+    named = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": OWN_COPY_KEY}
+    expected = template_grants(named)
+    assert expected[COPIER].pop(OWN_COPY_KEY) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert policy_grants(named) == expected
 
 
 def test_listing_conditions_match_the_templates() -> None:
@@ -322,3 +562,26 @@ def test_an_access_denied_pre_flight_points_at_seed_policy(check: Any) -> None:
     assert message.startswith("no permission to ")
     assert message.endswith("; if the bucket belongs to another account, 'python -m seed policy --bucket src-bucket --dest dst-bucket --prefix logs/' prints what it must grant")
     assert "\n" not in message
+
+
+SOURCE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:minio-keys-AbCdEf"
+
+
+def test_a_source_read_with_a_secrets_keys_needs_no_grant_for_the_roles() -> None:
+    answer = grant_answer(
+        grants(source_keys_secret=SOURCE_SECRET, source_endpoint="https://minio.example.com", source_kms_keys=(SOURCE_KEY,), prefix="logs/", copy_options=CopyOptions(object_lock=True))
+    )
+
+    assert answer.source_bucket_policy is None
+    # Nor the source's KMS key: the keys' own identity decrypts, not the copier.
+    assert [s["Sid"] for s in answer.kms_key_policy_statements] == []
+    # The destination is granted as for any job.
+    assert "S3FanoutWriteDestinationObjectLock" in [s["Sid"] for s in statements_of(answer.dest_bucket_policy)]
+    [line] = [line for line in answer.advice if SOURCE_SECRET in line]
+    assert "s3://src-bucket at https://minio.example.com" in line and "retention and legal hold under 'logs/'" in line
+    document = answer.to_json()
+    assert document["source_bucket_policy"] is None
+    assert document["source_read_with"] == {"credentials_secret_arn": SOURCE_SECRET, "endpoint_url": "https://minio.example.com"}
+    assert grant_answer(grants()).to_json()["source_read_with"] is None
+    text = policy_text(answer, "s3-fanout")
+    assert f"Source bucket s3://src-bucket is read with the keys in {SOURCE_SECRET}, not by the roles: nothing to grant them there." in text
