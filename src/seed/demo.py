@@ -2,7 +2,10 @@
 
 No AWS account is touched: the demo points every client at a moto server it starts, fills a source
 bucket with generated objects (awkward keys, metadata and tags included), runs a local-mode job and
-compares the destination with the source object by object.
+compares the destination with the source object by object. With --endpoint-url the buckets are on
+another S3 implementation (LocalStack, MinIO, ...) instead, never on AWS itself; local mode's
+queues and job record then stay on an embedded moto server unless AWS_ENDPOINT_URL_SQS and
+AWS_ENDPOINT_URL_DYNAMODB name others.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import random
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
 
 from s3fanout import clients
 from s3fanout.job import JobSpec
 from s3fanout.motoserver import EmbeddedMoto
-from seed.arguments import worker_count
-from seed.console import PROG, ExitStatus, OneLineParser, progress_wanted
+from seed.arguments import endpoint_url_argument, worker_count
+from seed.console import PROG, ExitStatus, OneLineParser, UsageError, progress_wanted
 from seed.report import print_report
 from seed.runner import JobOptions, WorkerOptions, run_local_job
 
@@ -158,6 +164,19 @@ def verify(s3: S3Client, objects: list[DemoObject]) -> list[str]:
     return problems
 
 
+def empty_bucket(s3: S3Client, bucket: str, endpoint: str | None) -> None:
+    """Create the demo's bucket, or use it if it exists and is empty: the demo never writes into
+    (or verifies against) a bucket holding someone's objects."""
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
+    # In us-east-1, creating a bucket one already owns succeeds: look inside either way.
+    if s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0):
+        raise UsageError(f"bucket '{bucket}' at {endpoint} is not empty: the demo needs it empty (or gone)")
+
+
 def run_demo(argv: list[str]) -> int:
     parser = OneLineParser(
         prog=f"{PROG} demo",
@@ -168,22 +187,41 @@ def run_demo(argv: list[str]) -> int:
     parser.add_argument("--output-dir", default="s3fanout-runs", metavar="DIR", help="where the run writes its failed keys and logs")
     parser.add_argument("--json", action="store_true", help="print the job report and the verification as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--endpoint-url",
+        type=endpoint_url_argument,
+        metavar="URL",
+        help="put the demo's buckets on this S3-compatible endpoint (LocalStack, MinIO, ...; never AWS) with the credentials in the environment, "
+        "instead of on an embedded moto server; the buckets must be empty or not exist",
+    )
     args = parser.parse_args(argv)
+    if args.endpoint_url and (urlsplit(args.endpoint_url).hostname or "").endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        raise UsageError(f"--endpoint-url {args.endpoint_url} is AWS itself: the demo never touches an AWS account (run a job with --bucket and --dest instead)")
 
     # The demo must never reach a real account, whatever the shell has configured.
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS") if args.endpoint_url else ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
         os.environ.pop(name, None)
-    os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")
+    if not args.endpoint_url or not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+        # Another implementation takes the keys it was given (MinIO's own); moto and LocalStack take any.
+        os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
+    if args.endpoint_url:
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    else:
+        os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     # The demo's message key and job records stay beside its output, not in the user's home.
     os.environ.setdefault("S3FANOUT_HOME", os.path.abspath(os.path.join(args.output_dir, ".s3fanout")))
-    with EmbeddedMoto() as moto:
-        os.environ["AWS_ENDPOINT_URL"] = moto.url
+    with nullcontext(None) if args.endpoint_url else EmbeddedMoto() as moto:
+        if moto is not None:
+            os.environ["AWS_ENDPOINT_URL"] = moto.url
+        else:
+            os.environ["AWS_ENDPOINT_URL_S3"] = args.endpoint_url
         clients.reset()
         s3 = clients.s3()
         objects = list(demo_objects(args.objects))
-        print(f"demo: moto server at {moto.url}; uploading {len(objects):,} objects to s3://{SOURCE_BUCKET}", file=sys.stderr)
-        s3.create_bucket(Bucket=SOURCE_BUCKET)
-        s3.create_bucket(Bucket=DEST_BUCKET)
+        where = f"moto server at {moto.url}" if moto is not None else f"S3 endpoint {args.endpoint_url}"
+        print(f"demo: {where}; uploading {len(objects):,} objects to s3://{SOURCE_BUCKET}", file=sys.stderr)
+        for bucket in (SOURCE_BUCKET, DEST_BUCKET):
+            empty_bucket(s3, bucket, args.endpoint_url)
         upload(s3, SOURCE_BUCKET, objects)
         options = JobOptions(
             JobSpec(SOURCE_BUCKET, DEST_BUCKET),
