@@ -28,10 +28,12 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 def copy_record(record: SQSRecord, remaining_ms: Callable[[], int] | None = None) -> None:
-    handle_record(record, CopyBatch, "copy", lambda batch: copy_keys(batch, remaining_ms))
+    # A batch delivered before may have been worked on: its version stacks check the destination first.
+    redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+    handle_record(record, CopyBatch, "copy", lambda batch: copy_keys(batch, remaining_ms, redelivered))
 
 
-def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Counts:
+def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None, redelivered: bool = False) -> Counts:
     limit = environment_limit(env_int("COPY_CONCURRENCY", DEFAULT_CONCURRENCY))
     # S3 serves a copy in the destination's region, as the destination's identity (which must be
     # allowed to read the source); a multipart copy reads the source's metadata as the source's.
@@ -50,6 +52,7 @@ def copy_keys(batch: CopyBatch, remaining_ms: Callable[[], int] | None) -> Count
         multipart=MultipartSettings.from_env(),
         remaining_ms=remaining_ms,
         stream=stream,
+        redelivered=redelivered,
     )
     counts = outcome.counts(throttled_attempts=limit.throttled_attempts - throttled_before)
     if counts.throttled_attempts or counts.keys_throttled:

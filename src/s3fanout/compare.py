@@ -52,11 +52,14 @@ def compare(source: ListedObject, dest: ListedObject) -> Decision:
 
 @dataclass(frozen=True, slots=True)
 class DecisionGroup:
-    """Decisions for every key up to ``checkpoint`` on both sides; ``last`` ends the range."""
+    """Decisions for every key up to ``checkpoint`` on both sides; ``last`` ends the range.
+    With ``checkpoint_version`` (version listings only) the key ``checkpoint`` itself is not
+    settled: its entries were listed up to that version id, and a listing resumes there."""
 
     decisions: list[Decision]
     checkpoint: str
     last: bool
+    checkpoint_version: str | None = None
 
 
 def copy_everything(source_pages: Iterable[ListedPage]) -> Iterator[DecisionGroup]:

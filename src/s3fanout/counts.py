@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 class Counts:
     # Listers
     list_requests: int = 0  # ListObjectsV2 pages read, source and destination
+    head_requests: int = 0  # HeadObject of manifest keys: a CSV manifest's sources, destinations not worth listing
     keys_listed: int = 0
     bytes_listed: int = 0
     keys_skipped: int = 0  # already identical in the destination
@@ -37,6 +38,11 @@ class Counts:
     # Either
     ranges_failed: int = 0  # list tasks sent to the list DLQ
     messages_dropped: int = 0  # messages of a cancelled job, dropped without work
+    # Versions (--all-versions; an --as-of copy counts as an object copied)
+    versions_listed: int = 0  # source versions and delete markers listed
+    versions_skipped: int = 0  # of those, already copied to the destination by an earlier run
+    versions_copied: int = 0  # object versions copied (each also counts as an object copied)
+    delete_markers_written: int = 0  # delete markers reproduced in the destination
 
     def __iadd__(self, other: Counts) -> Counts:
         for name, value in other.items():

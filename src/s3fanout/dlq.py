@@ -156,7 +156,7 @@ def redrive(
                     result.left += len(letters)
                     continue
                 body = parse_message(message["Body"])
-                if isinstance(body, CopyBatch) and _attribute(message, DEAD_LETTERED_BY) == "copier":
+                if isinstance(body, CopyBatch) and _attribute(message, DEAD_LETTERED_BY) in KEYS_GIVEN_UP_BY:
                     again = [replace(item, failure=None) for item, pick in zip(body.items, chosen) if pick]
                     stay = [item for item, pick in zip(body.items, chosen) if not pick]
                     batches = list(pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, again, regions=body.regions, options=body.options))
@@ -164,7 +164,7 @@ def redrive(
                     send_messages(sqs, target, [key.seal(b.to_json()) for b in batches])
                     if stay:
                         stays = [key.seal(b.to_json()) for b in pack_copy_batches(body.job_id, body.source_bucket, body.dest_bucket, stay, hops=body.hops, regions=body.regions, options=body.options)]
-                        send_messages(sqs, dlq_url, stays, attributes=dead_letter_attributes("copier"))
+                        send_messages(sqs, dlq_url, stays, attributes=dead_letter_attributes(str(_attribute(message, DEAD_LETTERED_BY))))
                     result.keys += len(again)
                     result.left += len(stay)
                 elif letters[0].code == HOP_LIMIT_EXCEEDED:
@@ -231,7 +231,7 @@ def dead_letters(queue: str, messages: Iterable[MessageTypeDef], key: MessageKey
             continue
         if rejected:
             letters += _each(queue, body, code, _always(rejected), sent)
-        elif isinstance(body, CopyBatch) and sender == "copier":
+        elif isinstance(body, CopyBatch) and sender in KEYS_GIVEN_UP_BY:
             letters += [_given_up(queue, body, item, sent) for item in body.items]
         elif isinstance(body, CopyBatch):
             letters += _each(queue, body, "BatchFailed", lambda item: BATCH_FAILED + (f"; before that: {item.failure}" if item and item.failure else ""), sent)
@@ -240,6 +240,9 @@ def dead_letters(queue: str, messages: Iterable[MessageTypeDef], key: MessageKey
     return letters
 
 
+# Who puts keys on the copy DLQ each with its own failure: a copier, and a lister reading a manifest
+# (a key the manifest names that the source lacks).
+KEYS_GIVEN_UP_BY = ("copier", "lister")
 BATCH_FAILED = "its copy batch failed on every delivery (handler crash, timeout or unhandled error)"
 LIST_FAILED = "listing this range failed on every delivery (see the lister's logs for the error)"
 

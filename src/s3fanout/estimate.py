@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.compare import Action, DecisionGroup, compare, copy_everything, merge_join
 from s3fanout.copying.stream import StreamSettings
 from s3fanout.counts import Counts
+from s3fanout.job import JobSpec, list_tasks
 from s3fanout.keyspace import KeyRange, seed_ranges
-from s3fanout.messages import COPY_BATCH_MAX_KEYS
+from s3fanout.manifest import read_part
+from s3fanout.manifest_listing import CHUNK_ROWS, chunks, decide, source_objects
+from s3fanout.messages import COPY_BATCH_MAX_KEYS, ListTask
 from s3fanout.s3errors import describe_error
 from s3fanout.s3ops import list_pages
 
@@ -51,6 +54,13 @@ class JobPlan:
     # their parts (the others are one PutObject each).
     multipart_uploads: int = 0
     upload_parts: int = 0
+    # A manifest's plan (--manifest): its rows, the GETs that read its parts, the HeadObject
+    # requests of keys it names (a CSV's sources, destination keys not worth listing), and the
+    # keys it names that the source lacks (NoSuchKey).
+    manifest_rows: int = 0
+    manifest_reads: int = 0
+    head_requests: int = 0
+    missing: int = 0
 
     def add(self, other: JobPlan) -> None:
         for name in _SUMMED:
@@ -59,7 +69,23 @@ class JobPlan:
         self.orphan_sample = sorted(self.orphan_sample + other.orphan_sample)[:SAMPLE_SIZE]
 
 
-_SUMMED = ("ranges", "source_pages", "dest_pages", "to_copy", "bytes_to_copy", "to_skip", "bytes_to_skip", "orphans", "bytes_orphaned", "multipart_uploads", "upload_parts")
+_SUMMED = (
+    "ranges",
+    "source_pages",
+    "dest_pages",
+    "to_copy",
+    "bytes_to_copy",
+    "to_skip",
+    "bytes_to_skip",
+    "orphans",
+    "bytes_orphaned",
+    "multipart_uploads",
+    "upload_parts",
+    "manifest_rows",
+    "manifest_reads",
+    "head_requests",
+    "missing",
+)
 
 
 def upload_parts(size: int, stream: StreamSettings) -> int:
@@ -120,6 +146,40 @@ def plan_range(
     plan.source_pages = counting.lists.get(source_bucket, 0)
     plan.dest_pages = dest_counting.lists.get(dest_bucket, 0)
     return plan
+
+
+def plan_manifest_part(task: ListTask, s3: S3Client, dest_s3: S3Client, manifest_s3: S3Client, stream: StreamSettings | None = None) -> JobPlan:
+    """One manifest part's plan, decided as a lister reading it would (manifest_listing)."""
+    assert task.manifest is not None
+    plan, counts = JobPlan(ranges=1, manifest_reads=1), Counts()
+    for chunk in chunks(read_part(task.manifest, manifest_s3), CHUNK_ROWS):
+        plan.manifest_rows += len(chunk)
+        objects, missing = source_objects(chunk, task, s3, counts)
+        plan.missing += len(missing)
+        for source, dest in decide(objects, task, dest_s3, counts):
+            if dest is not None and compare(source, dest).action is Action.SKIP:
+                plan.to_skip += 1
+                plan.bytes_to_skip += source.size
+                continue
+            plan.to_copy += 1
+            plan.bytes_to_copy += source.size
+            parts = upload_parts(source.size, stream) if stream else 0
+            plan.multipart_uploads += 1 if parts else 0
+            plan.upload_parts += parts
+            if len(plan.copy_sample) < SAMPLE_SIZE:
+                plan.copy_sample.append(source.key)
+    plan.dest_pages, plan.head_requests = counts.list_requests, counts.head_requests
+    return plan
+
+
+def plan_manifest(spec: JobSpec, s3: S3Client, dest_s3: S3Client, manifest_s3: S3Client, stream: StreamSettings | None = None) -> JobPlan:
+    """Read every part of the job's manifest (in parallel) and decide its keys, changing nothing."""
+    total = JobPlan()
+    tasks = list_tasks("dry-run", spec)
+    with ThreadPoolExecutor(max_workers=PLANNING_THREADS) as pool:
+        for plan in pool.map(lambda task: plan_manifest_part(task, s3, dest_s3, manifest_s3, stream), tasks):
+            total.add(plan)
+    return total
 
 
 def plan_job(
@@ -233,6 +293,7 @@ def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: 
     invocations = list_tasks + copy_invocations
     lines = [
         CostLine("S3 LIST requests", list_requests, "requests", list_requests / 1000 * prices.s3_list_per_1000),
+        *manifest_lines(plan, prices),
         CostLine("S3 COPY requests", plan.to_copy, "requests", plan.to_copy / 1000 * prices.s3_copy_per_1000),
         CostLine("S3 DELETE requests", delete_requests, "requests", delete_requests / 1000 * prices.s3_delete_per_1000),
         CostLine("SQS requests", sqs_requests, "requests", sqs_requests / 1e6 * prices.sqs_per_million),
@@ -243,6 +304,16 @@ def estimate_cost(plan: JobPlan, prices: Prices, *, delete: bool, cross_region: 
         gigabytes = plan.bytes_to_copy / 1e9
         lines.append(CostLine("data transfer between regions", math.ceil(gigabytes), "GB", gigabytes * prices.transfer_per_gb_between_regions))
     return CostEstimate(lines, prices)
+
+
+def manifest_lines(plan: JobPlan, prices: Prices) -> list[CostLine]:
+    """A manifest's own requests: the GETs that read its parts, and the HEADs of keys it names."""
+    if not plan.manifest_reads:
+        return []
+    return [
+        CostLine("S3 GET requests (manifest)", plan.manifest_reads, "requests", plan.manifest_reads / 1000 * prices.s3_get_per_1000),
+        CostLine("S3 HEAD requests", plan.head_requests, "requests", plan.head_requests / 1000 * prices.s3_get_per_1000),
+    ]
 
 
 def estimate_stream_cost(plan: JobPlan, prices: Prices, *, delete: bool, source_on_aws: bool, dest_on_aws: bool) -> CostEstimate:
@@ -299,6 +370,7 @@ def incurred_cost(counts: Counts, ranges: int, prices: Prices) -> CostEstimate:
     deletes = math.ceil(counts.objects_deleted / 1000)
     lines = [
         CostLine("S3 LIST requests", counts.list_requests, "requests", counts.list_requests / 1000 * prices.s3_list_per_1000),
+        CostLine("S3 HEAD requests", counts.head_requests, "requests", counts.head_requests / 1000 * prices.s3_get_per_1000),
         CostLine("S3 COPY requests", counts.objects_copied, "requests", counts.objects_copied / 1000 * prices.s3_copy_per_1000),
         CostLine("S3 DELETE requests", deletes, "requests", deletes / 1000 * prices.s3_delete_per_1000),
         CostLine("SQS requests", sqs_requests, "requests", sqs_requests / 1e6 * prices.sqs_per_million),

@@ -9,6 +9,8 @@ tasks may grow. A message is refused, and goes to its dead-letter queue with the
 - it names a bucket other than the configured source or destination ("*" allows any), or keys
   outside the allowed prefix;
 - it is a delete-mode task and the stack may not delete;
+- it reads a manifest part outside the manifests the stack may read (ManifestBucket and
+  ManifestPrefix; a local run's own manifest);
 - it was re-queued more than ``MAX_HOPS`` times in one chain (hand-ons, split-offs, retries, part
   tasks). Lambda's recursive-loop detection would stop such a chain after 16 invocations and
   drop the message; the template turns that detection off for both functions (a 100M-key range
@@ -54,11 +56,14 @@ class Scope:
     # Accounts that must own the buckets (ExpectedBucketOwner); None leaves it unchecked.
     source_owner: str | None = None
     dest_owner: str | None = None
+    # Where the manifest parts a list task may read are: an s3://bucket/prefix or a local path
+    # prefix; None reads none.
+    manifests: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Scope:
         """SOURCE_BUCKET, DEST_BUCKET (both required), ALLOWED_PREFIX, ALLOW_DELETE, MAX_HOPS,
-        SOURCE_BUCKET_OWNER, DEST_BUCKET_OWNER."""
+        SOURCE_BUCKET_OWNER, DEST_BUCKET_OWNER, MANIFEST_LOCATION."""
         missing = [name for name in ("SOURCE_BUCKET", "DEST_BUCKET") if not env.get(name)]
         if missing:
             raise ValueError(f"{' and '.join(missing)} not set: the function does not know which buckets it serves")
@@ -70,6 +75,7 @@ class Scope:
             max_hops=env_int("MAX_HOPS", DEFAULT_MAX_HOPS, env),
             source_owner=env.get("SOURCE_BUCKET_OWNER") or None,
             dest_owner=env.get("DEST_BUCKET_OWNER") or None,
+            manifests=env.get("MANIFEST_LOCATION") or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -82,6 +88,7 @@ class Scope:
             "MAX_HOPS": str(self.max_hops),
             "SOURCE_BUCKET_OWNER": self.source_owner or "",
             "DEST_BUCKET_OWNER": self.dest_owner or "",
+            "MANIFEST_LOCATION": self.manifests or "",
         }
 
     def check(self, message: Message) -> None:
@@ -96,6 +103,10 @@ class Scope:
                 raise InvalidMessage(f"prefix {message.prefix!r} is outside the allowed prefix {self.prefix!r}")
             if message.mode == "delete" and not self.allow_delete:
                 raise InvalidMessage("a delete pass, but this stack may not delete (AllowDelete is false, or the job did not ask for --delete)")
+            if message.manifest is not None:
+                self.check_manifest(message.manifest.uri)
+                if message.mode != "copy":
+                    raise InvalidMessage("a manifest part in a delete pass: orphans are found by listing, never from a manifest")
         else:
             outside = next((item.key for item in message.items if not item.key.startswith(self.prefix)), None)
             if outside is not None:
@@ -106,6 +117,15 @@ class Scope:
                 "a range handed on or split without end, or a copy retried in a loop; redrive it to start the count again",
                 message,
             )
+
+    def check_manifest(self, uri: str) -> None:
+        """Refuse a manifest data file outside the manifests this stack (or run) may read."""
+        if self.manifests is None:
+            raise InvalidMessage(f"reads the manifest part {uri!r}, but this stack reads no manifests (ManifestBucket is empty)")
+        # A local path is compared once normalised, so that "allowed/../elsewhere" is elsewhere.
+        target = uri if uri.startswith("s3://") else os.path.normpath(uri)
+        if not target.startswith(self.manifests):
+            raise InvalidMessage(f"manifest part {uri!r} is outside the manifests this stack may read ({self.manifests!r})")
 
     def owners(self, source_bucket: str, dest_bucket: str) -> dict[str, str]:
         """{bucket: expected owner account} for a job's buckets, where configured."""

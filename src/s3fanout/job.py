@@ -5,18 +5,24 @@ preflight.py.)"""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
 from s3fanout.keyspace import seed_ranges
+from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.signing import local_state_dir
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_RANGES = 32
 
@@ -38,6 +44,14 @@ class JobSpec:
     dest_region: str | None = None
     # How the copies are written (--storage-class, --sse, ...); carried in every message.
     copy_options: CopyOptions = DEFAULT_COPY_OPTIONS
+    # --manifest: where the manifest is, and (once it is opened) the parts to seed one task each
+    # instead of key ranges.
+    manifest: str | None = None
+    manifest_parts: tuple[ManifestPart, ...] = ()
+    # Versions (versions.py): every version of every key, in order (--all-versions), or each key
+    # as it was at a time (--as-of, ISO 8601 in UTC); carried in every list task.
+    all_versions: bool = False
+    as_of: str | None = None
 
 
 def new_job_id() -> str:
@@ -45,6 +59,21 @@ def new_job_id() -> str:
 
 
 def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]:
+    if spec.manifest is not None:
+        return [
+            ListTask(
+                job_id,
+                spec.source_bucket,
+                spec.dest_bucket,
+                spec.prefix,
+                compare=spec.compare,
+                source_region=spec.source_region,
+                dest_region=spec.dest_region,
+                options=spec.copy_options,
+                manifest=part,
+            )
+            for part in spec.manifest_parts
+        ]
     return [
         ListTask(
             job_id,
@@ -58,14 +87,55 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             source_region=spec.source_region,
             dest_region=spec.dest_region,
             options=spec.copy_options,
+            all_versions=spec.all_versions,
+            as_of=spec.as_of,
         )
         for key_range in seed_ranges(spec.prefix, spec.ranges)
     ]
 
 
+def with_manifest_parts(spec: JobSpec, s3: S3Client) -> JobSpec:
+    """The spec with its manifest opened into parts (reading ``manifest.json`` or the CSV's first
+    bytes, and the footers of columnar data files, with ``s3``): JobError when it cannot be read,
+    names another bucket than the job's source, or names nothing."""
+    if spec.manifest is None:
+        return spec
+    try:
+        manifest = open_manifest(spec.manifest, s3, bucket=spec.source_bucket)
+        # Its first row, read now: a manifest of another bucket is refused before any work starts
+        # (a later row naming one fails its part, with the reason, in the list DLQ).
+        first = next(iter(read_part(manifest.parts[0], s3)), None) if manifest.parts else None
+    except ManifestError as error:
+        raise JobError(f"--manifest {spec.manifest}: {error}") from None
+    if first is None:
+        raise JobError(f"--manifest {spec.manifest} names no objects")
+    return replace(spec, manifest_parts=manifest.parts)
+
+
+def manifest_location(spec: JobSpec) -> str | None:
+    """Where a job's manifest files are (its manifest and every data file), as the scope's
+    ``manifests`` names them: the longest common prefix ending in "/" (or a path separator)."""
+    if spec.manifest is None:
+        return None
+    uris = [spec.manifest, *(part.uri for part in spec.manifest_parts)]
+    if not spec.manifest.startswith("s3://"):
+        uris = [os.path.normpath(os.path.abspath(uri)) for uri in uris]
+    common = os.path.commonprefix(uris)
+    cut = max(common.rfind("/"), common.rfind(os.sep))
+    return common[: cut + 1]
+
+
+def describe_tasks(spec: JobSpec, count: int) -> str:
+    """What a job seeded, for a person: its key ranges, or its manifest's parts."""
+    source = f"s3://{spec.source_bucket}/{spec.prefix}"
+    if spec.manifest is not None:
+        return f"{count:,} parts of manifest {spec.manifest} (keys of {source})"
+    return f"{count:,} key ranges of {source}"
+
+
 def seed(outbox: Outbox, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
-    """Put one ListTask per key range of the job on the list queue, sealed and counted open;
-    return how many.
+    """Put one ListTask per key range of the job (or per part of its manifest) on the list queue,
+    sealed and counted open; return how many.
 
     ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded:
     this seal is what lets a lister delete (signing.py).

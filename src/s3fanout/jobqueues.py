@@ -57,6 +57,10 @@ class QueueSet:
     # the secret holding the key pair its functions read it with (None: their roles read it).
     source_endpoint_url: str | None = None
     source_credentials_secret_arn: str | None = None
+    # Where a deployed stack's listers may read manifests (s3://bucket/prefix); None: nowhere.
+    manifest_location: str | None = None
+    # Whether a deployed stack's roles may read and list versions (CopyVersions=true): --all-versions, --as-of.
+    versions_allowed: bool | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -119,6 +123,8 @@ def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> 
         reports=f"s3://{outputs['ReportBucket']}/{outputs.get('ReportPrefix', '')}" if outputs.get("ReportBucket") else None,
         source_endpoint_url=outputs.get("SourceEndpointUrl") or None,
         source_credentials_secret_arn=outputs.get("SourceCredentialsSecretArn") or None,
+        manifest_location=outputs.get("ManifestLocation") or None,
+        versions_allowed=outputs.get("VersionsAllowed") == "true",
     )
 
 

@@ -149,6 +149,8 @@ class JobRecord:
             "bytes_listed": counts.bytes_listed,
             "bytes_copied": counts.bytes_copied,
             "bytes_streamed": counts.bytes_streamed,
+            "versions_copied": counts.versions_copied,
+            "delete_markers_written": counts.delete_markers_written,
             "list_tasks_open": max(0, self.list_open),
             "copy_messages_open": max(0, self.copy_open),
             "started": self.started,

@@ -67,6 +67,10 @@ def list_range(
     counts one more hop. ``s3`` is the source's client, ``dest_s3`` the destination's (each of its
     bucket's region; the same client when None).
     """
+    if task.all_versions:
+        from s3fanout.version_lister import list_version_range
+
+        return list_version_range(task, s3=s3, outbox=outbox, remaining_ms=remaining_ms, stop_margin_ms=stop_margin_ms, dest_s3=dest_s3)
     source_s3, dest_s3 = s3, dest_s3 or s3
     packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
     counts = Counts()
@@ -85,7 +89,7 @@ def list_range(
                 break
             if remaining_ms() < stop_margin_ms:
                 send(packer.flush())
-                rest = dataclasses.replace(current, after=group.checkpoint, resumed=current.resumed + 1, hops=current.hops + 1)
+                rest = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, resumed=current.resumed + 1, hops=current.hops + 1)
                 outbox.list_tasks([rest])
                 counts.ranges_handed_on += 1
                 return ListOutcome(counts, rest)
@@ -94,11 +98,11 @@ def list_range(
                 pages_to_survey = SURVEY_EVERY_PAGES
                 parts = _split_rest(dest_s3 if current.mode == "delete" else source_s3, current, group, counts)
                 if len(parts) > 1:
-                    others = [dataclasses.replace(current, after=part.after, until=part.until, resumed=0, hops=current.hops + 1) for part in parts[1:]]
+                    others = [dataclasses.replace(current, after=part.after, until=part.until, after_version=None, resumed=0, hops=current.hops + 1) for part in parts[1:]]
                     outbox.list_tasks(others)
                     counts.ranges_split_off += len(others)
                     # Go on with the first part only: list it afresh up to its new end.
-                    current = dataclasses.replace(current, after=group.checkpoint, until=parts[0].until)
+                    current = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, until=parts[0].until)
                     break
         else:
             break
@@ -109,6 +113,10 @@ def list_range(
 
 
 def _groups(source_s3: S3Client, dest_s3: S3Client, task: ListTask, counts: Counts) -> Iterator[DecisionGroup]:
+    if task.as_of is not None:
+        from s3fanout.version_lister import as_of_task_groups
+
+        return as_of_task_groups(source_s3, dest_s3, task, counts)
     key_range = KeyRange(task.after, task.until)
 
     def count_request() -> None:
@@ -143,7 +151,7 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: 
             gone.append(decision.key)
         elif decision.action is Action.COPY and decision.source is not None and counting:
             listed = decision.source
-            ready += packer.add(CopyItem(listed.key, listed.size, listed.etag))
+            ready += packer.add(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
     if task.mode == "delete" and gone:
         confirm_absent(source_s3, task.source_bucket, gone)
         counts.objects_deleted += delete_objects(dest_s3, task.dest_bucket, gone)
@@ -175,6 +183,8 @@ def _split_rest(s3: S3Client, task: ListTask, group: DecisionGroup, counts: Coun
     # The keys that drive the work: the source's when copying, the destination's when deleting.
     listed = [d.key for d in group.decisions if (d.dest if task.mode == "delete" else d.source) is not None]
     bucket = task.dest_bucket if task.mode == "delete" else task.source_bucket
+    if task.until is not None and group.checkpoint >= task.until:
+        return []  # a version listing's group inside the range's last key: nothing left to cut
     try:
 
         def exists_after(key: str) -> bool:

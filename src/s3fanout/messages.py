@@ -18,9 +18,11 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from s3fanout.envvars import env_int
+from s3fanout.manifest.model import ManifestError, ManifestPart
 from s3fanout.signing import SEAL_BYTES
 
 MESSAGE_VERSION = 1
@@ -160,11 +162,92 @@ class PartRange:
         return parts
 
 
+# S3 version ids are opaque strings (about 32 URL-safe characters; "null" for an object written
+# while the bucket was not versioned). Anything else in a message is refused.
+_VERSION_ID = re.compile(r"[\x21-\x7e]{1,1024}")
+
+
+def _version_id(value: Any, name: str) -> str:
+    _require(isinstance(value, str) and _VERSION_ID.fullmatch(value) is not None, f"{name} must be an S3 version id (printable ASCII)")
+    return value  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """One entry of a key's version history to reproduce: an object version (its id and size) or a
+    delete marker (``delete_marker``, size 0)."""
+
+    version_id: str
+    size: int = 0
+    delete_marker: bool = False
+
+    def to_json_value(self) -> list[Any]:
+        """``[vid, size]`` for a version, ``[vid]`` for a delete marker: a key may carry a thousand."""
+        return [self.version_id] if self.delete_marker else [self.version_id, self.size]
+
+    @classmethod
+    def from_json_value(cls, value: Any) -> VersionRef:
+        _require(isinstance(value, list) and len(value) in (1, 2), "a stack entry must be [version id] or [version id, size]")
+        vid = _version_id(value[0], "a stack entry's version id")
+        if len(value) == 1:
+            return cls(vid, 0, delete_marker=True)
+        size = value[1]
+        _require(isinstance(size, int) and not isinstance(size, bool) and size >= 0, "a stack entry's size must be a non-negative integer")
+        return cls(vid, size)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStack:
+    """What an --all-versions copy item carries besides its own version: the key's later entries
+    to copy after it, oldest first (``then``), in order, by the same copier; ``more`` when newer
+    entries exist that did not fit (the copier lists them once these are copied, see
+    copying/versioned.py); and what the destination's newest entries were when the item was
+    planned (``after``: the source version id recorded on the destination's newest object
+    version, None for none; ``dest_dms``: delete markers above it), so that a retried or
+    redelivered item resumes after what an earlier attempt copied instead of copying it twice.
+    """
+
+    then: tuple[VersionRef, ...] = ()
+    more: bool = False
+    after: str | None = None
+    dest_dms: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.then:
+            data["then"] = [entry.to_json_value() for entry in self.then]
+        if self.more:
+            data["more"] = True
+        if self.after is not None:
+            data["after"] = self.after
+        if self.dest_dms:
+            data["dms"] = self.dest_dms
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VersionStack:
+        _require(isinstance(data, dict), "stack must be an object")
+        then = data.get("then", [])
+        _require(isinstance(then, list), "stack.then must be a list")
+        after = data.get("after")
+        return cls(
+            then=tuple(VersionRef.from_json_value(entry) for entry in then),
+            more=_bool(data, "more", default=False),
+            after=None if after is None else _version_id(after, "stack.after"),
+            dest_dms=_int(data, "dms", default=0),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CopyItem:
     """One key to copy, with the size and ETag the listing reported (so no HeadObject is needed).
 
     With ``parts`` it is a part task: copy those parts of an upload that is already under way.
+
+    With ``version_id`` it copies that version of the key (--as-of, --all-versions), on every copy
+    path; ``delete_marker`` (with the marker's version id, size 0) reproduces a delete marker
+    instead. ``stack`` makes it one key's share of an --all-versions copy: this version first, then
+    the stack's entries, in order (see VersionStack).
     """
 
     key: str
@@ -172,6 +255,9 @@ class CopyItem:
     etag: str | None = None
     failure: KeyFailure | None = None
     parts: PartRange | None = None
+    version_id: str | None = None
+    delete_marker: bool = False
+    stack: VersionStack | None = None
 
     @property
     def attempts(self) -> int:
@@ -185,6 +271,12 @@ class CopyItem:
             data["error"] = self.failure.to_dict()
         if self.parts is not None:
             data["parts"] = self.parts.to_dict()
+        if self.version_id is not None:
+            data["vid"] = self.version_id
+        if self.delete_marker:
+            data["dm"] = True
+        if self.stack is not None:
+            data["stack"] = self.stack.to_dict()
         return data
 
     @classmethod
@@ -200,10 +292,17 @@ class CopyItem:
             etag=etag,
             failure=KeyFailure.from_dict(error) if error is not None else None,
             parts=parts,
+            version_id=None if data.get("vid") is None else _version_id(data["vid"], "vid"),
+            delete_marker=_bool(data, "dm", default=False),
+            stack=VersionStack.from_dict(data["stack"]) if data.get("stack") is not None else None,
         )
         if parts is not None:
             count = -(-item.size // parts.part_size)
             _require(parts.last <= count, f"parts {parts.first}-{parts.last} beyond the {count} parts of a {item.size}-byte object")
+        if item.delete_marker:
+            _require(item.version_id is not None and item.size == 0 and parts is None, "a delete marker needs its version id, size 0 and no parts")
+        if item.stack is not None:
+            _require(item.version_id is not None, "a version stack starts with a version id")
         return item
 
 
@@ -427,6 +526,10 @@ class ListTask:
     ``mode`` is "copy" (queue what is missing or changed) or "delete" (remove the destination's
     orphans, a pass run only after every copy of the job succeeded). ``compare`` False copies every
     key without listing the destination (--force).
+
+    With ``manifest``, the keys are not listed but read from that part of a manifest (S3 Inventory
+    or CSV, --manifest), from its row ``skip_rows`` on (the rows before were handled by a lister
+    that ran short of time); ``after`` and ``until`` are then unused.
     """
 
     job_id: str
@@ -445,6 +548,16 @@ class ListTask:
     dest_region: str | None = None
     # How the copies are written, passed on to every copy batch of the range.
     options: CopyOptions = DEFAULT_COPY_OPTIONS
+    # A manifest part to read instead of a listing, and the rows of it already handled.
+    manifest: ManifestPart | None = None
+    skip_rows: int = 0
+    # Versions instead of current objects (versions.py): ``all_versions`` lists every version and
+    # delete marker (ListObjectVersions) and copies each key's history in order; ``as_of`` (an ISO
+    # 8601 time with its UTC offset) copies each key as it was then. ``after_version`` resumes a
+    # range in the middle of the key ``after`` (whose entries up to that version id were listed).
+    all_versions: bool = False
+    as_of: str | None = None
+    after_version: str | None = None
     kind: str = field(default="list", init=False)
 
     @property
@@ -470,6 +583,8 @@ class ListTask:
             }
             | _regions(self.source_region, self.dest_region)
             | _options(self.options)
+            | ({"manifest": self.manifest.to_dict(), "skip": self.skip_rows} if self.manifest is not None else {})
+            | _versions(self.all_versions, self.as_of, self.after_version)
         )
 
     @classmethod
@@ -495,7 +610,54 @@ class ListTask:
             source_region=_region(data, "src_region"),
             dest_region=_region(data, "dst_region"),
             options=_parse_options(data),
+            manifest=_manifest_part(data),
+            skip_rows=_int(data, "skip", default=0),
+            **_parse_versions(data),
         )
+
+
+def _manifest_part(data: dict[str, Any]) -> ManifestPart | None:
+    if data.get("manifest") is None:
+        return None
+    try:
+        return ManifestPart.from_dict(data["manifest"])
+    except ManifestError as error:
+        raise InvalidMessage(str(error)) from None
+
+
+def _versions(all_versions: bool, as_of: str | None, after_version: str | None) -> dict[str, Any]:
+    """The versions' keys of a list task's body, present only when set (older bodies stay byte for byte)."""
+    data: dict[str, Any] = {"versions": "all"} if all_versions else {}
+    if as_of is not None:
+        data["as_of"] = as_of
+    if after_version is not None:
+        data["after_vid"] = after_version
+    return data
+
+
+def parse_as_of(text: str) -> datetime:
+    """An --as-of time as a message carries it: ISO 8601 with its UTC offset (a time without one
+    is refused here; the command line assumes UTC for it before it gets this far)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidMessage(f"as_of {text!r} is not an ISO 8601 time") from None
+    _require(when.tzinfo is not None, f"as_of {text!r} has no UTC offset")
+    return when
+
+
+def _parse_versions(data: dict[str, Any]) -> dict[str, Any]:
+    versions = data.get("versions")
+    _require(versions in (None, "all"), "versions must be \"all\" or absent")
+    as_of = _optional_str(data, "as_of")
+    if as_of is not None:
+        parse_as_of(as_of)
+        _require(versions is None, "a list task copies all versions or the versions as of a time, not both")
+    after_version = data.get("after_vid")
+    if after_version is not None:
+        _version_id(after_version, "after_vid")
+        _require(data.get("after") is not None and (versions is not None or as_of is not None), "after_vid resumes a version listing inside the key 'after'")
+    return {"all_versions": versions == "all", "as_of": as_of, "after_version": after_version}
 
 
 LIST_MODES = ("copy", "delete")

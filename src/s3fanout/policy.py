@@ -48,8 +48,15 @@ COPIER_SOURCE_BUCKET = ("s3:ListBucket",)
 COPIER_SOURCE_OBJECTS = ("s3:GetObject", "s3:GetObjectTagging")
 COPIER_DEST_WRITES = ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload")
 COPIER_DEST_MULTIPART = ("s3:ListMultipartUploadParts", "s3:GetObject")
-# Only with --versions, for version support to come: the copier reads current versions today.
-VERSION_READ = ("s3:GetObjectVersion",)
+# Only with --versions (a stack deployed with CopyVersions=true; local --all-versions and --as-of
+# runs): listers and copiers list versions of both buckets; the copier reads source versions and
+# their tags; both read which source version a destination version copies (HeadObject of a
+# version); the copier reproduces delete markers (DeleteObject without a version id: in a
+# versioned destination it destroys nothing; s3:DeleteObjectVersion is never asked for).
+VERSION_LISTING = ("s3:ListBucketVersions",)
+COPIER_SOURCE_VERSIONS = ("s3:GetObjectVersion", "s3:GetObjectVersionTagging")
+DEST_VERSION_READ = ("s3:GetObjectVersion",)
+COPIER_DEST_DELETE_MARKERS = ("s3:DeleteObject",)
 # KMS: only the copier reads or writes object data (the lister's HeadObject needs no data key).
 COPIER_SOURCE_KMS = ("kms:Decrypt",)
 COPIER_DEST_KMS = ("kms:GenerateDataKey", "kms:Decrypt")
@@ -249,8 +256,8 @@ def source_statements(grants: Grants) -> list[dict[str, Any]]:
     bucket, objects = bucket_arn(partition, grants.source_bucket), objects_arn(partition, grants.source_bucket, grants.prefix)
     listers = _unique(roles.lister + roles.copier)
     statements = [
-        statement("ListSourceBucket", listers, LISTER_SOURCE_BUCKET + COPIER_SOURCE_BUCKET, bucket, _conditions(grants, listing=True)),
-        statement("ReadSourceObjects", roles.copier, COPIER_SOURCE_OBJECTS + (VERSION_READ if grants.versions else ()), objects, _conditions(grants, listing=False)),
+        statement("ListSourceBucket", listers, LISTER_SOURCE_BUCKET + COPIER_SOURCE_BUCKET + (VERSION_LISTING if grants.versions else ()), bucket, _conditions(grants, listing=True)),
+        statement("ReadSourceObjects", roles.copier, COPIER_SOURCE_OBJECTS + (COPIER_SOURCE_VERSIONS if grants.versions else ()), objects, _conditions(grants, listing=False)),
     ]
     if grants.delete_allowed:
         statements.append(statement("ConfirmOrphansInSource", roles.lister, LISTER_SOURCE_OBJECTS_TO_DELETE, objects, _conditions(grants, listing=False)))
@@ -281,6 +288,11 @@ def dest_statements(grants: Grants) -> list[dict[str, Any]]:
         statements.append(statement("SetCopyAcl", roles.copier, COPIER_DEST_ACL, objects, _conditions(grants, listing=False)))
     if grants.copy_options.object_lock:
         statements.append(statement("WriteDestinationObjectLock", roles.copier, COPIER_DEST_OBJECT_LOCK, objects, _conditions(grants, listing=False)))
+    if grants.versions:
+        both = _unique(roles.lister + roles.copier)
+        statements.append(statement("ListDestinationVersions", both, VERSION_LISTING, bucket, _conditions(grants, listing=True)))
+        statements.append(statement("ReadDestinationVersions", both, DEST_VERSION_READ, objects, _conditions(grants, listing=False)))
+        statements.append(statement("WriteDeleteMarkers", roles.copier, COPIER_DEST_DELETE_MARKERS, objects, _conditions(grants, listing=False)))
     return statements
 
 
@@ -406,7 +418,10 @@ def advice(grants: Grants, findings: Findings) -> list[str]:
     lines += _kms_advice(grants, findings)
     lines += _copy_options_advice(grants, findings, roles)
     if grants.versions:
-        lines.append("--versions adds s3:GetObjectVersion, for version support to come: today's copier reads current versions only")
+        lines.append(
+            "versions (--all-versions, --as-of) add s3:ListBucketVersions on both buckets, s3:GetObjectVersion and s3:GetObjectVersionTagging on the source's "
+            "objects, s3:GetObjectVersion on the destination's, and s3:DeleteObject there for the copier (delete markers only: never s3:DeleteObjectVersion)"
+        )
     lines.append(
         "the statements name the roles by ARN: if they are deleted and created again (the stack deleted and deployed anew), "
         "the policies no longer name them; run this again and replace the statements whose Sid starts with " + SID_PREFIX

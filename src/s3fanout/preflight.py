@@ -59,7 +59,28 @@ def check_buckets(s3: S3Client, spec: JobSpec, dest_s3: S3Client | None = None) 
             raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
     if spec.copy_options.object_lock:
         check_object_lock(dest_s3 or s3, spec.dest_bucket)
+    if spec.all_versions:
+        check_versioning(dest_s3 or s3, spec.dest_bucket, "destination")
+    if spec.as_of is not None:
+        check_versioning(s3, spec.source_bucket, "source")
     return regions[0], regions[1]
+
+
+def check_versioning(s3: S3Client, bucket: str, role: str) -> None:
+    """--all-versions: refuse a destination whose versioning is not enabled (each copy would
+    replace the one before it, and a delete marker would delete the object). --as-of: refuse a
+    source that was never versioned (it has no older versions to go back to)."""
+    try:
+        status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    except ClientError as error:
+        raise JobError(f"cannot read the versioning of the {role} bucket '{bucket}' (s3:GetBucketVersioning): {error}") from None
+    except BotoCoreError as error:
+        raise JobError(f"cannot reach S3 to check the {role} bucket '{bucket}': {error}") from None
+    if role == "destination" and status != "Enabled":
+        state = "suspended" if status == "Suspended" else "not enabled"
+        raise JobError(f"the destination bucket '{bucket}' is not versioned (versioning {state}): --all-versions copies every version into a bucket with versioning enabled")
+    if role == "source" and status is None:
+        raise JobError(f"the source bucket '{bucket}' has never had versioning enabled: --as-of needs its older versions, and it has current objects only")
 
 
 def check_object_lock(s3: S3Client, bucket: str) -> None:

@@ -21,6 +21,8 @@ PERMANENT_ERROR_CODES = frozenset(
         "MethodNotAllowed",
         "NoSuchBucket",
         "NoSuchKey",
+        # A version a message names that the source no longer has (--all-versions, --as-of).
+        "NoSuchVersion",
         "NotFound",
         # CopyObject's answer for a source archived in Glacier (InvalidObjectState elsewhere).
         "ObjectNotInActiveTierError",

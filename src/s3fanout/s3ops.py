@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3fanout.copying.options import content_headers, object_lock_arguments, write_arguments
+from s3fanout.copying.options import check_metadata_size, content_headers, object_lock_arguments, write_arguments
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyItem, CopyOptions
 from s3fanout.s3errors import PERMANENT_ERROR_CODES, ListingError, S3Failure, describe_error
@@ -22,8 +23,14 @@ if TYPE_CHECKING:
 MAX_SINGLE_COPY_BYTES = 5 * 1024**3
 
 def copy_object(
-    s3: S3Client, source_bucket: str, dest_bucket: str, item: CopyItem, options: CopyOptions = DEFAULT_COPY_OPTIONS, source_s3: S3Client | None = None
-) -> None:
+    s3: S3Client,
+    source_bucket: str,
+    dest_bucket: str,
+    item: CopyItem,
+    options: CopyOptions = DEFAULT_COPY_OPTIONS,
+    source_s3: S3Client | None = None,
+    extra_metadata: Mapping[str, str] | None = None,
+) -> str | None:
     """Server-side copy of one object to the same key, keeping its metadata and tags.
 
     CopyObject with the COPY directives carries over user metadata, Content-Type, Cache-Control,
@@ -34,6 +41,12 @@ def copy_object(
     metadata is theirs and the content headers are read from the source first (HeadObject, pinned
     to the same ETag); with Object Lock the source's retention and legal hold are read first.
     ``source_s3`` (the source region's client, ``s3`` when None) makes those reads.
+
+    With ``item.version_id`` that version of the source is copied (CopySource's VersionId; the
+    reads name it too). ``extra_metadata`` is added to the copy's user metadata (the source's, or
+    the options'), which takes MetadataDirective REPLACE and so the HeadObject first: --all-versions
+    records the source version id this way. Returns the new version's id (None where the
+    destination is not versioned).
     """
     if item.size > MAX_SINGLE_COPY_BYTES:
         raise S3Failure(
@@ -49,21 +62,29 @@ def copy_object(
         "MetadataDirective": options.metadata_directive,
         "TaggingDirective": "COPY",
     } | write_arguments(options)
+    if item.version_id is not None:
+        request["CopySource"]["VersionId"] = item.version_id
     if item.etag:
         request["CopySourceIfMatch"] = item.etag
     reader = source_s3 or s3
     try:
-        if options.replace_metadata:
+        if options.replace_metadata or extra_metadata:
             head_request: dict[str, Any] = {"Bucket": source_bucket, "Key": item.key}
             if item.etag:
                 head_request["IfMatch"] = item.etag
-            request |= content_headers(cast("dict[str, Any]", reader.head_object(**head_request)))
-            request["Metadata"] = dict(options.metadata)
+            if item.version_id is not None:
+                head_request["VersionId"] = item.version_id
+            head = cast("dict[str, Any]", reader.head_object(**head_request))
+            request |= content_headers(head)
+            request["MetadataDirective"] = "REPLACE"
+            request["Metadata"] = (dict(options.metadata) if options.replace_metadata else dict(head.get("Metadata") or {})) | dict(extra_metadata or {})
+            check_metadata_size(item.key, request["Metadata"])
         if options.object_lock:
-            request |= object_lock_arguments(reader, source_bucket, item.key)
-        s3.copy_object(**request)
+            request |= object_lock_arguments(reader, source_bucket, item.key, version_id=item.version_id)
+        response = s3.copy_object(**request)
     except (ClientError, BotoCoreError) as error:
         raise describe_error(error) from error
+    return response.get("VersionId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +93,8 @@ class ListedObject:
     size: int
     etag: str
     last_modified: datetime | None = None
+    # The version listed, where the listing names one (--as-of: the version current then).
+    version_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,3 +265,225 @@ def delete_objects(s3: S3Client, bucket: str, keys: list[str]) -> int:
             code = str(first.get("Code", "Unknown"))
             raise S3Failure(code, f"{len(errors)} of {len(chunk)} deletes failed, first {first.get('Key')!r}: {first.get('Message', '')}", code in PERMANENT_ERROR_CODES)
     return len(keys)
+
+
+# ------------------------------------------------------------------------------ versions --
+
+
+@dataclass(frozen=True, slots=True)
+class ListedVersion:
+    """One entry of ListObjectVersions: an object version, or a delete marker (size 0, no ETag)."""
+
+    key: str
+    version_id: str
+    size: int = 0
+    etag: str = ""
+    last_modified: datetime | None = None
+    delete_marker: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """One page of a range's version listing, in S3's order (keys ascending, each key's entries
+    newest first); ``last`` says that nothing of the range follows it."""
+
+    entries: list[ListedVersion]
+    last: bool
+
+    def __iter__(self) -> Iterator[ListedVersion]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+# ListObjectVersions answers with <Version> and <DeleteMarker> elements interleaved in S3's order,
+# but botocore parses them into two lists (Versions, DeleteMarkers) and the interleaving is lost:
+# LastModified has one-second resolution, so a version and a delete marker of one key written in
+# the same second could not be put back in order. This hook reads the order of the two kinds of
+# element from the raw answer ("V" and "D", one letter per entry) into the parsed response.
+ENTRY_KINDS = "S3FanoutEntryKinds"
+_ENTRY_ELEMENT = re.compile(rb"<(Version|DeleteMarker)>")
+
+
+def _record_entry_kinds(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    body = response_dict.get("body")
+    if isinstance(body, bytes) and int(response_dict.get("status_code", 200)) < 300:
+        customized_response_dict[ENTRY_KINDS] = "".join("V" if match.group(1) == b"Version" else "D" for match in _ENTRY_ELEMENT.finditer(body))
+
+
+def _watch_entry_order(s3: S3Client) -> None:
+    events = getattr(getattr(s3, "meta", None), "events", None)
+    if events is not None:
+        events.register("before-parse.s3.ListObjectVersions", _record_entry_kinds, unique_id="s3fanout-version-entry-kinds")
+
+
+def version_entries(response: Mapping[str, Any]) -> list[ListedVersion]:
+    """The versions and delete markers of one ListObjectVersions answer, in S3's order: as the
+    raw answer interleaved them (``_record_entry_kinds``), else (a client without the hook, such
+    as a test's fake) merged by key and then newest first, a version before a delete marker of
+    the same second."""
+    versions = [
+        ListedVersion(v["Key"], str(v.get("VersionId") or "null"), int(v.get("Size", 0)), str(v.get("ETag", "")), v.get("LastModified")) for v in response.get("Versions", [])
+    ]
+    markers = [ListedVersion(m["Key"], str(m.get("VersionId") or "null"), last_modified=m.get("LastModified"), delete_marker=True) for m in response.get("DeleteMarkers", [])]
+    kinds = response.get(ENTRY_KINDS)
+    if isinstance(kinds, str) and kinds.count("V") == len(versions) and kinds.count("D") == len(markers):
+        sources = {"V": iter(versions), "D": iter(markers)}
+        return [next(sources[kind]) for kind in kinds]
+    return sorted(versions + markers, key=lambda e: (e.key, -e.last_modified.timestamp() if e.last_modified else 0.0, e.delete_marker))
+
+
+def list_version_pages(
+    s3: S3Client,
+    bucket: str,
+    prefix: str,
+    key_range: KeyRange,
+    resume_at: tuple[str, str] | None = None,
+    page_size: int = 1000,
+    on_request: Callable[[], None] | None = None,
+) -> Iterator[VersionPage]:
+    """Yield every version and delete marker of ``key_range`` under ``prefix``, one
+    ListObjectVersions page at a time, in S3's order (pages without an entry in the range are not
+    yielded; the last page yielded is always marked last, one page being read ahead). The listing
+    starts after the key ``key_range.after`` (KeyMarker alone, which S3 treats as exclusive), or
+    with ``resume_at`` (key, version id) inside that key, after that version (KeyMarker and
+    VersionIdMarker; ``key_range.after`` is then not used, so that the key may be the range's
+    ``until``). botocore asks for URL-encoded keys and decodes them.
+
+    Pages are checked as ``list_pages`` checks its own: keys under the prefix and in order, no
+    entry listed twice, the markers new on every page. A listing that breaks a rule raises
+    ListingError.
+    """
+    previous: VersionPage | None = None
+    for page in _version_pages(s3, bucket, prefix, key_range, resume_at, page_size, on_request):
+        if previous is not None:
+            yield previous
+        previous = page
+    if previous is not None:
+        yield VersionPage(previous.entries, last=True)
+
+
+def _version_pages(
+    s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, resume_at: tuple[str, str] | None, page_size: int, on_request: Callable[[], None] | None
+) -> Iterator[VersionPage]:
+    _watch_entry_order(s3)
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+    position: tuple[str, str | None] | None = None
+    seen: set[str] = set()  # version ids of the key at ``position``
+    if resume_at is not None:
+        request["KeyMarker"], request["VersionIdMarker"] = resume_at
+        position, seen = resume_at, {resume_at[1]}
+    elif key_range.after is not None:
+        request["KeyMarker"] = key_range.after
+        position = (key_range.after, None)
+    markers: dict[tuple[str, str], int] = {}
+    number = empty_pages = 0
+    while True:
+        number += 1
+        if on_request is not None:
+            on_request()
+        try:
+            response = s3.list_object_versions(**request)
+        except (ClientError, BotoCoreError) as error:
+            raise describe_error(error) from error
+        entries = version_entries(cast("Mapping[str, Any]", response))
+        kept: list[ListedVersion] = []
+        for entry in entries:
+            problem = _version_problem(entry, prefix, position, seen)
+            if problem is not None:
+                raise _broken_page(bucket, prefix, number, problem)
+            if position is None or entry.key != position[0]:
+                seen = set()
+            seen.add(entry.version_id)
+            position = (entry.key, entry.version_id)
+            if key_range.is_past(entry.key):
+                if kept:
+                    yield VersionPage(kept, last=True)
+                return
+            kept.append(entry)
+        if not response.get("IsTruncated"):
+            if kept:
+                yield VersionPage(kept, last=True)
+            return
+        key_marker, version_marker = response.get("NextKeyMarker"), response.get("NextVersionIdMarker")
+        if not key_marker:
+            raise _broken_page(bucket, prefix, number, "the page is truncated but has no NextKeyMarker")
+        marker = (key_marker, version_marker or "")
+        if marker in markers:
+            raise _broken_page(bucket, prefix, number, f"markers repeated (page {markers[marker]} returned them before)")
+        markers[marker] = number
+        empty_pages = 0 if kept else empty_pages + 1
+        if empty_pages >= MAX_EMPTY_PAGES:
+            raise _broken_page(bucket, prefix, number, f"{empty_pages} truncated pages in a row without an entry")
+        if kept:
+            yield VersionPage(kept, last=False)
+        request["KeyMarker"] = key_marker
+        if version_marker:
+            request["VersionIdMarker"] = version_marker
+        else:
+            request.pop("VersionIdMarker", None)
+
+
+def _version_problem(entry: ListedVersion, prefix: str, position: tuple[str, str | None] | None, seen: set[str]) -> str | None:
+    """What is wrong with a listed entry that follows ``position`` (the key and version listed or
+    asked for last; a version None: after the whole key), or None."""
+    if not entry.key.startswith(prefix):
+        return f"key {entry.key!r} is not under the prefix {prefix!r}"
+    if position is None:
+        return None
+    key, version = position
+    if entry.key < key or (entry.key == key and version is None):
+        return f"key {entry.key!r} is not after {key!r}"
+    if entry.key == key and entry.version_id in seen:
+        return f"version {entry.version_id!r} of key {entry.key!r} listed twice"
+    return None
+
+
+def key_version_entries(s3: S3Client, bucket: str, key: str, page_size: int = 1000, on_request: Callable[[], None] | None = None) -> Iterator[ListedVersion]:
+    """Every version and delete marker of exactly ``key``, newest first (ListObjectVersions with
+    the key as the prefix, stopping at the first longer key)."""
+    for page in _version_pages(s3, bucket, key, KeyRange(None, key), None, page_size, on_request):
+        for entry in page:
+            if entry.key != key:
+                return
+            yield entry
+
+
+# The user metadata a copy made by --all-versions carries: the id of the source version it copies.
+SOURCE_VERSION_METADATA = "s3fanout-source-version-id"
+
+
+def recorded_source_version(s3: S3Client, bucket: str, key: str, version_id: str) -> str | None:
+    """The source version id recorded on a version of a destination key (HeadObject of that
+    version), None when it records none; S3Failure when it cannot be read."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+    except (ClientError, BotoCoreError) as error:
+        raise describe_error(error) from error
+    value = (head.get("Metadata") or {}).get(SOURCE_VERSION_METADATA)
+    return str(value) if value else None
+
+
+def write_delete_marker(s3: S3Client, bucket: str, key: str) -> str | None:
+    """DeleteObject without a version id: in a versioned bucket it adds a delete marker (nothing
+    is destroyed); the marker's version id."""
+    try:
+        response = s3.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as error:
+        raise describe_error(error) from error
+    return response.get("VersionId")
+
+
+def object_listed_at(s3: S3Client, bucket: str, key: str) -> ListedObject | None:
+    """The current object ``key`` as a listing shows it, or None: one ListObjectsV2 with the key as
+    the prefix (the key itself sorts first among the keys it prefixes)."""
+    try:
+        response = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    except (ClientError, BotoCoreError) as error:
+        raise describe_error(error) from error
+    contents = response.get("Contents", [])
+    if not contents or contents[0]["Key"] != key:
+        return None
+    entry = contents[0]
+    return ListedObject(entry["Key"], entry["Size"], entry.get("ETag", ""), entry.get("LastModified"))

@@ -4,6 +4,8 @@ why it cannot."""
 from __future__ import annotations
 
 import argparse
+import os
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +15,7 @@ from s3fanout.completion import parse_report_uri
 from s3fanout.keyspace import COMMON_FIRST_CHARACTERS
 from s3fanout.messages import COPY_ACLS, COPY_CHECKSUM_ALGORITHMS, SSE_ALGORITHMS, STORAGE_CLASSES, CopyOptions, InvalidMessage
 from s3fanout.policy import PolicyInputError, parse_role_arn
+from s3fanout.versions import as_of_text
 from seed.console import UsageError
 
 # Each worker is a process with its own clients and thread pool: more than this only thrashes.
@@ -198,6 +201,31 @@ def profile_argument(text: str) -> str:
     if not clients.profile_exists(text):
         raise argparse.ArgumentTypeError(f"no profile '{text}' in the AWS config or credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)")
     return text
+
+
+def manifest_argument(text: str) -> str:
+    """--manifest: s3://BUCKET/KEY, or a file on this machine (made absolute, so that the local
+    workers find it whatever their working directory)."""
+    if text.startswith("s3://"):
+        bucket, _, key = text.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an S3 object URI (s3://BUCKET/KEY)")
+        return text
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no file '{text}' (a manifest is a local file or s3://BUCKET/KEY)")
+    return os.path.abspath(text)
+
+
+def as_of_argument(text: str) -> str:
+    """--as-of TIME: ISO 8601 (2026-11-30, 2026-11-30T18:00, 2026-11-30T18:00:00+01:00, ...Z); a
+    time without a UTC offset is taken as UTC. Returned as messages carry it (in UTC)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 time, e.g. 2026-11-30T18:00:00Z (a time without an offset is UTC)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return as_of_text(when)
 
 
 def role_arn_argument(text: str) -> str:

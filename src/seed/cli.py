@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
-from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec
+from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, describe_tasks
 from s3fanout.jobqueues import StackError, default_stack_name
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS
 from s3fanout.preflight import check_names
@@ -28,9 +29,11 @@ from seed.arguments import (
     account_id,
     add_access_arguments,
     add_copy_options,
+    as_of_argument,
     bucket_argument,
     copy_options,
     function_timeout,
+    manifest_argument,
     positive_int,
     prefix_argument,
     range_count,
@@ -108,11 +111,30 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
     parser.add_argument("--prefix", type=prefix_argument, default="", help="copy only keys starting with this prefix (default: all keys)")
     parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES})")
+    parser.add_argument(
+        "--manifest",
+        type=manifest_argument,
+        metavar="PATH|s3://BUCKET/KEY",
+        help="copy exactly the keys a manifest names instead of listing the source: an S3 Inventory report's manifest.json "
+        "(CSV, ORC or Parquet) or an S3 Batch Operations CSV (bucket,key[,version_id], keys URL-encoded); one list task per part of it",
+    )
     sync = parser.add_argument_group("sync")
     sync.add_argument("--dry-run", action="store_true", help="list and compare only: report what would be copied, skipped and deleted, and the cost; change nothing")
     sync.add_argument("--delete", action="store_true", help="after every copy succeeded, delete destination objects (under --prefix) that are not in the source")
     sync.add_argument("--force", action="store_true", help="copy every key, without comparing with the destination")
     sync.add_argument("--prices", type=Path, metavar="FILE", help="JSON file overriding the prices and timings of the --dry-run cost estimate")
+    versions = parser.add_argument_group("versions (see the README's Versions section)")
+    versions.add_argument(
+        "--all-versions",
+        action="store_true",
+        help="copy every version and delete marker of every key, oldest first, into a versioned destination: each key's history in order; a re-run copies only what is new",
+    )
+    versions.add_argument(
+        "--as-of",
+        type=as_of_argument,
+        metavar="TIME",
+        help="copy each key as it was at TIME (ISO 8601, e.g. 2026-11-30T18:00:00Z; no offset means UTC), from a versioned source; keys absent then are not copied",
+    )
     add_copy_options(parser.add_argument_group("copy options (how the copies are written; default: as the stack's parameters say, else a plain copy)"))
     parser.add_argument("--stack-name", metavar="NAME", help="deployed stack whose queues to use (default: samconfig.toml's stack_name, else s3-fanout)")
     parser.add_argument("--wait", action="store_true", help="deployed mode: follow the job's record until nothing of it is open, with progress, then report its counts and failures")
@@ -158,7 +180,10 @@ def add_worker_options(group: Any) -> None:
 def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
     clients.use_region(args.region)
-    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args))
+    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args), manifest=args.manifest)
+    if args.manifest and args.delete:
+        raise UsageError("--delete finds orphans by listing the whole source, which --manifest replaces: run it without --manifest")
+    spec = versions_spec(spec, args)
     # The dry run lists both sides on this machine, whatever mode it plans for.
     source_access, dest_access = side_access(args, this_machine=args.dry_run)
     if args.dry_run:
@@ -195,13 +220,27 @@ def seed_main(argv: list[str]) -> int:
         if args.json:
             print(json.dumps({"job_id": job_id, "stack": stack_name, "ranges": ranges, "source": source, "destination": destination}))
         else:
-            print(f"job {job_id}: {ranges} key ranges of {source} queued on stack '{stack_name}', copying to {destination}")
+            print(f"job {job_id}: {describe_tasks(spec, ranges)} queued on stack '{stack_name}', copying to {destination}")
             print(f"follow it with '{PROG} dlq list --stack-name {stack_name}' and the stack's CloudWatch metrics (namespace S3Fanout)")
         return ExitStatus.SUCCESS
     print_report(result, args.json)
     for letter in result.failures[:20]:
         print(f"  {letter.code}: {letter.subject}: {letter.message}", file=sys.stderr)
     return exit_status(result)
+
+
+def versions_spec(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
+    """The spec with --all-versions or --as-of, once they make sense together with the rest."""
+    if not (args.all_versions or args.as_of):
+        return spec
+    flag = "--all-versions" if args.all_versions else "--as-of"
+    if args.all_versions and args.as_of:
+        raise UsageError("--all-versions copies every version, --as-of the versions of one time: choose one")
+    if getattr(args, "manifest", None):
+        raise UsageError(f"{flag} lists the source's versions, which --manifest replaces: choose one")
+    if args.delete:
+        raise UsageError(f"--delete is not supported with {flag} yet: the orphan pass compares current objects")
+    return replace(spec, all_versions=args.all_versions, as_of=args.as_of)
 
 
 def exit_status(report: JobReport) -> int:

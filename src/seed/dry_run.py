@@ -14,8 +14,8 @@ from typing import Any
 from s3fanout import clients
 from s3fanout.clients import OWN_ACCESS, Access
 from s3fanout.copying.stream import StreamSettings
-from s3fanout.estimate import JobPlan, Prices, encryption_needs, estimate_cost, estimate_stream_cost, is_aws_endpoint, plan_job
-from s3fanout.job import JobSpec
+from s3fanout.estimate import JobPlan, Prices, encryption_needs, estimate_cost, estimate_stream_cost, is_aws_endpoint, plan_job, plan_manifest
+from s3fanout.job import JobSpec, describe_tasks, with_manifest_parts
 from s3fanout.preflight import check_buckets
 from seed.console import ExitStatus, UsageError
 from seed.progress import human_bytes
@@ -79,6 +79,10 @@ class Streaming:
 
 def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN_ACCESS, dest_access: Access = OWN_ACCESS) -> int:
     """List and compare like the listers would, change nothing, report the plan and its cost."""
+    if spec.all_versions or spec.as_of is not None:
+        from seed.version_dry_run import dry_run_versions
+
+        return dry_run_versions(spec, args, source_access, dest_access)
     try:
         prices = Prices.from_file(args.prices) if args.prices else Prices()
     except (OSError, ValueError, TypeError) as error:
@@ -91,7 +95,11 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
     source_region, dest_region = check_buckets(clients.probe_s3(source_access), spec, clients.probe_s3(dest_access))
     s3, dest_s3 = clients.s3_for(source_access, source_region), clients.s3_for(dest_access, dest_region)
     started = time.monotonic()
-    plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare, dest_s3=dest_s3, stream=settings)
+    if spec.manifest is not None:
+        spec = with_manifest_parts(spec, clients.s3())
+        plan = plan_manifest(spec, s3, dest_s3, clients.s3(), stream=settings)
+    else:
+        plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare, dest_s3=dest_s3, stream=settings)
     cross_region = source_region != dest_region
     streaming = None
     if settings is not None:
@@ -129,13 +137,18 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
         return ExitStatus.SUCCESS
     source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
     lines = [
-        f"dry run: {source} -> {destination}, {plan.ranges} key ranges, nothing was changed",
+        f"dry run: {source} -> {destination}, {describe_tasks(spec, plan.ranges)}, nothing was changed",
         f"  regions      {flow(source_region, dest_region) if streaming is None else streamed_flow(source_region, dest_region)}",
         f"  would copy   {plan.to_copy:,} objects ({human_bytes(plan.bytes_to_copy)})" + sample(plan.copy_sample, plan.to_copy),
         f"  would skip   {plan.to_skip:,} objects already identical ({human_bytes(plan.bytes_to_skip)})",
-        (f"  would delete {plan.orphans:,} orphans ({human_bytes(plan.bytes_orphaned)})" if args.delete else f"  would keep   {plan.orphans:,} orphans (not in the source; --delete removes them)")
-        + sample(plan.orphan_sample, plan.orphans),
     ]
+    if spec.manifest is None:
+        lines.append(
+            (f"  would delete {plan.orphans:,} orphans ({human_bytes(plan.bytes_orphaned)})" if args.delete else f"  would keep   {plan.orphans:,} orphans (not in the source; --delete removes them)")
+            + sample(plan.orphan_sample, plan.orphans)
+        )
+    else:
+        lines += manifest_lines(plan, spec.compare)
     where = f"{prices.region} prices{', from ' + str(args.prices) if args.prices else '; --prices FILE to change them'}"
     if streaming is None:
         lines.append(f"estimated cost of running it on the deployed stack ({where}):")
@@ -160,6 +173,21 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
 def streamed_flow(source_region: str | None, dest_region: str | None) -> str:
     source, dest = source_region or "not said by the store", dest_region or "not said by the store"
     return f"{source} -> {dest}: every byte copied is streamed through this machine"
+
+
+def manifest_lines(plan: JobPlan, compared: bool) -> list[str]:
+    """What a manifest's plan adds: its rows, the keys it names that the source lacks, and how the
+    destination was compared (listing its key span, or HeadObject where that costs less)."""
+    lines = [f"  manifest     {plan.manifest_rows:,} rows in {plan.ranges:,} parts (one list task each)"]
+    if plan.missing:
+        lines.append(f"  would fail   {plan.missing:,} keys the manifest names but the source lacks (NoSuchKey, in the copy DLQ)")
+    how = (
+        "the destination listed over the manifest's key spans, or asked key by key where a span would take more pages than its keys cost as HEADs (1 LIST = 12.5 HEADs)"
+        if compared
+        else "no comparison (--force)"
+    )
+    lines.append(f"  requests     {plan.dest_pages:,} LIST, {plan.head_requests:,} HeadObject (a CSV manifest's keys; {how})")
+    return lines
 
 
 def sample(keys: list[str], total: int) -> str:

@@ -81,7 +81,7 @@ def policy_parser() -> OneLineParser:
     parser.add_argument("--source-owner", type=account_id, metavar="ACCOUNT", help="account owning the source bucket (default: the stack's SourceBucketOwner; locally not known)")
     parser.add_argument("--dest-owner", type=account_id, metavar="ACCOUNT", help="account owning the destination bucket (default: the stack's DestinationBucketOwner)")
     parser.add_argument("--delete", action="store_true", help="local mode: also grant what a --delete run does (a stack's own AllowDelete decides for it)")
-    parser.add_argument("--versions", action="store_true", help="also grant s3:GetObjectVersion on the source (for version support to come)")
+    parser.add_argument("--versions", action="store_true", help="local mode: also grant what --all-versions and --as-of do (a stack's own CopyVersions decides for it)")
     parser.add_argument("--source-kms-key-arn", type=kms_key_argument, metavar="ARN", help="KMS key of the source objects, when the source's default encryption cannot be read from here")
     parser.add_argument("--dest-kms-key-arn", type=kms_key_argument, metavar="ARN", help="KMS key the destination encrypts with, when its default encryption cannot be read from here")
     add_copy_options(parser.add_argument_group("copy options (as the main command takes them, for the grants they add; default: the stack's parameters, else a plain copy)"))
@@ -229,7 +229,7 @@ def policy_main(argv: list[str]) -> int:
             source_owner=source_owner,
             dest_owner=dest_owner,
             delete_allowed=delete,
-            versions=args.versions,
+            versions=args.versions if stack_name is None else stack.outputs.get("VersionsAllowed") == "true",
             source_kms_keys=_keys(args.source_kms_key_arn, source_encryption.kms_key),
             dest_kms_keys=_keys(args.dest_kms_key_arn, dest_encryption.kms_key),
             copy_options=options,

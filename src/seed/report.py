@@ -48,6 +48,11 @@ class JobReport:
     # The failed keys and ranges themselves (the counts above are theirs); not part of the JSON,
     # which names the failures file instead.
     failures: list[DeadLetter] = field(default_factory=list, repr=False)
+    # Versions (--all-versions): object versions copied (in objects_copied too), delete markers
+    # written, and source versions found already copied by an earlier run.
+    versions_copied: int | None = None
+    delete_markers_written: int | None = None
+    versions_skipped: int | None = None
 
     @property
     def objects_per_second(self) -> float | None:
@@ -77,6 +82,11 @@ class JobReport:
                 lines.append(f"  deleted {self.objects_deleted:,} orphans (destination objects not in the source)")
             elif self.orphans_found:
                 lines.append(f"  orphans {self.orphans_found:,} destination objects not in the source, kept (--delete removes them)")
+        if self.versions_copied or self.delete_markers_written or self.versions_skipped:
+            lines.append(
+                f"  versions {self.versions_copied or 0:,} copied, {self.delete_markers_written or 0:,} delete markers written, "
+                f"{self.versions_skipped or 0:,} already in the destination"
+            )
         if self.bytes_streamed:
             lines.append(f"  streamed {human_bytes(self.bytes_streamed)} through this machine (the sides are not one store; the source's provider bills the transfer out)")
         if self.keys_retried:
@@ -115,7 +125,7 @@ def build_report(
     failures_file: str | None,
     log_file: str | None,
 ) -> JobReport:
-    counted: dict[str, Any] = {name: getattr(counters, name) if counters else None for name in REPORTED_COUNTS}
+    counted: dict[str, Any] = {name: getattr(counters, name) if counters else None for name in REPORTED_COUNTS + VERSION_COUNTS}
     return JobReport(
         job_id=job_id,
         source=source,
@@ -133,6 +143,8 @@ def build_report(
 
 # The Counts a report shows (None for each where the job's counts are not known here).
 REPORTED_COUNTS = ("keys_listed", "bytes_listed", "objects_copied", "bytes_copied", "keys_skipped", "bytes_skipped", "orphans_found", "objects_deleted", "keys_retried", "bytes_streamed")
+# The Counts of versions (--all-versions) a report shows too.
+VERSION_COUNTS = ("versions_copied", "delete_markers_written", "versions_skipped")
 
 
 def print_report(report: JobReport, as_json: bool) -> None:

@@ -32,7 +32,7 @@ from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.guard import Scope
-from s3fanout.job import JobError, JobSpec, new_job_id, record_local_scope, seed, write_failures
+from s3fanout.job import JobError, JobSpec, describe_tasks, manifest_location, new_job_id, record_local_scope, seed, with_manifest_parts, write_failures
 from s3fanout.jobqueues import (
     QueueSet,
     StackError,
@@ -46,6 +46,7 @@ from s3fanout.jobqueues import (
 from s3fanout.jobrecord import CANCELLED, JobRecord, JobTable, NewJob, ensure_local_table
 from s3fanout.keypairs import CredentialsSecretError
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
+from s3fanout.messages import InvalidMessage
 from s3fanout.motoserver import EmbeddedMoto
 from s3fanout.outbox import Outbox
 from s3fanout.preflight import check_access, check_buckets
@@ -129,8 +130,9 @@ class Drain(Protocol):
     def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
         """Run (or wait for) the consumers until the job is drained; the job's counts where known."""
 
-    def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
-        """The line that tells the person the job is queued and what happens next."""
+    def announce(self, job_id: str, tasks: str, destination: str) -> str:
+        """The line that tells the person the job is queued (``tasks``: what was seeded, from
+        ``job.describe_tasks``) and what happens next."""
 
 
 # ----------------------------------------------------------------------------------- the run
@@ -147,7 +149,9 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         use_local_endpoint(stack)
         spec = options.spec
         scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
-        spec = preflight(spec, scope, options.source_access, options.dest_access)
+        spec = with_manifest_parts(preflight(spec, scope, options.source_access, options.dest_access), clients.s3())
+        # The workers may read the job's own manifest files, and no others.
+        scope = replace(scope, manifests=manifest_location(spec))
         note_other_local_jobs(clients.sqs())
         table = ensure_local_table(clients.dynamodb())
         target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, source_access=options.source_access, dest_access=options.dest_access)
@@ -180,7 +184,7 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
         keep_local_status(table, job_id, running=True)
     ranges = seed(target.outbox(), job_id, spec)
     source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
-    say(drain.announce(job_id, ranges, source, destination))
+    say(drain.announce(job_id, describe_tasks(spec, ranges), destination))
     copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
     counts = drain(target, job_id, copy_scope, started)
     letters, refused = read_letters(target, job_id)
@@ -274,6 +278,9 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
                 "workers": options.workers.workers if where == "local" else None,
                 "source_region": spec.source_region,
                 "dest_region": spec.dest_region,
+                "manifest": spec.manifest,
+                "all_versions": spec.all_versions,
+                "as_of": spec.as_of,
                 # Names only (roles, endpoints, profiles): a profile's keys stay in its file.
                 **target.source_access.to_record("source"),
                 **target.dest_access.to_record("dest"),
@@ -354,8 +361,8 @@ class LocalWorkers:
     # The folder of the run's log when it drains no one job (a redrive).
     run_name: str = "redrive"
 
-    def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
-        return f"job {job_id}: {ranges} key ranges of {source} queued; copying to {destination} with {self.options.workers} local workers"
+    def announce(self, job_id: str, tasks: str, destination: str) -> str:
+        return f"job {job_id}: {tasks} queued; copying to {destination} with {self.options.workers} local workers"
 
     def __call__(self, target: Target, job_id: str | None, scope: Scope, started: float) -> Counts:
         """On the job's own queues, until its record says nothing of it is open. On a stack's
@@ -449,8 +456,8 @@ class DeployedStack:
     def label(self) -> str:
         return f"stack {self.stack_name}"
 
-    def announce(self, job_id: str, ranges: int, source: str, destination: str) -> str:
-        return f"job {job_id}: {ranges} key ranges of {source} queued on stack '{self.stack_name}'; following the job's record"
+    def announce(self, job_id: str, tasks: str, destination: str) -> str:
+        return f"job {job_id}: {tasks} queued on stack '{self.stack_name}'; following the job's record"
 
     def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
         sqs, table = clients.sqs(), target.table
@@ -488,15 +495,34 @@ def stack_target(stack_name: str, options: JobOptions) -> tuple[Target, JobSpec]
     queues = queues_from_stack(clients.cloudformation(), stack_name)
     scope = stack_scope(queues, stack_name)
     check_stack_allows(options.spec, scope, stack_name, options.delete)
+    check_stack_versions(options.spec, queues, stack_name)
     key = stack_key(queues, stack_name)
+    spec = stack_manifest(options.spec, scope, stack_name)
     # The source as the stack's functions reach it (its SourceEndpointUrl, its
     # SourceCredentialsSecretArn's keys): checked that way too, and local workers do the same.
     source = Access(endpoint_url=queues.source_endpoint_url, credentials_secret_arn=queues.source_credentials_secret_arn)
     try:
-        spec = preflight(options.spec, scope, source)
+        spec = preflight(spec, scope, source)
     except CredentialsSecretError as error:
         raise StackError(f"stack '{stack_name}' reads its source with the keys in a secret, and {error}") from None
     return Target(queues, scope, key, table=stack_table(queues), source_access=source), spec
+
+
+def stack_manifest(spec: JobSpec, scope: Scope, stack_name: str) -> JobSpec:
+    """A job's manifest, opened into parts, when the stack's listers may read it and every data
+    file it names (its ManifestBucket and ManifestPrefix)."""
+    location = spec.manifest
+    if location is None:
+        return spec
+    if not location.startswith("s3://"):
+        raise JobError(f"--manifest {location}: a stack's listers read manifests from S3: upload it and pass its s3:// URI")
+    spec = with_manifest_parts(spec, clients.s3())
+    try:
+        for uri in (location, *(part.uri for part in spec.manifest_parts)):
+            scope.check_manifest(uri)
+    except InvalidMessage as error:
+        raise StackError(f"stack '{stack_name}' {error}: redeploy it with ManifestBucket and ManifestPrefix naming where the manifest is") from None
+    return spec
 
 
 def stack_table(queues: QueueSet) -> JobTable | None:
@@ -527,6 +553,7 @@ def stack_scope(queues: QueueSet, stack_name: str) -> Scope:
         allow_delete=bool(queues.delete_allowed),
         source_owner=queues.source_owner,
         dest_owner=queues.dest_owner,
+        manifests=queues.manifest_location,
     )
 
 
@@ -538,6 +565,13 @@ def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: boo
         raise JobError(f"stack '{stack_name}' may only copy keys under '{scope.prefix}', and --prefix '{spec.prefix}' is not")
     if delete and not scope.allow_delete:
         raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
+
+
+def check_stack_versions(spec: JobSpec, queues: QueueSet, stack_name: str) -> None:
+    """--all-versions and --as-of need a stack whose roles may list and read versions."""
+    if (spec.all_versions or spec.as_of is not None) and not queues.versions_allowed:
+        flag = "--all-versions" if spec.all_versions else "--as-of"
+        raise JobError(f"stack '{stack_name}' was deployed without CopyVersions=true, so its roles cannot list or read older versions ({flag})")
 
 
 def preflight(spec: JobSpec, scope: Scope, source: Access = OWN_ACCESS, dest: Access = OWN_ACCESS) -> JobSpec:

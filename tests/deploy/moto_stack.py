@@ -56,6 +56,7 @@ EXPECTED_OUTPUTS = {
     "SourceBucket",
     "DestinationBucket",
     "DeleteAllowed",
+    "VersionsAllowed",
     "SourceBucketOwner",
     "DestinationBucketOwner",
     "ListObjectsFunctionRoleArn",
@@ -72,6 +73,7 @@ CONDITIONAL_OUTPUTS = {
     "ReportPrefix": "HasReportBucket",
     "SourceEndpointUrl": "SourceReadWithSecret",
     "SourceCredentialsSecretArn": "SourceReadWithSecret",
+    "ManifestLocation": "ReadsManifests",
 }
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.

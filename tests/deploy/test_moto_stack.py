@@ -213,6 +213,8 @@ def shared_environment(stack: Stack) -> dict[str, str]:
         # The source is read as the roles: no other endpoint, no other keys.
         "SOURCE_ENDPOINT_URL": "",
         "SOURCE_CREDENTIALS_SECRET_ARN": "",
+        # No ManifestBucket: no manifests.
+        "MANIFEST_LOCATION": "",
     }
 
 

@@ -75,12 +75,16 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "ChecksumAlgorithm": "",
     "CopyAcl": "",
     "CopyObjectLock": "false",
+    "CopyVersions": "false",
     "LogRetentionDays": 30,
     "JobRecordDays": 90,
     "ReportBucket": "",
     "ReportPrefix": "s3fanout-reports/",
     "SourceEndpointUrl": "",
     "SourceCredentialsSecretArn": "",
+    "ManifestBucket": "",
+    "ManifestPrefix": "",
+    "PyarrowLayerArn": "",
 }
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -300,6 +304,8 @@ def test_globals(template: dict[str, Any]) -> None:
         # A source at another store or read with other keys (clients.Access.from_env).
         "SOURCE_ENDPOINT_URL": {"Ref": "SourceEndpointUrl"},
         "SOURCE_CREDENTIALS_SECRET_ARN": {"Ref": "SourceCredentialsSecretArn"},
+        # Where list tasks may read manifest parts.
+        "MANIFEST_LOCATION": {"Fn::If": ["ReadsManifests", {"Fn::Sub": "s3://${ManifestBucket}/${ManifestPrefix}"}, ""]},
     }
 
 
@@ -955,6 +961,7 @@ EVERYTHING = {
     "SseKmsKeyId": COPY_KMS_KEY_ARN,
     "CopyAcl": "bucket-owner-full-control",
     "CopyObjectLock": "true",
+    "CopyVersions": "true",
     "AlarmEmail": "ops@example.com",
     "ReportBucket": "report-bucket",
     "ReportPrefix": "jobs/reports/",
@@ -997,6 +1004,8 @@ def expected_grants(
     acl: bool = False,
     object_lock: bool = False,
     source_secret: str | None = None,
+    manifests: str | None = None,
+    versions: bool = False,
 ) -> dict[str, set[Grant]]:
     """Every grant of both roles; `report_prefix` is ReportPrefix with ReportBucket
     "report-bucket", None without a report bucket; `source_secret` is
@@ -1084,6 +1093,27 @@ def expected_grants(
             ("s3:PutObjectRetention", f"{dst}/{prefix}*", dest_owner),
             ("s3:PutObjectLegalHold", f"{dst}/{prefix}*", dest_owner),
         }
+    if versions:
+        # CopyVersions: the lister lists versions of both buckets and reads which source version
+        # a destination version copies; the copier reads source versions and their tags, lists
+        # versions of both buckets, reads destination versions and writes delete markers.
+        lister |= {
+            ("s3:ListBucketVersions", src, source_owner),
+            ("s3:ListBucketVersions", dst, dest_owner),
+            ("s3:GetObjectVersion", f"{dst}/{prefix}*", dest_owner),
+        }
+        copier |= {
+            ("s3:GetObjectVersion", f"{src}/{prefix}*", source_owner),
+            ("s3:GetObjectVersionTagging", f"{src}/{prefix}*", source_owner),
+            ("s3:ListBucketVersions", src, source_owner),
+            ("s3:ListBucketVersions", dst, dest_owner),
+            ("s3:GetObjectVersion", f"{dst}/{prefix}*", dest_owner),
+            # Delete markers only: DeleteObject without a version id; never s3:DeleteObjectVersion.
+            ("s3:DeleteObject", f"{dst}/{prefix}*", dest_owner),
+        }
+    if manifests is not None:
+        # The lister reads manifests under ManifestBucket/ManifestPrefix, in this account only.
+        lister |= {("s3:GetObject", f"arn:aws:s3:::{manifests}*", ACCOUNT_ID)}
     if source_secret is not None:
         # Both roles read the one secret; neither gets any grant on the source itself, which
         # the secret's keys read, nor on a KMS key of it.
@@ -1118,6 +1148,11 @@ def expected_grants(
         ({"ReportBucket": "report-bucket", "ReportPrefix": "", "AllowedPrefix": "logs/"}, expected_grants(prefix="logs/", report_prefix="")),
         # A prefix without a bucket grants nothing.
         ({"ReportPrefix": "jobs/"}, expected_grants()),
+        ({"ManifestBucket": "inventories", "ManifestPrefix": "reports/src-bucket/"}, expected_grants(manifests="inventories/reports/src-bucket/")),
+        ({"ManifestBucket": "inventories"}, expected_grants(manifests="inventories/")),
+        ({"CopyVersions": "true"}, expected_grants(versions=True)),
+        ({"CopyVersions": "true", "AllowedPrefix": "logs/", **OTHER_OWNERS}, expected_grants(versions=True, prefix="logs/", source_owner="111111111111", dest_owner="222222222222")),
+        ({"CopyVersions": "true", "SourceCredentialsSecretArn": SOURCE_SECRET_ARN}, expected_grants(versions=True, source_secret=SOURCE_SECRET_ARN)),
         ({"SourceEndpointUrl": "https://minio.example.com:9000", "SourceCredentialsSecretArn": SOURCE_SECRET_ARN}, expected_grants(source_secret=SOURCE_SECRET_ARN)),
         (
             {"SourceCredentialsSecretArn": SOURCE_SECRET_ARN, "AllowDelete": "true", "CopyObjectLock": "true", "SourceKmsKeyArn": KMS_KEY_ARN, "DestinationKmsKeyArn": KMS_MRK_ARN},
@@ -1135,6 +1170,7 @@ def expected_grants(
                 copy_kms=True,
                 acl=True,
                 object_lock=True,
+                versions=True,
             ),
         ),
     ],
@@ -1153,6 +1189,11 @@ def expected_grants(
         "reports",
         "reports-empty-prefix",
         "no-report-bucket",
+        "manifests",
+        "manifests-anywhere-in-the-bucket",
+        "versions",
+        "versions-elsewhere",
+        "versions-source-with-other-keys",
         "source-at-another-endpoint",
         "source-with-other-keys",
         "everything",
@@ -1174,7 +1215,7 @@ def test_iam_conditions(parameters: dict[str, str]) -> None:
         for statement in statements:
             actions = as_list(statement["Action"])
             condition = statement.get("Condition")
-            if actions == ["s3:ListBucket"]:
+            if actions in (["s3:ListBucket"], ["s3:ListBucketVersions"]):
                 assert set(condition) == {"StringEquals", "StringLikeIfExists"}, (role, statement)
                 # IfExists: S3 also checks ListBucket, without a prefix, to answer 404
                 # rather than 403 for a missing key.
@@ -1380,3 +1421,22 @@ def test_checkov_resolved_stack(checkov_template: dict[str, Any], tmp_path: Path
         # management, privilege escalation, write access without constraints.
         for check in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"):
             assert (check, role) in passed
+
+
+PANDAS_LAYER = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python312-Arm64:20"
+
+
+@pytest.mark.parametrize("layer", ["", PANDAS_LAYER])
+def test_a_pyarrow_layer_goes_to_the_lister_only(layer: str) -> None:
+    resources = deployed_resources(PyarrowLayerArn=layer)
+    powertools = resources["CopyObjectsFunction"]["Properties"]["Layers"]
+    assert len(powertools) == 1
+    assert resources["ListObjectsFunction"]["Properties"]["Layers"] == powertools + ([layer] if layer else [])
+
+
+@pytest.mark.parametrize(("bucket", "prefix", "location"), [("", "", None), ("inventories", "", "s3://inventories/"), ("inventories", "daily/src/", "s3://inventories/daily/src/")])
+def test_manifest_location(template: dict[str, Any], bucket: str, prefix: str, location: str | None) -> None:
+    intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), "ManifestBucket": bucket, "ManifestPrefix": prefix})
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert intrinsics.resolve(variables["MANIFEST_LOCATION"]) == (location or "")
+    assert intrinsics.condition(template["Outputs"]["ManifestLocation"]["Condition"]) is (location is not None)

@@ -98,6 +98,7 @@ class ThrottlingS3:
             self.finished += 1
             self.held -= 1
             self.changed.notify_all()
+            return {"CopyObjectResult": {}}
 
 
 class WatchedLimit(ConcurrencyLimit):

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from s3fanout import clients
 from s3fanout.guard import HopLimitExceeded, Scope, admit
+from s3fanout.manifest import ManifestPart, PartFormat
 from s3fanout.messages import CopyBatch, CopyItem, InvalidMessage, ListTask
 from s3fanout.signing import BadSeal, MessageKey
 
@@ -134,3 +135,31 @@ def test_requests_carry_the_expected_bucket_owners() -> None:
 
 def _text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
+
+
+MANIFEST_SCOPE = Scope("src", "dst", manifests="s3://inventories/daily/src/")
+
+
+def manifest_task(uri: str, mode: str = "copy") -> ListTask:
+    return ListTask("job", "src", "dst", mode=mode, manifest=ManifestPart(uri, PartFormat.CSV_GZ))
+
+
+@pytest.mark.parametrize(
+    ("scope", "task", "reason"),
+    [
+        (Scope("src", "dst"), manifest_task("s3://inventories/daily/src/data/a.csv.gz"), "reads no manifests"),
+        (MANIFEST_SCOPE, manifest_task("s3://inventories/daily/other/data/a.csv.gz"), "outside the manifests"),
+        (MANIFEST_SCOPE, manifest_task("s3://secrets/daily/src/a.csv.gz"), "outside the manifests"),
+        (Scope("src", "dst", allow_delete=True, manifests="s3://inventories/"), manifest_task("s3://inventories/a.csv", mode="delete"), "delete pass"),
+        (Scope("src", "dst", manifests="/home/me/manifests/"), manifest_task("/home/me/manifests/../.ssh/id_rsa"), "outside the manifests"),
+    ],
+)
+def test_manifest_parts_outside_the_scope_are_refused(scope: Scope, task: ListTask, reason: str) -> None:
+    with pytest.raises(InvalidMessage, match=reason):
+        scope.check(task)
+
+
+def test_manifest_parts_within_the_scope_are_admitted() -> None:
+    MANIFEST_SCOPE.check(manifest_task("s3://inventories/daily/src/data/a.csv.gz"))
+    Scope("src", "dst", manifests="/home/me/manifests/").check(manifest_task("/home/me/manifests/keys.csv"))
+    assert Scope.from_env(MANIFEST_SCOPE.to_env()) == MANIFEST_SCOPE

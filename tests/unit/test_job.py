@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3fanout.job import JobError, JobSpec, list_tasks
+from s3fanout.job import JobError, JobSpec, describe_tasks, list_tasks, manifest_location
 from s3fanout.keyspace import KeyRange
+from s3fanout.manifest import ManifestPart, PartFormat
 from s3fanout.preflight import check_bucket_name
 
 
@@ -59,3 +62,20 @@ def test_every_key_falls_in_exactly_one_list_task(key):
 def test_a_single_range_job_lists_everything_in_one_task():
     [task] = list_tasks("job", JobSpec("src-bucket", "dst-bucket", ranges=1))
     assert (task.after, task.until) == (None, None)
+
+
+def test_a_manifest_jobs_location_is_the_common_folder_of_its_files(tmp_path: Path) -> None:
+    inventory = "s3://inventories/daily/src/config-1/2026-01-02T03-04Z/manifest.json"
+    parts = tuple(ManifestPart(f"s3://inventories/daily/src/config-1/data/f{n}.csv.gz", PartFormat.CSV_GZ) for n in range(2))
+    assert manifest_location(JobSpec("src", "dst", manifest=inventory, manifest_parts=parts)) == "s3://inventories/daily/src/config-1/"
+    local = str(tmp_path / "keys.csv")
+    assert manifest_location(JobSpec("src", "dst", manifest=local, manifest_parts=(ManifestPart(local, PartFormat.CSV),))) == str(tmp_path) + "/"
+    assert manifest_location(JobSpec("src", "dst")) is None
+
+
+def test_manifest_tasks_are_one_per_part() -> None:
+    parts = tuple(ManifestPart(f"s3://m/f{n}.csv", PartFormat.CSV, start=n * 10, end=n * 10 + 10) for n in range(3))
+    tasks = list_tasks("job", JobSpec("src", "dst", "logs/", ranges=16, compare=False, manifest="s3://m/f.csv", manifest_parts=parts))
+    assert [(t.manifest, t.after, t.until, t.prefix, t.compare) for t in tasks] == [(part, None, None, "logs/", False) for part in parts]
+    assert describe_tasks(JobSpec("src", "dst", manifest="s3://m/f.csv"), 3) == "3 parts of manifest s3://m/f.csv (keys of s3://src/)"
+    assert describe_tasks(JobSpec("src", "dst", "logs/"), 16) == "16 key ranges of s3://src/logs/"

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3fanout.manifest import ManifestPart, PartFormat
 from s3fanout.messages import (
     MAX_MESSAGE_BYTES,
     CopyBatch,
@@ -136,3 +137,15 @@ def test_a_region_that_is_no_region_name_is_refused(region):
 def test_packed_batches_carry_the_regions():
     [batch] = pack_copy_batches("job", "src", "dst", [CopyItem("k", 1)], regions=("us-west-1", "us-east-2"))
     assert batch.regions == ("us-west-1", "us-east-2")
+
+
+def test_a_list_task_carries_its_manifest_part_and_the_rows_handled() -> None:
+    part = ManifestPart("s3://inventories/src/data/f.parquet", PartFormat.PARQUET, index=3, size=1234, bucket="src", rows=500)
+    task = ListTask("job", "src", "dst", manifest=part, skip_rows=5000)
+    assert ListTask.from_json(task.to_json()) == task
+    # A task without a manifest has no manifest keys at all.
+    assert "manifest" not in ListTask("job", "src", "dst").to_json()
+    bad = json.loads(task.to_json())
+    bad["manifest"] = {"uri": "s3://x/y", "format": "parquet"}
+    with pytest.raises(InvalidMessage, match="needs an index"):
+        ListTask.from_json(json.dumps(bad))

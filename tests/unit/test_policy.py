@@ -159,12 +159,20 @@ def test_partition_of_the_roles_names_the_buckets() -> None:
     assert kms["Condition"] == {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com.cn"}}
 
 
-def test_versions_add_get_object_version_only() -> None:
-    plain = grant_answer(grants()).source_bucket_policy
-    versions = grant_answer(grants(versions=True)).source_bucket_policy
-    actions = {statement["Sid"]: statement["Action"] for statement in statements_of(versions)}
-    assert actions.pop("S3FanoutReadSourceObjects") == ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
-    assert actions == {statement["Sid"]: statement["Action"] for statement in statements_of(plain) if statement["Sid"] != "S3FanoutReadSourceObjects"}
+def test_versions_add_listing_and_reading_versions_and_delete_markers() -> None:
+    plain, versions = grant_answer(grants()), grant_answer(grants(versions=True))
+    source = {statement["Sid"]: statement["Action"] for statement in statements_of(versions.source_bucket_policy)}
+    assert source.pop("S3FanoutListSourceBucket") == ["s3:ListBucket", "s3:ListBucketVersions"]
+    assert source.pop("S3FanoutReadSourceObjects") == ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging"]
+    assert source == {s["Sid"]: s["Action"] for s in statements_of(plain.source_bucket_policy) if s["Sid"] not in ("S3FanoutListSourceBucket", "S3FanoutReadSourceObjects")}
+    dest = {statement["Sid"]: statement for statement in statements_of(versions.dest_bucket_policy)}
+    added = {sid: (dest[sid]["Action"], dest[sid]["Principal"]["AWS"]) for sid in set(dest) - {s["Sid"] for s in statements_of(plain.dest_bucket_policy)}}
+    assert added == {
+        "S3FanoutListDestinationVersions": (["s3:ListBucketVersions"], [LISTER, COPIER]),
+        "S3FanoutReadDestinationVersions": (["s3:GetObjectVersion"], [LISTER, COPIER]),
+        # Delete markers only: never s3:DeleteObjectVersion.
+        "S3FanoutWriteDeleteMarkers": (["s3:DeleteObject"], [COPIER]),
+    }
 
 
 def test_kms_statements() -> None:
@@ -478,6 +486,7 @@ def policy_grants(parameters: dict[str, str]) -> dict[str, dict[str, set[str]]]:
         grants(
             prefix=parameters.get("AllowedPrefix", ""),
             delete_allowed=parameters.get("AllowDelete") == "true",
+            versions=parameters.get("CopyVersions") == "true",
             source_kms_keys=tuple(filter(None, [parameters.get("SourceKmsKeyArn")])),
             dest_kms_keys=tuple(filter(None, [parameters.get("DestinationKmsKeyArn")])),
             copy_options=stack_copy_options(StackFacts("s3-fanout", {}, parameters)),
@@ -510,6 +519,8 @@ STACKS = [
     {"CopyObjectLock": "true", "AllowedPrefix": "logs/"},
     {"ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KEY},
     {"CopyAcl": ACL, "CopyObjectLock": "true", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KEY, "SourceKmsKeyArn": SOURCE_KEY, "AllowDelete": "true"},
+    {"CopyVersions": "true"},
+    {"CopyVersions": "true", "AllowDelete": "true", "AllowedPrefix": "logs/"},
 ]
 
 

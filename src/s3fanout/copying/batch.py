@@ -27,6 +27,7 @@ from s3fanout.backoff import backoff_seconds
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.copying.stream import StreamSettings, stream_object
+from s3fanout.copying.versioned import StackCopy, copy_stack
 from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.messages import CopyBatch, CopyItem, CopyOptions, KeyFailure, pack_copy_batches
@@ -64,10 +65,15 @@ class CopyOutcome:
     dropped: tuple[tuple[CopyItem, str], ...] = ()
     # Whether the copies were streamed through this process (their bytes count as streamed too).
     streamed: bool = False
+    # What the batch's version stacks (--all-versions) copied: object versions (counted as objects
+    # copied too, not in ``copied``), their bytes, and the delete markers written.
+    versions_copied: int = 0
+    version_bytes: int = 0
+    delete_markers_written: int = 0
 
     @property
     def copied_bytes(self) -> int:
-        return sum(item.size for item in self.copied)
+        return sum(item.size for item in self.copied) + self.version_bytes
 
     def key_events(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(log level, message, fields) for every key that did not simply get copied, naming it
@@ -78,6 +84,10 @@ class CopyOutcome:
                 assert failure is not None
                 yield level, text, {"key": item.key, "error_code": failure.code, "error_message": failure.message, "attempts": failure.attempts}
         for task in self.handed_on:
+            if task.parts is None and task.stack is not None:
+                entries = {"key": task.key, "version_id": task.version_id, "entries": 1 + len(task.stack.then), "more": task.stack.more}
+                yield "info", "version history handed on: the next entries of the key go on in order", entries
+                continue
             assert task.parts is not None
             parts = {"upload_id": task.parts.upload_id, "first_part": task.parts.first, "last_part": task.parts.last, "part_size": task.parts.part_size}
             yield "info", "multipart copy handed on as a part task", {"key": task.key, "size": task.size} | parts
@@ -86,7 +96,9 @@ class CopyOutcome:
 
     def counts(self, throttled_attempts: int = 0) -> Counts:
         return Counts(
-            objects_copied=len(self.copied),
+            objects_copied=len(self.copied) + self.versions_copied,
+            versions_copied=self.versions_copied,
+            delete_markers_written=self.delete_markers_written,
             bytes_copied=self.copied_bytes,
             bytes_streamed=self.copied_bytes if self.streamed else 0,
             keys_retried=len(self.retry),
@@ -115,6 +127,7 @@ def copy_batch(
     source_s3: S3Client | None = None,
     default_options: CopyOptions | None = None,
     stream: StreamSettings | None = None,
+    redelivered: bool = False,
 ) -> CopyOutcome:
     """Copy the batch's keys concurrently (at most ``limit.limit`` at once, or ``concurrency``)
     and sort them into copied, retry and dead (and handed on, for large objects).
@@ -133,6 +146,10 @@ def copy_batch(
     sides are not one store. Up to the multipart threshold in one slot of the limit per object (one
     PutObject, or s3transfer's parts above the stream threshold); above it in parts that are read
     and uploaded as a multipart copy's are copied, in this invocation or in part tasks.
+
+    An item with a version stack (--all-versions) copies its key's entries in order
+    (copying/versioned.py); ``redelivered`` (SQS delivered the batch before) makes each such item
+    first ask the destination how far an earlier attempt got, as a retried item does.
     """
     options = batch.options
     if options.is_default:
@@ -142,6 +159,9 @@ def copy_batch(
     remaining = remaining_ms or (lambda: NO_DEADLINE_MS)
 
     def attempt(item: CopyItem) -> CopyResult:
+        if item.stack is not None:
+            stack = StackCopy(s3, source_s3 or s3, batch.source_bucket, batch.dest_bucket, limit, multipart, options, remaining, stream)
+            return copy_stack(item, stack, final_attempt=item.attempts + 1 >= max_attempts, check_destination=redelivered or item.failure is not None)
         if stream is not None and not multipart.wants_multipart(item):
             settings = stream
             return in_one_slot(lambda: stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, options, settings))
@@ -187,7 +207,7 @@ def copy_batch(
     for item, result in zip(batch.items, results):
         failure = result.failure
         if failure is None:
-            if result.copied:
+            if result.copied and item.stack is None:
                 copied.append(replace(item, failure=None, parts=None))
             handed_on += result.handed_on
             if result.created_upload is not None:
@@ -195,7 +215,9 @@ def copy_batch(
             if result.dropped is not None:
                 dropped.append((item, result.dropped))
             continue
-        failed = replace(item, failure=_record_failure(item.failure, failure, now()))
+        # A version stack fails on with the entries it has not copied; one that copied some
+        # starts its attempts afresh.
+        failed = replace(result.rest or item, failure=_record_failure(None if result.progress else item.failure, failure, now()))
         if failure.permanent or failed.attempts >= max_attempts:
             # A key given up on is a whole object again (its upload was aborted), so that a
             # redrive copies it afresh.
@@ -203,7 +225,19 @@ def copy_batch(
         else:
             retry.append(replace(failed, parts=result.retry_parts or item.parts) if item.parts else failed)
     throttled = sum(1 for result in results if result.failure is not None and result.failure.code in THROTTLING_CODES)
-    return CopyOutcome(tuple(copied), tuple(retry), tuple(dead), throttled, tuple(handed_on), tuple(new_uploads), tuple(dropped), streamed=stream is not None)
+    return CopyOutcome(
+        tuple(copied),
+        tuple(retry),
+        tuple(dead),
+        throttled,
+        tuple(handed_on),
+        tuple(new_uploads),
+        tuple(dropped),
+        streamed=stream is not None,
+        versions_copied=sum(result.versions_copied for result in results),
+        version_bytes=sum(result.version_bytes for result in results),
+        delete_markers_written=sum(result.delete_markers_written for result in results),
+    )
 
 
 def _record_failure(previous: KeyFailure | None, failure: S3Failure, when: str) -> KeyFailure:

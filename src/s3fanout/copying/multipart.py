@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout.copying.limit import ConcurrencyLimit
-from s3fanout.copying.options import content_headers, object_lock_arguments, write_arguments
+from s3fanout.copying.options import check_metadata_size, content_headers, object_lock_arguments, write_arguments
 from s3fanout.copying.stream import StreamSettings, size_mismatch, source_tagging
 from s3fanout.envvars import env_int
 from s3fanout.messages import (
@@ -169,6 +169,17 @@ class CopyResult:
     # The upload this call created and handed on: to abort if its part tasks cannot be queued.
     created_upload: str | None = None
     dropped: str | None = None
+    # A version stack (--all-versions, copying/versioned.py): what this call copied of it, and,
+    # when it failed, the item for the entries not yet copied (retried or dead-lettered instead).
+    rest: CopyItem | None = None
+    versions_copied: int = 0
+    delete_markers_written: int = 0
+    version_bytes: int = 0
+
+    @property
+    def progress(self) -> bool:
+        """Whether this call copied something of a version stack before it stopped."""
+        return self.versions_copied + self.delete_markers_written > 0
 
 
 def copy_large(
@@ -184,14 +195,16 @@ def copy_large(
     source_s3: S3Client | None = None,
     options: CopyOptions = DEFAULT_COPY_OPTIONS,
     stream: StreamSettings | None = None,
+    extra_metadata: Mapping[str, str] | None = None,
 ) -> CopyResult:
     """Copy a large object, or a part task's range of one, never raising: the result says how it
-    went. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
+    went. ``item.version_id`` copies that version (every read and part copy names it);
+    ``extra_metadata`` is added to the copy's user metadata. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
     the upload it shares with other part tasks). ``s3`` is the destination region's client;
     ``source_s3`` the source's, which reads its metadata and tags (``s3`` when None). ``options``
     go into CreateMultipartUpload (a part task's upload already has them). With ``stream``, the
     parts are read from ``source_s3`` and uploaded (parts of its chunk size), not copied."""
-    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3, options, stream)
+    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3, options, stream, extra_metadata)
     if item.parts is None:
         return copy.whole()
     return copy.part_task(final_attempt)
@@ -211,12 +224,13 @@ class _Copy:
     source_s3: S3Client
     options: CopyOptions = DEFAULT_COPY_OPTIONS
     stream: StreamSettings | None = None
+    extra_metadata: Mapping[str, str] | None = None
 
     # ------------------------------------------------------------------ whole objects --
 
     def whole(self) -> CopyResult:
         try:
-            size, etag, create_args = source_attributes(self.source_s3, self.source_bucket, self.item, self.options)
+            size, etag, create_args = source_attributes(self.source_s3, self.source_bucket, self.item, self.options, self.extra_metadata)
             if self.stream is not None:
                 # Uploaded parts carry the checksums this process computes: the options' algorithm
                 # only, as a streamed object in one piece gets (the source's may need the CRT).
@@ -347,6 +361,8 @@ class _Copy:
             "CopySource": {"Bucket": self.source_bucket, "Key": item.key},
             "CopySourceRange": f"bytes={start}-{end}",
         }
+        if item.version_id is not None:
+            request["CopySource"]["VersionId"] = item.version_id
         if item.etag:
             request["CopySourceIfMatch"] = item.etag
         return completed_part(self.s3.upload_part_copy(**request)["CopyPartResult"])
@@ -357,6 +373,8 @@ class _Copy:
         request: dict[str, Any] = {"Bucket": self.source_bucket, "Key": item.key, "Range": f"bytes={start}-{end}"}
         if item.etag:
             request["IfMatch"] = item.etag
+        if item.version_id is not None:
+            request["VersionId"] = item.version_id
         body = self.source_s3.get_object(**request)["Body"]
         try:
             data = body.read()
@@ -427,21 +445,29 @@ def completed_part(answer: Mapping[str, Any]) -> CompletedPart:
     return part
 
 
-def source_attributes(s3: S3Client, bucket: str, item: CopyItem, options: CopyOptions = DEFAULT_COPY_OPTIONS) -> tuple[int, str | None, dict[str, Any]]:
+def source_attributes(
+    s3: S3Client, bucket: str, item: CopyItem, options: CopyOptions = DEFAULT_COPY_OPTIONS, extra_metadata: Mapping[str, str] | None = None
+) -> tuple[int, str | None, dict[str, Any]]:
     """The source's size, ETag and the CreateMultipartUpload arguments that give the copy the same
     metadata, content headers, tags and checksum algorithm: one HeadObject (pinned to the listed
     ETag, with ChecksumMode ENABLED, without which it reports no checksum) and one
     GetObjectTagging. ``options`` then apply as they do to CopyObject: their storage class,
     encryption, ACL and checksum algorithm (a CRC as a FULL_OBJECT checksum, as CopyObject
     computes it), their metadata with REPLACE, and with Object Lock the source's retention and
-    legal hold (GetObjectRetention, GetObjectLegalHold)."""
+    legal hold (GetObjectRetention, GetObjectLegalHold). ``item.version_id``: that version's;
+    ``extra_metadata`` is added to the user metadata."""
     request: dict[str, Any] = {"Bucket": bucket, "Key": item.key, "ChecksumMode": "ENABLED"}
     if item.etag:
         request["IfMatch"] = item.etag
+    if item.version_id is not None:
+        request["VersionId"] = item.version_id
     head = s3.head_object(**request)
-    tagging = source_tagging(s3, bucket, item.key)
+    tagging = source_tagging(s3, bucket, item.key, item.version_id)
     args = content_headers(cast("dict[str, Any]", head))
     metadata = dict(options.metadata) if options.replace_metadata else head.get("Metadata")
+    if extra_metadata:
+        metadata = dict(metadata or {}) | dict(extra_metadata)
+        check_metadata_size(item.key, metadata)
     if metadata:
         args["Metadata"] = dict(metadata)
     if tagging:
@@ -458,7 +484,7 @@ def source_attributes(s3: S3Client, bucket: str, item: CopyItem, options: CopyOp
             args["ChecksumType"] = "FULL_OBJECT"
     args |= {name: value for name, value in write_arguments(options).items() if name != "ChecksumAlgorithm"}
     if options.object_lock:
-        args |= object_lock_arguments(s3, bucket, item.key)
+        args |= object_lock_arguments(s3, bucket, item.key, version_id=item.version_id)
     return int(head["ContentLength"]), head.get("ETag") or item.etag, args
 
 

@@ -15,6 +15,7 @@ data crosses this machine, and data transfer out of the other store is the user'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
@@ -22,7 +23,7 @@ from urllib.parse import quote, urlencode
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3fanout.copying.options import content_headers, object_lock_arguments, write_arguments
+from s3fanout.copying.options import check_metadata_size, content_headers, object_lock_arguments, write_arguments
 from s3fanout.envvars import env_int
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyItem, CopyOptions
 from s3fanout.s3errors import S3Failure, describe_error
@@ -102,11 +103,12 @@ def size_mismatch(key: str, expected: int, read: int, ended: bool) -> S3Failure:
     return S3Failure(SIZE_MISMATCH, f"the source object {key!r} was listed with {expected} bytes, but its read gave {what}", permanent=False)
 
 
-def source_tagging(source_s3: S3Client, bucket: str, key: str) -> str | None:
-    """The source object's tags, URL-encoded as PutObject and CreateMultipartUpload take them;
-    None for none, or for a store without object tagging."""
+def source_tagging(source_s3: S3Client, bucket: str, key: str, version_id: str | None = None) -> str | None:
+    """The source object's tags (``version_id``'s, where given), URL-encoded as PutObject and
+    CreateMultipartUpload take them; None for none, or for a store without object tagging."""
     try:
-        tags = source_s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+        which: dict[str, Any] = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id is not None else {})
+        tags = source_s3.get_object_tagging(**which).get("TagSet", [])
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in NO_TAGGING_CODES:
             return None
@@ -135,21 +137,29 @@ def stream_object(
     item: CopyItem,
     options: CopyOptions = DEFAULT_COPY_OPTIONS,
     settings: StreamSettings | None = None,
+    extra_metadata: Mapping[str, str] | None = None,
 ) -> int:
     """Copy one object by reading it from ``source_s3`` and uploading it with ``dest_s3``; the
-    bytes streamed. Every failure is an S3Failure (describe_error's), as CopyObject's are."""
+    bytes streamed. Every failure is an S3Failure (describe_error's), as CopyObject's are.
+    ``item.version_id`` reads that version (its tags and Object Lock too); ``extra_metadata`` is
+    added to the upload's user metadata."""
     settings = settings or StreamSettings()
     request: dict[str, Any] = {"Bucket": source_bucket, "Key": item.key}
     if item.etag:
         request["IfMatch"] = item.etag
+    if item.version_id is not None:
+        request["VersionId"] = item.version_id
     try:
-        tagging = source_tagging(source_s3, source_bucket, item.key)
+        tagging = source_tagging(source_s3, source_bucket, item.key, item.version_id)
         answer = cast("dict[str, Any]", source_s3.get_object(**request))
         body = answer["Body"]
         try:
             args = upload_arguments(answer, tagging, options)
+            if extra_metadata:
+                args["Metadata"] = dict(args.get("Metadata") or {}) | dict(extra_metadata)
+                check_metadata_size(item.key, args["Metadata"])
             if options.object_lock:
-                args |= object_lock_arguments(source_s3, source_bucket, item.key)
+                args |= object_lock_arguments(source_s3, source_bucket, item.key, version_id=item.version_id)
             reader = _CountingBody(body, item.key, item.size)
             # s3transfer needs only read() of a body that is not seekable.
             dest_s3.upload_fileobj(cast("IO[bytes]", reader), dest_bucket, item.key, ExtraArgs=args, Config=settings.transfer_config(item.size))
