@@ -37,6 +37,32 @@ SURVEY_EVERY_PAGES = 10
 SURVEY_MIN_PAGE_KEYS = 500
 
 
+class CopySender:
+    """A list task's copies: packed into copy batches (CopyBatchPacker, with the task's regions and
+    options), and the full ones sent through the outbox together, ten to a SendMessageBatch, when
+    the lister has settled a page or a chunk (``send``); counted in ``counts``."""
+
+    def __init__(self, task: ListTask, outbox: Outbox, counts: Counts) -> None:
+        self._packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
+        self._outbox, self._counts = outbox, counts
+        self._ready: list[CopyBatch] = []
+
+    def add(self, item: CopyItem) -> None:
+        self._ready += self._packer.add(item)
+
+    def send(self) -> None:
+        """Send the full batches."""
+        if self._ready:
+            self._outbox.copy_batches(self._ready)
+            self._counts.copy_batches_sent += len(self._ready)
+            self._ready = []
+
+    def flush(self) -> None:
+        """Send the partial batch too: before a hand-on, and at the end of the task."""
+        self._ready += self._packer.flush()
+        self.send()
+
+
 @dataclass(frozen=True, slots=True)
 class ListOutcome:
     counts: Counts
@@ -72,23 +98,18 @@ def list_range(
 
         return list_version_range(task, s3=s3, outbox=outbox, remaining_ms=remaining_ms, stop_margin_ms=stop_margin_ms, dest_s3=dest_s3)
     source_s3, dest_s3 = s3, dest_s3 or s3
-    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
     counts = Counts()
-
-    def send(ready: list[CopyBatch]) -> None:
-        if ready:
-            outbox.copy_batches(ready)
-            counts.copy_batches_sent += len(ready)
-
+    sender = CopySender(task, outbox, counts)
     current = task
     pages_to_survey = 1
     while True:
         for group in _groups(source_s3, dest_s3, current, counts):
-            send(_act(current, group, packer, counts, source_s3, dest_s3))
+            _act(current, group, sender, counts, source_s3, dest_s3)
+            sender.send()
             if group.last:
                 break
             if remaining_ms() < stop_margin_ms:
-                send(packer.flush())
+                sender.flush()
                 rest = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, resumed=current.resumed + 1, hops=current.hops + 1)
                 outbox.list_tasks([rest])
                 counts.ranges_handed_on += 1
@@ -108,7 +129,7 @@ def list_range(
             break
         if group.last:
             break
-    send(packer.flush())
+    sender.flush()
     return ListOutcome(counts, None)
 
 
@@ -128,13 +149,12 @@ def _groups(source_s3: S3Client, dest_s3: S3Client, task: ListTask, counts: Coun
     return copy_everything(source_pages)
 
 
-def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: Counts, source_s3: S3Client, dest_s3: S3Client) -> list[CopyBatch]:
-    """Count the group's decisions, delete its orphans in delete mode; return full copy batches.
+def _act(task: ListTask, group: DecisionGroup, sender: CopySender, counts: Counts, source_s3: S3Client, dest_s3: S3Client) -> None:
+    """Count the group's decisions, queue its copies, delete its orphans in delete mode.
 
     An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
     source's listing looks exactly like an orphan. A source that still has one raises
     ListingError, and none of the group's orphans is deleted."""
-    ready: list[CopyBatch] = []
     gone: list[str] = []
     # The delete pass lists what the copy pass listed and counted already: it counts its deletions.
     counting = task.mode == "copy"
@@ -151,11 +171,10 @@ def _act(task: ListTask, group: DecisionGroup, packer: CopyBatchPacker, counts: 
             gone.append(decision.key)
         elif decision.action is Action.COPY and decision.source is not None and counting:
             listed = decision.source
-            ready += packer.add(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
+            sender.add(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
     if task.mode == "delete" and gone:
         confirm_absent(source_s3, task.source_bucket, gone)
         counts.objects_deleted += delete_objects(dest_s3, task.dest_bucket, gone)
-    return ready
 
 
 def split_policy(listed: list[str], rest: KeyRange, exists_after: Callable[[str], bool]) -> list[KeyRange]:

@@ -35,9 +35,9 @@ from s3fanout.compare import Action, compare
 from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
 from s3fanout.keyspace import KeyRange
-from s3fanout.lister import DEFAULT_STOP_MARGIN_MS, ListOutcome
+from s3fanout.lister import DEFAULT_STOP_MARGIN_MS, CopySender, ListOutcome
 from s3fanout.manifest import ManifestError, ManifestRow, read_part
-from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, KeyFailure, ListTask, pack_copy_batches
+from s3fanout.messages import CopyItem, KeyFailure, ListTask, pack_copy_batches
 from s3fanout.outbox import Outbox
 from s3fanout.queues import send_messages
 from s3fanout.s3errors import describe_error
@@ -70,14 +70,8 @@ def list_manifest_part(
     ``s3`` reads the source, ``dest_s3`` the destination, ``manifest_s3`` the manifest's files.
     Raises ManifestError for a part that cannot be read (or names another bucket)."""
     assert task.manifest is not None
-    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
     counts = Counts()
-
-    def send(ready: list[CopyBatch]) -> None:
-        if ready:
-            outbox.copy_batches(ready)
-            counts.copy_batches_sent += len(ready)
-
+    sender = CopySender(task, outbox, counts)
     rows = itertools.islice(read_part(task.manifest, manifest_s3), task.skip_rows, None)
     handled = task.skip_rows
     for chunk in chunks(rows, CHUNK_ROWS):
@@ -90,17 +84,18 @@ def list_manifest_part(
                 counts.keys_skipped += 1
                 counts.bytes_skipped += decision_source.size
                 continue
-            send(packer.add(CopyItem(decision_source.key, decision_source.size, decision_source.etag, version_id=decision_source.version_id)))
+            sender.add(CopyItem(decision_source.key, decision_source.size, decision_source.etag, version_id=decision_source.version_id))
+        sender.send()
         if missing:
             dead_letter_missing(task, missing, outbox, copy_dead_letter_url)
             counts.keys_failed += len(missing)
         if len(chunk) == CHUNK_ROWS and remaining_ms() < stop_margin_ms:
-            send(packer.flush())
+            sender.flush()
             rest = dataclasses.replace(task, skip_rows=handled, resumed=task.resumed + 1, hops=task.hops + 1)
             outbox.list_tasks([rest])
             counts.ranges_handed_on += 1
             return ListOutcome(counts, rest)
-    send(packer.flush())
+    sender.flush()
     return ListOutcome(counts, None)
 
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from s3fanout.compare import DecisionGroup
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange
-from s3fanout.lister import DEFAULT_STOP_MARGIN_MS, SURVEY_EVERY_PAGES, ListOutcome, split_policy
-from s3fanout.messages import CopyBatch, CopyBatchPacker, ListTask, parse_as_of
+from s3fanout.lister import DEFAULT_STOP_MARGIN_MS, SURVEY_EVERY_PAGES, CopySender, ListOutcome, split_policy
+from s3fanout.messages import ListTask, parse_as_of
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
 from s3fanout.s3ops import (
@@ -114,14 +114,8 @@ def list_version_range(
     queue one copy item per key with entries to copy; hand the rest of the range on near the
     timeout, split it when it turns out large, as lister.list_range does for current objects."""
     source_s3, dest_s3 = s3, dest_s3 or s3
-    packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
     counts = Counts()
-
-    def send(ready: list[CopyBatch]) -> None:
-        if ready:
-            outbox.copy_batches(ready)
-            counts.copy_batches_sent += len(ready)
-
+    sender = CopySender(task, outbox, counts)
     current = task
     pages_to_survey = 1
     while True:
@@ -129,12 +123,13 @@ def list_version_range(
         restarted = ended = False
         for page in pages:
             group = planner.feed(page)
-            send(_act(group, packer, counts))
+            _act(group, sender, counts)
+            sender.send()
             if group.last:
                 ended = True
                 break
             if remaining_ms() < stop_margin_ms:
-                send(packer.flush())
+                sender.flush()
                 rest = dataclasses.replace(
                     current, after=group.checkpoint, after_version=group.checkpoint_version, resumed=current.resumed + 1, hops=current.hops + 1
                 )
@@ -156,9 +151,9 @@ def list_version_range(
         if not restarted:
             if not ended:
                 # The listing ended without a page marked last: its last key is complete.
-                send(_act(planner.finish(), packer, counts))
+                _act(planner.finish(), sender, counts)
             break
-    send(packer.flush())
+    sender.flush()
     return ListOutcome(counts, None)
 
 
@@ -185,9 +180,8 @@ def _planner(source_s3: S3Client, dest_s3: S3Client, task: ListTask, counts: Cou
     return StackPlanner(dest, recorded=recorded, newer_than=newer_than, open_key=open_key, open_dest=open_dest), source
 
 
-def _act(group: StackGroup, packer: CopyBatchPacker, counts: Counts) -> list[CopyBatch]:
-    """Count the group's decisions and pack the copy items of the keys with entries to copy."""
-    ready: list[CopyBatch] = []
+def _act(group: StackGroup, sender: CopySender, counts: Counts) -> None:
+    """Count the group's decisions and queue the copy items of the keys with entries to copy."""
     counts.versions_listed += group.entries
     counts.orphans_found += len(group.orphans)
     for decision in group.decisions:
@@ -199,8 +193,7 @@ def _act(group: StackGroup, packer: CopyBatchPacker, counts: Counts) -> list[Cop
             counts.keys_skipped += 1
             counts.bytes_skipped += decision.skipped_bytes
         else:
-            ready += packer.add(item)
-    return ready
+            sender.add(item)
 
 
 def _split_rest(s3: S3Client, task: ListTask, group: StackGroup, counts: Counts) -> list[KeyRange]:
