@@ -47,6 +47,7 @@ from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_place
 from seed.dry_run import dry_run
 from seed.job_commands import cancel_main, jobs_main, status_main
 from seed.policy import policy_main
+from seed.replicate import replicate_main
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
 from seed.verify import verify_main
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cancel": cancel_main,
         "verify": verify_main,
         "policy": policy_main,
+        "replicate": replicate_main,
     }
     command = commands.get(args[0]) if args else None
     debug = "--debug" in args
@@ -102,6 +104,7 @@ def seed_parser() -> argparse.ArgumentParser:
             f"  {PROG} status [JOB] [--json]         a job's state and counts from its record (the latest job by default)\n"
             f"  {PROG} jobs [--json]                 recent jobs, one line each\n"
             f"  {PROG} cancel JOB                    drop a running job's remaining work\n"
+            f"  {PROG} replicate --dest DST --local  sync, then copy each change of the source as it happens, until Ctrl-C\n"
             f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
             "exit status: 0 every key copied (or job queued), 1 some keys failed (or the job was cancelled), 2 bad input, 130 interrupted"
         ),
