@@ -189,6 +189,11 @@ def cloudformation() -> CloudFormationClient:
     return cast("CloudFormationClient", _client("cloudformation", True))
 
 
+def cloudwatch() -> Any:
+    # Only the CLI reads metrics (replicate status); no type stubs for CloudWatch are installed.
+    return _client("cloudwatch", True)
+
+
 def use_region(region: str | None) -> None:
     """--region: every client made from now on uses it (clients made for a bucket's own region
     keep theirs)."""

@@ -105,6 +105,7 @@ def seed_parser() -> argparse.ArgumentParser:
             f"  {PROG} jobs [--json]                 recent jobs, one line each\n"
             f"  {PROG} cancel JOB                    drop a running job's remaining work\n"
             f"  {PROG} replicate --dest DST --local  sync, then copy each change of the source as it happens, until Ctrl-C\n"
+            f"  {PROG} replicate enable|disable|status --stack-name S  a stack's own replication (deployed with Replication=true)\n"
             f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
             "exit status: 0 every key copied (or job queued), 1 some keys failed (or the job was cancelled), 2 bad input, 130 interrupted"
         ),

@@ -9,8 +9,13 @@ from ever going back in time whatever the order of the events. SIGINT or SIGTERM
 events in hand, removes our configuration and the queue, prints what was done and exits 0.
 
 The event queue is on the configured SQS endpoint, where the source's S3 can deliver to it: AWS's
-for a bucket in AWS, the same server for moto or LocalStack. Deployed replication (the stack's
-own event queue and `replicate enable|disable|status`) is not built yet.
+for a bucket in AWS, the same server for moto or LocalStack.
+
+Deployed (a stack with Replication=true): `replicate enable --stack-name S` adds our queue
+configuration, pointing at the stack's EventQueue, to the source bucket's notification document
+(the stack's ReplicateEventsFunction applies the events); `disable` removes only ours; `status`
+says whether ours is there, how many events wait and how old the oldest is, and how many failed.
+Enabling runs no first sync: an ordinary job (`python -m seed ... --wait`) does that.
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from s3fanout import clients
 from s3fanout.copying.batch import copy_batch
 from s3fanout.job import JobSpec
+from s3fanout.jobqueues import default_stack_name, describe_stack, queue_depths
 from s3fanout.messages import CopyBatch, CopyItem
-from s3fanout.notifications import NotificationError, config_id_for, disable, enable
+from s3fanout.notifications import NotificationError, config_id_for, current, disable, enable
 from s3fanout.preflight import check_names
 from s3fanout.replication import InvalidEvent, ObjectEvent, Outcome, apply_batch, parse_message
 from s3fanout.s3errors import S3Failure
@@ -64,7 +70,7 @@ def replicate_parser() -> OneLineParser:
     parser.add_argument("--dest", required=True, action="append", metavar="DST", help="destination bucket; repeat for several")
     parser.add_argument("--prefix", type=prefix_argument, default="", help="replicate only keys starting with this prefix (default: all keys)")
     parser.add_argument("--delete", action="store_true", help="delete in each destination what the source deletes (and, in the first sync, its orphans)")
-    parser.add_argument("--local", action="store_true", help="run on this machine (the only way for now)")
+    parser.add_argument("--local", action="store_true", help="run on this machine (a deployed stack's replication: replicate enable|disable|status --stack-name S)")
     parser.add_argument("--workers", type=int, default=4, metavar="N", help="local workers of the first sync (default: 4)")
     parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -89,9 +95,11 @@ class Tally:
 
 
 def replicate_main(argv: list[str]) -> int:
+    if argv and argv[0] in DEPLOYED_ACTIONS:
+        return deployed_main(argv[0], argv[1:])
     args = replicate_parser().parse_args(argv)
     if not args.local:
-        raise UsageError("replicate runs with --local for now: a stack's own event queue (replicate enable|disable|status) is not built yet")
+        raise UsageError(f"replicate --bucket runs with --local; for a stack deployed with Replication=true: {PROG} replicate enable|disable|status --stack-name S")
     clients.use_region(args.region)
     source = bucket_argument(args.bucket)
     dests = list(dict.fromkeys(bucket_argument(dest) for dest in args.dest))
@@ -237,3 +245,137 @@ def notifications(s3: S3Client, bucket: str, queue_arn: str, prefix: str, config
         yield
     finally:
         disable(s3, bucket, config_id)
+
+
+# Deployed ------------------------------------------------------------------------------------
+
+DEPLOYED_ACTIONS = {
+    "enable": "point the source bucket's object events at the stack's event queue (our one configuration; every other one kept)",
+    "disable": "remove our configuration from the source bucket's notifications (every other one kept)",
+    "status": "whether the bucket sends us its events, how many wait, how old the oldest is, how many failed",
+}
+# How far back status looks for the event queue's ApproximateAgeOfOldestMessage.
+AGE_WINDOW = timedelta(minutes=5)
+
+
+def deployed_parser(action: str) -> OneLineParser:
+    parser = OneLineParser(prog=f"{PROG} replicate {action}", description=f"Deployed replication: {DEPLOYED_ACTIONS[action]}.")
+    parser.add_argument("--stack-name", metavar="NAME", help="stack deployed with Replication=true (default: samconfig.toml's stack_name, else s3-fanout)")
+    parser.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    if action == "status":
+        parser.add_argument("--json", action="store_true", help="print the status as JSON")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+@dataclass(frozen=True, slots=True)
+class StackReplication:
+    """What a stack deployed with Replication=true says about its replication (its outputs)."""
+
+    stack_name: str
+    source_bucket: str
+    dest_bucket: str
+    prefix: str
+    event_queue_arn: str
+    event_queue_url: str
+    dead_letter_url: str
+    source_owner: str | None
+
+    @property
+    def config_id(self) -> str:
+        return config_id_for(self.stack_name)
+
+    @classmethod
+    def of(cls, stack_name: str) -> StackReplication:
+        outputs, _ = describe_stack(clients.cloudformation(), stack_name)
+        if not outputs.get("EventQueueArn") or not outputs.get("EventQueueUrl"):
+            raise UsageError(f"stack '{stack_name}' has no event queue: redeploy it with Replication=true (sam deploy --parameter-overrides Replication=true)")
+        return cls(
+            stack_name=stack_name,
+            source_bucket=outputs["SourceBucket"],
+            dest_bucket=outputs["DestinationBucket"],
+            prefix=outputs.get("AllowedPrefix", ""),
+            event_queue_arn=outputs["EventQueueArn"],
+            event_queue_url=outputs["EventQueueUrl"],
+            dead_letter_url=outputs.get("EventDeadLetterQueueUrl", ""),
+            source_owner=outputs.get("SourceBucketOwner") or None,
+        )
+
+
+def deployed_main(action: str, argv: list[str]) -> int:
+    args = deployed_parser(action).parse_args(argv)
+    clients.use_region(args.region)
+    stack = StackReplication.of(args.stack_name or default_stack_name())
+    if action == "enable":
+        return enable_stack(stack)
+    if action == "disable":
+        return disable_stack(stack)
+    return print_status(stack, args.json)
+
+
+def enable_stack(stack: StackReplication) -> int:
+    try:
+        enable(clients.s3(), stack.source_bucket, stack.event_queue_arn, prefix=stack.prefix, config_id=stack.config_id, expected_owner=stack.source_owner)
+    except NotificationError as error:
+        raise UsageError(str(error)) from None
+    print(
+        f"replication enabled: events of s3://{stack.source_bucket}/{stack.prefix} go to {stack.event_queue_arn} "
+        f"(notification configuration {stack.config_id}); stack '{stack.stack_name}' applies them to s3://{stack.dest_bucket}"
+    )
+    say(
+        f"{PROG}: this runs no first sync: objects already in the source are copied by a job, "
+        f"'python -m seed --bucket {stack.source_bucket} --dest {stack.dest_bucket} --stack-name {stack.stack_name} --wait'"
+    )
+    return ExitStatus.SUCCESS
+
+
+def disable_stack(stack: StackReplication) -> int:
+    try:
+        done = disable(clients.s3(), stack.source_bucket, stack.config_id, expected_owner=stack.source_owner)
+    except NotificationError as error:
+        raise UsageError(str(error)) from None
+    if done.removed:
+        print(f"replication disabled: s3://{stack.source_bucket} no longer sends events to stack '{stack.stack_name}' (its other notification configurations kept)")
+    else:
+        print(f"replication was not enabled: s3://{stack.source_bucket} has no notification configuration {stack.config_id}")
+    return ExitStatus.SUCCESS
+
+
+def replication_status(stack: StackReplication) -> dict[str, Any]:
+    """{enabled, events_waiting, oldest_event_age_seconds (None: no datapoint), failed_events}."""
+    sqs = clients.sqs()
+    ours = current(clients.s3(), stack.source_bucket, stack.config_id, expected_owner=stack.source_owner)
+    waiting = sum(queue_depths(sqs, stack.event_queue_url))
+    failed = sum(queue_depths(sqs, stack.dead_letter_url)) if stack.dead_letter_url else 0
+    return {"enabled": ours is not None, "events_waiting": waiting, "oldest_event_age_seconds": oldest_event_age(stack.event_queue_url), "failed_events": failed}
+
+
+def oldest_event_age(queue_url: str) -> float | None:
+    """The event queue's ApproximateAgeOfOldestMessage over the last minutes (the largest), from
+    CloudWatch; None when it has no datapoint (a queue SQS publishes nothing for yet, moto)."""
+    now = datetime.now(UTC)
+    answer = clients.cloudwatch().get_metric_statistics(
+        Namespace="AWS/SQS",
+        MetricName="ApproximateAgeOfOldestMessage",
+        Dimensions=[{"Name": "QueueName", "Value": queue_url.rstrip("/").rsplit("/", 1)[-1]}],
+        StartTime=now - AGE_WINDOW,
+        EndTime=now,
+        Period=60,
+        Statistics=["Maximum"],
+    )
+    points = [float(point["Maximum"]) for point in answer.get("Datapoints", []) if "Maximum" in point]
+    return max(points) if points else None
+
+
+def print_status(stack: StackReplication, as_json: bool) -> int:
+    status = replication_status(stack)
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return ExitStatus.SUCCESS
+    age = status["oldest_event_age_seconds"]
+    print(f"replication of s3://{stack.source_bucket}/{stack.prefix} to s3://{stack.dest_bucket} (stack '{stack.stack_name}')")
+    print(f"  enabled:            {'yes' if status['enabled'] else f'no ({PROG} replicate enable --stack-name {stack.stack_name})'}")
+    print(f"  events waiting:     {status['events_waiting']:,}")
+    print(f"  oldest event's age: {'unknown' if age is None else f'{age:.0f} s'}")
+    print(f"  failed events:      {status['failed_events']:,}")
+    return ExitStatus.SUCCESS

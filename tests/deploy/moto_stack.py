@@ -74,6 +74,9 @@ CONDITIONAL_OUTPUTS = {
     "SourceEndpointUrl": "SourceReadWithSecret",
     "SourceCredentialsSecretArn": "SourceReadWithSecret",
     "ManifestLocation": "ReadsManifests",
+    "EventQueueArn": "ReplicationEnabled",
+    "EventQueueUrl": "ReplicationEnabled",
+    "EventDeadLetterQueueUrl": "ReplicationEnabled",
 }
 
 # Dummy credentials: moto accepts anything, and boto3 must never find real ones.
@@ -404,7 +407,11 @@ def _create_after_the_stack(
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             # The properties of AWS::CloudWatch::Alarm are PutMetricAlarm's parameters, so
             # botocore's validation also catches a misspelt or mistyped property.
-            cloudwatch.put_metric_alarm(**intrinsics.resolve(resource["Properties"]))
+            # A Threshold from a Number parameter resolves to its string, which CloudFormation
+            # turns into the number PutMetricAlarm wants.
+            alarm = intrinsics.resolve(resource["Properties"])
+            alarm["Threshold"] = float(alarm["Threshold"])
+            cloudwatch.put_metric_alarm(**alarm)
         elif resource["Type"] == "AWS::SQS::QueuePolicy":
             props = intrinsics.resolve(resource["Properties"])
             for queue_url in props["Queues"]:

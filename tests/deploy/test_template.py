@@ -41,6 +41,8 @@ SAM = Path(sys.executable).with_name("sam")
 QUEUE_DLQ = {"ListQueue": "ListDeadLetterQueue", "CopyQueue": "CopyDeadLetterQueue"}
 DLQ_ALARM = {"ListDeadLetterQueue": "ListDeadLetterQueueAlarm", "CopyDeadLetterQueue": "CopyDeadLetterQueueAlarm"}
 QUEUES = [*QUEUE_DLQ, *QUEUE_DLQ.values()]
+# Replication=true only: the source bucket's events and those given up on.
+EVENT_QUEUE_DLQ = {"EventQueue": "EventDeadLetterQueue"}
 FOURTEEN_DAYS = 14 * 24 * 3600
 # The key a stack encrypts copies with (SseKmsKeyId).
 COPY_KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab"
@@ -85,6 +87,8 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "ManifestBucket": "",
     "ManifestPrefix": "",
     "PyarrowLayerArn": "",
+    "Replication": "false",
+    "ReplicationLagAlarmSeconds": 900,
 }
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -174,7 +178,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     ("function", "module"),
-    [("ListObjectsFunction", "list_objects"), ("CopyObjectsFunction", "copy_objects")],
+    [("ListObjectsFunction", "list_objects"), ("CopyObjectsFunction", "copy_objects"), ("ReplicateEventsFunction", "replicate_events")],
 )
 def test_sam_build_packages_both_handlers(build_dir: Path, function: str, module: str) -> None:
     artifact = build_dir / function
@@ -191,7 +195,7 @@ def test_sam_build_packages_both_handlers(build_dir: Path, function: str, module
 
 def test_built_template_points_at_the_artifacts(build_dir: Path) -> None:
     built = yaml_parse((build_dir / "template.yaml").read_text())
-    for function in ("ListObjectsFunction", "CopyObjectsFunction"):
+    for function in ("ListObjectsFunction", "CopyObjectsFunction", "ReplicateEventsFunction"):
         assert built["Resources"][function]["Properties"]["CodeUri"] == function
 
 
@@ -204,7 +208,7 @@ def test_requirements_list_no_packages() -> None:
 # ------------------------------------------------------------------ queues --
 
 
-@pytest.mark.parametrize(("queue", "dlq"), QUEUE_DLQ.items())
+@pytest.mark.parametrize(("queue", "dlq"), [*QUEUE_DLQ.items(), *EVENT_QUEUE_DLQ.items()])
 def test_main_queue_redrives_to_its_dlq(resources: dict[str, Any], queue: str, dlq: str) -> None:
     redrive = resources[queue]["Properties"]["RedrivePolicy"]
     assert redrive == {
@@ -213,13 +217,13 @@ def test_main_queue_redrives_to_its_dlq(resources: dict[str, Any], queue: str, d
     }
 
 
-@pytest.mark.parametrize("queue", QUEUES)
+@pytest.mark.parametrize("queue", [*QUEUES, *EVENT_QUEUE_DLQ, *EVENT_QUEUE_DLQ.values()])
 def test_queues_are_encrypted(resources: dict[str, Any], queue: str) -> None:
     assert resources[queue]["Type"] == "AWS::SQS::Queue"
     assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
 
 
-@pytest.mark.parametrize(("queue", "dlq"), QUEUE_DLQ.items())
+@pytest.mark.parametrize(("queue", "dlq"), [*QUEUE_DLQ.items(), *EVENT_QUEUE_DLQ.items()])
 def test_retention(resources: dict[str, Any], queue: str, dlq: str) -> None:
     dlq_retention = resources[dlq]["Properties"]["MessageRetentionPeriod"]
     queue_retention = resources[queue]["Properties"]["MessageRetentionPeriod"]
@@ -245,7 +249,7 @@ def sqs_consumers(resources: dict[str, Any]) -> list[tuple[str, str, dict[str, A
 
 def test_each_main_queue_has_one_consumer(resources: dict[str, Any]) -> None:
     consumers = {(f, q) for f, q, _ in sqs_consumers(resources)}
-    assert consumers == {("ListObjectsFunction", "ListQueue"), ("CopyObjectsFunction", "CopyQueue")}
+    assert consumers == {("ListObjectsFunction", "ListQueue"), ("CopyObjectsFunction", "CopyQueue"), ("ReplicateEventsFunction", "EventQueue")}
 
 
 def test_visibility_timeout_is_six_times_the_consumer_timeout(resources: dict[str, Any]) -> None:
@@ -260,6 +264,8 @@ def test_event_sources(resources: dict[str, Any]) -> None:
     assert events["ListQueue"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ListMaxConcurrency"}}
     assert events["CopyQueue"]["BatchSize"] == {"Ref": "CopyBatchSize"}
     assert events["CopyQueue"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CopyMaxConcurrency"}}
+    assert events["EventQueue"]["BatchSize"] == 10
+    assert events["EventQueue"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CopyMaxConcurrency"}}
     for props in events.values():
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
@@ -434,9 +440,9 @@ def test_sam_passes_logging_and_recursion_through(function: str, role_and_log_gr
     assert props["Role"] == {"Fn::GetAtt": [role_and_log_group[0], "Arn"]}
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": role_and_log_group[1]}}
     assert props["RecursiveLoop"] == "Allow"
-    # No role of SAM's own beside the template's two.
+    # No role of SAM's own beside the template's own (the replicator's under its condition).
     roles = {name for name, r in translated.items() if r["Type"] == "AWS::IAM::Role"}
-    assert roles == {role for role, _ in FUNCTION_ROLE_LOG_GROUP.values()}
+    assert roles == {role for role, _ in FUNCTION_ROLE_LOG_GROUP.values()} | {"ReplicateEventsFunctionRole"}
 
 
 @pytest.mark.parametrize("log_group", [group for _, group in FUNCTION_ROLE_LOG_GROUP.values()])
@@ -685,6 +691,17 @@ MINIO, SECRET = "https://minio.example.com:9000", "arn:aws:secretsmanager:us-eas
         # A KMS key for the copies without SSE-KMS.
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "SseKmsKeyId": KMS_KEY_ARN}, "KmsKeyOnlyForSseKms"),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "ServerSideEncryption": "AES256", "SseKmsKeyId": KMS_KEY_ARN}, "KmsKeyOnlyForSseKms"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "Replication": "true"}, None),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "Replication": "true", "AllowDelete": "true"}, None),
+        # S3 sends the events of one named bucket, applied to one destination.
+        ({"SourceBucket": "*", "DestinationBucket": "dst-bucket", "Replication": "true"}, "ReplicationNeedsNamedBucketsInS3"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "*", "Replication": "true"}, "ReplicationNeedsNamedBucketsInS3"),
+        # Another store sends no S3 events; a source read with other keys cannot be copied server-side.
+        (
+            {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "Replication": "true", "SourceEndpointUrl": MINIO, "SourceCredentialsSecretArn": SECRET},
+            "ReplicationNeedsNamedBucketsInS3",
+        ),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "Replication": "true", "SourceCredentialsSecretArn": SECRET}, "ReplicationNeedsNamedBucketsInS3"),
     ],
 )
 def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by: str | None) -> None:
@@ -694,7 +711,7 @@ def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by:
         with pytest.raises(RuleViolation, match=f"^{refused_by}: ") as refused:
             check_rules(template, parameters)
         # CloudFormation shows the AssertDescription: it must say what to change.
-        assert any(name in str(refused.value) for name in ("Bucket", "SseKmsKeyId", "SourceCredentialsSecretArn"))
+        assert any(name in str(refused.value) for name in ("Bucket", "SseKmsKeyId", "SourceCredentialsSecretArn", "SourceEndpointUrl"))
 
 
 def test_rules_survive_the_transform() -> None:
@@ -1399,10 +1416,21 @@ def test_checkov_template(checkov_template: dict[str, Any]) -> None:
     assert failed == []
     # Every suppression is an inline `checkov:skip=ID:reason` comment with a reason, and
     # every such comment still suppresses a finding (none is left over from a fix).
-    skipped = checkov_template["results"]["skipped_checks"]
-    comments = re.findall(r"#\s*checkov:skip=(CKV\w+):(.*)", TEMPLATE_PATH.read_text())
-    assert sorted(c["check_id"] for c in skipped) == sorted(check for check, _ in comments)
-    assert all(len(reason.strip()) > 20 for _, reason in comments)
+    # checkov drops resources whose condition is false with the parameters' defaults: those of
+    # Replication, whose suppressions test_checkov_resolved_stack holds to account.
+    assert findings(checkov_template, "skipped_checks") == {(check, resource) for check, resource, _ in skip_comments() if resource not in REPLICATION_RESOURCES}
+    assert all(len(reason.strip()) > 20 for _, _, reason in skip_comments())
+
+
+def skip_comments() -> list[tuple[str, str, str]]:
+    """(check id, logical id, reason) of every inline `checkov:skip=ID:reason` comment."""
+    found, resource = [], ""
+    for line in TEMPLATE_PATH.read_text().splitlines():
+        if match := re.fullmatch(r"  (\w+):", line):
+            resource = match[1]
+        elif match := re.search(r"#\s*checkov:skip=(CKV\w+):(.*)", line):
+            found.append((match[1], resource, match[2]))
+    return found
 
 
 def test_checkov_resolved_stack(checkov_template: dict[str, Any], tmp_path: Path) -> None:
@@ -1410,13 +1438,13 @@ def test_checkov_resolved_stack(checkov_template: dict[str, Any], tmp_path: Path
     UNKNOWN on template.yaml), nor see what SAM generates: here it reads the stack as
     CloudFormation would create it, with every option on, and may only find what
     template.yaml suppresses, on the same resources."""
-    resources = deployed_resources(**EVERYTHING)
+    resources = deployed_resources(**EVERYTHING, Replication="true")
     path = tmp_path / "resolved.json"
     path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}))
     report = run_checkov(path)
-    assert findings(report, "failed_checks") <= findings(checkov_template, "skipped_checks")
+    assert findings(report, "failed_checks") <= {(check, resource) for check, resource, _ in skip_comments()}
     passed = findings(report, "passed_checks")
-    for role in ROLES:
+    for role in (*ROLES, "ReplicateEventsFunctionRole"):
         # cloudsplaining's checks: credentials exposure, data exfiltration, permissions
         # management, privilege escalation, write access without constraints.
         for check in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"):
@@ -1440,3 +1468,158 @@ def test_manifest_location(template: dict[str, Any], bucket: str, prefix: str, l
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert intrinsics.resolve(variables["MANIFEST_LOCATION"]) == (location or "")
     assert intrinsics.condition(template["Outputs"]["ManifestLocation"]["Condition"]) is (location is not None)
+
+
+# ------------------------------------------------------------- replication --
+
+REPLICATION_RESOURCES = {
+    "EventQueue",
+    "EventDeadLetterQueue",
+    "EventQueuePolicy",
+    "EventDeadLetterQueuePolicy",
+    "ReplicateEventsLogGroup",
+    "ReplicateEventsFunctionRole",
+    "ReplicateEventsFunction",
+    "ReplicationLagAlarm",
+    "EventDeadLetterQueueAlarm",
+}
+
+
+def test_replication_resources_only_under_its_condition(resources: dict[str, Any]) -> None:
+    assert {name for name, r in resources.items() if r.get("Condition") == "ReplicationEnabled"} == REPLICATION_RESOURCES
+    assert not REPLICATION_RESOURCES & set(deployed_resources())
+    assert set(deployed_resources(Replication="true")) >= REPLICATION_RESOURCES
+
+
+def test_replicator_function(resources: dict[str, Any], template: dict[str, Any]) -> None:
+    props = resources["ReplicateEventsFunction"]["Properties"]
+    assert props["Handler"] == "replicate_events.app.lambda_handler"
+    assert (props["Timeout"], props["MemorySize"]) == (300, 512)
+    assert props["Role"] == {"Fn::GetAtt": ["ReplicateEventsFunctionRole", "Arn"]}
+    assert "Policies" not in props and "RecursiveLoop" not in props
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": "ReplicateEventsLogGroup"}}
+    assert props["Environment"]["Variables"] == {"POWERTOOLS_SERVICE_NAME": "s3fanout-replicator", "EVENT_DLQ_URL": {"Ref": "EventDeadLetterQueue"}}
+    source = (REPO_ROOT / "src" / "replicate_events" / "app.py").read_text()
+    assert re.search(r"^def lambda_handler\(", source, re.MULTILINE)
+    log_group = resources["ReplicateEventsLogGroup"]["Properties"]
+    assert Intrinsics(template, pseudo_parameters("my-stack")).resolve(log_group["LogGroupName"]) == "/aws/lambda/my-stack-replicate-events"
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_sam_gives_the_replicator_an_event_source_only_under_its_condition() -> None:
+    translated = translate(Replication="true")["Resources"]
+    mappings = {name: r for name, r in translated.items() if r["Type"] == "AWS::Lambda::EventSourceMapping" and "EventQueue" in json.dumps(r)}
+    [mapping] = mappings.values()
+    assert mapping["Condition"] == "ReplicationEnabled"
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def replicator_grants(*, prefix: str = "", delete: bool = False, source_owner: str = ACCOUNT_ID, dest_owner: str = ACCOUNT_ID) -> set[Grant]:
+    src, dst = "arn:aws:s3:::src-bucket", "arn:aws:s3:::dst-bucket"
+    expected: set[Grant] = {
+        *((a, "<EventQueue.Arn>", None) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")),
+        # A permanent failure on the last delivery goes to the DLQ with its reason.
+        ("sqs:SendMessage", "<EventDeadLetterQueue.Arn>", None),
+        *((a, f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:<ReplicateEventsLogGroup>:*", None) for a in ("logs:CreateLogStream", "logs:PutLogEvents")),
+        # HeadObject and the tags a copy carries; ListBucket so that a deleted key answers 404.
+        ("s3:GetObject", f"{src}/{prefix}*", source_owner),
+        ("s3:GetObjectTagging", f"{src}/{prefix}*", source_owner),
+        ("s3:ListBucket", src, source_owner),
+        # CopyObject with its tags; an object above 5 GiB goes through the multipart path.
+        ("s3:PutObject", f"{dst}/{prefix}*", dest_owner),
+        ("s3:PutObjectTagging", f"{dst}/{prefix}*", dest_owner),
+        ("s3:AbortMultipartUpload", f"{dst}/{prefix}*", dest_owner),
+    }
+    if delete:
+        expected.add(("s3:DeleteObject", f"{dst}/{prefix}*", dest_owner))
+    return expected
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({}, replicator_grants()),
+        ({"AllowDelete": "true"}, replicator_grants(delete=True)),
+        (
+            {"AllowDelete": "true", "AllowedPrefix": "logs/", **OTHER_OWNERS},
+            replicator_grants(prefix="logs/", delete=True, source_owner="111111111111", dest_owner="222222222222"),
+        ),
+        # The copy options and KMS keys change nothing of it (apply copies plainly).
+        ({**EVERYTHING, "Replication": "true"}, replicator_grants(prefix="logs/", delete=True, source_owner="111111111111", dest_owner="222222222222")),
+    ],
+    ids=["defaults", "delete", "prefix-owners", "everything"],
+)
+def test_replicator_grants_exactly_what_apply_needs(parameters: dict[str, str], expected: set[Grant]) -> None:
+    statements = role_statements(**{**parameters, "Replication": "true"})
+    assert set(statements) == {*ROLES, "ReplicateEventsFunctionRole"}
+    assert grants(statements["ReplicateEventsFunctionRole"]) == expected
+    # The other roles are those of a stack without replication.
+    without = role_statements(**{**parameters, "Replication": "false"})
+    for role in ROLES:
+        assert grants(statements[role]) == grants(without[role]), role
+
+
+@pytest.mark.parametrize("parameters", [{}, {"AllowedPrefix": "logs/", "AllowDelete": "true"}], ids=["defaults", "prefix-delete"])
+def test_replicator_iam_conditions(parameters: dict[str, str]) -> None:
+    prefix = parameters.get("AllowedPrefix", "")
+    for statement in role_statements(**parameters, Replication="true")["ReplicateEventsFunctionRole"]:
+        actions = as_list(statement["Action"])
+        condition = statement.get("Condition")
+        if actions == ["s3:ListBucket"]:
+            assert condition["StringLikeIfExists"] == {"s3:prefix": f"{prefix}*"}
+            assert set(condition) == {"StringEquals", "StringLikeIfExists"}
+        elif actions[0].startswith("s3:"):
+            assert set(condition) == {"StringEquals"}
+        else:
+            assert condition is None, statement
+        if actions[0].startswith("s3:"):
+            assert set(condition["StringEquals"]) == {"s3:ResourceAccount"}
+
+
+@pytest.mark.parametrize(("owner", "account"), [("", ACCOUNT_ID), ("111111111111", "111111111111")])
+def test_only_the_source_buckets_s3_may_send_events(owner: str, account: str) -> None:
+    resources = deployed_resources(Replication="true", SourceBucketOwner=owner)
+    policies = queue_policies(resources)
+    by_sid = {s["Sid"]: s for s in policies["EventQueue"]}
+    assert set(by_sid) == {"DenyWithoutTls", "AllowTheSourceBucketsEvents"}
+    assert by_sid["AllowTheSourceBucketsEvents"] == {
+        "Sid": "AllowTheSourceBucketsEvents",
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": "<EventQueue.Arn>",
+        "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:s3:::src-bucket"}, "StringEquals": {"aws:SourceAccount": account}},
+    }
+    # Nobody but the account sends to the DLQ (the replicator gives up on events there).
+    assert {s["Sid"] for s in policies["EventDeadLetterQueue"]} == {"DenyWithoutTls", "DenySendFromOtherAccounts"}
+
+
+def test_replication_alarms(resources: dict[str, Any], template: dict[str, Any]) -> None:
+    lag = resources["ReplicationLagAlarm"]["Properties"]
+    assert (lag["Namespace"], lag["MetricName"], lag["Statistic"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum")
+    assert lag["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventQueue", "QueueName"]}}]
+    assert lag["Threshold"] == {"Ref": "ReplicationLagAlarmSeconds"}
+    assert (lag["ComparisonOperator"], lag["TreatMissingData"]) == ("GreaterThanOrEqualToThreshold", "notBreaching")
+    dlq = resources["EventDeadLetterQueueAlarm"]["Properties"]
+    assert (dlq["MetricName"], dlq["Threshold"], dlq["Statistic"]) == ("ApproximateNumberOfMessagesVisible", 1, "Maximum")
+    assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventDeadLetterQueue", "QueueName"]}}]
+    # Notifying like the DLQ alarms.
+    for props in (lag, dlq):
+        assert props["AlarmActions"] == resources["CopyDeadLetterQueueAlarm"]["Properties"]["AlarmActions"]
+        assert props["OKActions"] == resources["CopyDeadLetterQueueAlarm"]["Properties"]["OKActions"]
+    intrinsics = Intrinsics(template, {**pseudo_parameters("my-stack"), "SourceBucket": "src", "DestinationBucket": "dst"})
+    for props in (lag, dlq):
+        description = intrinsics.resolve(props["AlarmDescription"])
+        assert "python -m seed replicate status --stack-name my-stack --region us-east-1" in description
+        assert len(description) <= 1024
+    assert intrinsics.resolve(lag["AlarmName"]) == "my-stack-replication-lag"
+    parameter = template["Parameters"]["ReplicationLagAlarmSeconds"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 900, 60)
+
+
+@pytest.mark.parametrize(("replication", "present"), [("false", False), ("true", True)])
+def test_event_queue_outputs_only_with_replication(template: dict[str, Any], replication: str, present: bool) -> None:
+    intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), "Replication": replication})
+    for name in ("EventQueueArn", "EventQueueUrl", "EventDeadLetterQueueUrl"):
+        assert intrinsics.condition(template["Outputs"][name]["Condition"]) is present
+    assert template["Outputs"]["EventQueueArn"]["Value"] == {"Fn::GetAtt": ["EventQueue", "Arn"]}

@@ -84,7 +84,7 @@ def test_replicate_follows_creates_overwrites_and_deletes_into_two_destinations(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--dest", DESTS[0]], "replicate runs with --local for now"),
+        (["--dest", DESTS[0]], "replicate --bucket runs with --local; for a stack deployed with Replication=true"),
         # Ours would take every key's events, theirs takes other/'s: S3 would refuse the document.
         (["--dest", DESTS[0], "--local"], "already has queue configuration 'theirs'"),
     ],
