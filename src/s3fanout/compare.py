@@ -69,39 +69,65 @@ def copy_everything(source_pages: Iterable[ListedPage]) -> Iterator[DecisionGrou
         yield DecisionGroup(decisions, page.objects[-1].key, page.last)
 
 
+class DestinationCursor:
+    """The destination's listing of a range, one object at a time: its next page is read only when
+    the objects in hand run out. Merge-joins walk it against the source's decisions."""
+
+    def __init__(self, pages: Iterable[ListedPage]) -> None:
+        self._pages = iter(pages)
+        self._pending: deque[ListedObject] = deque()
+        self.done = False  # the last page has been read
+
+    def peek(self) -> ListedObject | None:
+        while not self._pending and not self.done:
+            page = next(self._pages, None)
+            if page is None:
+                self.done = True
+                break
+            self._pending.extend(page)
+            self.done = page.last
+        return self._pending[0] if self._pending else None
+
+    def take(self) -> ListedObject:
+        return self._pending.popleft()
+
+    @property
+    def exhausted(self) -> bool:
+        return self.done and not self._pending
+
+    def orphans_before(self, key: str, reason: str, inclusive: bool = False) -> list[Decision]:
+        """The destination's objects before ``key`` (and at it, ``inclusive``) as orphans."""
+        orphans = []
+        while (dest := self.peek()) is not None and (dest.key < key or (inclusive and dest.key == key)):
+            orphans.append(Decision(Action.ORPHAN, dest.key, None, self.take(), reason))
+        return orphans
+
+    def orphans_in_hand(self, reason: str) -> list[Decision]:
+        """Every object read and not yet taken, as orphans (the rest of a page, once the source ended)."""
+        self.peek()
+        orphans = [Decision(Action.ORPHAN, dest.key, None, dest, reason) for dest in self._pending]
+        self._pending.clear()
+        return orphans
+
+
 def merge_join(source_pages: Iterable[ListedPage], dest_pages: Iterable[ListedPage]) -> Iterator[DecisionGroup]:
     """Merge the two listings of one range into decisions, one group per source page, then one
     per remaining destination page. Each group settles every key up to its checkpoint on both
     sides, so a lister may hand the rest of its range on after any group."""
-    dest_iter = iter(dest_pages)
-    pending: deque[ListedObject] = deque()
-    dest_done = False
-
-    def next_dest() -> ListedObject | None:
-        nonlocal dest_done
-        while not pending and not dest_done:
-            page = next(dest_iter, None)
-            if page is None:
-                dest_done = True
-                break
-            pending.extend(page)
-            dest_done = page.last
-        return pending[0] if pending else None
-
+    dest = DestinationCursor(dest_pages)
     source_done = False
     for page in source_pages:
         decisions = []
         for obj in page:
-            while (dest := next_dest()) is not None and dest.key < obj.key:
-                decisions.append(Decision(Action.ORPHAN, dest.key, None, pending.popleft(), "not in the source"))
-            if dest is not None and dest.key == obj.key:
-                decisions.append(compare(obj, pending.popleft()))
+            decisions += dest.orphans_before(obj.key, "not in the source")
+            match = dest.peek()
+            if match is not None and match.key == obj.key:
+                decisions.append(compare(obj, dest.take()))
             else:
                 decisions.append(Decision(Action.COPY, obj.key, obj, None, "not in the destination"))
         source_done = page.last
         # Destination keys up to this page's last key were settled above; later ones wait.
-        yield DecisionGroup(decisions, page.objects[-1].key, source_done and dest_done and not pending)
-    while next_dest() is not None:
-        orphans = [Decision(Action.ORPHAN, dest.key, None, dest, "not in the source") for dest in pending]
-        pending.clear()
-        yield DecisionGroup(orphans, orphans[-1].key, dest_done)
+        yield DecisionGroup(decisions, page.objects[-1].key, source_done and dest.exhausted)
+    while dest.peek() is not None:
+        orphans = dest.orphans_in_hand("not in the source")
+        yield DecisionGroup(orphans, orphans[-1].key, dest.done)

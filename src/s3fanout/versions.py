@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from s3fanout.compare import Action, Decision, DecisionGroup, compare
+from s3fanout.compare import Action, Decision, DecisionGroup, DestinationCursor, compare
 from s3fanout.messages import CopyItem, VersionRef, VersionStack
 from s3fanout.s3ops import ListedObject, ListedPage, ListedVersion, VersionPage
 
@@ -118,42 +118,22 @@ def as_of_groups(pages: Iterable[AsOfPage], dest_pages: Iterable[ListedPage]) ->
     """The merge-join of compare.py for objects as of a time against the destination's current
     objects: one group per version page (possibly without a decision), each settling every key up
     to its checkpoint on both sides (inside a key still open: the keys before it)."""
-    dest_iter = iter(dest_pages)
-    pending: deque[ListedObject] = deque()
-    dest_done = False
-
-    def next_dest() -> ListedObject | None:
-        nonlocal dest_done
-        while not pending and not dest_done:
-            page = next(dest_iter, None)
-            if page is None:
-                dest_done = True
-                break
-            pending.extend(page)
-            dest_done = page.last
-        return pending[0] if pending else None
-
-    def orphans_before(key: str, inclusive: bool) -> list[Decision]:
-        out = []
-        while (dest := next_dest()) is not None and (dest.key < key or (inclusive and dest.key == key)):
-            out.append(Decision(Action.ORPHAN, dest.key, None, pending.popleft(), "not in the source at that time"))
-        return out
-
+    dest = DestinationCursor(dest_pages)
+    gone = "not in the source at that time"
     for page in pages:
         decisions: list[Decision] = []
         for obj in page.objects:
-            decisions += orphans_before(obj.key, inclusive=False)
-            dest = next_dest()
-            if dest is not None and dest.key == obj.key:
-                decisions.append(compare(obj, pending.popleft()))
+            decisions += dest.orphans_before(obj.key, gone)
+            match = dest.peek()
+            if match is not None and match.key == obj.key:
+                decisions.append(compare(obj, dest.take()))
             else:
                 decisions.append(Decision(Action.COPY, obj.key, obj, None, "not in the destination"))
         if page.last:
-            while next_dest() is not None:
-                decisions += [Decision(Action.ORPHAN, dest.key, None, dest, "not in the source at that time") for dest in pending]
-                pending.clear()
+            while dest.peek() is not None:
+                decisions += dest.orphans_in_hand(gone)
         else:
-            decisions += orphans_before(page.checkpoint, inclusive=page.checkpoint_version is None)
+            decisions += dest.orphans_before(page.checkpoint, gone, inclusive=page.checkpoint_version is None)
         yield DecisionGroup(decisions, page.checkpoint, page.last, page.checkpoint_version)
 
 
