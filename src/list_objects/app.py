@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from s3fanout import clients
 from s3fanout.counts import Counts
 from s3fanout.envvars import env_str
-from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, outbox, refuse
+from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, more_dest_clients, outbox, refuse
 from s3fanout.lister import ListOutcome, list_range
 from s3fanout.manifest import ManifestError
 from s3fanout.manifest_listing import list_manifest_part
@@ -28,18 +28,18 @@ processor = batch_processor()
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    def list_task(task: ListTask) -> Counts:
+    def list_task(task: ListTask) -> Counts | dict[str, Counts]:
         logger.append_keys(mode=task.mode, prefix=task.prefix, range_after=task.after, range_until=task.until)
         source_s3, dest_s3 = bucket_clients(task)
         remaining_ms = lambda_context.get_remaining_time_in_millis
         try:
             if task.manifest is not None:
                 return read_manifest_part(task, source_s3, dest_s3, remaining_ms)
-            outcome = list_range(task, s3=source_s3, dest_s3=dest_s3, outbox=outbox(), remaining_ms=remaining_ms)
+            outcome = list_range(task, s3=source_s3, dest_s3=dest_s3, more_dest_s3=more_dest_clients(task), outbox=outbox(), remaining_ms=remaining_ms)
         except ListingError as error:
             # The store broke a rule listing relies on: asking again would loop or miss keys.
             refuse(record, error.code, str(error), "LIST_DLQ_URL", by="lister")
-            return Counts(ranges_failed=1)
+            return dict.fromkeys(task.job_ids, Counts(ranges_failed=1))
         except ManifestError as error:
             if not error.permanent:
                 raise
@@ -51,7 +51,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             logger.info("time running out: rest of the range handed on", extra={"keys": counts.keys_listed, "resume_after": outcome.handed_on.after})
         else:
             logger.info("range listed", extra=counts.to_dict())
-        return counts
+        return outcome.by_job(task)
 
     handle_record(record, ListTask, "list", list_task)
 

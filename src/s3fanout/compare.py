@@ -17,7 +17,7 @@ The rule for "identical" (a destination object is skipped when):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -102,6 +102,10 @@ class DestinationCursor:
             orphans.append(Decision(Action.ORPHAN, dest.key, None, self.take(), reason))
         return orphans
 
+    def last_in_hand(self) -> str:
+        """The last key of the page in hand (call after ``peek`` found one)."""
+        return self._pending[-1].key
+
     def orphans_in_hand(self, reason: str) -> list[Decision]:
         """Every object read and not yet taken, as orphans (the rest of a page, once the source ended)."""
         self.peek()
@@ -110,24 +114,48 @@ class DestinationCursor:
         return orphans
 
 
+@dataclass(frozen=True, slots=True)
+class JointGroup:
+    """A DecisionGroup for each of several destinations listed over the same range against one
+    listing of the source: ``per_dest[i]`` decides every key up to ``checkpoint`` for destination i."""
+
+    per_dest: tuple[list[Decision], ...]
+    checkpoint: str
+    last: bool
+    checkpoint_version: str | None = None
+
+
 def merge_join(source_pages: Iterable[ListedPage], dest_pages: Iterable[ListedPage]) -> Iterator[DecisionGroup]:
     """Merge the two listings of one range into decisions, one group per source page, then one
     per remaining destination page. Each group settles every key up to its checkpoint on both
     sides, so a lister may hand the rest of its range on after any group."""
-    dest = DestinationCursor(dest_pages)
-    source_done = False
+    for joint in merge_join_each(source_pages, [dest_pages]):
+        yield DecisionGroup(joint.per_dest[0], joint.checkpoint, joint.last)
+
+
+def merge_join_each(source_pages: Iterable[ListedPage], dest_listings: Sequence[Iterable[ListedPage]]) -> Iterator[JointGroup]:
+    """merge_join of one source listing with each of several destinations' listings: the source
+    is read once, each destination is walked on its own. After the source's last page, the
+    destinations' remaining keys (orphans) come in groups up to the lowest last key in hand, so
+    that every group's checkpoint is settled for every destination."""
+    dests = [DestinationCursor(pages) for pages in dest_listings]
     for page in source_pages:
-        decisions = []
-        for obj in page:
-            decisions += dest.orphans_before(obj.key, "not in the source")
-            match = dest.peek()
-            if match is not None and match.key == obj.key:
-                decisions.append(compare(obj, dest.take()))
-            else:
-                decisions.append(Decision(Action.COPY, obj.key, obj, None, "not in the destination"))
-        source_done = page.last
+        per_dest = tuple(_page_decisions(page, dest) for dest in dests)
         # Destination keys up to this page's last key were settled above; later ones wait.
-        yield DecisionGroup(decisions, page.objects[-1].key, source_done and dest.exhausted)
-    while dest.peek() is not None:
-        orphans = dest.orphans_in_hand("not in the source")
-        yield DecisionGroup(orphans, orphans[-1].key, dest.done)
+        yield JointGroup(per_dest, page.objects[-1].key, page.last and all(dest.exhausted for dest in dests))
+    while ends := [dest.last_in_hand() for dest in dests if dest.peek() is not None]:
+        checkpoint = min(ends)
+        per_dest = tuple(dest.orphans_before(checkpoint, "not in the source", inclusive=True) for dest in dests)
+        yield JointGroup(per_dest, checkpoint, all(dest.exhausted for dest in dests))
+
+
+def _page_decisions(page: ListedPage, dest: DestinationCursor) -> list[Decision]:
+    decisions = []
+    for obj in page:
+        decisions += dest.orphans_before(obj.key, "not in the source")
+        match = dest.peek()
+        if match is not None and match.key == obj.key:
+            decisions.append(compare(obj, dest.take()))
+        else:
+            decisions.append(Decision(Action.COPY, obj.key, obj, None, "not in the destination"))
+    return decisions

@@ -44,6 +44,10 @@ class Counts:
     versions_copied: int = 0  # object versions copied (each also counts as an object copied)
     delete_markers_written: int = 0  # delete markers reproduced in the destination
 
+    def count_list_request(self) -> None:
+        """One ListObjectsV2 request more (an ``on_request`` hook of listings)."""
+        self.list_requests += 1
+
     def __iadd__(self, other: Counts) -> Counts:
         for name, value in other.items():
             setattr(self, name, getattr(self, name) + value)

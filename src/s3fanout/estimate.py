@@ -28,7 +28,7 @@ from s3fanout.manifest import read_part
 from s3fanout.manifest_listing import CHUNK_ROWS, chunks, decide, source_objects
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, ListTask
 from s3fanout.s3errors import describe_error
-from s3fanout.s3ops import list_pages
+from s3fanout.s3ops import list_pages, list_pages_as
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -115,14 +115,16 @@ def plan_range(
     compare: bool,
     dest_s3: S3Client | None = None,
     stream: StreamSettings | None = None,
+    dest_prefix: str | None = None,
 ) -> JobPlan:
     """One range's plan; ``s3`` lists the source, ``dest_s3`` (each of its bucket's region) the
-    destination. With ``stream`` (the copies would be streamed), the uploads in parts are counted."""
+    destination, under ``dest_prefix`` where given. With ``stream`` (the copies would be
+    streamed), the uploads in parts are counted."""
     plan = JobPlan(ranges=1)
     counting, dest_counting = _CountingS3(s3), _CountingS3(dest_s3 or s3)
     # Only list_objects_v2 is called on them: they stand in for the clients.
     source = list_pages(cast("S3Client", counting), source_bucket, prefix, key_range)
-    dest = list_pages(cast("S3Client", dest_counting), dest_bucket, prefix, key_range)
+    dest = list_pages_as(cast("S3Client", dest_counting), dest_bucket, prefix, dest_prefix, key_range)
     groups: Any = merge_join(source, dest) if compare else copy_everything(source)
     group: DecisionGroup
     for group in groups:
@@ -142,7 +144,7 @@ def plan_range(
                 plan.orphans += 1
                 plan.bytes_orphaned += decision.dest.size
                 if len(plan.orphan_sample) < SAMPLE_SIZE:
-                    plan.orphan_sample.append(decision.key)
+                    plan.orphan_sample.append(decision.key if dest_prefix is None else dest_prefix + decision.key[len(prefix) :])
     plan.source_pages = counting.lists.get(source_bucket, 0)
     plan.dest_pages = dest_counting.lists.get(dest_bucket, 0)
     return plan
@@ -191,12 +193,14 @@ def plan_job(
     compare: bool = True,
     dest_s3: S3Client | None = None,
     stream: StreamSettings | None = None,
+    dest_prefix: str | None = None,
 ) -> JobPlan:
     """List and compare every seeded range (in parallel), changing nothing; ``stream``: the
-    settings the copies would be streamed with, when they would be."""
+    settings the copies would be streamed with, when they would be; ``dest_prefix``: where the
+    destination's keys are written (--dest-prefix)."""
     total = JobPlan()
     with ThreadPoolExecutor(max_workers=PLANNING_THREADS) as pool:
-        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare, dest_s3, stream), seed_ranges(prefix, ranges)):
+        for plan in pool.map(lambda r: plan_range(s3, source_bucket, dest_bucket, prefix, r, compare, dest_s3, stream, dest_prefix), seed_ranges(prefix, ranges)):
             total.add(plan)
     return total
 

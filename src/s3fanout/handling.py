@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
@@ -91,13 +91,26 @@ def bucket_clients(message: ListTask | CopyBatch) -> tuple[S3Client, S3Client]:
     return source, dest
 
 
+def more_dest_clients(task: ListTask) -> list[S3Client]:
+    """The S3 clients of a list task's other destinations (a job of several), as bucket_clients
+    makes the first's."""
+    _, scope = configuration()
+    _, dest_access = side_access()
+    more = []
+    for dest in task.more_dests:
+        s3 = clients.s3_for(dest_access, dest.region)
+        clients.expect_bucket_owners(s3, scope.owners(task.source_bucket, dest.bucket))
+        more.append(s3)
+    return more
+
+
 def outbox() -> Outbox:
     """Where this function's messages go: sealed, and counted open in the job record."""
     key, _ = configuration()
     return Outbox(clients.sqs(), key, os.environ.get("LIST_QUEUE_URL"), os.environ.get("COPY_QUEUE_URL"), job_table())
 
 
-def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callable[[Kind], Counts]) -> None:
+def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callable[[Kind], Counts | Mapping[str, Counts]]) -> None:
     """One record's life around ``work`` (which returns its counts or raises to be delivered again).
 
     A message that no delivery could carry out (unsealed, out of scope, past the hop bound) goes to
@@ -106,6 +119,8 @@ def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callabl
     its last delivery (MAX_RECEIVE_COUNT), a message whose work fails goes to its DLQ with the
     error rather than being moved there by SQS without one; either way it is settled as failed,
     so that the job can end. The message's job and buckets become context keys of every log line.
+    A list task of several destinations is all of that for each destination's job: the
+    destinations of cancelled jobs are dropped from it, and ``work`` returns counts per job.
     """
     by, dead_letter_env = ("lister" if queue == "list" else "copier"), DEAD_LETTER_ENV[queue]
     key, scope = configuration()
@@ -114,25 +129,29 @@ def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callabl
     except HopLimitExceeded as error:
         refuse(record, error.code, str(error), dead_letter_env, by)
         if isinstance(error.message, kind):
-            settle(record, error.message, queue, failed_counts(error.message))
+            settle(record, queue, dict.fromkeys(error.message.job_ids, failed_counts(error.message)))
         return
     except InvalidMessage as error:
         # Nothing in it can be trusted, its job least of all: no record is touched.
         refuse(record, INVALID_MESSAGE, str(error), dead_letter_env, by)
         return
     logger.append_keys(job_id=message.job_id, source_bucket=message.source_bucket, dest_bucket=message.dest_bucket)
+    jobs = message.job_ids
     table = job_table()
-    verdict = table.verdict(message.job_id, record.message_id) if table else Verdict.UNTRACKED
-    if verdict is Verdict.DUPLICATE:
+    verdicts = table.verdicts(jobs, record.message_id) if table else dict.fromkeys(jobs, Verdict.UNTRACKED)
+    if Verdict.DUPLICATE in verdicts.values():
         logger.info("message settled before (a second delivery): dropped", extra={"message_id": record.message_id})
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return
-    if verdict is Verdict.CANCELLED:
-        logger.info("job cancelled: message dropped without work", extra={"message_id": record.message_id})
-        counts = Counts(messages_dropped=1)
-    else:
+    live = [job_id for job_id in jobs if verdicts[job_id] is not Verdict.CANCELLED]
+    counts = {job_id: Counts(messages_dropped=1) for job_id in jobs if job_id not in live}
+    if counts:
+        logger.info("job cancelled: message dropped without work", extra={"message_id": record.message_id, "cancelled_jobs": sorted(counts)})
+    if live:
+        working = message.for_jobs(live) if isinstance(message, ListTask) and len(live) < len(jobs) else message
         try:
-            counts = work(message)
+            done = work(working)
+            counts |= done if isinstance(done, Mapping) else {working.job_id: done}
         except Exception as error:
             metrics.add_metric(name=FAILED_METRIC[queue], unit=MetricUnit.Count, value=1)
             if not last_delivery(record):
@@ -141,10 +160,12 @@ def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callabl
             logger.exception(f"{queue} message failed on its last delivery: sent to the dead-letter queue", extra={"message_id": record.message_id})
             receives = record.attributes.approximate_receive_count
             refuse(record, GIVEN_UP_CODE[queue], f"failed on each of {receives} deliveries; the last error: {type(error).__name__}: {error}", dead_letter_env, by)
-            counts = failed_counts(message)
-    if verdict is not Verdict.UNTRACKED:
-        settle(record, message, queue, counts)
-    report(message.job_id, counts)
+            counts |= dict.fromkeys(live, failed_counts(working))
+    tracked = {job_id: job_counts for job_id, job_counts in counts.items() if verdicts[job_id] is not Verdict.UNTRACKED}
+    if tracked:
+        settle(record, queue, tracked)
+    for job_id, job_counts in counts.items():
+        report(job_id, job_counts)
 
 
 def last_delivery(record: SQSRecord) -> bool:
@@ -158,17 +179,19 @@ def failed_counts(message: ListTask | CopyBatch) -> Counts:
     return Counts(keys_failed=len(message.items)) if isinstance(message, CopyBatch) else Counts(ranges_failed=1)
 
 
-def settle(record: SQSRecord, message: ListTask | CopyBatch, queue: str, counts: Counts) -> None:
-    """Put the message's counts into the job record (once), and end the job if nothing is open."""
+def settle(record: SQSRecord, queue: str, counts: Mapping[str, Counts]) -> None:
+    """Put the message's counts into its jobs' records (once), and end each job that has nothing
+    open any more."""
     table = job_table()
     if table is None:
         return
-    if not table.settle(message.job_id, record.message_id, queue, counts):
+    if not table.settle_jobs(record.message_id, queue, counts):
         logger.info("message settled before (a second delivery), or its job has no record: nothing added", extra={"message_id": record.message_id})
         return
-    ended = table.finish_if_drained(message.job_id)
-    if ended is not None:
-        job_ended(ended)
+    for job_id in counts:
+        ended = table.finish_if_drained(job_id)
+        if ended is not None:
+            job_ended(ended)
 
 
 def job_ended(record: JobRecord) -> None:

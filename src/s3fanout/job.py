@@ -17,7 +17,7 @@ from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
 from s3fanout.keyspace import seed_ranges
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
-from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, ListTask
+from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.signing import local_state_dir
 
@@ -29,6 +29,20 @@ DEFAULT_RANGES = 32
 
 class JobError(ValueError):
     """Input a job cannot start with; the message is one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationSpec:
+    """One more destination of a job of several (--dest given again): its bucket, the prefix its
+    keys are written under (--dest-prefix; None: the source's keys as they are) and its region."""
+
+    bucket: str
+    prefix: str | None = None
+    region: str | None = None
+
+
+# A job's list tasks settle every destination's record in one DynamoDB transaction.
+MAX_DESTINATIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +66,48 @@ class JobSpec:
     # as it was at a time (--as-of, ISO 8601 in UTC); carried in every list task.
     all_versions: bool = False
     as_of: str | None = None
+    # Where the destination's keys go (--dest-prefix; None: the source's keys as they are), and
+    # the job's other destinations: the source is listed once for all, each destination is a job
+    # of its own (dest_job_id) with its own record, failures and delete pass.
+    dest_prefix: str | None = None
+    more_dests: tuple[DestinationSpec, ...] = ()
+
+    @property
+    def destinations(self) -> tuple[DestinationSpec, ...]:
+        return (DestinationSpec(self.dest_bucket, self.dest_prefix, self.dest_region), *self.more_dests)
+
+    def for_destination(self, index: int) -> JobSpec:
+        """The job of one destination alone (its record, delete pass, checks)."""
+        dest = self.destinations[index]
+        return replace(self, dest_bucket=dest.bucket, dest_prefix=dest.prefix, dest_region=dest.region, more_dests=())
+
+    def dest_uri(self) -> str:
+        """Where the (first) destination's keys go, as a person reads it."""
+        return f"s3://{self.dest_bucket}/{self.prefix if self.dest_prefix is None else self.dest_prefix}"
 
 
 def new_job_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
+def dest_job_id(job_id: str, index: int) -> str:
+    """The job id of a job's destination ``index`` (0: the job itself; then JOB-d2, JOB-d3, ...)."""
+    return job_id if index == 0 else f"{job_id}-d{index + 1}"
+
+
+def first_job_id(job_id: str) -> str:
+    """The job a destination's job belongs to (JOB for JOB-d2): the one whose queues it shares."""
+    base, _, number = job_id.rpartition("-d")
+    return base if base and number.isdigit() else job_id
+
+
+def job_ids(job_id: str, spec: JobSpec) -> list[str]:
+    """Every destination's job id, the first destination's first."""
+    return [dest_job_id(job_id, index) for index in range(len(spec.destinations))]
+
+
 def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]:
+    more_dests = tuple(Destination(dest_job_id(job_id, index), dest.bucket, dest.region, dest.prefix) for index, dest in enumerate(spec.more_dests, 1))
     if spec.manifest is not None:
         return [
             ListTask(
@@ -89,6 +138,8 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             options=spec.copy_options,
             all_versions=spec.all_versions,
             as_of=spec.as_of,
+            dest_prefix=spec.dest_prefix,
+            more_dests=more_dests,
         )
         for key_range in seed_ranges(spec.prefix, spec.ranges)
     ]

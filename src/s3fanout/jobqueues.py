@@ -61,6 +61,11 @@ class QueueSet:
     manifest_location: str | None = None
     # Whether a deployed stack's roles may read and list versions (CopyVersions=true): --all-versions, --as-of.
     versions_allowed: bool | None = None
+    # A deployed stack's other destinations (MoreDestinationBuckets, as far as its grants name
+    # them), and the prefix every destination's keys are written under (DestinationPrefix; None:
+    # as they are).
+    more_dest_buckets: tuple[str, ...] = ()
+    dest_prefix: str | None = None
 
     def main_queues(self) -> dict[str, str]:
         return {"list": self.list_url, "copy": self.copy_url}
@@ -105,6 +110,16 @@ def describe_stack(cloudformation: CloudFormationClient, stack_name: str, if_mis
     return outputs, parameters
 
 
+def more_destinations(outputs: Mapping[str, str]) -> tuple[str, ...]:
+    """A stack's MoreDestinations output as the buckets it serves besides its DestinationBucket:
+    the template names four slots of its MoreDestinationBuckets parameter, padded with
+    DestinationBucket, so a 5th bucket of the parameter is not among them, and the padding is
+    left out here."""
+    dest = outputs.get("DestinationBucket")
+    names = (name.strip() for name in outputs.get("MoreDestinations", "").split(","))
+    return tuple(dict.fromkeys(name for name in names if name and name != dest))
+
+
 def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> QueueSet:
     outputs, _ = describe_stack(cloudformation, stack_name)
     missing = [name for name in STACK_OUTPUTS.values() if name not in outputs]
@@ -125,6 +140,8 @@ def queues_from_stack(cloudformation: CloudFormationClient, stack_name: str) -> 
         source_credentials_secret_arn=outputs.get("SourceCredentialsSecretArn") or None,
         manifest_location=outputs.get("ManifestLocation") or None,
         versions_allowed=outputs.get("VersionsAllowed") == "true",
+        more_dest_buckets=more_destinations(outputs),
+        dest_prefix=outputs.get("DestinationPrefix") or None,
     )
 
 

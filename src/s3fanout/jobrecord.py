@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -44,7 +44,7 @@ from s3fanout.counts import Counts
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 LOCAL_TABLE_NAME = "s3fanout-jobs"
 RECENT_INDEX = "recent"
@@ -52,6 +52,8 @@ DEFAULT_RECORD_DAYS = 90
 # A settled message's marker outlives every redelivery of it: SQS keeps a message 14 days at most.
 MARKER_DAYS = 15
 QUEUES = ("list", "copy")
+# A message's jobs are settled in one transaction of two items each (DynamoDB takes 100).
+MAX_JOBS_PER_MESSAGE = 50
 
 RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
 
@@ -354,14 +356,24 @@ class JobTable:
 
     def verdict(self, job_id: str, message_id: str) -> Verdict:
         """Before any work: is the job cancelled, or this message settled already?"""
-        items = self._get_items([_job_key(job_id), _marker_key(job_id, message_id)])
-        kinds = {str(item["id"].get("S", "")).split("#", 1)[0]: item for item in items}
-        if "done" in kinds:
-            return Verdict.DUPLICATE
-        job = kinds.get("job")
-        if job is None:
-            return Verdict.UNTRACKED
-        return Verdict.CANCELLED if job.get("state", {}).get("S") == CANCELLED else Verdict.WORK
+        return self.verdicts([job_id], message_id)[job_id]
+
+    def verdicts(self, job_ids: Sequence[str], message_id: str) -> dict[str, Verdict]:
+        """``verdict`` for each job of a message (a list task of several destinations has one job
+        per destination), in one read. The message's markers are written together, so a message
+        settled before is a DUPLICATE for every job."""
+        items = self._get_items([key for job_id in job_ids for key in (_job_key(job_id), _marker_key(job_id, message_id))])
+        by_id = {str(item["id"].get("S", "")): item for item in items}
+        if any(f"done#{job_id}#{message_id}" in by_id for job_id in job_ids):
+            return dict.fromkeys(job_ids, Verdict.DUPLICATE)
+        verdicts = {}
+        for job_id in job_ids:
+            job = by_id.get(f"job#{job_id}")
+            if job is None:
+                verdicts[job_id] = Verdict.UNTRACKED
+            else:
+                verdicts[job_id] = Verdict.CANCELLED if job.get("state", {}).get("S") == CANCELLED else Verdict.WORK
+        return verdicts
 
     def opened(self, job_id: str, queue: str, count: int) -> None:
         """``count`` messages of the job are about to be sent to ``queue`` (negative: were not)."""
@@ -377,24 +389,31 @@ class JobTable:
         """A message done: its counts added and its queue's open count lowered, once. False when
         it had been settled already (a second delivery) or its job has no record, and nothing
         changed."""
-        clause, values = _adds(counts, list_delta=-1 if queue == "list" else 0, copy_delta=-1 if queue == "copy" else 0)
-        marker = {"id": f"done#{job_id}#{message_id}", "expires": int(time.time()) + MARKER_DAYS * 86400}
-        try:
-            self.dynamodb.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self.name, "Item": _values(marker), "ConditionExpression": "attribute_not_exists(id)"}},
-                    {
-                        "Update": {
-                            "TableName": self.name,
-                            "Key": _job_key(job_id),
-                            "UpdateExpression": f"SET updated = :now ADD {clause}",
-                            # A message naming a job without a record must not create one.
-                            "ConditionExpression": "attribute_exists(id)",
-                            "ExpressionAttributeValues": _values(values | {":now": now_text()}),
-                        }
-                    },
-                ]
+        return self.settle_jobs(message_id, queue, {job_id: counts})
+
+    def settle_jobs(self, message_id: str, queue: str, counts: Mapping[str, Counts]) -> bool:
+        """``settle`` for every job of a message at once (one transaction: a marker and an update
+        per job, so at most MAX_JOBS_PER_MESSAGE jobs), all or nothing."""
+        expires = int(time.time()) + MARKER_DAYS * 86400
+        items: list[TransactWriteItemTypeDef] = []
+        for job_id, job_counts in counts.items():
+            clause, values = _adds(job_counts, list_delta=-1 if queue == "list" else 0, copy_delta=-1 if queue == "copy" else 0)
+            marker = {"id": f"done#{job_id}#{message_id}", "expires": expires}
+            items.append({"Put": {"TableName": self.name, "Item": _values(marker), "ConditionExpression": "attribute_not_exists(id)"}})
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.name,
+                        "Key": _job_key(job_id),
+                        "UpdateExpression": f"SET updated = :now ADD {clause}",
+                        # A message naming a job without a record must not create one.
+                        "ConditionExpression": "attribute_exists(id)",
+                        "ExpressionAttributeValues": _values(values | {":now": now_text()}),
+                    }
+                }
             )
+        try:
+            self.dynamodb.transact_write_items(TransactItems=items)
         except ClientError as error:
             reasons = error.response.get("CancellationReasons") or []
             if _code(error) == "TransactionCanceledException" and any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):

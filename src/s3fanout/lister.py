@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from s3fanout.compare import Action, DecisionGroup, copy_everything, merge_join
+from s3fanout.compare import Action, Decision, DecisionGroup, JointGroup, copy_everything, merge_join_each
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
-from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, ListTask
+from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, Destination, ListTask, dest_key
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import confirm_absent, delete_objects, key_exists_after, list_pages
+from s3fanout.s3ops import confirm_absent, delete_objects, key_exists_after, list_pages, list_pages_as
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,12 +38,15 @@ SURVEY_MIN_PAGE_KEYS = 500
 
 
 class CopySender:
-    """A list task's copies: packed into copy batches (CopyBatchPacker, with the task's regions and
-    options), and the full ones sent through the outbox together, ten to a SendMessageBatch, when
+    """A list task's copies to one of its destinations (the first by default): packed into copy
+    batches (CopyBatchPacker, with the task's regions and options and the destination's key
+    rewrite), and the full ones sent through the outbox together, ten to a SendMessageBatch, when
     the lister has settled a page or a chunk (``send``); counted in ``counts``."""
 
-    def __init__(self, task: ListTask, outbox: Outbox, counts: Counts) -> None:
-        self._packer = CopyBatchPacker(task.job_id, task.source_bucket, task.dest_bucket, regions=task.regions, options=task.options)
+    def __init__(self, task: ListTask, outbox: Outbox, counts: Counts, dest: Destination | None = None) -> None:
+        dest = dest or task.destinations[0]
+        regions = (task.source_region, dest.region)
+        self._packer = CopyBatchPacker(dest.job_id, task.source_bucket, dest.bucket, regions=regions, options=task.options, rekey=dest.rekey(task.prefix))
         self._outbox, self._counts = outbox, counts
         self._ready: list[CopyBatch] = []
 
@@ -65,9 +68,25 @@ class CopySender:
 
 @dataclass(frozen=True, slots=True)
 class ListOutcome:
+    # The counts of the task's job (its first destination's).
     counts: Counts
     # The task for the rest of the range, when time ran short; None when the range was finished.
     handed_on: ListTask | None
+    # The counts of the jobs of the task's other destinations (a job of several destinations).
+    others: Mapping[str, Counts] = field(default_factory=dict)
+
+    def by_job(self, task: ListTask) -> dict[str, Counts]:
+        return {task.job_id: self.counts, **self.others}
+
+
+@dataclass(slots=True)
+class _Side:
+    """One destination of a list task as the lister walks it: its client, counts and copies."""
+
+    dest: Destination
+    s3: S3Client
+    counts: Counts
+    sender: CopySender
 
 
 def list_range(
@@ -78,50 +97,69 @@ def list_range(
     remaining_ms: Callable[[], int],
     stop_margin_ms: int = DEFAULT_STOP_MARGIN_MS,
     dest_s3: S3Client | None = None,
+    more_dest_s3: Sequence[S3Client] = (),
 ) -> ListOutcome:
     """Decide every key of the task's range and act on it: queue copies, or delete orphans.
 
     The source and destination listings are merge-joined (see compare.py), so an object that is
-    already identical costs no request of its own. Copy batches are sent as soon as they fill, so
+    already identical costs no request of its own. A task with several destinations lists the
+    source once and each destination on its own (compare.merge_join_each); each destination gets
+    copy batches of its own job for what it lacks. Copy batches are sent as soon as they fill, so
     copies start while listing goes on. A range that turns out large is split: the rest of it is
     cut into parts and all but the first go to other listers. After each group of decisions, if
-    the invocation is close to its timeout, the partial batch is sent and a task for the rest of
-    the range (after the last key settled on both sides) goes back on the list queue. A
+    the invocation is close to its timeout, the partial batches are sent and a task for the rest of
+    the range (after the last key settled on every side) goes back on the list queue. A
     redelivered task starts again from its own ``after``: keys may be copied twice, never skipped.
     In "delete" mode the orphans of each group are deleted once both listings have covered them.
     Every message goes through ``outbox`` (sealed, counted open); a task handed on or split off
-    counts one more hop. ``s3`` is the source's client, ``dest_s3`` the destination's (each of its
-    bucket's region; the same client when None).
+    counts one more hop. ``s3`` is the source's client, ``dest_s3`` the first destination's and
+    ``more_dest_s3`` the others' (each of its bucket's region; the source's client when absent).
     """
     if task.all_versions:
         from s3fanout.version_lister import list_version_range
 
         return list_version_range(task, s3=s3, outbox=outbox, remaining_ms=remaining_ms, stop_margin_ms=stop_margin_ms, dest_s3=dest_s3)
-    source_s3, dest_s3 = s3, dest_s3 or s3
-    counts = Counts()
-    sender = CopySender(task, outbox, counts)
+    source_s3 = s3
+    dest_clients = [dest_s3 or s3, *(more_dest_s3 or [dest_s3 or s3] * len(task.more_dests))]
+    sides = []
+    for dest, client in zip(task.destinations, dest_clients, strict=True):
+        counts = Counts()
+        sides.append(_Side(dest, client, counts, CopySender(task, outbox, counts, dest)))
+    first = sides[0]
     current = task
     pages_to_survey = 1
+
+    def outcome(handed_on: ListTask | None) -> ListOutcome:
+        return ListOutcome(first.counts, handed_on, {side.dest.job_id: side.counts for side in sides[1:]})
+
+    def send(flush: bool = False) -> None:
+        for side in sides:
+            side.sender.flush() if flush else side.sender.send()
+
     while True:
-        for group in _groups(source_s3, dest_s3, current, counts):
-            _act(current, group, sender, counts, source_s3, dest_s3)
-            sender.send()
+        for group in _groups(source_s3, current, sides):
+            for side, decisions in zip(sides, group.per_dest, strict=True):
+                _act(current, side, decisions, source_s3)
+            send()
             if group.last:
                 break
             if remaining_ms() < stop_margin_ms:
-                sender.flush()
+                send(flush=True)
                 rest = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, resumed=current.resumed + 1, hops=current.hops + 1)
                 outbox.list_tasks([rest])
-                counts.ranges_handed_on += 1
-                return ListOutcome(counts, rest)
+                for side in sides:
+                    side.counts.ranges_handed_on += 1
+                return outcome(rest)
             pages_to_survey -= 1
             if pages_to_survey <= 0:
                 pages_to_survey = SURVEY_EVERY_PAGES
-                parts = _split_rest(dest_s3 if current.mode == "delete" else source_s3, current, group, counts)
+                first_group = DecisionGroup(group.per_dest[0], group.checkpoint, group.last, group.checkpoint_version)
+                parts = _split_rest(source_s3, first.s3, current, first_group, first.counts)
                 if len(parts) > 1:
                     others = [dataclasses.replace(current, after=part.after, until=part.until, after_version=None, resumed=0, hops=current.hops + 1) for part in parts[1:]]
                     outbox.list_tasks(others)
-                    counts.ranges_split_off += len(others)
+                    for side in sides:
+                        side.counts.ranges_split_off += len(others)
                     # Go on with the first part only: list it afresh up to its new end.
                     current = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, until=parts[0].until)
                     break
@@ -129,36 +167,39 @@ def list_range(
             break
         if group.last:
             break
-    sender.flush()
-    return ListOutcome(counts, None)
+    send(flush=True)
+    return outcome(None)
 
 
-def _groups(source_s3: S3Client, dest_s3: S3Client, task: ListTask, counts: Counts) -> Iterator[DecisionGroup]:
+def _groups(source_s3: S3Client, task: ListTask, sides: list[_Side]) -> Iterator[JointGroup]:
     if task.as_of is not None:
         from s3fanout.version_lister import as_of_task_groups
 
-        return as_of_task_groups(source_s3, dest_s3, task, counts)
+        for group in as_of_task_groups(source_s3, sides[0].s3, task, sides[0].counts):
+            yield JointGroup((group.decisions,), group.checkpoint, group.last, group.checkpoint_version)
+        return
     key_range = KeyRange(task.after, task.until)
-
-    def count_request() -> None:
-        counts.list_requests += 1
-
-    source_pages = list_pages(source_s3, task.source_bucket, task.prefix, key_range, on_request=count_request)
+    source_pages = list_pages(source_s3, task.source_bucket, task.prefix, key_range, on_request=sides[0].counts.count_list_request)
     if task.compare or task.mode == "delete":
-        return merge_join(source_pages, list_pages(dest_s3, task.dest_bucket, task.prefix, key_range, on_request=count_request))
-    return copy_everything(source_pages)
+        dest_listings = [list_pages_as(side.s3, side.dest.bucket, task.prefix, side.dest.prefix, key_range, side.counts.count_list_request) for side in sides]
+        yield from merge_join_each(source_pages, dest_listings)
+    else:
+        for group in copy_everything(source_pages):
+            yield JointGroup((group.decisions,) * len(sides), group.checkpoint, group.last)
 
 
-def _act(task: ListTask, group: DecisionGroup, sender: CopySender, counts: Counts, source_s3: S3Client, dest_s3: S3Client) -> None:
-    """Count the group's decisions, queue its copies, delete its orphans in delete mode.
+def _act(task: ListTask, side: _Side, decisions: list[Decision], source_s3: S3Client) -> None:
+    """Count one destination's decisions of a group, queue its copies, delete its orphans in
+    delete mode.
 
     An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
     source's listing looks exactly like an orphan. A source that still has one raises
     ListingError, and none of the group's orphans is deleted."""
+    counts = side.counts
     gone: list[str] = []
     # The delete pass lists what the copy pass listed and counted already: it counts its deletions.
     counting = task.mode == "copy"
-    for decision in group.decisions:
+    for decision in decisions:
         if decision.source is not None and counting:
             counts.keys_listed += 1
             counts.bytes_listed += decision.source.size
@@ -171,10 +212,11 @@ def _act(task: ListTask, group: DecisionGroup, sender: CopySender, counts: Count
             gone.append(decision.key)
         elif decision.action is Action.COPY and decision.source is not None and counting:
             listed = decision.source
-            sender.add(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
+            side.sender.add(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
     if task.mode == "delete" and gone:
         confirm_absent(source_s3, task.source_bucket, gone)
-        counts.objects_deleted += delete_objects(dest_s3, task.dest_bucket, gone)
+        rekey = side.dest.rekey(task.prefix)
+        counts.objects_deleted += delete_objects(side.s3, side.dest.bucket, [dest_key(key, rekey) for key in gone])
 
 
 def split_policy(listed: list[str], rest: KeyRange, exists_after: Callable[[str], bool]) -> list[KeyRange]:
@@ -196,19 +238,24 @@ def split_policy(listed: list[str], rest: KeyRange, exists_after: Callable[[str]
     return split_range(rest, remaining, min(MAX_PARTS, math.ceil(remaining.estimate / KEYS_PER_PART)))
 
 
-def _split_rest(s3: S3Client, task: ListTask, group: DecisionGroup, counts: Counts) -> list[KeyRange]:
-    """split_policy for the rest of the task's range after the group, probing the bucket listed
-    (through ``s3``, the client of its region)."""
+def _split_rest(source_s3: S3Client, dest_s3: S3Client, task: ListTask, group: DecisionGroup, counts: Counts) -> list[KeyRange]:
+    """split_policy for the rest of the task's range after the group (its first destination's
+    decisions), probing the bucket listed: the source when copying, the destination when
+    deleting, each through the client of its region."""
     # The keys that drive the work: the source's when copying, the destination's when deleting.
-    listed = [d.key for d in group.decisions if (d.dest if task.mode == "delete" else d.source) is not None]
-    bucket = task.dest_bucket if task.mode == "delete" else task.source_bucket
+    deleting = task.mode == "delete"
+    listed = [d.key for d in group.decisions if (d.dest if deleting else d.source) is not None]
     if task.until is not None and group.checkpoint >= task.until:
         return []  # a version listing's group inside the range's last key: nothing left to cut
+    rekey = task.destinations[0].rekey(task.prefix) if deleting else None
+    s3, bucket = (dest_s3, task.dest_bucket) if deleting else (source_s3, task.source_bucket)
+    prefix = task.prefix if rekey is None else rekey.dest_prefix
+    until = None if task.until is None else dest_key(task.until, rekey)
     try:
 
         def exists_after(key: str) -> bool:
             counts.list_requests += 1
-            return key_exists_after(s3, bucket, task.prefix, key, task.until)
+            return key_exists_after(s3, bucket, prefix, dest_key(key, rekey), until)
 
         return split_policy(listed, KeyRange(group.checkpoint, task.until), exists_after)
     except S3Failure:

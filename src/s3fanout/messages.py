@@ -459,6 +459,45 @@ def _parse_options(data: dict[str, Any]) -> CopyOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRewrite:
+    """Keys written under another prefix in the destination (--dest-prefix): a source key
+    ``source_prefix + rest`` is written as ``dest_prefix + rest``. The mapping keeps UTF-8 binary
+    order, so a destination listed under ``dest_prefix`` merge-joins with the source's listing."""
+
+    source_prefix: str
+    dest_prefix: str
+
+    def dest_key(self, key: str) -> str:
+        _require(key.startswith(self.source_prefix), f"key {key!r} is not under the rewritten prefix {self.source_prefix!r}")
+        return self.dest_prefix + key[len(self.source_prefix) :]
+
+    def source_key(self, dest_key: str) -> str:
+        return self.source_prefix + dest_key[len(self.dest_prefix) :]
+
+    def to_list(self) -> list[str]:
+        return [self.source_prefix, self.dest_prefix]
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> KeyRewrite | None:
+        raw = data.get("rekey")
+        if raw is None:
+            return None
+        _require(isinstance(raw, list) and len(raw) == 2 and all(isinstance(part, str) for part in raw), "rekey must be [source prefix, destination prefix]")
+        _require(raw[0] != raw[1], "rekey must change the prefix")
+        return cls(raw[0], raw[1])
+
+
+def dest_key(key: str, rekey: KeyRewrite | None) -> str:
+    """The key ``key`` of the source is written as in the destination."""
+    return key if rekey is None else rekey.dest_key(key)
+
+
+def _rekey(rekey: KeyRewrite | None) -> dict[str, Any]:
+    """The rewrite's key of a message body, present only when set (older bodies stay byte for byte)."""
+    return {} if rekey is None else {"rekey": rekey.to_list()}
+
+
+@dataclass(frozen=True, slots=True)
 class CopyBatch:
     """Keys of one job that a copier copies from the source to the same keys in the destination."""
 
@@ -473,7 +512,17 @@ class CopyBatch:
     dest_region: str | None = None
     # How the copies are written (storage class, encryption, ...); the default is a plain copy.
     options: CopyOptions = DEFAULT_COPY_OPTIONS
+    # Keys written under another prefix (--dest-prefix); None writes each key as it is.
+    rekey: KeyRewrite | None = None
     kind: str = field(default="copy", init=False)
+
+    def dest_key(self, key: str) -> str:
+        """Where the source's ``key`` is written in the destination."""
+        return dest_key(key, self.rekey)
+
+    @property
+    def job_ids(self) -> tuple[str, ...]:
+        return (self.job_id,)
 
     @property
     def regions(self) -> tuple[str | None, str | None]:
@@ -484,14 +533,19 @@ class CopyBatch:
         return _dumps(self._envelope() | {"items": [item.to_dict() for item in self.items]})
 
     def _envelope(self) -> dict[str, Any]:
-        return {
-            "v": MESSAGE_VERSION,
-            "type": self.kind,
-            "job": self.job_id,
-            "src": self.source_bucket,
-            "dst": self.dest_bucket,
-            "hops": self.hops,
-        } | _regions(self.source_region, self.dest_region) | _options(self.options)
+        return (
+            {
+                "v": MESSAGE_VERSION,
+                "type": self.kind,
+                "job": self.job_id,
+                "src": self.source_bucket,
+                "dst": self.dest_bucket,
+                "hops": self.hops,
+            }
+            | _regions(self.source_region, self.dest_region)
+            | _options(self.options)
+            | _rekey(self.rekey)
+        )
 
     @classmethod
     def from_json(cls, body: str) -> CopyBatch:
@@ -514,7 +568,32 @@ class CopyBatch:
             source_region=_region(data, "src_region"),
             dest_region=_region(data, "dst_region"),
             options=_parse_options(data),
+            rekey=KeyRewrite.from_data(data),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One destination of a list task: its job (each destination of a job of several is a job of
+    its own, with its own record, failures and delete pass), bucket, region and key prefix."""
+
+    job_id: str
+    bucket: str
+    region: str | None = None
+    # The prefix its keys are written under (--dest-prefix); None: the source's keys as they are.
+    prefix: str | None = None
+
+    def rekey(self, source_prefix: str) -> KeyRewrite | None:
+        """How the keys under ``source_prefix`` are rewritten for it; None when they are not."""
+        return None if self.prefix is None or self.prefix == source_prefix else KeyRewrite(source_prefix, self.prefix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job_id, "dst": self.bucket} | _regions(None, self.region) | ({} if self.prefix is None else {"dst_prefix": self.prefix})
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Destination:
+        _require(isinstance(data, dict), "a destination must be a JSON object")
+        return cls(_str(data, "job"), _str(data, "dst", allow_empty=False), _region(data, "dst_region"), _optional_str(data, "dst_prefix"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +605,10 @@ class ListTask:
     ``mode`` is "copy" (queue what is missing or changed) or "delete" (remove the destination's
     orphans, a pass run only after every copy of the job succeeded). ``compare`` False copies every
     key without listing the destination (--force).
+
+    ``dest_prefix`` writes the keys under another prefix of the destination (--dest-prefix). With
+    ``more_dests`` the range is listed once for several destinations, each merge-joined on its own
+    (a job of several destinations: one job each, the first being ``job_id``).
 
     With ``manifest``, the keys are not listed but read from that part of a manifest (S3 Inventory
     or CSV, --manifest), from its row ``skip_rows`` on (the rows before were handled by a lister
@@ -558,12 +641,31 @@ class ListTask:
     all_versions: bool = False
     as_of: str | None = None
     after_version: str | None = None
+    # Where the first destination's keys go (None: the source's keys as they are), and the job's
+    # other destinations, listed over the same range.
+    dest_prefix: str | None = None
+    more_dests: tuple[Destination, ...] = ()
     kind: str = field(default="list", init=False)
 
     @property
     def regions(self) -> tuple[str | None, str | None]:
         """(source region, destination region), each None where not known."""
         return self.source_region, self.dest_region
+
+    @property
+    def destinations(self) -> tuple[Destination, ...]:
+        """Every destination of the task, its own first."""
+        return (Destination(self.job_id, self.dest_bucket, self.dest_region, self.dest_prefix), *self.more_dests)
+
+    @property
+    def job_ids(self) -> tuple[str, ...]:
+        return tuple(dest.job_id for dest in self.destinations)
+
+    def for_jobs(self, job_ids: Iterable[str]) -> ListTask:
+        """The task for only the destinations of these jobs (the others' jobs were cancelled)."""
+        wanted = set(job_ids)
+        first, *more = [dest for dest in self.destinations if dest.job_id in wanted]
+        return replace(self, job_id=first.job_id, dest_bucket=first.bucket, dest_region=first.region, dest_prefix=first.prefix, more_dests=tuple(more))
 
     def to_json(self) -> str:
         return _dumps(
@@ -585,6 +687,8 @@ class ListTask:
             | _options(self.options)
             | ({"manifest": self.manifest.to_dict(), "skip": self.skip_rows} if self.manifest is not None else {})
             | _versions(self.all_versions, self.as_of, self.after_version)
+            | ({} if self.dest_prefix is None else {"dst_prefix": self.dest_prefix})
+            | ({"more": [dest.to_dict() for dest in self.more_dests]} if self.more_dests else {})
         )
 
     @classmethod
@@ -613,7 +717,23 @@ class ListTask:
             manifest=_manifest_part(data),
             skip_rows=_int(data, "skip", default=0),
             **_parse_versions(data),
+            dest_prefix=_optional_str(data, "dst_prefix"),
+            more_dests=_more_dests(data),
         )
+
+    def __post_init__(self) -> None:
+        if self.more_dests or self.dest_prefix is not None:
+            # Version and manifest listings compare one destination, under the source's keys.
+            _require(
+                self.manifest is None and not self.all_versions and self.as_of is None, "several destinations and --dest-prefix apply to listed current objects only (not to manifests or versions)"
+            )
+        _require(not (self.more_dests and self.mode == "delete"), "a delete pass has one destination")
+
+
+def _more_dests(data: dict[str, Any]) -> tuple[Destination, ...]:
+    raw = data.get("more", [])
+    _require(isinstance(raw, list), "more must be a list of destinations")
+    return tuple(Destination.from_dict(item) for item in raw)
 
 
 def _manifest_part(data: dict[str, Any]) -> ManifestPart | None:
@@ -648,7 +768,7 @@ def parse_as_of(text: str) -> datetime:
 
 def _parse_versions(data: dict[str, Any]) -> dict[str, Any]:
     versions = data.get("versions")
-    _require(versions in (None, "all"), "versions must be \"all\" or absent")
+    _require(versions in (None, "all"), 'versions must be "all" or absent')
     as_of = _optional_str(data, "as_of")
     if as_of is not None:
         parse_as_of(as_of)
@@ -700,8 +820,9 @@ class CopyBatchPacker:
         hops: int = 0,
         regions: tuple[str | None, str | None] = (None, None),
         options: CopyOptions = DEFAULT_COPY_OPTIONS,
+        rekey: KeyRewrite | None = None,
     ) -> None:
-        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops, *regions, options)
+        self._template = CopyBatch(job_id, source_bucket, dest_bucket, (), hops, *regions, options, rekey)
         # '{...,"items":[' + ']}' around the comma-separated items, and the seal sending adds.
         self._envelope_bytes = len(_dumps(self._template._envelope() | {"items": []})) + SEAL_BYTES
         self._max_keys = max_keys
@@ -752,8 +873,9 @@ def pack_copy_batches(
     hops: int = 0,
     regions: tuple[str | None, str | None] = (None, None),
     options: CopyOptions = DEFAULT_COPY_OPTIONS,
+    rekey: KeyRewrite | None = None,
 ) -> Iterator[CopyBatch]:
-    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops, regions, options)
+    packer = CopyBatchPacker(job_id, source_bucket, dest_bucket, max_keys, max_bytes, alone_above, hops, regions, options, rekey)
     for item in items:
         yield from packer.add(item)
     yield from packer.flush()

@@ -47,7 +47,7 @@ class Outbox:
             raise ValueError(f"this outbox has no {queue} queue")
         # Ordered by job, so that what was not sent can be given back to the right records.
         ordered = sorted(messages, key=lambda message: message.job_id)
-        per_job = Counter(message.job_id for message in ordered)
+        per_job = Counter(job_id for message in ordered for job_id in message.job_ids)
         if self.ledger is not None:
             for job_id, count in per_job.items():
                 self.ledger.opened(job_id, queue, count)
@@ -56,6 +56,6 @@ class Outbox:
         except SendFailed as failure:
             if self.ledger is not None:
                 # The unsent are the last ``unsent`` messages, in order.
-                for job_id, count in Counter(message.job_id for message in ordered[len(ordered) - failure.unsent :]).items():
+                for job_id, count in Counter(job_id for message in ordered[len(ordered) - failure.unsent :] for job_id in message.job_ids).items():
                     self.ledger.opened(job_id, queue, -count)
             raise

@@ -1,6 +1,8 @@
 """What another account must grant the stack's roles, as policy documents ready to paste: the
-source bucket's policy, the destination bucket's when it belongs to another account, and the KMS
-key policy statements for customer-managed keys, with advice on what no policy can say (who owns
+source bucket's policy, each destination bucket's when the destinations belong to another account
+(a job of several destinations, a stack's MoreDestinationBuckets: one policy per bucket, naming
+the prefix its keys are written under: --dest-prefix, DestinationPrefix), and the KMS key policy
+statements for customer-managed keys, with advice on what no policy can say (who owns
 the copies, AWS managed keys). A job's copy options (messages.CopyOptions) add the grants they need:
 s3:PutObjectAcl for --acl, the Object Lock reads and writes for --copy-object-lock, and a key
 policy statement for an --sse-kms-key-id of another account.
@@ -137,7 +139,12 @@ class Grants:
     """What to grant, and the facts that decide where: the buckets and key prefix, the roles, the
     accounts owning the buckets (None: not known), whether the stack may delete, the
     customer-managed KMS keys the buckets' objects are (or by default will be) encrypted with, and
-    the copy options of the jobs (a job's own, or the stack's for jobs without)."""
+    the copy options of the jobs (a job's own, or the stack's for jobs without).
+
+    ``dest_prefix`` is where the destination's keys are written (--dest-prefix, a stack's
+    DestinationPrefix; None: under ``prefix``, as they are); ``more_dests`` are the other
+    destinations, each a bucket and such a prefix, owned by ``dest_owner`` too. The versions
+    grants are the first destination's alone, under ``prefix``."""
 
     source_bucket: str
     dest_bucket: str
@@ -154,11 +161,22 @@ class Grants:
     # another endpoint or not (SourceEndpointUrl): the roles then need nothing on the source.
     source_keys_secret: str | None = None
     source_endpoint: str | None = None
+    dest_prefix: str | None = None
+    more_dests: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
         for key in self.source_kms_keys + self.dest_kms_keys:
             if is_aws_managed_key(key):
                 raise PolicyInputError(f"'{key}' is S3's AWS managed key, whose policy cannot be changed: no statement can be added to it")
+
+    @property
+    def dest_buckets(self) -> dict[str, tuple[str, ...]]:
+        """{destination bucket: the prefixes its keys are written under}, the first destination's
+        bucket first: one bucket policy each."""
+        found: dict[str, dict[str, None]] = {}
+        for bucket, prefix in ((self.dest_bucket, self.dest_prefix), *self.more_dests):
+            found.setdefault(bucket, {})[self.prefix if prefix is None else prefix] = None
+        return {bucket: tuple(prefixes) for bucket, prefixes in found.items()}
 
     @property
     def source_elsewhere(self) -> bool | None:
@@ -226,7 +244,7 @@ def objects_arn(partition: str, bucket: str, prefix: str) -> str:
     return f"arn:{partition}:s3:::{bucket}/{iam_literal(prefix)}*"
 
 
-def statement(sid: str, roles: tuple[RoleArn, ...], actions: tuple[str, ...], resource: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+def statement(sid: str, roles: tuple[RoleArn, ...], actions: tuple[str, ...], resource: str | list[str], condition: dict[str, Any] | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {
         "Sid": SID_PREFIX + sid,
         "Effect": "Allow",
@@ -239,14 +257,21 @@ def statement(sid: str, roles: tuple[RoleArn, ...], actions: tuple[str, ...], re
     return found
 
 
-def _conditions(grants: Grants, *, listing: bool) -> dict[str, Any]:
+def _conditions(grants: Grants, *, listing: bool, prefixes: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Conditions every request of the functions meets: they reach S3 over TLS only, and list
-    only under the prefix (IfExists, as template.yaml: S3 also checks s3:ListBucket, with no
-    prefix, to answer 404 instead of 403 for a missing key, and the functions rely on that 404)."""
+    only under the prefix (``prefixes``: a destination's, where its keys are written; IfExists,
+    as template.yaml: S3 also checks s3:ListBucket, with no prefix, to answer 404 instead of 403
+    for a missing key, and the functions rely on that 404)."""
     conditions: dict[str, Any] = {"Bool": {"aws:SecureTransport": "true"}}
-    if listing and grants.prefix:
-        conditions["StringLikeIfExists"] = {"s3:prefix": iam_literal(grants.prefix) + "*"}
+    listed = (grants.prefix,) if prefixes is None else prefixes
+    if listing and all(listed):
+        values = [iam_literal(prefix) + "*" for prefix in listed]
+        conditions["StringLikeIfExists"] = {"s3:prefix": values[0] if len(values) == 1 else values}
     return conditions
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
 
 
 def source_statements(grants: Grants) -> list[dict[str, Any]]:
@@ -266,19 +291,23 @@ def source_statements(grants: Grants) -> list[dict[str, Any]]:
     return statements
 
 
-def dest_statements(grants: Grants) -> list[dict[str, Any]]:
-    """The destination bucket policy's statements: the listers' listing, the copiers' writes and
-    multipart clean-up, (with delete) the listers' deletes of orphans, and what the copy options
-    add: the copies' ACL (--acl) and their Object Lock retention and legal hold
-    (--copy-object-lock).
+def dest_statements(grants: Grants, dest_bucket: str | None = None) -> list[dict[str, Any]]:
+    """A destination bucket policy's statements (``dest_bucket``: one of the destinations; the
+    first by default): the listers' listing, the copiers' writes and multipart clean-up, (with
+    delete) the listers' deletes of orphans, and what the copy options add: the copies' ACL
+    (--acl) and their Object Lock retention and legal hold (--copy-object-lock); all under the
+    prefixes the bucket's keys are written under. The versions grants only in the first
+    destination's bucket, under ``grants.prefix`` (template.yaml's versions statements).
 
     No condition on the objects' ACL or encryption: a plain copy sends neither, and the part
     requests of a multipart copy carry neither even with --acl or --sse, so such a condition would
     refuse copies (who owns the copies is the bucket's Object Ownership, and --acl)."""
     roles, partition = grants.principals, grants.principals.partition
-    bucket, objects = bucket_arn(partition, grants.dest_bucket), objects_arn(partition, grants.dest_bucket, grants.prefix)
+    name = grants.dest_bucket if dest_bucket is None else dest_bucket
+    prefixes = grants.dest_buckets[name]
+    bucket, objects = bucket_arn(partition, name), _one_or_list([objects_arn(partition, name, prefix) for prefix in prefixes])
     statements = [
-        statement("ListDestinationBucket", roles.lister, LISTER_DEST_BUCKET, bucket, _conditions(grants, listing=True)),
+        statement("ListDestinationBucket", roles.lister, LISTER_DEST_BUCKET, bucket, _conditions(grants, listing=True, prefixes=prefixes)),
         statement("WriteDestinationObjects", roles.copier, COPIER_DEST_WRITES, objects, _conditions(grants, listing=False)),
         statement("FinishSplitMultipartCopies", roles.copier, COPIER_DEST_MULTIPART, objects, _conditions(grants, listing=False)),
     ]
@@ -288,11 +317,12 @@ def dest_statements(grants: Grants) -> list[dict[str, Any]]:
         statements.append(statement("SetCopyAcl", roles.copier, COPIER_DEST_ACL, objects, _conditions(grants, listing=False)))
     if grants.copy_options.object_lock:
         statements.append(statement("WriteDestinationObjectLock", roles.copier, COPIER_DEST_OBJECT_LOCK, objects, _conditions(grants, listing=False)))
-    if grants.versions:
+    if grants.versions and name == grants.dest_bucket:
         both = _unique(roles.lister + roles.copier)
+        versions = objects_arn(partition, name, grants.prefix)
         statements.append(statement("ListDestinationVersions", both, VERSION_LISTING, bucket, _conditions(grants, listing=True)))
-        statements.append(statement("ReadDestinationVersions", both, DEST_VERSION_READ, objects, _conditions(grants, listing=False)))
-        statements.append(statement("WriteDeleteMarkers", roles.copier, COPIER_DEST_DELETE_MARKERS, objects, _conditions(grants, listing=False)))
+        statements.append(statement("ReadDestinationVersions", both, DEST_VERSION_READ, versions, _conditions(grants, listing=False)))
+        statements.append(statement("WriteDeleteMarkers", roles.copier, COPIER_DEST_DELETE_MARKERS, versions, _conditions(grants, listing=False)))
     return statements
 
 
@@ -329,6 +359,17 @@ def bucket_policy(statements: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class DestinationFindings:
+    """What the CLI could find out about one more destination bucket (several destinations): why
+    its default encryption was not read, whether it is S3's AWS managed key, its Object Ownership."""
+
+    bucket: str
+    encryption_unread: str | None = None
+    managed_key: bool = False
+    object_ownership: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Findings:
     """What the CLI could (or could not) find out, for the advice: why a bucket's default
     encryption was not read, whether it is S3's AWS managed key, the destination's Object
@@ -346,6 +387,21 @@ class Findings:
     stack_name: str | None = None
     role_copy_options: CopyOptions | None = None
     copy_options_from: str = "none"
+    more_dests: tuple[DestinationFindings, ...] = ()
+
+    def of_destination(self, bucket: str) -> DestinationFindings:
+        """What was found of one of the other destination buckets (nothing, when not asked)."""
+        return next((found for found in self.more_dests if found.bucket == bucket), DestinationFindings(bucket))
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationPolicy:
+    """The bucket policy of one more destination bucket (None: in the roles' account, nothing to
+    grant), and the prefixes its keys are written under."""
+
+    bucket: str
+    key_prefixes: tuple[str, ...]
+    policy: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,13 +409,16 @@ class GrantAnswer:
     grants: Grants
     # None when the roles do not read the source (the stack reads it with a secret's keys).
     source_bucket_policy: dict[str, Any] | None
+    # The first destination's bucket; the others' (several destinations) in more_dest_bucket_policies.
     dest_bucket_policy: dict[str, Any] | None
     kms_key_policy_statements: list[dict[str, Any]]
     advice: list[str] = field(default_factory=list)
     copy_options_from: str = "none"
+    more_dest_bucket_policies: tuple[DestinationPolicy, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         grants = self.grants
+        where = {"owner": grants.dest_owner, "another_account": grants.dest_elsewhere}
         return {
             "source_bucket_policy": self.source_bucket_policy,
             "dest_bucket_policy": self.dest_bucket_policy,
@@ -367,7 +426,11 @@ class GrantAnswer:
             "principals": grants.principals.to_json(),
             "advice": self.advice,
             "source": {"bucket": grants.source_bucket, "owner": grants.source_owner, "another_account": grants.source_elsewhere},
-            "destination": {"bucket": grants.dest_bucket, "owner": grants.dest_owner, "another_account": grants.dest_elsewhere},
+            "destination": {"bucket": grants.dest_bucket, **where, "key_prefixes": list(grants.dest_buckets[grants.dest_bucket])},
+            # Every other destination bucket, with the policy it needs (null: the roles' account).
+            "more_destinations": [
+                {"bucket": more.bucket, **where, "key_prefixes": list(more.key_prefixes), "bucket_policy": more.policy} for more in self.more_dest_bucket_policies
+            ],
             "prefix": grants.prefix,
             "kms_keys": {side: [{"key": arn, "sid": sid} for arn in kms_keys(grants)[sid]] for side, sid in (("source", SOURCE_KMS_SID), ("destination", DEST_KMS_SID))},
             "copy_options": copy_options_json(grants.copy_options) | {"kms_key_sid": COPY_KMS_SID if grants.copy_kms_keys else None, "from": self.copy_options_from},
@@ -393,15 +456,20 @@ def grant_answer(grants: Grants, findings: Findings | None = None) -> GrantAnswe
     destination is known to be in the roles' account: their own IAM policies grant that."""
     findings = findings or Findings()
     dest = None if grants.dest_elsewhere is False else bucket_policy(dest_statements(grants))
+    more = tuple(
+        DestinationPolicy(bucket, prefixes, None if grants.dest_elsewhere is False else bucket_policy(dest_statements(grants, bucket)))
+        for bucket, prefixes in list(grants.dest_buckets.items())[1:]
+    )
     source = None if grants.source_keys_secret else bucket_policy(source_statements(grants))
-    return GrantAnswer(grants, source, dest, kms_statements(grants), advice(grants, findings), findings.copy_options_from)
+    return GrantAnswer(grants, source, dest, kms_statements(grants), advice(grants, findings), findings.copy_options_from, more)
 
 
 def advice(grants: Grants, findings: Findings) -> list[str]:
     roles = " and ".join(grants.principals.accounts())
-    src, dst = f"s3://{grants.source_bucket}", f"s3://{grants.dest_bucket}"
+    src = f"s3://{grants.source_bucket}"
+    more = list(grants.dest_buckets)[1:]
     lines = []
-    sides = [(dst, grants.dest_owner, grants.dest_elsewhere, "--dest-owner")]
+    sides = [(f"s3://{bucket}", grants.dest_owner, grants.dest_elsewhere, "--dest-owner") for bucket in (grants.dest_bucket, *more)]
     if grants.source_keys_secret:
         lines.append(source_keys_advice(grants))
     else:
@@ -414,7 +482,8 @@ def advice(grants: Grants, findings: Findings) -> list[str]:
         else:
             lines.append(f"{name} belongs to the roles' account ({owner}): their own IAM policies already grant this, so its bucket policy needs nothing unless it denies them")
     if grants.dest_elsewhere is not False:
-        lines.append(_ownership_advice(grants, findings, roles))
+        lines.append(_ownership_advice(grants, grants.dest_bucket, findings.dest_object_ownership, roles))
+        lines += [_ownership_advice(grants, bucket, findings.of_destination(bucket).object_ownership, roles) for bucket in more]
     lines += _kms_advice(grants, findings)
     lines += _copy_options_advice(grants, findings, roles)
     if grants.versions:
@@ -441,11 +510,11 @@ def source_keys_advice(grants: Grants) -> str:
     )
 
 
-def _ownership_advice(grants: Grants, findings: Findings, roles: str) -> str:
+def _ownership_advice(grants: Grants, bucket: str, ownership: str | None, roles: str) -> str:
     """Who owns the copies in a destination of another account: its Object Ownership, and the
     copies' ACL (--acl)."""
-    dst, ownership, acl = f"s3://{grants.dest_bucket}", findings.dest_object_ownership, grants.copy_options.acl
-    enforce = f"aws s3api put-bucket-ownership-controls --bucket {grants.dest_bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"
+    dst, acl = f"s3://{bucket}", grants.copy_options.acl
+    enforce = f"aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"
     no_condition = "a condition (or a Deny) requiring that ACL would refuse the part requests of multipart copies, which carry no ACL"
     if ownership == "BucketOwnerEnforced":
         return f"{dst}'s Object Ownership is BucketOwnerEnforced: its account owns every copy" + (f"; their ACL {acl} (--acl) is accepted there and changes nothing" if acl else "")
@@ -518,10 +587,15 @@ def _kms_advice(grants: Grants, findings: Findings) -> list[str]:
             f"copies are encrypted as --sse {grants.copy_options.sse} says, not with s3://{grants.dest_bucket}'s default key "
             f"{' or '.join(grants.dest_kms_keys)}: its policy needs no statement for them"
         )
-    sides = (
+    sides = [
         ("source", grants.source_bucket, grants.source_kms_keys, grants.source_elsewhere, findings.source_encryption_unread, findings.source_managed_key, findings.role_source_kms_key),
         ("destination", grants.dest_bucket, grants.dest_default_kms_keys, grants.dest_elsewhere, findings.dest_encryption_unread, findings.dest_managed_key, findings.role_dest_kms_key),
-    )
+    ]
+    # The other destination buckets: their default keys are among dest_kms_keys (one statement
+    # per key, named once above); what could not be read, or is aws/s3, is said of each.
+    for bucket in list(grants.dest_buckets)[1:]:
+        found = findings.of_destination(bucket)
+        sides.append(("destination", bucket, (), grants.dest_elsewhere, found.encryption_unread, found.managed_key, findings.role_dest_kms_key))
     for side, bucket, keys, where, unread, managed, role_key in sides:
         if side == "destination" and grants.copy_options.sse:
             continue  # the copies do not use the destination's default encryption

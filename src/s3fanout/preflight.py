@@ -29,11 +29,17 @@ def check_bucket_name(name: str) -> str:
 
 
 def check_names(spec: JobSpec) -> None:
-    """Refuse invalid bucket names and a destination that is the source."""
+    """Refuse invalid bucket names and a destination that is the source (the same bucket is
+    allowed only with a --dest-prefix apart from --prefix: neither inside the other)."""
     check_bucket_name(spec.source_bucket)
-    check_bucket_name(spec.dest_bucket)
-    if spec.source_bucket == spec.dest_bucket:
-        raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
+    for dest in spec.destinations:
+        check_bucket_name(dest.bucket)
+        if dest.bucket != spec.source_bucket:
+            continue
+        if dest.prefix is None:
+            raise JobError(f"source and destination are the same bucket '{spec.source_bucket}': every key would be copied onto itself")
+        if dest.prefix.startswith(spec.prefix) or spec.prefix.startswith(dest.prefix):
+            raise JobError(f"--dest-prefix '{dest.prefix}' and --prefix '{spec.prefix}' overlap in the same bucket '{spec.source_bucket}': copies would be listed as sources")
 
 
 def check_buckets(s3: S3Client, spec: JobSpec, dest_s3: S3Client | None = None) -> tuple[str | None, str | None]:
@@ -137,7 +143,8 @@ def policy_hint(spec: JobSpec) -> str:
     """What to add to an AccessDenied: a bucket of another account grants nothing until its
     policy does, and `seed policy` prints that policy."""
     prefix = f" --prefix {shlex.quote(spec.prefix)}" if spec.prefix else ""
-    command = f"python -m seed policy --bucket {spec.source_bucket} --dest {spec.dest_bucket}{prefix}"
+    dest_prefix = "" if spec.dest_prefix is None else f" --dest-prefix {shlex.quote(spec.dest_prefix)}"
+    command = f"python -m seed policy --bucket {spec.source_bucket} --dest {spec.dest_bucket}{dest_prefix}{prefix}"
     return f"; if the bucket belongs to another account, '{command}' prints what it must grant"
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3fanout.copying.options import check_metadata_size, content_headers, object_lock_arguments, write_arguments
 from s3fanout.keyspace import KeyRange
-from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyItem, CopyOptions
 from s3fanout.s3errors import PERMANENT_ERROR_CODES, ListingError, S3Failure, describe_error
 
 if TYPE_CHECKING:
@@ -21,70 +19,6 @@ if TYPE_CHECKING:
 
 # CopyObject copies objects up to 5 GiB in one request; larger ones need a multipart copy.
 MAX_SINGLE_COPY_BYTES = 5 * 1024**3
-
-def copy_object(
-    s3: S3Client,
-    source_bucket: str,
-    dest_bucket: str,
-    item: CopyItem,
-    options: CopyOptions = DEFAULT_COPY_OPTIONS,
-    source_s3: S3Client | None = None,
-    extra_metadata: Mapping[str, str] | None = None,
-) -> str | None:
-    """Server-side copy of one object to the same key, keeping its metadata and tags.
-
-    CopyObject with the COPY directives carries over user metadata, Content-Type, Cache-Control,
-    Content-Encoding/Disposition/Language, Expires and the tag set. The listed ETag pins the source
-    version: an object that changed since it was listed fails with PreconditionFailed.
-
-    ``options`` add storage class, encryption, checksum algorithm and ACL; with REPLACE the user
-    metadata is theirs and the content headers are read from the source first (HeadObject, pinned
-    to the same ETag); with Object Lock the source's retention and legal hold are read first.
-    ``source_s3`` (the source region's client, ``s3`` when None) makes those reads.
-
-    With ``item.version_id`` that version of the source is copied (CopySource's VersionId; the
-    reads name it too). ``extra_metadata`` is added to the copy's user metadata (the source's, or
-    the options'), which takes MetadataDirective REPLACE and so the HeadObject first: --all-versions
-    records the source version id this way. Returns the new version's id (None where the
-    destination is not versioned).
-    """
-    if item.size > MAX_SINGLE_COPY_BYTES:
-        raise S3Failure(
-            "EntityTooLarge",
-            f"object is {item.size} bytes; CopyObject copies at most {MAX_SINGLE_COPY_BYTES} bytes "
-            "and this version has no multipart copy",
-            permanent=True,
-        )
-    request: dict[str, Any] = {
-        "Bucket": dest_bucket,
-        "Key": item.key,
-        "CopySource": {"Bucket": source_bucket, "Key": item.key},
-        "MetadataDirective": options.metadata_directive,
-        "TaggingDirective": "COPY",
-    } | write_arguments(options)
-    if item.version_id is not None:
-        request["CopySource"]["VersionId"] = item.version_id
-    if item.etag:
-        request["CopySourceIfMatch"] = item.etag
-    reader = source_s3 or s3
-    try:
-        if options.replace_metadata or extra_metadata:
-            head_request: dict[str, Any] = {"Bucket": source_bucket, "Key": item.key}
-            if item.etag:
-                head_request["IfMatch"] = item.etag
-            if item.version_id is not None:
-                head_request["VersionId"] = item.version_id
-            head = cast("dict[str, Any]", reader.head_object(**head_request))
-            request |= content_headers(head)
-            request["MetadataDirective"] = "REPLACE"
-            request["Metadata"] = (dict(options.metadata) if options.replace_metadata else dict(head.get("Metadata") or {})) | dict(extra_metadata or {})
-            check_metadata_size(item.key, request["Metadata"])
-        if options.object_lock:
-            request |= object_lock_arguments(reader, source_bucket, item.key, version_id=item.version_id)
-        response = s3.copy_object(**request)
-    except (ClientError, BotoCoreError) as error:
-        raise describe_error(error) from error
-    return response.get("VersionId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +45,34 @@ class ListedPage:
         return len(self.objects)
 
 
+def list_pages_as(s3: S3Client, bucket: str, source_prefix: str, dest_prefix: str | None, key_range: KeyRange, on_request: Callable[[], None] | None = None) -> Iterator[ListedPage]:
+    """A destination's listing of a source's ``key_range`` under ``source_prefix``, its keys named
+    as the source's: with ``dest_prefix`` (--dest-prefix, keys written as ``dest_prefix + rest``)
+    the destination is listed under that prefix over the rewritten range, and each key comes back
+    as ``source_prefix + rest``. The rewrite keeps the order, so merge-joins work unchanged. The
+    range's bounds must lie under ``source_prefix`` (seeded and split ranges do)."""
+    if dest_prefix is None or dest_prefix == source_prefix:
+        yield from list_pages(s3, bucket, source_prefix, key_range, on_request=on_request)
+        return
+
+    def rewrite(bound: str | None) -> str | None:
+        if bound is None:
+            return None
+        if not bound.startswith(source_prefix):
+            raise ValueError(f"range bound {bound!r} is outside the prefix {source_prefix!r}")
+        return dest_prefix + bound[len(source_prefix) :]
+
+    dest_range = KeyRange(rewrite(key_range.after), rewrite(key_range.until))
+    for page in list_pages(s3, bucket, dest_prefix, dest_range, on_request=on_request):
+        yield ListedPage([replace(obj, key=source_prefix + obj.key[len(dest_prefix) :]) for obj in page], page.last)
+
+
 # S3 may answer a truncated page without a key now and then; this many in a row is a listing going
 # round in circles with fresh tokens, and the lister could not even hand on its range meanwhile.
 MAX_EMPTY_PAGES = 100
 
 
-def list_pages(
-    s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000, on_request: Callable[[], None] | None = None
-) -> Iterator[ListedPage]:
+def list_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000, on_request: Callable[[], None] | None = None) -> Iterator[ListedPage]:
     """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time
     (pages without a key in the range are not yielded; ``on_request`` hears of every request).
 
@@ -323,9 +277,7 @@ def version_entries(response: Mapping[str, Any]) -> list[ListedVersion]:
     raw answer interleaved them (``_record_entry_kinds``), else (a client without the hook, such
     as a test's fake) merged by key and then newest first, a version before a delete marker of
     the same second."""
-    versions = [
-        ListedVersion(v["Key"], str(v.get("VersionId") or "null"), int(v.get("Size", 0)), str(v.get("ETag", "")), v.get("LastModified")) for v in response.get("Versions", [])
-    ]
+    versions = [ListedVersion(v["Key"], str(v.get("VersionId") or "null"), int(v.get("Size", 0)), str(v.get("ETag", "")), v.get("LastModified")) for v in response.get("Versions", [])]
     markers = [ListedVersion(m["Key"], str(m.get("VersionId") or "null"), last_modified=m.get("LastModified"), delete_marker=True) for m in response.get("DeleteMarkers", [])]
     kinds = response.get(ENTRY_KINDS)
     if isinstance(kinds, str) and kinds.count("V") == len(versions) and kinds.count("D") == len(markers):
@@ -364,9 +316,7 @@ def list_version_pages(
         yield VersionPage(previous.entries, last=True)
 
 
-def _version_pages(
-    s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, resume_at: tuple[str, str] | None, page_size: int, on_request: Callable[[], None] | None
-) -> Iterator[VersionPage]:
+def _version_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, resume_at: tuple[str, str] | None, page_size: int, on_request: Callable[[], None] | None) -> Iterator[VersionPage]:
     _watch_entry_order(s3)
     request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
     position: tuple[str, str | None] | None = None

@@ -15,13 +15,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from s3fanout.compare import Action, Decision, merge_join
 from s3fanout.keyspace import KeyRange, seed_ranges
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import ListedObject, ListedPage, list_pages
+from s3fanout.s3ops import ListedObject, ListedPage, list_pages_as
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,6 +84,8 @@ class VerifyResult(Tally):
     source_bucket: str
     dest_bucket: str
     prefix: str
+    # Where the destination's keys are (--dest-prefix); None: under ``prefix``, as the source's.
+    dest_prefix: str | None = None
 
     @property
     def identical(self) -> bool:
@@ -95,7 +97,7 @@ class VerifyResult(Tally):
 
     @property
     def destination(self) -> str:
-        return f"s3://{self.dest_bucket}/{self.prefix}"
+        return f"s3://{self.dest_bucket}/{self.prefix if self.dest_prefix is None else self.dest_prefix}"
 
     def to_dict(self) -> dict[str, Any]:
         """The result as ``verify --json`` prints it."""
@@ -151,10 +153,12 @@ def verify(
     threads: int,
     on_progress: OnProgress | None = None,
     dest_s3: S3Client | None = None,
+    dest_prefix: str | None = None,
 ) -> VerifyResult:
     """Compare every key under ``prefix`` in the two buckets, listing ``ranges`` seeded key ranges
     in ``threads`` threads, and change nothing. ``s3`` lists the source, ``dest_s3`` (each of its
-    bucket's region; ``s3`` when None) the destination. A listing that fails or breaks its
+    bucket's region; ``s3`` when None) the destination, under ``dest_prefix`` where its keys are
+    written under another prefix (extra keys are then named as the destination names them). A listing that fails or breaks its
     invariants raises S3Failure naming the bucket; the other ranges are then abandoned."""
     if threads < 1:
         raise ValueError("threads must be at least 1")
@@ -163,7 +167,7 @@ def verify(
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=min(threads, len(key_ranges)), thread_name_prefix="verify")
     try:
-        futures = [pool.submit(_verify_range, (s3, dest_s3 or s3), source_bucket, dest_bucket, prefix, key_range, checked, stop) for key_range in key_ranges]
+        futures = [pool.submit(_verify_range, (s3, dest_s3 or s3), source_bucket, dest_bucket, (prefix, dest_prefix), key_range, checked, stop) for key_range in key_ranges]
         wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             error = future.exception() if future.done() else None
@@ -184,6 +188,7 @@ def verify(
         missing=sorted((obj for part in parts for obj in part.missing), key=_by_key),
         different=sorted((d for part in parts for d in part.different), key=lambda d: d.key),
         extra=sorted((obj for part in parts for obj in part.extra), key=_by_key),
+        dest_prefix=dest_prefix,
     )
 
 
@@ -192,11 +197,18 @@ def _by_key(obj: ListedObject) -> str:
 
 
 def _verify_range(
-    s3: tuple[S3Client, S3Client], source_bucket: str, dest_bucket: str, prefix: str, key_range: KeyRange, checked: _Checked, stop: threading.Event
+    s3: tuple[S3Client, S3Client],
+    source_bucket: str,
+    dest_bucket: str,
+    prefixes: tuple[str, str | None],
+    key_range: KeyRange,
+    checked: _Checked,
+    stop: threading.Event,
 ) -> Tally:
     result = Tally()
-    source = _listing(s3[0], "source", source_bucket, prefix, key_range)
-    dest = _listing(s3[1], "destination", dest_bucket, prefix, key_range)
+    prefix, dest_prefix = prefixes
+    source = _listing(s3[0], "source", source_bucket, prefix, None, key_range)
+    dest = _listing(s3[1], "destination", dest_bucket, prefix, dest_prefix, key_range)
     for group in merge_join(source, dest):
         if stop.is_set():
             break
@@ -204,12 +216,15 @@ def _verify_range(
         for decision in group.decisions:
             result.add(decision)
         checked.add(result.source_keys - before)
+    if dest_prefix is not None:
+        result.extra = [replace(obj, key=dest_prefix + obj.key[len(prefix) :]) for obj in result.extra]
     return result
 
 
-def _listing(s3: S3Client, role: str, bucket: str, prefix: str, key_range: KeyRange) -> Iterator[ListedPage]:
-    """``list_pages``, with a failure saying which bucket's listing it was."""
+def _listing(s3: S3Client, role: str, bucket: str, prefix: str, dest_prefix: str | None, key_range: KeyRange) -> Iterator[ListedPage]:
+    """``list_pages`` (``list_pages_as`` for a destination under another prefix), with a failure
+    saying which bucket's listing it was."""
     try:
-        yield from list_pages(s3, bucket, prefix, key_range)
+        yield from list_pages_as(s3, bucket, prefix, dest_prefix, key_range)
     except S3Failure as failure:
         raise S3Failure(failure.code, f"cannot list the {role} bucket '{bucket}': {failure.message}", failure.permanent) from failure

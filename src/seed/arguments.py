@@ -81,6 +81,57 @@ def range_count(text: str) -> int:
     return value
 
 
+class DestinationAction(argparse.Action):
+    """--dest, given once per destination; each may be followed by its own --dest-prefix."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        dests = list(getattr(namespace, self.dest, None) or [])
+        dests.append([values, None])
+        setattr(namespace, self.dest, dests)
+
+
+class DestinationPrefixAction(argparse.Action):
+    """--dest-prefix P: the keys of the --dest just before it are written under P."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        dests = getattr(namespace, "dest", None)
+        if not dests:
+            parser.error("--dest-prefix applies to the --dest before it: give --dest first")
+        if dests[-1][1] is not None:
+            parser.error(f"--dest {dests[-1][0]} has two --dest-prefix values")
+        dests[-1][1] = values
+
+
+def add_destination_arguments(parser: Any) -> None:
+    """--dest (repeatable) and --dest-prefix (per destination), for a job and for verify."""
+    parser.add_argument(
+        "--dest",
+        required=True,
+        action=DestinationAction,
+        metavar="DST",
+        help="destination bucket (name or s3://name); give it again for more destinations: the source is listed once for all, each gets what it lacks",
+    )
+    parser.add_argument(
+        "--dest-prefix",
+        type=prefix_argument,
+        action=DestinationPrefixAction,
+        metavar="P",
+        help="write the keys of the --dest before it under P instead (a key --prefix+REST becomes P+REST), like 'aws s3 sync s3://SRC/A/ s3://DST/B/'",
+    )
+
+
+def destinations_argument(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """The --dest buckets with their --dest-prefix (None: keys as they are), each once."""
+    dests = [(bucket_argument(bucket), prefix) for bucket, prefix in args.dest]
+    seen = set()
+    for bucket, prefix in dests:
+        written = args.prefix if prefix is None else prefix
+        if (bucket, written) in seen:
+            raise UsageError(f"--dest {bucket} is given twice for the same keys")
+        seen.add((bucket, written))
+    return dests
+
+
 def bucket_argument(text: str) -> str:
     name = text.removeprefix("s3://").rstrip("/")
     if "/" in name:

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
-from s3fanout.job import DEFAULT_RANGES, JobError, JobSpec, describe_tasks
+from s3fanout.job import DEFAULT_RANGES, MAX_DESTINATIONS, DestinationSpec, JobError, JobSpec, describe_tasks, dest_job_id
 from s3fanout.jobqueues import StackError, default_stack_name
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS
 from s3fanout.preflight import check_names
@@ -29,9 +29,11 @@ from seed.arguments import (
     account_id,
     add_access_arguments,
     add_copy_options,
+    add_destination_arguments,
     as_of_argument,
     bucket_argument,
     copy_options,
+    destinations_argument,
     function_timeout,
     manifest_argument,
     positive_int,
@@ -112,7 +114,7 @@ def seed_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
-    parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
+    add_destination_arguments(parser)
     parser.add_argument("--prefix", type=prefix_argument, default="", help="copy only keys starting with this prefix (default: all keys)")
     parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES})")
     parser.add_argument(
@@ -184,7 +186,20 @@ def add_worker_options(group: Any) -> None:
 def seed_main(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
     clients.use_region(args.region)
-    spec = JobSpec(bucket_argument(args.bucket), bucket_argument(args.dest), args.prefix, args.ranges, compare=not args.force, copy_options=copy_options(args), manifest=args.manifest)
+    (dest_bucket, dest_prefix), *more = destinations_argument(args)
+    spec = JobSpec(
+        bucket_argument(args.bucket),
+        dest_bucket,
+        args.prefix,
+        args.ranges,
+        compare=not args.force,
+        copy_options=copy_options(args),
+        manifest=args.manifest,
+        dest_prefix=dest_prefix,
+        more_dests=tuple(DestinationSpec(bucket, prefix) for bucket, prefix in more),
+    )
+    check_destinations(spec, args)
+    check_names(spec)
     if args.manifest and args.delete:
         raise UsageError("--delete finds orphans by listing the whole source, which --manifest replaces: run it without --manifest")
     spec = versions_spec(spec, args)
@@ -215,22 +230,38 @@ def seed_main(argv: list[str]) -> int:
             report = run_local_job(options, stack)
         print_report(report, args.json)
         return exit_status(report)
-    check_names(spec)
     stack_name = args.stack_name or default_stack_name()
     result = run_deployed_job(options, stack_name, wait=args.wait)
     if isinstance(result, tuple):
         job_id, ranges = result
-        source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
+        source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", spec.dest_uri()
+        others = [{"job_id": dest_job_id(job_id, index), "destination": spec.for_destination(index).dest_uri()} for index in range(1, len(spec.destinations))]
         if args.json:
-            print(json.dumps({"job_id": job_id, "stack": stack_name, "ranges": ranges, "source": source, "destination": destination}))
+            queued = {"job_id": job_id, "stack": stack_name, "ranges": ranges, "source": source, "destination": destination}
+            print(json.dumps(queued | ({"more_destinations": others} if others else {})))
         else:
             print(f"job {job_id}: {describe_tasks(spec, ranges)} queued on stack '{stack_name}', copying to {destination}")
-            print(f"follow it with '{PROG} dlq list --stack-name {stack_name}' and the stack's CloudWatch metrics (namespace S3Fanout)")
+            for other in others:
+                print(f"job {other['job_id']}: the same listing, copying to {other['destination']}")
+            print(f"follow it with '{PROG} status JOB --stack-name {stack_name}', '{PROG} dlq list --stack-name {stack_name}' and the stack's CloudWatch metrics (namespace S3Fanout)")
         return ExitStatus.SUCCESS
     print_report(result, args.json)
-    for letter in result.failures[:20]:
+    for letter in (letter for report in result.all_destinations for letter in report.failures[:20]):
         print(f"  {letter.code}: {letter.subject}: {letter.message}", file=sys.stderr)
     return exit_status(result)
+
+
+def check_destinations(spec: JobSpec, args: argparse.Namespace) -> None:
+    """Several destinations and --dest-prefix apply to listed current objects."""
+    if len(spec.destinations) > MAX_DESTINATIONS:
+        raise UsageError(f"{len(spec.destinations)} destinations: one job serves at most {MAX_DESTINATIONS}; run several jobs")
+    several = len(spec.destinations) > 1
+    rewritten = any(dest.prefix is not None for dest in spec.destinations)
+    if several or rewritten:
+        what = "several destinations" if several else "--dest-prefix"
+        for flag, given in (("--manifest", args.manifest), ("--all-versions", args.all_versions), ("--as-of", args.as_of)):
+            if given:
+                raise UsageError(f"{what} and {flag} do not go together yet: run one job per destination")
 
 
 def versions_spec(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
@@ -249,7 +280,7 @@ def versions_spec(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
 
 def exit_status(report: JobReport) -> int:
     """1 when a key or range failed, or the job was cancelled before it copied everything."""
-    unfinished = report.failed_keys or report.failed_ranges or report.state == "cancelled"
+    unfinished = any(one.failed_keys or one.failed_ranges or one.state == "cancelled" for one in report.all_destinations)
     return ExitStatus.FAILURES if unfinished else ExitStatus.SUCCESS
 
 

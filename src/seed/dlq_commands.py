@@ -23,7 +23,7 @@ from s3fanout import clients
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, RedriveResult, purge_job, redrive
 from s3fanout.guard import Scope
-from s3fanout.job import local_scope, new_job_id, write_failures
+from s3fanout.job import first_job_id, local_scope, new_job_id, write_failures
 from s3fanout.jobqueues import QueueSet, StackError, default_stack_name, delete_local_queues, find_local_queues, queues_from_stack
 from s3fanout.jobrecord import LOCAL_TABLE_NAME, JobTable
 from s3fanout.signing import MessageKey, local_key
@@ -68,7 +68,9 @@ def dlq_places(args: argparse.Namespace) -> list[DeadLetterPlace]:
                 "a run on the embedded server keeps no queues afterwards: read the failed-keys file it printed"
             )
         # A local job's queues outlive it only while its DLQs hold something: none means empty.
-        found = [queues for queues in find_local_queues(clients.sqs()) if args.job in (None, queues.job_id)]
+        # A job of several destinations keeps every destination's failures on its first job's queues.
+        owner = None if args.job is None else first_job_id(args.job)
+        found = [queues for queues in find_local_queues(clients.sqs()) if owner in (None, queues.job_id)]
         return [DeadLetterPlace(queues, local_key, functools.partial(recorded_scope, queues.job_id)) for queues in found]
     stack_name = args.stack_name or default_stack_name()
     queues = queues_from_stack(clients.cloudformation(), stack_name)

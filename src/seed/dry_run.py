@@ -92,6 +92,18 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
         settings = StreamSettings.from_env() if streamed else None
     except ValueError as error:
         raise UsageError(str(error)) from None
+    # One plan per destination (each lists the source again: a dry run changes nothing).
+    plans = [plan_destination(spec.for_destination(index), args, prices, settings, source_access, dest_access) for index in range(len(spec.destinations))]
+    if args.json:
+        bodies = [body for body, _ in plans]
+        print(json.dumps(bodies[0] if len(bodies) == 1 else {"dry_run": True, "destinations": bodies}, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(text for _, text in plans))
+    return ExitStatus.SUCCESS
+
+
+def plan_destination(spec: JobSpec, args: argparse.Namespace, prices: Prices, settings: StreamSettings | None, source_access: Access, dest_access: Access) -> tuple[dict[str, Any], str]:
+    """The plan of a job's one destination: as ``--json`` prints it, and as text."""
     source_region, dest_region = check_buckets(clients.probe_s3(source_access), spec, clients.probe_s3(dest_access))
     s3, dest_s3 = clients.s3_for(source_access, source_region), clients.s3_for(dest_access, dest_region)
     started = time.monotonic()
@@ -99,7 +111,7 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
         spec = with_manifest_parts(spec, clients.s3())
         plan = plan_manifest(spec, s3, dest_s3, clients.s3(), stream=settings)
     else:
-        plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare, dest_s3=dest_s3, stream=settings)
+        plan = plan_job(s3, spec.source_bucket, spec.dest_bucket, spec.prefix, spec.ranges, compare=spec.compare, dest_s3=dest_s3, stream=settings, dest_prefix=spec.dest_prefix)
     cross_region = source_region != dest_region
     streaming = None
     if settings is not None:
@@ -118,24 +130,23 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
         cost = estimate_cost(plan, prices, delete=args.delete, cross_region=cross_region)
     encryption = encryption_needs(s3, spec.source_bucket, spec.dest_bucket, plan.copy_sample, dest_s3=dest_s3)
     regions = {"source": source_region, "destination": dest_region, "cross_region": cross_region}
-    if args.json:
-        seconds = round(time.monotonic() - started, 2)
-        body = {
-            "dry_run": True,
-            "plan": asdict(plan),
-            "delete": args.delete,
-            "seconds": seconds,
-            "regions": regions,
-            "cost": cost.to_dict(),
-            "encryption": asdict(encryption),
-            "streamed": streaming is not None,
-            "objects_streamed": plan.to_copy if streaming else 0,
-            "bytes_streamed": plan.bytes_to_copy if streaming else 0,
-            "stream": streaming.to_dict(plan, prices) if streaming else None,
-        }
-        print(json.dumps(body, indent=2, ensure_ascii=False))
-        return ExitStatus.SUCCESS
-    source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
+    seconds = round(time.monotonic() - started, 2)
+    body = {
+        "dry_run": True,
+        "source": f"s3://{spec.source_bucket}/{spec.prefix}",
+        "destination": spec.dest_uri(),
+        "plan": asdict(plan),
+        "delete": args.delete,
+        "seconds": seconds,
+        "regions": regions,
+        "cost": cost.to_dict(),
+        "encryption": asdict(encryption),
+        "streamed": streaming is not None,
+        "objects_streamed": plan.to_copy if streaming else 0,
+        "bytes_streamed": plan.bytes_to_copy if streaming else 0,
+        "stream": streaming.to_dict(plan, prices) if streaming else None,
+    }
+    source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", spec.dest_uri()
     lines = [
         f"dry run: {source} -> {destination}, {describe_tasks(spec, plan.ranges)}, nothing was changed",
         f"  regions      {flow(source_region, dest_region) if streaming is None else streamed_flow(source_region, dest_region)}",
@@ -166,8 +177,7 @@ def dry_run(spec: JobSpec, args: argparse.Namespace, source_access: Access = OWN
     elif not cross_region:
         lines.append("  (both buckets are in one region: no data transfer charge; idle SQS polling by the event sources is not included)")
     lines += [f"encryption: {line}" for line in encryption.advice()]
-    print("\n".join(lines))
-    return ExitStatus.SUCCESS
+    return body, "\n".join(lines)
 
 
 def streamed_flow(source_region: str | None, dest_region: str | None) -> str:

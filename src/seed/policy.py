@@ -1,8 +1,10 @@
 """python -m seed policy: what another account must grant the stack's roles, ready to paste. Reads
 the roles' ARNs, scope and bucket owners from the stack's outputs (or takes --role-arn for local
-mode), the buckets' default encryption and the destination's Object Ownership where this
+mode), the buckets' default encryption and the destinations' Object Ownership where this
 account may read them, and the copy options (the main command's flags, else the stack's
-parameters), and prints the bucket and key policy statements s3fanout/policy.py writes."""
+parameters), and prints the bucket and key policy statements s3fanout/policy.py writes: one
+bucket policy per destination bucket (--dest given again, each with its --dest-prefix, by
+default a stack's DestinationPrefix)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,23 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from s3fanout import clients
 from s3fanout.guard import Scope
-from s3fanout.job import JobSpec
-from s3fanout.jobqueues import StackError, default_stack_name, describe_stack
+from s3fanout.job import DestinationSpec, JobSpec
+from s3fanout.jobqueues import StackError, default_stack_name, describe_stack, more_destinations
 from s3fanout.messages import ACL_ENV, CHECKSUM_ENV, OBJECT_LOCK_ENV, SSE_ENV, SSE_KMS_KEY_ENV, STORAGE_CLASS_ENV, CopyOptions
-from s3fanout.policy import SID_PREFIX, Findings, GrantAnswer, Grants, PolicyInputError, Principals, grant_answer, is_aws_managed_key, kms_key_name, kms_keys
+from s3fanout.policy import SID_PREFIX, DestinationFindings, Findings, GrantAnswer, Grants, PolicyInputError, Principals, grant_answer, is_aws_managed_key, kms_key_name, kms_keys
 from s3fanout.preflight import check_names
 from s3fanout.s3errors import describe_error
-from seed.arguments import account_id, add_copy_options, bucket_argument, copy_options, prefix_argument, role_arn_argument
+from seed.arguments import (
+    DestinationAction,
+    DestinationPrefixAction,
+    account_id,
+    add_copy_options,
+    bucket_argument,
+    copy_options,
+    destinations_argument,
+    prefix_argument,
+    role_arn_argument,
+)
 from seed.console import PROG, ExitStatus, OneLineParser, UsageError
 from seed.runner import check_stack_allows
 
@@ -66,12 +78,23 @@ def policy_parser() -> OneLineParser:
             "the roles a local run uses, each then granted both the lister's and the copier's statements. "
             "The copy options are the flags given, as the main command takes them, else the stack's parameters (StorageClass, "
             "ServerSideEncryption, SseKmsKeyId, ChecksumAlgorithm, CopyAcl, CopyObjectLock), as for a job seeded without them. "
-            "--json prints {source_bucket_policy (null when the stack reads the source with a secret's keys), dest_bucket_policy (null when the destination is in the roles' account), "
+            "--json prints {source_bucket_policy (null when the stack reads the source with a secret's keys), "
+            "dest_bucket_policy (the first --dest's; null when the destinations are in the roles' account), "
+            "more_destinations [{bucket, key_prefixes, bucket_policy, ...}] (every other --dest bucket), "
             "kms_key_policy_statements, principals {lister, copier}, advice, copy_options, ...}. exit status: 0 printed, 2 bad input"
         ),
     )
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
-    parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
+    parser.add_argument(
+        "--dest", required=True, action=DestinationAction, metavar="DST", help="destination bucket (name or s3://name); give it again for each destination of a job of several: one bucket policy each"
+    )
+    parser.add_argument(
+        "--dest-prefix",
+        type=prefix_argument,
+        action=DestinationPrefixAction,
+        metavar="P",
+        help="the --dest before it takes its keys under P (as the job's --dest-prefix; default: the stack's DestinationPrefix, else --prefix)",
+    )
     parser.add_argument("--prefix", type=prefix_argument, default=None, help="grant only keys under this prefix (default: the stack's AllowedPrefix, else every key)")
     roles = parser.add_mutually_exclusive_group()
     roles.add_argument("--stack-name", metavar="NAME", help="deployed stack whose roles to grant (default: samconfig.toml's stack_name, else s3-fanout)")
@@ -184,8 +207,8 @@ def object_ownership(s3: S3Client, bucket: str, owner: str | None) -> str | None
 def policy_main(argv: list[str]) -> int:
     args = policy_parser().parse_args(argv)
     clients.use_region(args.region)
-    source, dest = bucket_argument(args.bucket), bucket_argument(args.dest)
-    check_names(JobSpec(source, dest))
+    source = bucket_argument(args.bucket)
+    (dest, dest_prefix), *more = destinations_argument(args)
     # A job's own copy flags replace the stack's options as a whole; without any, it gets the stack's.
     options = copy_options(args)
     options_from = "none" if options.is_default else "flags"
@@ -197,6 +220,8 @@ def policy_main(argv: list[str]) -> int:
         principals = _principals(args.role_arn)
         prefix, delete = args.prefix or "", args.delete
         source_owner, dest_owner = args.source_owner, args.dest_owner
+        spec = JobSpec(source, dest, prefix, dest_prefix=dest_prefix, more_dests=tuple(DestinationSpec(bucket, keys) for bucket, keys in more))
+        check_names(spec)
     else:
         stack_name = args.stack_name or default_stack_name()
         stack = read_stack(clients.cloudformation(), stack_name)
@@ -204,8 +229,26 @@ def policy_main(argv: list[str]) -> int:
         allowed_prefix = stack.outputs.get("AllowedPrefix", "")
         prefix = allowed_prefix if args.prefix is None else args.prefix
         delete = stack.outputs.get("DeleteAllowed") == "true"
-        scope = Scope(stack.outputs.get("SourceBucket", "*"), stack.outputs.get("DestinationBucket", "*"), allowed_prefix, delete)
-        check_stack_allows(JobSpec(source, dest, prefix), scope, stack_name, args.delete)
+        # Every destination of the stack takes its keys under its DestinationPrefix, if it has one.
+        stack_dest_prefix = stack.outputs.get("DestinationPrefix") or None
+        spec = JobSpec(
+            source,
+            dest,
+            prefix,
+            dest_prefix=stack_dest_prefix if dest_prefix is None else dest_prefix,
+            more_dests=tuple(DestinationSpec(bucket, stack_dest_prefix if keys is None else keys) for bucket, keys in more),
+        )
+        check_names(spec)
+        scope = Scope(
+            stack.outputs.get("SourceBucket", "*"),
+            stack.outputs.get("DestinationBucket", "*"),
+            allowed_prefix,
+            delete,
+            dest_prefix=stack_dest_prefix,
+            more_dests=tuple((bucket, stack_dest_prefix) for bucket in more_destinations(stack.outputs)),
+            keys_as_they_are=stack_dest_prefix is None,
+        )
+        check_stack_allows(spec, scope, stack_name, args.delete)
         source_owner = stack_owner(stack, "SourceBucketOwner", args.source_owner, "source", "--source-owner")
         dest_owner = stack_owner(stack, "DestinationBucketOwner", args.dest_owner, "destination", "--dest-owner")
         role_source_key = stack.parameters.get("SourceKmsKeyArn") or None
@@ -220,6 +263,8 @@ def policy_main(argv: list[str]) -> int:
     # A source the stack reads with a secret's keys is not the roles' to decrypt: nothing to read.
     source_encryption = Encryption() if source_keys_secret else bucket_encryption(s3, source, "source", source_owner)
     dest_encryption = bucket_encryption(s3, dest, "destination", dest_owner)
+    others = list(dict.fromkeys(other.bucket for other in spec.more_dests if other.bucket != dest))
+    more_encryption = {bucket: bucket_encryption(s3, bucket, "destination", dest_owner) for bucket in others}
     try:
         grants = Grants(
             source,
@@ -231,10 +276,12 @@ def policy_main(argv: list[str]) -> int:
             delete_allowed=delete,
             versions=args.versions if stack_name is None else stack.outputs.get("VersionsAllowed") == "true",
             source_kms_keys=_keys(args.source_kms_key_arn, source_encryption.kms_key),
-            dest_kms_keys=_keys(args.dest_kms_key_arn, dest_encryption.kms_key),
+            dest_kms_keys=_keys(args.dest_kms_key_arn, dest_encryption.kms_key, *(encryption.kms_key for encryption in more_encryption.values())),
             copy_options=options,
             source_keys_secret=source_keys_secret,
             source_endpoint=source_endpoint,
+            dest_prefix=spec.dest_prefix,
+            more_dests=tuple((other.bucket, other.prefix) for other in spec.more_dests),
         )
     except PolicyInputError as error:
         raise UsageError(str(error)) from None
@@ -249,6 +296,15 @@ def policy_main(argv: list[str]) -> int:
         stack_name=stack_name,
         role_copy_options=role_options,
         copy_options_from=options_from,
+        more_dests=tuple(
+            DestinationFindings(
+                bucket,
+                encryption.unread,
+                encryption.managed_key,
+                object_ownership(s3, bucket, dest_owner) if grants.dest_elsewhere is not False else None,
+            )
+            for bucket, encryption in more_encryption.items()
+        ),
     )
     answer = grant_answer(grants, findings)
     print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else policy_text(answer, stack_name))
@@ -277,10 +333,12 @@ def policy_text(answer: GrantAnswer, stack_name: str | None) -> str:
         blocks = [_bucket_line("Source", grants.source_bucket, grants.source_owner, grants.source_elsewhere) + "\n" + _json(answer.source_bucket_policy)]
     else:
         blocks = [f"Source bucket s3://{grants.source_bucket} is read with the keys in {grants.source_keys_secret}, not by the roles: nothing to grant them there."]
-    if answer.dest_bucket_policy is not None:
-        blocks.append(_bucket_line("Destination", grants.dest_bucket, grants.dest_owner, grants.dest_elsewhere) + "\n" + _json(answer.dest_bucket_policy))
-    else:
-        blocks.append(f"Destination bucket s3://{grants.dest_bucket} is in the roles' account ({grants.dest_owner}): nothing to grant there.")
+    destinations = [(grants.dest_bucket, answer.dest_bucket_policy), *((more.bucket, more.policy) for more in answer.more_dest_bucket_policies)]
+    for bucket, policy in destinations:
+        if policy is not None:
+            blocks.append(_bucket_line("Destination", bucket, grants.dest_owner, grants.dest_elsewhere) + "\n" + _json(policy))
+        else:
+            blocks.append(f"Destination bucket s3://{bucket} is in the roles' account ({grants.dest_owner}): nothing to grant there.")
     for statement in answer.kms_key_policy_statements:
         keys = " and of ".join(_kms_key_line(key) for key in kms_keys(grants)[statement["Sid"]])
         what = _KMS_STATEMENT_FOR[statement["Sid"].removeprefix(SID_PREFIX)]

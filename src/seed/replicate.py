@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from s3fanout import clients
 from s3fanout.copying.batch import copy_batch
-from s3fanout.job import JobSpec
+from s3fanout.job import DestinationSpec, JobSpec
 from s3fanout.jobqueues import default_stack_name, describe_stack, queue_depths
 from s3fanout.messages import CopyBatch, CopyItem
 from s3fanout.notifications import NotificationError, config_id_for, current, disable, enable
@@ -113,14 +113,19 @@ def replicate_main(argv: list[str]) -> int:
         config_id = config_id_for("replicate-" + queue_url.rsplit("-", 1)[-1])
         stack.enter_context(notifications(clients.s3(), source, queue_arn, args.prefix, config_id))
         say(f"{PROG}: events of s3://{source}/{args.prefix} go to {queue_arn} (notification configuration {config_id})")
-        for dest in dests:
-            options = JobOptions(JobSpec(source, dest, args.prefix), delete=args.delete, workers=WorkerOptions(workers=args.workers), progress=progress_wanted(args.no_progress or args.json))
-            with ExitStack() as job_stack:
-                report = run_local_job(options, job_stack)
-            if not args.json:
-                print_report(report, False)
+        # The first sync: one job of every destination, the source listed once for all.
+        spec = JobSpec(source, dests[0], args.prefix, more_dests=tuple(DestinationSpec(dest) for dest in dests[1:]))
+        options = JobOptions(spec, delete=args.delete, workers=WorkerOptions(workers=args.workers), progress=progress_wanted(args.no_progress or args.json))
+        with ExitStack() as job_stack:
+            first = run_local_job(options, job_stack)
+        if not args.json:
+            print_report(first, False)
+        for report in first.all_destinations:
             if report.failed_keys or report.failed_ranges:
-                say(f"{PROG}: the first sync of s3://{dest} left {report.failed_keys} keys and {report.failed_ranges} ranges failed ('{PROG} dlq list --local'); following the source anyway")
+                say(
+                    f"{PROG}: the first sync of {report.destination} left {report.failed_keys} keys and {report.failed_ranges} ranges failed "
+                    f"('{PROG} dlq list --local --job {report.job_id}'); following the source anyway"
+                )
         say(f"{PROG}: following s3://{source}/{args.prefix} into {', '.join(f's3://{d}' for d in dests)}; Ctrl-C to stop")
         follow(clients.sqs(), queue_url, source, dests, args.prefix, args.delete, stop, tally)
     summary = {"source": f"s3://{source}/{args.prefix}", "destinations": [f"s3://{d}/{args.prefix}" for d in dests], **tally.to_dict()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from s3fanout.counts import Counts
@@ -53,6 +53,8 @@ class JobReport:
     versions_copied: int | None = None
     delete_markers_written: int | None = None
     versions_skipped: int | None = None
+    # A job of several destinations: the other destinations' reports (this one is the first's).
+    more_destinations: list[JobReport] = field(default_factory=list)
 
     @property
     def objects_per_second(self) -> float | None:
@@ -62,8 +64,14 @@ class JobReport:
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.objects_per_second
-        values = {name: value for name, value in asdict(self).items() if name != "failures"}
-        return values | {"objects_per_second": None if rate is None else round(rate, 1)}
+        values = {name: getattr(self, name) for name in _FIELDS if name not in ("failures", "more_destinations")}
+        more = {"more_destinations": [report.to_dict() for report in self.more_destinations]} if self.more_destinations else {}
+        return values | {"objects_per_second": None if rate is None else round(rate, 1)} | more
+
+    @property
+    def all_destinations(self) -> list[JobReport]:
+        """This report and those of the job's other destinations."""
+        return [self, *self.more_destinations]
 
     def text(self) -> str:
         ended = "was cancelled after" if self.state == "cancelled" else "finished in"
@@ -83,10 +91,7 @@ class JobReport:
             elif self.orphans_found:
                 lines.append(f"  orphans {self.orphans_found:,} destination objects not in the source, kept (--delete removes them)")
         if self.versions_copied or self.delete_markers_written or self.versions_skipped:
-            lines.append(
-                f"  versions {self.versions_copied or 0:,} copied, {self.delete_markers_written or 0:,} delete markers written, "
-                f"{self.versions_skipped or 0:,} already in the destination"
-            )
+            lines.append(f"  versions {self.versions_copied or 0:,} copied, {self.delete_markers_written or 0:,} delete markers written, {self.versions_skipped or 0:,} already in the destination")
         if self.bytes_streamed:
             lines.append(f"  streamed {human_bytes(self.bytes_streamed)} through this machine (the sides are not one store; the source's provider bills the transfer out)")
         if self.keys_retried:
@@ -103,7 +108,7 @@ class JobReport:
             lines.append(f"  report  {self.completion_report} (summary.json, failed.csv)")
         if self.log_file:
             lines.append(f"  logs    {self.log_file}")
-        return "\n".join(lines)
+        return "\n".join([*lines, *(report.text() for report in self.more_destinations)])
 
 
 def flow(source_region: str | None, dest_region: str | None) -> str:
@@ -112,6 +117,9 @@ def flow(source_region: str | None, dest_region: str | None) -> str:
     if source_region == dest_region:
         return f"both buckets in {source}: copies stay in the region"
     return f"{source} -> {dest}: every byte copied crosses regions and is billed as transfer between them"
+
+
+_FIELDS = [item.name for item in fields(JobReport)]
 
 
 def build_report(

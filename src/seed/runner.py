@@ -32,7 +32,7 @@ from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.guard import Scope
-from s3fanout.job import JobError, JobSpec, describe_tasks, manifest_location, new_job_id, record_local_scope, seed, with_manifest_parts, write_failures
+from s3fanout.job import JobError, JobSpec, describe_tasks, job_ids, manifest_location, new_job_id, record_local_scope, seed, with_manifest_parts, write_failures
 from s3fanout.jobqueues import (
     QueueSet,
     StackError,
@@ -127,8 +127,9 @@ class Drain(Protocol):
     def label(self) -> str:
         """How the report names where the job ran."""
 
-    def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
-        """Run (or wait for) the consumers until the job is drained; the job's counts where known."""
+    def __call__(self, target: Target, job_ids: list[str], scope: Scope, started: float) -> Counts | None:
+        """Run (or wait for) the consumers until the jobs (a job's destinations) are drained; the
+        first job's counts where known."""
 
     def announce(self, job_id: str, tasks: str, destination: str) -> str:
         """The line that tells the person the job is queued (``tasks``: what was seeded, from
@@ -148,7 +149,16 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
     else:
         use_local_endpoint(stack)
         spec = options.spec
-        scope = Scope(spec.source_bucket, spec.dest_bucket, spec.prefix, allow_delete=options.delete, source_owner=options.source_owner, dest_owner=options.dest_owner)
+        scope = Scope(
+            spec.source_bucket,
+            spec.dest_bucket,
+            spec.prefix,
+            allow_delete=options.delete,
+            source_owner=options.source_owner,
+            dest_owner=options.dest_owner,
+            dest_prefix=spec.dest_prefix,
+            more_dests=tuple((dest.bucket, dest.prefix) for dest in spec.more_dests),
+        )
         spec = with_manifest_parts(preflight(spec, scope, options.source_access, options.dest_access), clients.s3())
         # The workers may read the job's own manifest files, and no others.
         scope = replace(scope, manifests=manifest_location(spec))
@@ -167,7 +177,9 @@ def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobRep
     job_id = new_job_id()
     drain = DeployedStack(stack_name, options.progress)
     if not wait:
-        create_record(target, options, job_id, drain.label)
+        ids = job_ids(job_id, spec)
+        for index, one_id in enumerate(ids):
+            create_record(target, replace(options, spec=spec.for_destination(index)), one_id, drain.label, group=ids)
         return job_id, seed(target.outbox(), job_id, options.spec)
     return run_job(options, job_id, target, drain)
 
@@ -176,41 +188,65 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     """Record and seed the job, drain it, then (when asked, and only after a copy pass without one
     failure) seed and drain the delete pass; end the record and report. On queues of its own the
     copy pass runs with a scope that may not delete, and the queues go at the end unless their
-    DLQs hold something."""
+    DLQs hold something.
+
+    A job of several destinations is one job per destination (``job.dest_job_id``), each with its
+    record, failures, delete pass and report; the source is listed once for all of them. A
+    destination with failures runs no delete pass, and holds back no other's."""
     spec, sqs, table = options.spec, clients.sqs(), target.table
     started = time.monotonic()
-    create_record(target, options, job_id, drain.label)
-    if target.own_queues and table is not None:
-        keep_local_status(table, job_id, running=True)
+    ids = job_ids(job_id, spec)
+    for index, one_id in enumerate(ids):
+        create_record(target, replace(options, spec=spec.for_destination(index)), one_id, drain.label, group=ids)
+        if target.own_queues and table is not None:
+            keep_local_status(table, one_id, running=True)
     ranges = seed(target.outbox(), job_id, spec)
-    source, destination = f"s3://{spec.source_bucket}/{spec.prefix}", f"s3://{spec.dest_bucket}/{spec.prefix}"
-    say(drain.announce(job_id, describe_tasks(spec, ranges), destination))
+    say(drain.announce(job_id, describe_tasks(spec, ranges), ", ".join(spec.for_destination(index).dest_uri() for index in range(len(ids)))))
     copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
-    counts = drain(target, job_id, copy_scope, started)
-    letters, refused = read_letters(target, job_id)
-    if options.delete and may_delete_orphans(job_id, letters) and not cancelled(table, job_id):
-        if table is not None:
-            table.start_delete_pass(job_id, 0)
-        seed(target.outbox(), job_id, spec, mode="delete")
-        deleted = drain(target, job_id, target.scope, started)
-        if counts is not None and deleted is not None:
-            # The delete pass's listing is not new work: only its deletions and retries count.
-            counts.objects_deleted += deleted.objects_deleted
-            counts.keys_retried += deleted.keys_retried
-        letters, refused = read_letters(target, job_id)
-    record, ended_here = end_record(table, job_id)
+    drained = drain(target, ids, copy_scope, started)
+    all_letters, refused = read_letters(target, ids)
+    letters = {one_id: [letter for letter in all_letters if letter.job_id == one_id] for one_id in ids}
+    counts: dict[str, Counts | None] = dict.fromkeys(ids, drained if len(ids) == 1 else None)
+    if options.delete:
+        deleting = [index for index, one_id in enumerate(ids) if may_delete_orphans(one_id, letters[one_id]) and not cancelled(table, one_id)]
+        for index in deleting:
+            if table is not None:
+                table.start_delete_pass(ids[index], 0)
+            seed(target.outbox(), ids[index], spec.for_destination(index), mode="delete")
+        if deleting:
+            deleted = drain(target, [ids[index] for index in deleting], target.scope, started)
+            first = counts[ids[0]]
+            if first is not None and deleted is not None:
+                # The delete pass's listing is not new work: only its deletions and retries count.
+                first.objects_deleted += deleted.objects_deleted
+                first.keys_retried += deleted.keys_retried
+            all_letters, refused = read_letters(target, ids)
+            letters = {one_id: [letter for letter in all_letters if letter.job_id == one_id] for one_id in ids}
+    if target.own_queues:
+        if refused:
+            say(f"{PROG}: warning: {len(refused)} messages on this job's queues were not sent by it and were refused, touching nothing; first: {refused[0].message}")
+        delete_local_queues(sqs, target.queues, keep_dead_letters=bool(all_letters or refused))
+    reports = [end_job(options, spec.for_destination(index), one_id, target, drain, counts[one_id], letters[one_id], started, log_of=job_id) for index, one_id in enumerate(ids)]
+    for report in reports:
+        report.refused_messages = len(refused)
+    return replace(reports[0], more_destinations=reports[1:])
+
+
+def end_job(
+    options: JobOptions, spec: JobSpec, job_id: str, target: Target, drain: Drain, counts: Counts | None, letters: list[DeadLetter], started: float, log_of: str
+) -> JobReport:
+    """One destination's job ended: its record ended, its failures file and completion report
+    written, its report. The workers' log is the one of ``log_of``, the job whose queues they
+    drained (the first destination's)."""
+    record, ended_here = end_record(target.table, job_id)
     if record is not None:
         counts = record.counts
         if target.own_queues:
             save_local_status(record, None)
-    if target.own_queues:
-        if refused:
-            say(f"{PROG}: warning: {len(refused)} messages on this job's queues were not sent by it and were refused, touching nothing; first: {refused[0].message}")
-        delete_local_queues(sqs, target.queues, keep_dead_letters=bool(letters or refused))
     run_dir = Path(options.workers.output_dir) / job_id if isinstance(drain, LocalWorkers) else None
     failures_file = log_file = None
     if run_dir is not None:
-        failures_file, log_file = str(run_dir / "failed-keys.jsonl"), str(run_dir / "workers.log")
+        failures_file, log_file = str(run_dir / "failed-keys.jsonl"), str(run_dir.parent / log_of / "workers.log")
         write_failures(Path(failures_file), letters)
     # A stack's functions write the report when one of them ends the job; when this run ended it
     # (no delete pass after all), the run writes it there itself.
@@ -220,15 +256,8 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     if completion is None and stack_reports and record is not None:
         completion = f"{stack_reports}{job_id}/"  # written by the function that ended the job
     seconds = time.monotonic() - started
-    report = build_report(job_id, source, destination, drain.label, seconds, counts, letters, failures_file, log_file)
-    return replace(
-        report,
-        refused_messages=len(refused),
-        state=record.state if record else None,
-        completion_report=completion,
-        source_region=spec.source_region,
-        dest_region=spec.dest_region,
-    )
+    report = build_report(job_id, f"s3://{spec.source_bucket}/{spec.prefix}", spec.dest_uri(), drain.label, seconds, counts, letters, failures_file, log_file)
+    return replace(report, state=record.state if record else None, completion_report=completion, source_region=spec.source_region, dest_region=spec.dest_region)
 
 
 def write_completion_report(record: JobRecord | None, letters: list[DeadLetter], run_dir: Path | None, report_uri: str | None) -> str | None:
@@ -257,7 +286,7 @@ def keep_local_status(table: JobTable, job_id: str, running: bool) -> None:
         save_local_status(record, endpoint if running else None)
 
 
-def create_record(target: Target, options: JobOptions, job_id: str, where: str) -> None:
+def create_record(target: Target, options: JobOptions, job_id: str, where: str, group: list[str] | None = None) -> None:
     """The job's record, before its first message is sent (which counts itself open)."""
     if target.table is None:
         return
@@ -281,6 +310,9 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str) 
                 "manifest": spec.manifest,
                 "all_versions": spec.all_versions,
                 "as_of": spec.as_of,
+                "dest_prefix": spec.dest_prefix,
+                # A job of several destinations: every destination's job, listed together.
+                "destination_jobs": group if group and len(group) > 1 else None,
                 # Names only (roles, endpoints, profiles): a profile's keys stay in its file.
                 **target.source_access.to_record("source"),
                 **target.dest_access.to_record("dest"),
@@ -306,23 +338,24 @@ def cancelled(table: JobTable | None, job_id: str) -> bool:
     return False
 
 
-def read_letters(target: Target, job_id: str) -> tuple[list[DeadLetter], list[DeadLetter]]:
-    """The job's failures, and on its own queues the messages it did not send (split_letters).
-    One read of the DLQs, which ends with a long poll; skipped on the job's own queues when its
-    record counts no failure and both DLQs are empty."""
+def read_letters(target: Target, ids: list[str]) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    """The jobs' failures, and on their own queues the messages they did not send (split_letters).
+    One read of the DLQs, which ends with a long poll; skipped on the jobs' own queues when no
+    record counts a failure and both DLQs are empty."""
     sqs, table = clients.sqs(), target.table
     if target.own_queues and table is not None:
-        record = table.get(job_id)
-        if record is not None and not record.failures and not any(sum(queue_depths(sqs, url)) for url in target.queues.dead_letter_queues().values()):
+        records = [table.get(job_id) for job_id in ids]
+        clean = all(record is not None and not record.failures for record in records)
+        if clean and not any(sum(queue_depths(sqs, url)) for url in target.queues.dead_letter_queues().values()):
             return [], []
-    return split_letters(job_dead_letters(sqs, target.queues, None, target.key), job_id, target.own_queues)
+    return split_letters(job_dead_letters(sqs, target.queues, None, target.key), ids, target.own_queues)
 
 
-def split_letters(letters: list[DeadLetter], job_id: str, own_queues: bool) -> tuple[list[DeadLetter], list[DeadLetter]]:
-    """The job's own failures, and (on queues of its own) what was refused there that it did not
-    send; on a stack's queues other jobs' letters are neither."""
-    mine = [letter for letter in letters if letter.job_id == job_id]
-    others = [letter for letter in letters if letter.job_id != job_id] if own_queues else []
+def split_letters(letters: list[DeadLetter], ids: list[str], own_queues: bool) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    """The jobs' own failures, and (on queues of their own) what was refused there that they did
+    not send; on a stack's queues other jobs' letters are neither."""
+    mine = [letter for letter in letters if letter.job_id in ids]
+    others = [letter for letter in letters if letter.job_id not in ids] if own_queues else []
     return mine, others
 
 
@@ -364,20 +397,21 @@ class LocalWorkers:
     def announce(self, job_id: str, tasks: str, destination: str) -> str:
         return f"job {job_id}: {tasks} queued; copying to {destination} with {self.options.workers} local workers"
 
-    def __call__(self, target: Target, job_id: str | None, scope: Scope, started: float) -> Counts:
-        """On the job's own queues, until its record says nothing of it is open. On a stack's
+    def __call__(self, target: Target, job_ids: list[str] | None, scope: Scope, started: float) -> Counts:
+        """On the jobs' own queues, until their records say nothing of them is open. On a stack's
         queues (playing its Lambdas, other jobs' messages included), and without a record or a
-        job, until the queues stay empty."""
+        job, until the queues stay empty. Progress shows the first job's counts."""
+        job_id = job_ids[0] if job_ids else None
         run = self.start(target, job_id, scope, Path(self.options.output_dir) / (job_id or self.run_name) / "workers.log")
         table = target.table
 
         def drained() -> bool:
-            record = table.get(job_id) if table is not None and job_id is not None else None
-            return record is not None and record.drained
+            records = [table.get(one_id) for one_id in job_ids] if table is not None and job_ids else [None]
+            return all(record is not None and record.drained for record in records)
 
         try:
             with ProgressView(enabled=self.progress) as view:
-                run.run(on_progress=view.update, drained=drained if target.own_queues and table is not None and job_id is not None else None)
+                run.run(on_progress=view.update, drained=drained if target.own_queues and table is not None and job_ids else None)
         except KeyboardInterrupt:
             raise JobInterrupted(interruption_summary(run, time.monotonic() - started)) from None
         if run.workers_replaced:
@@ -459,7 +493,7 @@ class DeployedStack:
     def announce(self, job_id: str, tasks: str, destination: str) -> str:
         return f"job {job_id}: {tasks} queued on stack '{self.stack_name}'; following the job's record"
 
-    def __call__(self, target: Target, job_id: str, scope: Scope, started: float) -> Counts | None:
+    def __call__(self, target: Target, job_ids: list[str], scope: Scope, started: float) -> Counts | None:
         sqs, table = clients.sqs(), target.table
         with ProgressView(enabled=self.progress) as view:
             empty_since: float | None = None
@@ -474,15 +508,20 @@ class DeployedStack:
                     if empty_looks >= WAIT_EMPTY_LOOKS:
                         return None
                 else:
-                    record = table.get(job_id)
-                    if record is None:
-                        raise JobError(f"job {job_id} has no record in {table.name}: was it deleted?")
-                    view.update(record.counts, depths, time.monotonic() - started)
-                    if record.drained:
-                        return record.counts
+                    records = []
+                    for job_id in job_ids:
+                        record = table.get(job_id)
+                        if record is None:
+                            raise JobError(f"job {job_id} has no record in {table.name}: was it deleted?")
+                        records.append(record)
+                    first = records[0]
+                    view.update(first.counts, depths, time.monotonic() - started)
+                    if all(record.drained for record in records):
+                        return first.counts
                     if empty_since is not None and time.monotonic() - empty_since >= STALLED_SECONDS:
-                        say(f"{PROG}: warning: job {job_id}'s record counts {record.open_messages} messages open, but the queues have been empty for {STALLED_SECONDS} s; the wait ends here")
-                        return record.counts
+                        open_messages = sum(record.open_messages for record in records)
+                        say(f"{PROG}: warning: job {first.job_id}'s records count {open_messages} messages open, but the queues have been empty for {STALLED_SECONDS} s; the wait ends here")
+                        return first.counts
                 self.poll(WAIT_POLL_SECONDS)
 
 
@@ -543,7 +582,8 @@ def stack_key(queues: QueueSet, stack_name: str) -> MessageKey:
 
 def stack_scope(queues: QueueSet, stack_name: str) -> Scope:
     """What a deployed stack's functions serve, as its outputs say: local workers playing its
-    Lambdas get exactly that."""
+    Lambdas get exactly that. Every destination (DestinationBucket, MoreDestinationBuckets) takes
+    keys under DestinationPrefix, or only as they are without one (no --dest-prefix)."""
     if queues.source_bucket is None or queues.dest_bucket is None:
         raise StackError(f"stack '{stack_name}' lacks the SourceBucket and DestinationBucket outputs: is it an s3-fanout stack?")
     return Scope(
@@ -554,15 +594,26 @@ def stack_scope(queues: QueueSet, stack_name: str) -> Scope:
         source_owner=queues.source_owner,
         dest_owner=queues.dest_owner,
         manifests=queues.manifest_location,
+        dest_prefix=queues.dest_prefix,
+        more_dests=tuple((bucket, queues.dest_prefix) for bucket in queues.more_dest_buckets),
+        keys_as_they_are=queues.dest_prefix is None,
     )
 
 
 def check_stack_allows(spec: JobSpec, scope: Scope, stack_name: str, delete: bool) -> None:
-    for role, allowed, bucket in (("source", scope.source_bucket, spec.source_bucket), ("destination", scope.dest_bucket, spec.dest_bucket)):
-        if allowed not in ("*", bucket):
-            raise JobError(f"stack '{stack_name}' may only use the {role} bucket '{allowed}', not '{bucket}' (redeploy with other parameters)")
+    if scope.source_bucket not in ("*", spec.source_bucket):
+        raise JobError(f"stack '{stack_name}' may only use the source bucket '{scope.source_bucket}', not '{spec.source_bucket}' (redeploy with other parameters)")
     if not spec.prefix.startswith(scope.prefix):
         raise JobError(f"stack '{stack_name}' may only copy keys under '{scope.prefix}', and --prefix '{spec.prefix}' is not")
+    served = [bucket for bucket, _ in scope.destinations]
+    for dest in spec.destinations:
+        if "*" not in served and dest.bucket not in served:
+            allowed = " or ".join(f"'{bucket}'" for bucket in served)
+            raise JobError(f"stack '{stack_name}' may only use the destination bucket {allowed}, not '{dest.bucket}' (redeploy with other parameters)")
+        try:
+            scope.check_destination(spec.source_bucket, spec.prefix, dest.bucket, dest.prefix)
+        except InvalidMessage as error:
+            raise JobError(f"stack '{stack_name}' refuses this job: {error} (redeploy with other parameters)") from None
     if delete and not scope.allow_delete:
         raise JobError(f"stack '{stack_name}' was deployed without AllowDelete=true, so it cannot delete orphans")
 
@@ -577,13 +628,18 @@ def check_stack_versions(spec: JobSpec, queues: QueueSet, stack_name: str) -> No
 def preflight(spec: JobSpec, scope: Scope, source: Access = OWN_ACCESS, dest: Access = OWN_ACCESS) -> JobSpec:
     """Check the buckets and probe the permissions (each side as the workers will reach it: its
     role, endpoint and profile, where given), failing in seconds on an endpoint that is down; the
-    spec with the buckets' regions, which the job's messages then carry."""
+    spec with the buckets' regions (every destination's), which the job's messages then carry."""
     probe, dest_probe = clients.probe_s3(source), clients.probe_s3(dest)
-    for client in (probe, dest_probe):
-        clients.expect_bucket_owners(client, scope.owners(spec.source_bucket, spec.dest_bucket))
-    source_region, dest_region = check_buckets(probe, spec, dest_probe)
-    check_access(probe, spec, dest_probe)
-    return replace(spec, source_region=source_region, dest_region=dest_region)
+    source_region, dest_regions = None, []
+    for index in range(len(spec.destinations)):
+        one = spec.for_destination(index)
+        for client in (probe, dest_probe):
+            clients.expect_bucket_owners(client, scope.owners(one.source_bucket, one.dest_bucket))
+        source_region, dest_region = check_buckets(probe, one, dest_probe)
+        check_access(probe, one, dest_probe)
+        dest_regions.append(dest_region)
+    more = tuple(replace(dest, region=region) for dest, region in zip(spec.more_dests, dest_regions[1:], strict=True))
+    return replace(spec, source_region=source_region, dest_region=dest_regions[0], more_dests=more)
 
 
 def check_output_dir(path: str) -> None:

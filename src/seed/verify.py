@@ -20,7 +20,17 @@ from s3fanout.preflight import check_buckets
 from s3fanout.s3errors import S3Failure
 from s3fanout.s3ops import ListedObject
 from s3fanout.verification import Difference, VerifyResult, verify
-from seed.arguments import MAX_SEED_RANGES, add_access_arguments, bounded_int, bucket_argument, prefix_argument, range_count, side_access
+from seed.arguments import (
+    MAX_SEED_RANGES,
+    add_access_arguments,
+    add_destination_arguments,
+    bounded_int,
+    bucket_argument,
+    destinations_argument,
+    prefix_argument,
+    range_count,
+    side_access,
+)
 from seed.console import PROG, ExitStatus, OneLineParser, UsageError, fail, progress_wanted
 from seed.progress import human_bytes
 
@@ -41,14 +51,14 @@ def verify_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=f"{PROG} verify",
         description=(
-            "Check that the destination holds every key of the source (under --prefix) with the same size and ETag, "
+            "Check that the destination (each --dest, under its --dest-prefix) holds every key of the source (under --prefix) with the same size and ETag, "
             "by the rule a sync uses to skip a key, and nothing else. Lists both buckets on this machine over the same "
             "key ranges as a sync, each side through its own role, endpoint or profile when given; needs S3 read access only and changes nothing."
         ),
         epilog="exit status: 0 identical, 1 keys missing, different or extra, 2 bad input or S3 unreachable, 130 interrupted",
     )
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
-    parser.add_argument("--dest", required=True, metavar="DST", help="destination bucket (name or s3://name)")
+    add_destination_arguments(parser)
     parser.add_argument("--prefix", type=prefix_argument, default="", help="verify only keys starting with this prefix (default: all keys)")
     parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to list, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES}, as a sync)")
     parser.add_argument("--threads", type=thread_count, default=DEFAULT_THREADS, metavar="N", help=f"ranges listed at once, 1 to {MAX_THREADS} (default: {DEFAULT_THREADS})")
@@ -63,23 +73,29 @@ def verify_parser() -> OneLineParser:
 def verify_main(argv: list[str]) -> int:
     args = verify_parser().parse_args(argv)
     clients.use_region(args.region)
-    source_bucket, dest_bucket = bucket_argument(args.bucket), bucket_argument(args.dest)
-    if source_bucket == dest_bucket:
-        raise UsageError(f"--bucket and --dest are the same bucket '{source_bucket}': there is nothing to compare")
+    source_bucket = bucket_argument(args.bucket)
+    destinations = destinations_argument(args)
+    for dest_bucket, dest_prefix in destinations:
+        if source_bucket == dest_bucket and dest_prefix is None:
+            raise UsageError(f"--bucket and --dest are the same bucket '{source_bucket}': there is nothing to compare")
     source_access, dest_access = side_access(args, this_machine=True)
-    spec = JobSpec(source_bucket, dest_bucket, args.prefix, args.ranges)
-    source_region, dest_region = check_buckets(clients.probe_s3(source_access), spec, clients.probe_s3(dest_access))
-    try:
-        with VerifyProgress(progress_wanted(args.no_progress or args.json)) as progress:
-            source_s3, dest_s3 = clients.s3_for(source_access, source_region), clients.s3_for(dest_access, dest_region)
-            result = verify(source_s3, source_bucket, dest_bucket, args.prefix, args.ranges, args.threads, on_progress=progress, dest_s3=dest_s3)
-    except S3Failure as failure:
-        return fail(f"{failure.message} ({failure.code})", args.debug)
+    results = []
+    for dest_bucket, dest_prefix in destinations:
+        spec = JobSpec(source_bucket, dest_bucket, args.prefix, args.ranges, dest_prefix=dest_prefix)
+        source_region, dest_region = check_buckets(clients.probe_s3(source_access), spec, clients.probe_s3(dest_access))
+        try:
+            with VerifyProgress(progress_wanted(args.no_progress or args.json)) as progress:
+                source_s3, dest_s3 = clients.s3_for(source_access, source_region), clients.s3_for(dest_access, dest_region)
+                results.append(verify(source_s3, source_bucket, dest_bucket, args.prefix, args.ranges, args.threads, on_progress=progress, dest_s3=dest_s3, dest_prefix=dest_prefix))
+        except S3Failure as failure:
+            return fail(f"{failure.message} ({failure.code})", args.debug)
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        # One destination: its object, as always; several: one object each, in --dest order.
+        output = results[0].to_dict() if len(results) == 1 else {"identical": all(r.identical for r in results), "destinations": [r.to_dict() for r in results]}
+        print(json.dumps(output, ensure_ascii=False))
     else:
-        print(summary(result))
-    return ExitStatus.SUCCESS if result.identical else ExitStatus.FAILURES
+        print("\n".join(summary(result) for result in results))
+    return ExitStatus.SUCCESS if all(result.identical for result in results) else ExitStatus.FAILURES
 
 
 class VerifyProgress:

@@ -55,6 +55,8 @@ EXPECTED_OUTPUTS = {
     "CopyDeadLetterQueueAlarmName",
     "SourceBucket",
     "DestinationBucket",
+    # The other destinations' buckets: empty without MoreDestinationBuckets.
+    "MoreDestinations",
     "DeleteAllowed",
     "VersionsAllowed",
     "SourceBucketOwner",
@@ -69,6 +71,7 @@ EXPECTED_OUTPUTS = {
 CONDITIONAL_OUTPUTS = {
     "AlarmTopicArn": "NotifyOnAlarm",
     "AllowedPrefix": "RestrictedToPrefix",
+    "DestinationPrefix": "HasDestinationPrefix",
     "ReportBucket": "HasReportBucket",
     "ReportPrefix": "HasReportBucket",
     "SourceEndpointUrl": "SourceReadWithSecret",
@@ -165,9 +168,11 @@ def pseudo_parameters(stack_name: str, region: str = REGION) -> dict[str, str]:
 class Intrinsics:
     """Evaluates the intrinsic functions the (transformed) template uses, CloudFormation style.
 
-    Parameters resolve to their given values, else their defaults; `ref_resource(name)`
-    and `get_att(name, attribute)` answer for resources. Anything else (Fn::Join,
-    Fn::Select, ...) fails loudly instead of guessing.
+    Parameters resolve to their given values, else their defaults (a CommaDelimitedList to
+    its list of names: "" to [""], as CloudFormation splits it); `ref_resource(name)` and
+    `get_att(name, attribute)` answer for resources. Fn::Join, Fn::Split, Fn::Select and
+    both forms of Fn::Sub resolve as CloudFormation resolves them; anything else
+    (Fn::FindInMap, ...) fails loudly instead of guessing.
     """
 
     template: dict[str, Any]
@@ -179,14 +184,18 @@ class Intrinsics:
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return NO_VALUE
-        if name in self.parameters:
-            return self.parameters[name]
         declared = self.template.get("Parameters", {}).get(name)
-        if declared is not None:
+        if name in self.parameters:
+            value: Any = self.parameters[name]
+        elif declared is not None:
             assert "Default" in declared, f"parameter {name} has no value and no default"
-            return str(declared["Default"])
-        assert name in self.template["Resources"], f"Ref to unknown {name}"
-        return self.ref_resource(name)
+            value = str(declared["Default"])
+        else:
+            assert name in self.template["Resources"], f"Ref to unknown {name}"
+            return self.ref_resource(name)
+        if declared is not None and declared.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+            return value.split(",")
+        return value
 
     def condition(self, name: str) -> bool:
         if name not in self._conditions:
@@ -212,6 +221,13 @@ class Intrinsics:
             return any(self._test(v) for v in value)
         if key == "Fn::And":
             return all(self._test(v) for v in value)
+        # Rules only: a list parameter against one value.
+        if key == "Fn::Contains":
+            names, wanted = (self.resolve(v) for v in value)
+            return wanted in names
+        if key == "Fn::EachMemberEquals":
+            names, wanted = (self.resolve(v) for v in value)
+            return all(name == wanted for name in names)
         raise AssertionError(f"unexpected condition function {key}")
 
     def resolve(self, node: Any) -> Any:
@@ -227,12 +243,24 @@ class Intrinsics:
                 name, attribute = value.split(".", 1) if isinstance(value, str) else value
                 return self.get_att(name, attribute)
             if key == "Fn::Sub":
-                assert isinstance(value, str), "only the string form of Fn::Sub is expected"
+                text, variables = (value, {}) if isinstance(value, str) else value
+                names = {name: self.resolve(node) for name, node in variables.items()}
                 return re.sub(
                     r"\$\{([^}!]+)\}",
-                    lambda m: str(self.resolve({"Fn::GetAtt": m[1]} if "." in m[1] else {"Ref": m[1]})),
-                    value,
+                    lambda m: str(names[m[1]] if m[1] in names else self.resolve({"Fn::GetAtt": m[1]} if "." in m[1] else {"Ref": m[1]})),
+                    text,
                 )
+            if key == "Fn::Join":
+                delimiter, items = value
+                assert isinstance(delimiter, str), "Fn::Join takes a literal delimiter"
+                return delimiter.join(str(item) for item in self.resolve(items))
+            if key == "Fn::Split":
+                delimiter, text = value
+                assert isinstance(delimiter, str), "Fn::Split takes a literal delimiter"
+                return str(self.resolve(text)).split(delimiter)
+            if key == "Fn::Select":
+                index, items = value
+                return self.resolve(items)[int(self.resolve(index))]
             if key == "Fn::If":
                 condition, if_true, if_false = value
                 return self.resolve(if_true if self.condition(condition) else if_false)

@@ -196,6 +196,9 @@ def shared_environment(stack: Stack) -> dict[str, str]:
         "SOURCE_BUCKET": "src-bucket",
         "DEST_BUCKET": "dst-bucket",
         "ALLOWED_PREFIX": "",
+        # No MoreDestinationBuckets; no DestinationPrefix, so no DEST_PREFIX: keys as they are.
+        "MORE_DEST_BUCKETS": "",
+        "DEST_KEYS_AS_THEY_ARE": "true",
         "ALLOW_DELETE": "false",
         "SOURCE_BUCKET_OWNER": ACCOUNT_ID,
         "DEST_BUCKET_OWNER": ACCOUNT_ID,
@@ -366,6 +369,38 @@ def test_iam_scoped(scoped_stack: Stack) -> None:
                 assert owner == ACCOUNT_ID, statement
                 continue
             assert owner == ("111111111111" if "src-bucket" in str(statement["Resource"]) else "222222222222"), statement
+
+
+# Two more destinations and a destination prefix: what CloudFormation makes of the four slots.
+MORE_DESTINATIONS = {**NAMED, "MoreDestinationBuckets": "dst-two,dst-three", "DestinationPrefix": "copies/", "AllowedPrefix": "logs/", "AllowDelete": "true"}
+
+
+@pytest.fixture(scope="module")
+def destinations_stack(moto_endpoint: str) -> Stack:
+    return Stack(moto_endpoint, "s3-fanout-destinations", MORE_DESTINATIONS)
+
+
+def test_more_destinations_outputs_and_environment(destinations_stack: Stack) -> None:
+    assert set(destinations_stack.outputs) == EXPECTED_OUTPUTS | {"AllowedPrefix", "DestinationPrefix"}
+    # The four slots, padded with DestinationBucket.
+    assert destinations_stack.outputs["MoreDestinations"] == "dst-two,dst-three,dst-bucket,dst-bucket"
+    assert destinations_stack.outputs["DestinationPrefix"] == "copies/"
+    for function in ("ListObjectsFunction", "CopyObjectsFunction"):
+        found = environment(destinations_stack.function(function))
+        assert (found["MORE_DEST_BUCKETS"], found["DEST_PREFIX"], found["ALLOWED_PREFIX"]) == ("dst-two,dst-three,dst-bucket,dst-bucket", "copies/", "logs/")
+        assert found["DEST_KEYS_AS_THEY_ARE"] == "false"
+
+
+def test_iam_more_destinations_under_the_destination_prefix(destinations_stack: Stack) -> None:
+    buckets = ("dst-bucket", "dst-two", "dst-three")
+    lister = resources_by_action(destinations_stack.statements("ListObjectsFunctionRole"))
+    assert lister["s3:ListBucket"] == {"arn:aws:s3:::src-bucket", *(f"arn:aws:s3:::{bucket}" for bucket in buckets)}
+    assert lister["s3:DeleteObject"] == {f"arn:aws:s3:::{bucket}/copies/*" for bucket in buckets}
+    copier = resources_by_action(destinations_stack.statements("CopyObjectsFunctionRole"))
+    for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
+        assert copier[action] == {f"arn:aws:s3:::{bucket}/copies/*" for bucket in buckets}, action
+    # The source is still read under AllowedPrefix.
+    assert copier["s3:GetObject"] == {"arn:aws:s3:::src-bucket/logs/*", *(f"arn:aws:s3:::{bucket}/copies/*" for bucket in buckets)}
 
 
 def test_iam_any_bucket(any_bucket_stack: Stack) -> None:

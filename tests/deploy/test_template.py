@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from s3fanout.guard import Scope
 from s3fanout.messages import CopyOptions
 from tests.deploy.moto_stack import (
     ACCOUNT_ID,
@@ -47,11 +48,22 @@ FOURTEEN_DAYS = 14 * 24 * 3600
 # The key a stack encrypts copies with (SseKmsKeyId).
 COPY_KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab"
 SOURCE_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:minio-keys-AbCdEf"
+# Buckets of MoreDestinationBuckets in the tests.
+MORE = ("dst-two", "dst-three")
+# MoreDestinationBuckets as the template splits it into four slots: joined, padded with
+# DestinationBucket, split again (slot i is its item i).
+SLOTS = {
+    "Fn::Split": [
+        ",",
+        {"Fn::Join": [",", [{"Fn::Join": [",", {"Ref": "MoreDestinationBuckets"}]}, {"Ref": "DestinationBucket"}, {"Ref": "DestinationBucket"}, {"Ref": "DestinationBucket"}]]},
+    ]
+}
 
 
 EXPECTED_PARAMETER_DEFAULTS = {
     "SourceBucket": None,
     "DestinationBucket": None,
+    "MoreDestinationBuckets": "",
     "PowertoolsLayerVersion": 38,
     "MaxReceiveCount": 5,
     "ListMaxConcurrency": 50,
@@ -66,6 +78,7 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "MultipartThresholdBytes": 1073741824,
     "MultipartPartSizeBytes": 67108864,
     "AllowedPrefix": "",
+    "DestinationPrefix": "",
     "SourceBucketOwner": "",
     "DestinationBucketOwner": "",
     "MaxHops": 1000,
@@ -292,6 +305,11 @@ def test_globals(template: dict[str, Any]) -> None:
         "SOURCE_BUCKET": {"Ref": "SourceBucket"},
         "DEST_BUCKET": {"Ref": "DestinationBucket"},
         "ALLOWED_PREFIX": {"Ref": "AllowedPrefix"},
+        # The other destinations, the four slots of the grants (test_more_destinations_*), and
+        # the destination prefix, absent unless set: then keys as they are, no --dest-prefix.
+        "MORE_DEST_BUCKETS": {"Fn::If": ["HasMoreDestinations", {"Fn::Join": [",", [{"Fn::Select": [slot, SLOTS]} for slot in range(4)]]}, ""]},
+        "DEST_PREFIX": {"Fn::If": ["HasDestinationPrefix", {"Ref": "DestinationPrefix"}, {"Ref": "AWS::NoValue"}]},
+        "DEST_KEYS_AS_THEY_ARE": {"Fn::If": ["HasDestinationPrefix", "false", "true"]},
         "ALLOW_DELETE": {"Ref": "AllowDelete"},
         "SOURCE_BUCKET_OWNER": {"Fn::If": ["CheckSourceOwnerHere", {"Ref": "AWS::AccountId"}, {"Ref": "SourceBucketOwner"}]},
         "DEST_BUCKET_OWNER": {"Fn::If": ["DestinationOwnedHere", {"Ref": "AWS::AccountId"}, {"Ref": "DestinationBucketOwner"}]},
@@ -549,9 +567,10 @@ def test_allowed_prefix_output_only_for_a_prefix(template: dict[str, Any], prefi
     assert intrinsics.resolve(template["Outputs"]["AllowedPrefix"]["Value"]) == prefix
 
 
+@pytest.mark.parametrize("name", ["AllowedPrefix", "DestinationPrefix"])
 @pytest.mark.parametrize("value", ["", "logs/", "a b/ü/2026-01-01T00:00/", "x" * 1024, "s3/", "/abs"])
-def test_allowed_prefix_pattern_accepts(template: dict[str, Any], value: str) -> None:
-    assert re.fullmatch(template["Parameters"]["AllowedPrefix"]["AllowedPattern"], value)
+def test_allowed_prefix_pattern_accepts(template: dict[str, Any], name: str, value: str) -> None:
+    assert re.fullmatch(template["Parameters"][name]["AllowedPattern"], value)
 
 
 @pytest.mark.parametrize(
@@ -565,7 +584,50 @@ def test_allowed_prefix_pattern_accepts(template: dict[str, Any], value: str) ->
     ],
 )
 def test_allowed_prefix_pattern_rejects(template: dict[str, Any], value: str) -> None:
-    assert not re.fullmatch(template["Parameters"]["AllowedPrefix"]["AllowedPattern"], value)
+    # DestinationPrefix goes into the destination grants as AllowedPrefix goes into all.
+    for name in ("AllowedPrefix", "DestinationPrefix"):
+        assert not re.fullmatch(template["Parameters"][name]["AllowedPattern"], value), name
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("", True), ("my-bucket", True), ("a.b-c.123", True), ("*", False), ("My-Bucket", False), ("b/*", False), ("s3://b", False), ("ab", False)])
+def test_more_destination_buckets_pattern(template: dict[str, Any], value: str, accepted: bool) -> None:
+    """CloudFormation matches a CommaDelimitedList's pattern against each name: a bucket, never
+    "*" (DestinationBucket alone may be any bucket), or empty for none."""
+    parameter = template["Parameters"]["MoreDestinationBuckets"]
+    assert parameter["Type"] == "CommaDelimitedList"
+    assert bool(re.fullmatch(parameter["AllowedPattern"], value)) is accepted
+
+
+@pytest.mark.parametrize(
+    ("more", "slots", "served"),
+    [
+        ("", "", ()),
+        ("dst-two", "dst-two,dst-bucket,dst-bucket,dst-bucket", ("dst-two",)),
+        ("dst-two,dst-three", "dst-two,dst-three,dst-bucket,dst-bucket", MORE),
+        # Four slots: a 5th bucket reaches neither the functions nor the CLI (which refuse it).
+        ("b-1,b-2,b-3,b-4,b-5", "b-1,b-2,b-3,b-4", ("b-1", "b-2", "b-3", "b-4")),
+    ],
+    ids=["none", "one", "two", "five"],
+)
+@pytest.mark.parametrize("dest_prefix", ["", "copies/"])
+def test_more_destinations_and_the_destination_prefix_reach_the_functions(template: dict[str, Any], more: str, slots: str, served: tuple[str, ...], dest_prefix: str) -> None:
+    """Both functions' environment, resolved as SAM and CloudFormation make it, read back by
+    guard.Scope.from_env: every destination with the prefix its keys are written under."""
+    resources = deployed_resources(MoreDestinationBuckets=more, DestinationPrefix=dest_prefix)
+    written = dest_prefix or None
+    for function in FUNCTION_ROLE_LOG_GROUP:
+        variables = {name: str(value) for name, value in resources[function]["Properties"]["Environment"]["Variables"].items()}
+        assert variables["MORE_DEST_BUCKETS"] == slots
+        assert variables.get("DEST_PREFIX") == written
+        scope = Scope.from_env(variables)
+        assert scope.destinations == (("dst-bucket", written), *((bucket, written) for bucket in served))
+        # Without a DestinationPrefix the functions take keys as they are only (no --dest-prefix).
+        assert scope.keys_as_they_are is not bool(dest_prefix)
+    intrinsics = Intrinsics(template, {**pseudo_parameters("s3-fanout"), **NAMED, "MoreDestinationBuckets": more, "DestinationPrefix": dest_prefix})
+    outputs = template["Outputs"]
+    assert intrinsics.resolve(outputs["MoreDestinations"]["Value"]) == slots
+    assert intrinsics.condition(CONDITIONAL_OUTPUTS["DestinationPrefix"]) is bool(dest_prefix)
+    assert intrinsics.resolve(outputs["DestinationPrefix"]["Value"]) == dest_prefix
 
 
 @pytest.mark.parametrize("name", ["SourceBucketOwner", "DestinationBucketOwner"])
@@ -702,6 +764,21 @@ MINIO, SECRET = "https://minio.example.com:9000", "arn:aws:secretsmanager:us-eas
             "ReplicationNeedsNamedBucketsInS3",
         ),
         ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "Replication": "true", "SourceCredentialsSecretArn": SECRET}, "ReplicationNeedsNamedBucketsInS3"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": "dst-two,dst-three"}, None),
+        ({"SourceBucket": "*", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": "dst-two", "AllowDelete": "true"}, None),
+        # A more destination that is the source, or an empty name (a slot must be a bucket).
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": "dst-two,src-bucket"}, "MoreDestinationsAreOtherBuckets"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": "dst-two,,dst-three"}, "MoreDestinationsAreOtherBuckets"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": ",dst-two"}, "MoreDestinationsAreOtherBuckets"),
+        # Another store may hold a bucket of a destination's name.
+        (
+            {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": "src-bucket", "SourceEndpointUrl": MINIO, "SourceCredentialsSecretArn": SECRET},
+            None,
+        ),
+        # "*" already serves any bucket: a list beside it would only confuse.
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "*", "MoreDestinationBuckets": "dst-two"}, "MoreDestinationsBesideANamedBucket"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "MoreDestinationBuckets": "reports", "ReportBucket": "reports"}, "ReportsGoElsewhere"),
+        ({"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "DestinationPrefix": "copies/", "MoreDestinationBuckets": "dst-two"}, None),
     ],
 )
 def test_rules(template: dict[str, Any], parameters: dict[str, str], refused_by: str | None) -> None:
@@ -982,6 +1059,8 @@ EVERYTHING = {
     "AlarmEmail": "ops@example.com",
     "ReportBucket": "report-bucket",
     "ReportPrefix": "jobs/reports/",
+    "MoreDestinationBuckets": "dst-two,dst-three",
+    "DestinationPrefix": "copies/",
     **OTHER_OWNERS,
 }
 
@@ -1023,11 +1102,17 @@ def expected_grants(
     source_secret: str | None = None,
     manifests: str | None = None,
     versions: bool = False,
+    more: tuple[str, ...] = (),
+    dest_prefix: str | None = None,
 ) -> dict[str, set[Grant]]:
     """Every grant of both roles; `report_prefix` is ReportPrefix with ReportBucket
     "report-bucket", None without a report bucket; `source_secret` is
-    SourceCredentialsSecretArn (the source read with its keys, not as the roles)."""
+    SourceCredentialsSecretArn (the source read with its keys, not as the roles); `more` are
+    the buckets of MoreDestinationBuckets that get grants, `dest_prefix` is DestinationPrefix
+    (None: destination keys under `prefix`, as they are)."""
     src, dst = f"arn:aws:s3:::{source}", f"arn:aws:s3:::{dest}"
+    # Where destination keys are written (and listed, and deleted); the versions grants keep `prefix`.
+    keys = prefix if dest_prefix is None else dest_prefix
     poll = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
     write_logs = ("logs:CreateLogStream", "logs:PutLogEvents")
     # Both functions record jobs: items of the table, not its index. TransactWriteItems
@@ -1066,7 +1151,7 @@ def expected_grants(
     }
     if delete:
         lister |= {
-            ("s3:DeleteObject", f"{dst}/{prefix}*", dest_owner),
+            ("s3:DeleteObject", f"{dst}/{keys}*", dest_owner),
             # The delete pass confirms each orphan with a HeadObject on the source.
             ("s3:GetObject", f"{src}/{prefix}*", source_owner),
         }
@@ -1084,12 +1169,12 @@ def expected_grants(
         ("s3:GetObjectTagging", f"{src}/{prefix}*", source_owner),
         # So that a key deleted since the listing fails as NoSuchKey, not AccessDenied.
         ("s3:ListBucket", src, source_owner),
-        ("s3:PutObject", f"{dst}/{prefix}*", dest_owner),
-        ("s3:PutObjectTagging", f"{dst}/{prefix}*", dest_owner),
-        ("s3:AbortMultipartUpload", f"{dst}/{prefix}*", dest_owner),
+        ("s3:PutObject", f"{dst}/{keys}*", dest_owner),
+        ("s3:PutObjectTagging", f"{dst}/{keys}*", dest_owner),
+        ("s3:AbortMultipartUpload", f"{dst}/{keys}*", dest_owner),
         # A split multipart copy lists its parts to complete, and reads the object once completed.
-        ("s3:ListMultipartUploadParts", f"{dst}/{prefix}*", dest_owner),
-        ("s3:GetObject", f"{dst}/{prefix}*", dest_owner),
+        ("s3:ListMultipartUploadParts", f"{dst}/{keys}*", dest_owner),
+        ("s3:GetObject", f"{dst}/{keys}*", dest_owner),
     }
     if kms:
         copier |= {
@@ -1102,13 +1187,13 @@ def expected_grants(
     if copy_kms:
         copier |= {("kms:GenerateDataKey", COPY_KMS_KEY_ARN, None), ("kms:Decrypt", COPY_KMS_KEY_ARN, None)}
     if acl:
-        copier |= {("s3:PutObjectAcl", f"{dst}/{prefix}*", dest_owner)}
+        copier |= {("s3:PutObjectAcl", f"{dst}/{keys}*", dest_owner)}
     if object_lock:
         copier |= {
             ("s3:GetObjectRetention", f"{src}/{prefix}*", source_owner),
             ("s3:GetObjectLegalHold", f"{src}/{prefix}*", source_owner),
-            ("s3:PutObjectRetention", f"{dst}/{prefix}*", dest_owner),
-            ("s3:PutObjectLegalHold", f"{dst}/{prefix}*", dest_owner),
+            ("s3:PutObjectRetention", f"{dst}/{keys}*", dest_owner),
+            ("s3:PutObjectLegalHold", f"{dst}/{keys}*", dest_owner),
         }
     if versions:
         # CopyVersions: the lister lists versions of both buckets and reads which source version
@@ -1128,6 +1213,17 @@ def expected_grants(
             # Delete markers only: DeleteObject without a version id; never s3:DeleteObjectVersion.
             ("s3:DeleteObject", f"{dst}/{prefix}*", dest_owner),
         }
+    for bucket in more:
+        # Each more destination gets what the destination gets, under the same prefix and owner;
+        # never the versions grants.
+        objects = f"arn:aws:s3:::{bucket}/{keys}*"
+        lister.add(("s3:ListBucket", f"arn:aws:s3:::{bucket}", dest_owner))
+        if delete:
+            lister.add(("s3:DeleteObject", objects, dest_owner))
+        writes = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject"]
+        writes += ["s3:PutObjectAcl"] if acl else []
+        writes += ["s3:PutObjectRetention", "s3:PutObjectLegalHold"] if object_lock else []
+        copier |= {(action, objects, dest_owner) for action in writes}
     if manifests is not None:
         # The lister reads manifests under ManifestBucket/ManifestPrefix, in this account only.
         lister |= {("s3:GetObject", f"arn:aws:s3:::{manifests}*", ACCOUNT_ID)}
@@ -1175,6 +1271,30 @@ def expected_grants(
             {"SourceCredentialsSecretArn": SOURCE_SECRET_ARN, "AllowDelete": "true", "CopyObjectLock": "true", "SourceKmsKeyArn": KMS_KEY_ARN, "DestinationKmsKeyArn": KMS_MRK_ARN},
             expected_grants(source_secret=SOURCE_SECRET_ARN, delete=True, object_lock=True, kms=True),
         ),
+        ({"MoreDestinationBuckets": "dst-two"}, expected_grants(more=("dst-two",))),
+        ({"MoreDestinationBuckets": "dst-two,dst-three", "AllowDelete": "true"}, expected_grants(more=MORE, delete=True)),
+        # Four slots: a 5th bucket gets no grant (and the functions and the CLI refuse it).
+        (
+            {"MoreDestinationBuckets": "dst-two,dst-three,dst-four,dst-five,dst-six"},
+            expected_grants(more=("dst-two", "dst-three", "dst-four", "dst-five")),
+        ),
+        # The list naming DestinationBucket again grants nothing more.
+        ({"MoreDestinationBuckets": "dst-bucket,dst-two"}, expected_grants(more=("dst-two",))),
+        ({"DestinationPrefix": "copies/"}, expected_grants(dest_prefix="copies/")),
+        # The source is read under AllowedPrefix; every destination is written under DestinationPrefix.
+        (
+            {"DestinationPrefix": "copies/", "AllowedPrefix": "logs/", "AllowDelete": "true", "MoreDestinationBuckets": "dst-two", **OTHER_OWNERS},
+            expected_grants(dest_prefix="copies/", prefix="logs/", delete=True, more=("dst-two",), source_owner="111111111111", dest_owner="222222222222"),
+        ),
+        (
+            {"MoreDestinationBuckets": "dst-two,dst-three", "CopyAcl": "bucket-owner-full-control", "CopyObjectLock": "true", "DestinationPrefix": "copies/"},
+            expected_grants(more=MORE, acl=True, object_lock=True, dest_prefix="copies/"),
+        ),
+        # Versions stay DestinationBucket's, under AllowedPrefix.
+        (
+            {"MoreDestinationBuckets": "dst-two", "DestinationPrefix": "copies/", "CopyVersions": "true", "AllowedPrefix": "logs/"},
+            expected_grants(more=("dst-two",), dest_prefix="copies/", versions=True, prefix="logs/"),
+        ),
         (
             EVERYTHING,
             expected_grants(
@@ -1188,6 +1308,8 @@ def expected_grants(
                 acl=True,
                 object_lock=True,
                 versions=True,
+                more=MORE,
+                dest_prefix="copies/",
             ),
         ),
     ],
@@ -1213,6 +1335,14 @@ def expected_grants(
         "versions-source-with-other-keys",
         "source-at-another-endpoint",
         "source-with-other-keys",
+        "more-destinations",
+        "more-destinations-delete",
+        "more-than-four-destinations",
+        "more-destinations-naming-the-destination",
+        "destination-prefix",
+        "destination-prefix-elsewhere",
+        "more-destinations-copy-options",
+        "more-destinations-versions",
         "everything",
     ],
 )
@@ -1223,11 +1353,20 @@ def test_iam_grants_exactly_what_the_code_needs(parameters: dict[str, str], expe
         assert grants(statements[role]) == expected[role], role
 
 
-@pytest.mark.parametrize("parameters", [{}, {"AllowedPrefix": "logs/"}, EVERYTHING], ids=["defaults", "prefix", "everything"])
+DESTINATION_LISTINGS = {"ListDestinationBucket", "ListMoreDestinationBuckets"}
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"AllowedPrefix": "logs/"}, {"AllowedPrefix": "logs/", "DestinationPrefix": "copies/", "MoreDestinationBuckets": "dst-two"}, EVERYTHING],
+    ids=["defaults", "prefix", "destination-prefix", "everything"],
+)
 def test_iam_conditions(parameters: dict[str, str]) -> None:
-    """Every S3 grant requires the bucket's owner; listings stay under the prefix; KMS
+    """Every S3 grant requires the bucket's owner; listings stay under the prefix (a
+    destination's under DestinationPrefix when set, its versions' under AllowedPrefix); KMS
     keys are usable through S3 only; nothing else carries a condition."""
     prefix = parameters.get("AllowedPrefix", "")
+    keys = parameters.get("DestinationPrefix") or prefix
     for role, statements in role_statements(**parameters).items():
         for statement in statements:
             actions = as_list(statement["Action"])
@@ -1236,7 +1375,8 @@ def test_iam_conditions(parameters: dict[str, str]) -> None:
                 assert set(condition) == {"StringEquals", "StringLikeIfExists"}, (role, statement)
                 # IfExists: S3 also checks ListBucket, without a prefix, to answer 404
                 # rather than 403 for a missing key.
-                assert condition["StringLikeIfExists"] == {"s3:prefix": f"{prefix}*"}
+                listed = keys if statement["Sid"] in DESTINATION_LISTINGS else prefix
+                assert condition["StringLikeIfExists"] == {"s3:prefix": f"{listed}*"}, (role, statement)
             elif actions[0].startswith("s3:"):
                 assert set(condition) == {"StringEquals"}, (role, statement)
             elif actions[0].startswith("kms:"):
@@ -1267,7 +1407,7 @@ def test_no_managed_policy_and_no_wildcard_resource_with_named_buckets(parameter
                 assert resource_arn != "*", (name, statement)
                 assert not resource_arn.startswith("arn:aws:s3:::*"), (name, statement)
                 if resource_arn.startswith("arn:aws:s3:::"):
-                    assert resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0] in {"src-bucket", "dst-bucket", "report-bucket"}
+                    assert resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0] in {"src-bucket", "dst-bucket", *MORE, "report-bucket"}
     assert seen > 20  # the walk found the statements
 
 
@@ -1299,12 +1439,13 @@ def test_dead_letters_are_read_for_reports_never_deleted() -> None:
 
 
 @pytest.mark.parametrize(("source", "destination"), [("*", "dst-bucket"), ("src-bucket", "*"), ("*", "*")])
-def test_iam_wildcard_bucket_only_when_asked(source: str, destination: str) -> None:
-    statements = role_statements(SourceBucket=source, DestinationBucket=destination)
+@pytest.mark.parametrize("dest_prefix", ["", "copies/"])
+def test_iam_wildcard_bucket_only_when_asked(source: str, destination: str, dest_prefix: str) -> None:
+    statements = role_statements(SourceBucket=source, DestinationBucket=destination, DestinationPrefix=dest_prefix)
     found = {role: grants(s) for role, s in statements.items()}
     # The same grants as for named buckets, the "*" bucket in place of the name, and still
     # only in buckets of the stack's account.
-    assert found == expected_grants(source=source, dest=destination)
+    assert found == expected_grants(source=source, dest=destination, dest_prefix=dest_prefix or None)
 
 
 # ---------------------------------------------------------- queue policies --

@@ -61,6 +61,13 @@ CASES: dict[str, tuple[Any, str]] = {
     "copy-timeout-too-short": (lambda tmp: [*JOB, "--local", "--copy-timeout", "1"], "--copy-timeout: must be 30 to 900"),
     "too-many-workers": (lambda tmp: [*JOB, "--local", "--workers", "100000"], "--workers: must be 1 to 64"),
     "owner-not-an-account": (lambda tmp: [*JOB, "--local", "--source-owner", "12345"], "not a 12-digit AWS account id"),
+    "dest-prefix-before-dest": (lambda tmp: ["--bucket", SOURCE, "--dest-prefix", "new/", "--dest", DEST, "--local"], "applies to the --dest before it"),
+    "dest-prefix-twice": (lambda tmp: [*JOB, "--dest-prefix", "a/", "--dest-prefix", "b/", "--local"], "two --dest-prefix values"),
+    "dest-twice": (lambda tmp: [*JOB, "--dest", DEST, "--local"], "given twice for the same keys"),
+    "dest-prefix-is-a-url": (lambda tmp: [*JOB, "--dest-prefix", "s3://x/y", "--local"], "is a URL"),
+    "dest-prefix-overlaps-in-one-bucket": (lambda tmp: ["--bucket", SOURCE, "--prefix", "a/", "--dest", SOURCE, "--dest-prefix", "a/b/", "--local"], "overlap in the same bucket"),
+    "several-dests-and-versions": (lambda tmp: [*JOB, "--dest", "other-dest", "--all-versions", "--local"], "several destinations and --all-versions"),
+    "dest-prefix-and-manifest": (lambda tmp: [*JOB, "--dest-prefix", "n/", "--manifest", write(tmp / "m.csv", "bad-input-source,k\n"), "--local"], "--dest-prefix and --manifest"),
 }
 
 

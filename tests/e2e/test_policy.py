@@ -213,3 +213,36 @@ def test_bad_input_is_one_line_and_exit_2(moto_endpoint: str, same_account: Stac
     ]
     for args, fragment in cases:
         assert_one_line_error(run_cli(*args), fragment)
+
+
+def test_each_destination_bucket_of_a_stack_gets_its_policy_under_the_destination_prefix(moto_endpoint: str, run_cli: Callable[..., Result]) -> None:
+    """MoreDestinationBuckets and DestinationPrefix: one bucket policy per destination bucket of
+    another account, its objects and listings under DestinationPrefix (the default of each
+    --dest-prefix), the source's under AllowedPrefix."""
+    two, three = unique("policy-two"), unique("policy-three")
+    s3 = client("s3", moto_endpoint)
+    for bucket in (two, three):
+        s3.create_bucket(Bucket=bucket)
+    stack = Stack(moto_endpoint, "policy-more", DestinationBucketOwner="222222222222", AllowedPrefix="logs/", DestinationPrefix="copies/", MoreDestinationBuckets=f"{two},{three}")
+
+    answer = run_cli("--bucket", stack.source, "--dest", stack.dest, "--dest", two, "--dest", three, "--dest-prefix", "copies/", "--stack-name", stack.name, "--json").json()
+
+    assert [more["bucket"] for more in answer["more_destinations"]] == [two, three]
+    assert answer["destination"]["key_prefixes"] == ["copies/"]
+    for bucket, document in ((stack.dest, answer["dest_bucket_policy"]), *((more["bucket"], more["bucket_policy"]) for more in answer["more_destinations"])):
+        by_sid = {s["Sid"]: s for s in statements(document)}
+        assert by_sid["S3FanoutWriteDestinationObjects"]["Resource"] == f"arn:aws:s3:::{bucket}/copies/*"
+        assert by_sid["S3FanoutWriteDestinationObjects"]["Principal"]["AWS"] == [stack.roles["copier"]]
+        assert by_sid["S3FanoutListDestinationBucket"]["Condition"]["StringLikeIfExists"] == {"s3:prefix": "copies/*"}
+    assert {s["Resource"] for s in statements(answer["source_bucket_policy"])} == {f"arn:aws:s3:::{stack.source}", f"arn:aws:s3:::{stack.source}/logs/*"}
+    for bucket in (stack.dest, two, three):
+        assert any(line.startswith(f"s3://{bucket} belongs to account 222222222222") for line in answer["advice"])
+
+    text = run_cli("--bucket", stack.source, "--dest", stack.dest, "--dest", three, "--stack-name", stack.name)
+    assert text.returncode == 0, text
+    assert f"Destination bucket s3://{three} (account 222222222222" in text.stdout
+    # What the stack does not serve is refused as a job would be.
+    other = unique("policy-other")
+    s3.create_bucket(Bucket=other)
+    assert_one_line_error(run_cli("--bucket", stack.source, "--dest", two, "--dest", other, "--stack-name", stack.name), f"not '{other}'")
+    assert_one_line_error(run_cli("--bucket", stack.source, "--dest", two, "--dest-prefix", "else/", "--stack-name", stack.name), "only under 'copies/'")

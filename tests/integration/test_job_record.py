@@ -93,15 +93,15 @@ def test_a_second_delivery_that_raced_past_the_check_adds_nothing(aws: Aws, job_
 def test_a_crash_before_settling_copies_again_and_still_counts_once(aws: Aws, job_table: JobTable, monkeypatch: pytest.MonkeyPatch) -> None:
     new_job(job_table, copy_open=1)
     event = copy_event(aws, put_objects(aws, 2))
-    real_settle = JobTable.settle
+    real_settle = JobTable.settle_jobs
 
     def crash(*args: Any, **kwargs: Any) -> bool:
         raise ClientError({"Error": {"Code": "InternalServerError", "Message": "crash"}}, "TransactWriteItems")
 
-    monkeypatch.setattr(JobTable, "settle", crash)
+    monkeypatch.setattr(JobTable, "settle_jobs", crash)
     first = copy_app.lambda_handler(event, context())
     assert len(first["batchItemFailures"]) == 1
-    monkeypatch.setattr(JobTable, "settle", real_settle)
+    monkeypatch.setattr(JobTable, "settle_jobs", real_settle)
 
     copy_app.lambda_handler(event, context())
 

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from s3fanout.counts import Counts
 from s3fanout.jobrecord import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobNotFound, JobNotRunning, JobTable, NewJob, Verdict, ensure_local_table, record_from_status
-from s3fanout.messages import CopyBatch, CopyItem, ListTask
+from s3fanout.messages import CopyBatch, CopyItem, Destination, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.queues import SendFailed
 from tests.unit.fake_aws import KEY, FakeSQS
@@ -181,3 +181,25 @@ def test_what_the_outbox_could_not_send_is_not_counted_open(table: JobTable) -> 
         Outbox(sqs, KEY, "list", "copy", table).list_tasks(tasks)  # type: ignore[arg-type]
     record = table.get("job")
     assert record is not None and record.list_open == 2
+
+
+def test_a_list_task_of_several_destinations_is_open_and_settled_in_each_of_their_jobs(table: JobTable) -> None:
+    for job_id in ("job", "job-d2"):
+        new_job(table, job_id)
+    task = ListTask("job", "src", "one", more_dests=(Destination("job-d2", "two"),))
+    Outbox(FakeSQS(), KEY, "https://sqs.test/list", "https://sqs.test/copy", table).list_tasks([task])
+    assert [table.get(job_id).open_messages for job_id in ("job", "job-d2")] == [1, 1]
+    assert table.verdicts(["job", "job-d2"], "m1") == {"job": Verdict.WORK, "job-d2": Verdict.WORK}
+    assert table.settle_jobs("m1", "list", {"job": Counts(keys_listed=3), "job-d2": Counts(keys_listed=3, keys_skipped=3)})
+    # Settled together: a second delivery is a duplicate for both, and adds nothing to either.
+    assert table.verdicts(["job", "job-d2"], "m1") == {"job": Verdict.DUPLICATE, "job-d2": Verdict.DUPLICATE}
+    assert not table.settle_jobs("m1", "list", {"job": Counts(keys_listed=3), "job-d2": Counts(keys_listed=3)})
+    first, second = table.get("job"), table.get("job-d2")
+    assert (first.counts.keys_listed, second.counts.keys_skipped) == (3, 3) and first.drained and second.drained
+
+
+def test_a_cancelled_destination_is_told_apart_from_the_others(table: JobTable) -> None:
+    for job_id in ("job", "job-d2"):
+        new_job(table, job_id)
+    table.cancel("job")
+    assert table.verdicts(["job", "job-d2"], "m1") == {"job": Verdict.CANCELLED, "job-d2": Verdict.WORK}

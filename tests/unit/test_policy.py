@@ -66,7 +66,9 @@ def assert_valid_statement(statement: dict[str, Any]) -> None:
     assert principals and len(set(principals)) == len(principals)
     assert all(_ROLE.match(arn) for arn in principals), principals
     assert statement["Action"] and all(re.fullmatch(r"(s3|kms):[A-Za-z]+", action) for action in statement["Action"])
-    assert isinstance(statement["Resource"], str)
+    # One ARN, or (a bucket several destinations write under different prefixes) a list of them.
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    assert resources and all(isinstance(resource, str) for resource in resources) and len(set(resources)) == len(resources)
 
 
 def assert_valid_policy(document: dict[str, Any]) -> None:
@@ -103,6 +105,9 @@ def test_documents_are_valid_iam_policies(delete_allowed: bool, dest_owner: str 
 def test_json_object_has_the_contract_fields() -> None:
     document = grant_answer(grants()).to_json()
     assert {"source_bucket_policy", "dest_bucket_policy", "kms_key_policy_statements", "principals", "advice"} <= set(document)
+    # Grown for several destinations: where the first one's keys go, and the others (none here).
+    assert document["destination"] == {"bucket": "dst-bucket", "owner": None, "another_account": None, "key_prefixes": [""]}
+    assert document["more_destinations"] == []
     assert document["principals"] == {"lister": LISTER, "copier": COPIER}
     assert isinstance(document["advice"], list) and all(isinstance(line, str) for line in document["advice"])
     assert set(document["kms_keys"]) == {"source", "destination"}
@@ -480,10 +485,15 @@ def template_grants(parameters: dict[str, str]) -> dict[str, dict[str, set[str]]
 
 
 def policy_grants(parameters: dict[str, str]) -> dict[str, dict[str, set[str]]]:
-    """The same map from the documents `seed policy` prints, for the same stack; a KMS statement
-    counts for each key it goes into."""
+    """The same map from the documents `seed policy` prints, for the same stack (a job to every
+    destination it serves: the four slots of MoreDestinationBuckets, under its DestinationPrefix);
+    a KMS statement counts for each key it goes into."""
+    dest_prefix = parameters.get("DestinationPrefix") or None
+    more = [bucket for bucket in parameters.get("MoreDestinationBuckets", "").split(",")[:4] if bucket]
     answer = grant_answer(
         grants(
+            dest_prefix=dest_prefix,
+            more_dests=tuple((bucket, dest_prefix) for bucket in more),
             prefix=parameters.get("AllowedPrefix", ""),
             delete_allowed=parameters.get("AllowDelete") == "true",
             versions=parameters.get("CopyVersions") == "true",
@@ -500,8 +510,10 @@ def policy_grants(parameters: dict[str, str]) -> dict[str, dict[str, set[str]]]:
     if document["copy_options"]["kms_key_sid"]:
         keys_of[document["copy_options"]["kms_key_sid"]] = [document["copy_options"]["sse_kms_key_id"]]
     found: dict[str, dict[str, set[str]]] = {}
-    for statement in statements_of(answer.source_bucket_policy) + statements_of(answer.dest_bucket_policy) + answer.kms_key_policy_statements:
-        targets = keys_of[statement["Sid"]] if statement["Resource"] == "*" else [statement["Resource"]]
+    more_policies = [statement for more in answer.more_dest_bucket_policies for statement in statements_of(more.policy)]
+    for statement in statements_of(answer.source_bucket_policy) + statements_of(answer.dest_bucket_policy) + more_policies + answer.kms_key_policy_statements:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        targets = keys_of[statement["Sid"]] if statement["Resource"] == "*" else resources
         for arn in statement["Principal"]["AWS"]:
             for target in targets:
                 found.setdefault(arn, {}).setdefault(target, set()).update(statement["Action"])
@@ -521,6 +533,13 @@ STACKS = [
     {"CopyAcl": ACL, "CopyObjectLock": "true", "ServerSideEncryption": "aws:kms", "SseKmsKeyId": COPY_KEY, "SourceKmsKeyArn": SOURCE_KEY, "AllowDelete": "true"},
     {"CopyVersions": "true"},
     {"CopyVersions": "true", "AllowDelete": "true", "AllowedPrefix": "logs/"},
+    {"MoreDestinationBuckets": "dst-two,dst-three"},
+    {"DestinationPrefix": "copies/", "AllowedPrefix": "logs/"},
+    {"MoreDestinationBuckets": "dst-two", "DestinationPrefix": "copies/", "AllowDelete": "true", "CopyAcl": ACL, "CopyObjectLock": "true", "DestinationKmsKeyArn": DEST_KEY},
+    # Versions stay DestinationBucket's, under AllowedPrefix, beside its writes under DestinationPrefix.
+    {"MoreDestinationBuckets": "dst-two", "DestinationPrefix": "copies/", "CopyVersions": "true", "AllowedPrefix": "logs/", "AllowDelete": "true"},
+    # Four slots: the template grants a 5th bucket nothing, and the stack serves it no job.
+    {"MoreDestinationBuckets": "b-1,b-2,b-3,b-4,b-5"},
 ]
 
 
@@ -554,6 +573,59 @@ def test_listing_conditions_match_the_templates() -> None:
     assert printed == template_prefixes == {"arn:aws:s3:::src-bucket": {"s3:prefix": "logs/*"}, "arn:aws:s3:::dst-bucket": {"s3:prefix": "logs/*"}}
 
 
+def test_listing_conditions_of_more_destinations_under_a_destination_prefix_match_the_templates() -> None:
+    """The source is listed under AllowedPrefix, every destination under DestinationPrefix."""
+    parameters = {"SourceBucket": "src-bucket", "DestinationBucket": "dst-bucket", "AllowedPrefix": "logs/", "DestinationPrefix": "copies/", "MoreDestinationBuckets": "dst-two"}
+    intrinsics = Intrinsics(load_template(), {**pseudo_parameters("s3-fanout"), **parameters})
+    template_prefixes = {
+        resource: statement["Condition"]["StringLikeIfExists"]
+        for role in TEMPLATE_ROLES
+        for policy in load_template()["Resources"][role]["Properties"]["Policies"]
+        for statement in intrinsics.resolve(policy["PolicyDocument"]["Statement"])
+        if statement["Action"] == "s3:ListBucket"
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    }
+    answer = grant_answer(grants(prefix="logs/", dest_prefix="copies/", more_dests=(("dst-two", "copies/"),)))
+    (more,) = answer.more_dest_bucket_policies
+    every = statements_of(answer.source_bucket_policy) + statements_of(answer.dest_bucket_policy) + statements_of(more.policy)
+    printed = {s["Resource"]: s["Condition"]["StringLikeIfExists"] for s in every if s["Action"] == ["s3:ListBucket"]}
+    assert printed == template_prefixes == {
+        "arn:aws:s3:::src-bucket": {"s3:prefix": "logs/*"},
+        "arn:aws:s3:::dst-bucket": {"s3:prefix": "copies/*"},
+        "arn:aws:s3:::dst-two": {"s3:prefix": "copies/*"},
+    }
+
+
+def test_one_bucket_policy_per_destination_bucket_under_its_prefixes() -> None:
+    answer = grant_answer(
+        grants(prefix="logs/", dest_prefix="copies/", more_dests=(("dst-two", None), ("dst-bucket", "archive/")), delete_allowed=True, dest_owner=ELSEWHERE, versions=True)
+    )
+    assert_valid_policy(answer.dest_bucket_policy)
+    # The first bucket takes two destinations: each statement names both prefixes, listings too.
+    write = {s["Sid"]: s for s in statements_of(answer.dest_bucket_policy)}
+    assert write["S3FanoutWriteDestinationObjects"]["Resource"] == ["arn:aws:s3:::dst-bucket/copies/*", "arn:aws:s3:::dst-bucket/archive/*"]
+    assert write["S3FanoutListDestinationBucket"]["Condition"]["StringLikeIfExists"] == {"s3:prefix": ["copies/*", "archive/*"]}
+    # Versions: the first destination's, under --prefix, as the template grants them.
+    assert write["S3FanoutReadDestinationVersions"]["Resource"] == "arn:aws:s3:::dst-bucket/logs/*"
+    (two,) = answer.more_dest_bucket_policies
+    assert (two.bucket, two.key_prefixes) == ("dst-two", ("logs/",))
+    assert two.policy is not None
+    assert_valid_policy(two.policy)
+    sids = {s["Sid"]: s for s in statements_of(two.policy)}
+    assert set(sids) == {"S3FanoutListDestinationBucket", "S3FanoutWriteDestinationObjects", "S3FanoutFinishSplitMultipartCopies", "S3FanoutDeleteDestinationOrphans"}
+    assert sids["S3FanoutDeleteDestinationOrphans"]["Resource"] == "arn:aws:s3:::dst-two/logs/*"
+    document = answer.to_json()
+    assert document["destination"]["key_prefixes"] == ["copies/", "archive/"]
+    assert document["more_destinations"] == [{"bucket": "dst-two", "owner": ELSEWHERE, "another_account": True, "key_prefixes": ["logs/"], "bucket_policy": two.policy}]
+    assert any(line.startswith("s3://dst-two belongs to account 111111111111") for line in document["advice"])
+    text = policy_text(answer, "s3-fanout")
+    assert "Destination bucket s3://dst-bucket (account 111111111111" in text and "Destination bucket s3://dst-two (account 111111111111" in text
+    # In the roles' own account, no destination needs a policy.
+    here = grant_answer(grants(dest_owner=HERE, more_dests=(("dst-two", None),)))
+    assert here.dest_bucket_policy is None and [more.policy for more in here.more_dest_bucket_policies] == [None]
+    assert "Destination bucket s3://dst-two is in the roles' account (123456789012): nothing to grant there." in policy_text(here, "s3-fanout")
+
+
 # ---------------------------------------------------------------- the pre-flight points here
 
 
@@ -573,6 +645,10 @@ def test_an_access_denied_pre_flight_points_at_seed_policy(check: Any) -> None:
     assert message.startswith("no permission to ")
     assert message.endswith("; if the bucket belongs to another account, 'python -m seed policy --bucket src-bucket --dest dst-bucket --prefix logs/' prints what it must grant")
     assert "\n" not in message
+    # A destination written under another prefix: the policy for that prefix.
+    with pytest.raises(JobError) as refused:
+        check(DeniedS3(), JobSpec("src-bucket", "dst-bucket", "logs/", dest_prefix="copies/"))
+    assert "'python -m seed policy --bucket src-bucket --dest dst-bucket --dest-prefix copies/ --prefix logs/'" in str(refused.value)
 
 
 SOURCE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:minio-keys-AbCdEf"

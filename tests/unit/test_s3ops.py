@@ -3,10 +3,11 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3fanout.copying.single import copy_object
 from s3fanout.keyspace import KeyRange
 from s3fanout.messages import CopyItem
 from s3fanout.s3errors import ListingError, S3Failure, describe_error
-from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, confirm_absent, copy_object, list_pages
+from s3fanout.s3ops import MAX_SINGLE_COPY_BYTES, confirm_absent, list_pages
 from tests.keys import AWKWARD_KEYS
 from tests.unit.fake_aws import FakeS3, client_error
 
@@ -98,7 +99,7 @@ def test_an_s3_failure_is_returned_as_is():
 @pytest.mark.parametrize("key", AWKWARD_KEYS)
 def test_copy_request_carries_the_key_unchanged(key):
     s3 = FakeS3()
-    copy_object(s3, "src", "dst", CopyItem(key, 10, '"e1"'))
+    copy_object(s3, "src", "dst", CopyItem(key, 10, '"e1"'), key)
     assert s3.copy_requests == [
         {
             "Bucket": "dst",
@@ -113,28 +114,28 @@ def test_copy_request_carries_the_key_unchanged(key):
 
 def test_copy_without_etag_has_no_precondition():
     s3 = FakeS3()
-    copy_object(s3, "src", "dst", CopyItem("k", 10, None))
+    copy_object(s3, "src", "dst", CopyItem("k", 10, None), "k")
     assert "CopySourceIfMatch" not in s3.copy_requests[0]
 
 
 def test_copy_over_5_gib_fails_permanently_without_calling_s3():
     s3 = FakeS3()
     with pytest.raises(S3Failure) as raised:
-        copy_object(s3, "src", "dst", CopyItem("huge", MAX_SINGLE_COPY_BYTES + 1, '"e"'))
+        copy_object(s3, "src", "dst", CopyItem("huge", MAX_SINGLE_COPY_BYTES + 1, '"e"'), "huge")
     assert (raised.value.code, raised.value.permanent) == ("EntityTooLarge", True)
     assert s3.copy_requests == []
 
 
 def test_copy_of_exactly_5_gib_is_attempted():
     s3 = FakeS3()
-    copy_object(s3, "src", "dst", CopyItem("big", MAX_SINGLE_COPY_BYTES, '"e"'))
+    copy_object(s3, "src", "dst", CopyItem("big", MAX_SINGLE_COPY_BYTES, '"e"'), "big")
     assert s3.copied_keys() == ["big"]
 
 
 def test_copy_errors_are_raised_as_s3_failures():
     s3 = FakeS3(failures={"k": client_error("PreconditionFailed", "At least one of the pre-conditions failed", 412)})
     with pytest.raises(S3Failure) as raised:
-        copy_object(s3, "src", "dst", CopyItem("k", 1, '"old"'))
+        copy_object(s3, "src", "dst", CopyItem("k", 1, '"old"'), "k")
     assert (raised.value.code, raised.value.permanent) == ("PreconditionFailed", True)
 
 

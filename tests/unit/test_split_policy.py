@@ -84,7 +84,7 @@ def test_the_lister_probes_the_source_when_copying():
     keys = even_hex_keys(200_000)
     s3 = FakeS3(keys)
     counts = Counts()
-    parts = _split_rest(s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), counts)
+    parts = _split_rest(s3, s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), counts)
     assert parts == split_policy(keys[:1_000], KeyRange(keys[999], None), Probe(keys, None))
     assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"src"}
     # Every probe is a LIST request the job pays for.
@@ -95,7 +95,7 @@ def test_the_lister_probes_the_destination_when_deleting():
     keys = even_hex_keys(200_000)
     s3 = FakeS3(buckets={"dst": keys})
     task = ListTask("job", "src", "dst", mode="delete")
-    parts = _split_rest(s3, task, group_of(keys[:1_000], dest=True), Counts())
+    parts = _split_rest(s3, s3, task, group_of(keys[:1_000], dest=True), Counts())
     assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"dst"}
 
 
@@ -106,4 +106,4 @@ class FailingS3(FakeS3):
 
 def test_a_failed_probe_leaves_the_range_whole_instead_of_failing_it():
     keys = even_hex_keys(200_000)
-    assert _split_rest(FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), Counts()) == []
+    assert _split_rest(FailingS3(keys), FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), Counts()) == []

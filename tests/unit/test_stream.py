@@ -101,7 +101,7 @@ def test_copy_options_apply_to_a_streamed_object(s3: Any) -> None:
     item = put(s3, "k", b"data", Metadata={"old": "1"}, ContentType="text/plain")
     options = CopyOptions(storage_class="STANDARD_IA", replace_metadata=True, metadata=(("project", "atlas"),))
 
-    stream_object(s3, s3, SRC, DST, item, options)
+    stream_object(s3, s3, SRC, DST, item, item.key, options)
 
     head = s3.head_object(Bucket=DST, Key="k")
     assert (head["StorageClass"], head["Metadata"], head["ContentType"]) == ("STANDARD_IA", {"project": "atlas"}, "text/plain")
@@ -112,7 +112,7 @@ def test_a_source_changed_since_listed_fails_precondition(s3: Any) -> None:
     s3.put_object(Bucket=SRC, Key="k", Body=b"changed since")
 
     with pytest.raises(S3Failure) as raised:
-        stream_object(s3, s3, SRC, DST, item)
+        stream_object(s3, s3, SRC, DST, item, item.key)
 
     assert raised.value.code == "PreconditionFailed"
     assert "Contents" not in s3.list_objects_v2(Bucket=DST)
@@ -157,7 +157,7 @@ def test_a_store_without_tagging_is_carried_without_tags(s3: Any) -> None:
         def get_object_tagging(self, **request: Any) -> Any:
             raise ClientError({"Error": {"Code": "NotImplemented", "Message": "not here"}}, "GetObjectTagging")
 
-    stream_object(NoTagging(s3), s3, SRC, DST, item)
+    stream_object(NoTagging(s3), s3, SRC, DST, item, item.key)
 
     assert body(s3, "k") == b"data" and s3.head_object(Bucket=DST, Key="k")["Metadata"] == {"m": "1"}
 

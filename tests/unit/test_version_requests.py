@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from s3fanout.copying.multipart import source_attributes
+from s3fanout.copying.single import copy_object
 from s3fanout.copying.stream import StreamSettings, stream_object
 from s3fanout.messages import CopyItem, CopyOptions
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import SOURCE_VERSION_METADATA, copy_object
+from s3fanout.s3ops import SOURCE_VERSION_METADATA
 
 UNTIL = datetime.now(UTC) + timedelta(days=30)
 
@@ -67,7 +68,7 @@ RECORD = {SOURCE_VERSION_METADATA: "v1"}
 
 def test_copy_object_of_a_version_records_it_with_the_sources_metadata() -> None:
     s3 = Recording()
-    assert copy_object(s3, "src", "dst", ITEM, CopyOptions(object_lock=True), extra_metadata=RECORD) == "new"  # type: ignore[arg-type]
+    assert copy_object(s3, "src", "dst", ITEM, ITEM.key, CopyOptions(object_lock=True), extra_metadata=RECORD) == "new"  # type: ignore[arg-type]
     [copy] = s3.named("CopyObject")
     assert copy["CopySource"] == {"Bucket": "src", "Key": "k", "VersionId": "v1"}
     assert (copy["MetadataDirective"], copy["TaggingDirective"]) == ("REPLACE", "COPY")
@@ -79,7 +80,7 @@ def test_copy_object_of_a_version_records_it_with_the_sources_metadata() -> None
 
 def test_copy_object_of_a_version_as_of_a_time_is_a_plain_copy() -> None:
     s3 = Recording()
-    copy_object(s3, "src", "dst", CopyItem("k", 3, '"e"', version_id="v1"))  # type: ignore[arg-type]
+    copy_object(s3, "src", "dst", CopyItem("k", 3, '"e"', version_id="v1"), "k")  # type: ignore[arg-type]
     [copy] = s3.named("CopyObject")
     assert copy["CopySource"]["VersionId"] == "v1" and copy["CopySourceIfMatch"] == '"e"' and copy["MetadataDirective"] == "COPY"
     assert s3.named("HeadObject") == []
@@ -94,7 +95,7 @@ def test_the_multipart_path_reads_the_version() -> None:
 
 def test_a_streamed_copy_reads_the_version() -> None:
     s3 = Recording()
-    stream_object(s3, s3, "src", "dst", ITEM, CopyOptions(object_lock=True), StreamSettings(), RECORD)  # type: ignore[arg-type]
+    stream_object(s3, s3, "src", "dst", ITEM, ITEM.key, CopyOptions(object_lock=True), StreamSettings(), RECORD)  # type: ignore[arg-type]
     assert s3.named("GetObject")[0]["VersionId"] == "v1" and s3.named("GetObjectTagging")[0]["VersionId"] == "v1"
     assert s3.named("GetObjectRetention")[0]["VersionId"] == "v1"
     [upload] = s3.named("Upload")
@@ -104,6 +105,6 @@ def test_a_streamed_copy_reads_the_version() -> None:
 def test_metadata_without_room_for_the_record_fails_permanently_with_the_reason() -> None:
     s3 = Recording(metadata={"big": "x" * 2030})
     with pytest.raises(S3Failure) as refused:
-        copy_object(s3, "src", "dst", ITEM, extra_metadata=RECORD)  # type: ignore[arg-type]
+        copy_object(s3, "src", "dst", ITEM, ITEM.key, extra_metadata=RECORD)  # type: ignore[arg-type]
     assert refused.value.code == "MetadataTooLarge" and refused.value.permanent
     assert s3.named("CopyObject") == []

@@ -13,6 +13,12 @@ When no server-side copy can reach both sides (another endpoint, profile or key 
 is streamed instead (stream.py): read and uploaded through this process. Above the multipart
 threshold its parts are read and uploaded in the multipart copy's shapes (in this invocation, or
 as part tasks), so that no streamed object needs more than an invocation's time.
+
+A batch with a KeyRewrite (--dest-prefix) writes each key under another prefix: every request of
+the destination names ``batch.dest_key(key)``, every read of the source the key itself, and the
+key itself is what the logs, failures and the batches sent on (retries, part tasks, dead letters,
+each carrying the rewrite) name. A version history (--all-versions) is not rewritten: its items
+fail at once, permanently.
 """
 
 from __future__ import annotations
@@ -26,15 +32,15 @@ from typing import TYPE_CHECKING, Any
 from s3fanout.backoff import backoff_seconds
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
+from s3fanout.copying.single import copy_object
 from s3fanout.copying.stream import StreamSettings, stream_object
 from s3fanout.copying.versioned import StackCopy, copy_stack
 from s3fanout.counts import Counts
 from s3fanout.deadletter import dead_letter_attributes
-from s3fanout.messages import CopyBatch, CopyItem, CopyOptions, KeyFailure, pack_copy_batches
+from s3fanout.messages import CopyBatch, CopyItem, CopyOptions, InvalidMessage, KeyFailure, KeyRewrite, pack_copy_batches
 from s3fanout.outbox import Outbox
 from s3fanout.queues import send_messages
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
-from s3fanout.s3ops import copy_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -46,6 +52,14 @@ MAX_RETRY_DELAY_SECONDS = 900
 
 # Without a Lambda context (tests, scripts) there is no deadline.
 NO_DEADLINE_MS = 10**12
+
+# The failure of a version history (--all-versions) in a batch whose keys are rewritten: its
+# entries would land on another key's stack, which --dest-prefix does not handle.
+UNSUPPORTED = "Unsupported"
+VERSIONS_NOT_REWRITTEN = "--dest-prefix does not apply to --all-versions"
+# The failure of a key that a batch's rewrite cannot map: not under its source prefix, or the
+# prefix itself rewritten to an empty key.
+INVALID_DEST_KEY = "InvalidDestinationKey"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +73,8 @@ class CopyOutcome:
     throttled: int = 0
     # Part tasks for other copiers (the parts of objects too large for the time left).
     handed_on: tuple[CopyItem, ...] = ()
-    # (key, upload id) of uploads created here and handed on: aborted if the tasks cannot be queued.
+    # (destination key, upload id) of uploads created here and handed on: aborted if the tasks
+    # cannot be queued.
     new_uploads: tuple[tuple[str, str], ...] = ()
     # Part tasks that found nothing left to do (their upload gone), with the reason.
     dropped: tuple[tuple[CopyItem, str], ...] = ()
@@ -70,6 +85,8 @@ class CopyOutcome:
     versions_copied: int = 0
     version_bytes: int = 0
     delete_markers_written: int = 0
+    # The batch's rewrite of its keys (--dest-prefix), which the logs name the destination keys by.
+    rekey: KeyRewrite | None = None
 
     @property
     def copied_bytes(self) -> int:
@@ -77,12 +94,13 @@ class CopyOutcome:
 
     def key_events(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(log level, message, fields) for every key that did not simply get copied, naming it
-        and what became of it: what a handler logs."""
+        (the source's key, as the DLQ and a redrive do; with a rewrite, the destination's key
+        too) and what became of it: what a handler logs."""
         for level, text, items in (("warning", "copy failed, will retry", self.retry), ("error", "copy failed, key sent to the dead-letter queue", self.dead)):
             for item in items:
                 failure = item.failure
                 assert failure is not None
-                yield level, text, {"key": item.key, "error_code": failure.code, "error_message": failure.message, "attempts": failure.attempts}
+                yield level, text, self._keys(item.key) | {"error_code": failure.code, "error_message": failure.message, "attempts": failure.attempts}
         for task in self.handed_on:
             if task.parts is None and task.stack is not None:
                 entries = {"key": task.key, "version_id": task.version_id, "entries": 1 + len(task.stack.then), "more": task.stack.more}
@@ -90,9 +108,15 @@ class CopyOutcome:
                 continue
             assert task.parts is not None
             parts = {"upload_id": task.parts.upload_id, "first_part": task.parts.first, "last_part": task.parts.last, "part_size": task.parts.part_size}
-            yield "info", "multipart copy handed on as a part task", {"key": task.key, "size": task.size} | parts
+            yield "info", "multipart copy handed on as a part task", self._keys(task.key) | {"size": task.size} | parts
         for item, reason in self.dropped:
-            yield "warning", "part task dropped: nothing left to do", {"key": item.key, "size": item.size, "reason": reason}
+            yield "warning", "part task dropped: nothing left to do", self._keys(item.key) | {"size": item.size, "reason": reason}
+
+    def _keys(self, key: str) -> dict[str, str]:
+        """A log line's key fields: the source's key, and where the batch rewrites it, the destination's."""
+        if self.rekey is None or not key.startswith(self.rekey.source_prefix):
+            return {"key": key}
+        return {"key": key, "dest_key": self.rekey.dest_key(key)}
 
     def counts(self, throttled_attempts: int = 0) -> Counts:
         return Counts(
@@ -150,6 +174,11 @@ def copy_batch(
     An item with a version stack (--all-versions) copies its key's entries in order
     (copying/versioned.py); ``redelivered`` (SQS delivered the batch before) makes each such item
     first ask the destination how far an earlier attempt got, as a retried item does.
+
+    With ``batch.rekey`` (--dest-prefix) each key is read from the source as it is and written to
+    the destination as ``batch.dest_key(key)``; a version stack or a delete marker fails at once,
+    permanently (UNSUPPORTED), rather than be written to the wrong key's history, as does a key
+    the rewrite cannot map (INVALID_DEST_KEY).
     """
     options = batch.options
     if options.is_default:
@@ -159,12 +188,16 @@ def copy_batch(
     remaining = remaining_ms or (lambda: NO_DEADLINE_MS)
 
     def attempt(item: CopyItem) -> CopyResult:
+        refused = _not_rewritable(batch, item)
+        if refused is not None:
+            return CopyResult(failure=refused)
+        dest_key = batch.dest_key(item.key)
         if item.stack is not None:
             stack = StackCopy(s3, source_s3 or s3, batch.source_bucket, batch.dest_bucket, limit, multipart, options, remaining, stream)
             return copy_stack(item, stack, final_attempt=item.attempts + 1 >= max_attempts, check_destination=redelivered or item.failure is not None)
         if stream is not None and not multipart.wants_multipart(item):
             settings = stream
-            return in_one_slot(lambda: stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, options, settings))
+            return in_one_slot(lambda: stream_object(source_s3 or s3, s3, batch.source_bucket, batch.dest_bucket, item, dest_key, options, settings))
         if multipart.wants_multipart(item):
             # No slot for the object itself: its parts take theirs.
             final = item.attempts + 1 >= max_attempts
@@ -173,6 +206,7 @@ def copy_batch(
                 batch.source_bucket,
                 batch.dest_bucket,
                 item,
+                dest_key=dest_key,
                 limit=limit,
                 settings=multipart,
                 remaining_ms=remaining,
@@ -181,7 +215,7 @@ def copy_batch(
                 options=options,
                 stream=stream,
             )
-        return in_one_slot(lambda: copy_object(s3, batch.source_bucket, batch.dest_bucket, item, options, source_s3))
+        return in_one_slot(lambda: copy_object(s3, batch.source_bucket, batch.dest_bucket, item, dest_key, options, source_s3))
 
     def in_one_slot(copy: Callable[[], object]) -> CopyResult:
         """One object's copy in one slot of the limit, its failure recorded against its key."""
@@ -211,7 +245,7 @@ def copy_batch(
                 copied.append(replace(item, failure=None, parts=None))
             handed_on += result.handed_on
             if result.created_upload is not None:
-                new_uploads.append((item.key, result.created_upload))
+                new_uploads.append((batch.dest_key(item.key), result.created_upload))
             if result.dropped is not None:
                 dropped.append((item, result.dropped))
             continue
@@ -237,7 +271,26 @@ def copy_batch(
         versions_copied=sum(result.versions_copied for result in results),
         version_bytes=sum(result.version_bytes for result in results),
         delete_markers_written=sum(result.delete_markers_written for result in results),
+        rekey=batch.rekey,
     )
+
+
+def _not_rewritable(batch: CopyBatch, item: CopyItem) -> S3Failure | None:
+    """Why an item of a batch that rewrites its keys (--dest-prefix) cannot be copied, if it
+    cannot: a version history (a stack, a delete marker), a key outside the rewritten prefix, or
+    the prefix itself rewritten to an empty key. Permanent: the item fails the same way every time."""
+    if batch.rekey is None:
+        return None
+    if item.stack is not None or item.delete_marker:
+        return S3Failure(UNSUPPORTED, VERSIONS_NOT_REWRITTEN, permanent=True)
+    try:
+        dest_key = batch.dest_key(item.key)
+    except InvalidMessage as error:
+        return S3Failure(INVALID_DEST_KEY, str(error), permanent=True)
+    if not dest_key:
+        message = f"key {item.key!r} is the rewritten prefix itself, which the destination prefix '' would write as an empty key"
+        return S3Failure(INVALID_DEST_KEY, message, permanent=True)
+    return None
 
 
 def _record_failure(previous: KeyFailure | None, failure: S3Failure, when: str) -> KeyFailure:
@@ -258,7 +311,8 @@ def retry_delay_seconds(attempts: int) -> int:
 def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, outbox: Outbox, dead_letter_url: str, s3: S3Client | None = None) -> None:
     """Send part tasks to the copy queue (each alone, at once), retry keys back to the copy queue
     (delayed) through ``outbox``, and dead keys to the copy DLQ, sealed with the outbox's key;
-    what goes back on the copy queue counts one more hop.
+    what goes back on the copy queue counts one more hop. Every batch sent keeps ``batch``'s
+    regions, options and key rewrite (--dest-prefix).
 
     Part tasks go first: if they cannot all be queued, the uploads created for them here are
     aborted (with ``s3``) before the error propagates and the record is delivered again, which
@@ -275,10 +329,17 @@ def dispatch_failures(batch: CopyBatch, outcome: CopyOutcome, *, outbox: Outbox,
     if outcome.retry:
         delay = retry_delay_seconds(max(item.attempts for item in outcome.retry))
         retries = pack_copy_batches(
-            batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.retry, hops=batch.hops + 1, regions=batch.regions, options=batch.options
+            batch.job_id,
+            batch.source_bucket,
+            batch.dest_bucket,
+            outcome.retry,
+            hops=batch.hops + 1,
+            regions=batch.regions,
+            options=batch.options,
+            rekey=batch.rekey,
         )
         outbox.copy_batches(list(retries), delay_seconds=delay)
     if outcome.dead:
-        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops, regions=batch.regions, options=batch.options)
+        dead = pack_copy_batches(batch.job_id, batch.source_bucket, batch.dest_bucket, outcome.dead, hops=batch.hops, regions=batch.regions, options=batch.options, rekey=batch.rekey)
         bodies = [outbox.key.seal(b.to_json()) for b in dead]
         send_messages(outbox.sqs, dead_letter_url, bodies, attributes=dead_letter_attributes("copier"))

@@ -188,6 +188,7 @@ def copy_large(
     dest_bucket: str,
     item: CopyItem,
     *,
+    dest_key: str,
     limit: ConcurrencyLimit,
     settings: MultipartSettings,
     remaining_ms: Callable[[], int],
@@ -198,13 +199,16 @@ def copy_large(
     extra_metadata: Mapping[str, str] | None = None,
 ) -> CopyResult:
     """Copy a large object, or a part task's range of one, never raising: the result says how it
-    went. ``item.version_id`` copies that version (every read and part copy names it);
-    ``extra_metadata`` is added to the copy's user metadata. ``final_attempt`` says a failure would send the key to the DLQ (a part task then aborts
-    the upload it shares with other part tasks). ``s3`` is the destination region's client;
+    went. The source is read under ``item.key``; the upload and every request about it (its
+    parts, ListParts, completion, abort, the HeadObject that finds it completed) name the
+    destination's ``dest_key``. ``item.version_id`` copies that version (every read and part
+    copy names it); ``extra_metadata`` is added to the copy's user metadata. ``final_attempt``
+    says a failure would send the key to the DLQ (a part task then aborts the upload it shares
+    with other part tasks). ``s3`` is the destination region's client;
     ``source_s3`` the source's, which reads its metadata and tags (``s3`` when None). ``options``
     go into CreateMultipartUpload (a part task's upload already has them). With ``stream``, the
     parts are read from ``source_s3`` and uploaded (parts of its chunk size), not copied."""
-    copy = _Copy(s3, source_bucket, dest_bucket, item, limit, settings, remaining_ms, source_s3 or s3, options, stream, extra_metadata)
+    copy = _Copy(s3, source_bucket, dest_bucket, item, dest_key, limit, settings, remaining_ms, source_s3 or s3, options, stream, extra_metadata)
     if item.parts is None:
         return copy.whole()
     return copy.part_task(final_attempt)
@@ -218,6 +222,8 @@ class _Copy:
     source_bucket: str
     dest_bucket: str
     item: CopyItem
+    # Where the object is written: item.key, or that key under another prefix (--dest-prefix).
+    dest_key: str
     limit: ConcurrencyLimit
     settings: MultipartSettings
     remaining_ms: Callable[[], int]
@@ -237,7 +243,7 @@ class _Copy:
                 create_args = {name: value for name, value in create_args.items() if name not in ("ChecksumAlgorithm", "ChecksumType")}
                 create_args |= {name: value for name, value in write_arguments(self.options).items() if name == "ChecksumAlgorithm"}
             plan = plan_parts(size, self.stream.chunk_bytes if self.stream is not None else self.settings.part_bytes)
-            response = self.s3.create_multipart_upload(Bucket=self.dest_bucket, Key=self.item.key, **create_args)
+            response = self.s3.create_multipart_upload(Bucket=self.dest_bucket, Key=self.dest_key, **create_args)
             upload_id = response["UploadId"]
         except Exception as error:  # noqa: BLE001 - every failure is recorded against its key
             return CopyResult(failure=describe_error(error))
@@ -261,10 +267,7 @@ class _Copy:
 
     def _split(self, item: CopyItem, upload_id: str, plan: PartPlan, first: int) -> CopyResult:
         per_task = self.settings.parts_per_task(plan.part_size, self.limit.maximum)
-        tasks = tuple(
-            replace(item, failure=None, parts=PartRange(upload_id, start, min(plan.count, start + per_task - 1), plan.part_size))
-            for start in range(first, plan.count + 1, per_task)
-        )
+        tasks = tuple(replace(item, failure=None, parts=PartRange(upload_id, start, min(plan.count, start + per_task - 1), plan.part_size)) for start in range(first, plan.count + 1, per_task))
         return CopyResult(handed_on=tasks, created_upload=upload_id)
 
     # --------------------------------------------------------------------- part tasks --
@@ -307,7 +310,7 @@ class _Copy:
 
     def _gone(self, plan: PartPlan) -> CopyResult:
         """The upload no longer exists: completed by another copier, or aborted."""
-        if completed_in_destination(self.s3, self.dest_bucket, self.item.key, self.item.size, plan.count):
+        if completed_in_destination(self.s3, self.dest_bucket, self.dest_key, self.item.size, plan.count):
             return CopyResult()
         return CopyResult(
             dropped="the multipart upload no longer exists and the destination does not hold the object: "
@@ -355,7 +358,7 @@ class _Copy:
         start, end = plan.byte_range(number)
         request: dict[str, Any] = {
             "Bucket": self.dest_bucket,
-            "Key": item.key,
+            "Key": self.dest_key,
             "UploadId": upload_id,
             "PartNumber": number,
             "CopySource": {"Bucket": self.source_bucket, "Key": item.key},
@@ -382,7 +385,7 @@ class _Copy:
             body.close()
         if len(data) != end - start + 1:
             raise size_mismatch(item.key, item.size, start + len(data), ended=True)
-        upload: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": item.key, "UploadId": upload_id, "PartNumber": number, "Body": data}
+        upload: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": self.dest_key, "UploadId": upload_id, "PartNumber": number, "Body": data}
         if self.options.checksum_algorithm is not None:
             upload["ChecksumAlgorithm"] = self.options.checksum_algorithm
         return completed_part(self.s3.upload_part(**upload))
@@ -391,7 +394,7 @@ class _Copy:
         """The upload's parts (number -> ETag and checksum), in pages of 1,000; the listing stops
         at the first gap, since the upload cannot be completed then anyway."""
         parts: dict[int, CompletedPart] = {}
-        request: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": self.item.key, "UploadId": upload_id, "MaxParts": 1000}
+        request: dict[str, Any] = {"Bucket": self.dest_bucket, "Key": self.dest_key, "UploadId": upload_id, "MaxParts": 1000}
         while True:
             response = self.s3.list_parts(**request)
             parts.update({p["PartNumber"]: completed_part(p) for p in response.get("Parts", [])})
@@ -402,7 +405,7 @@ class _Copy:
     def _complete(self, upload_id: str, parts: dict[int, CompletedPart]) -> None:
         self.s3.complete_multipart_upload(
             Bucket=self.dest_bucket,
-            Key=self.item.key,
+            Key=self.dest_key,
             UploadId=upload_id,
             MultipartUpload={"Parts": [cast("CompletedPartTypeDef", {"PartNumber": n, **parts[n]}) for n in sorted(parts)]},
         )
@@ -410,7 +413,7 @@ class _Copy:
     def _abort(self, upload_id: str, failure: S3Failure) -> S3Failure:
         """Abort the upload so that no part is left to accrue storage; return the failure, with a
         word added if the abort failed too."""
-        problem = abort_upload(self.s3, self.dest_bucket, self.item.key, upload_id)
+        problem = abort_upload(self.s3, self.dest_bucket, self.dest_key, upload_id)
         if problem is None:
             return failure
         return S3Failure(failure.code, f"{failure.message} (and aborting multipart upload {upload_id} failed: {problem})", failure.permanent)

@@ -135,6 +135,7 @@ def stream_object(
     source_bucket: str,
     dest_bucket: str,
     item: CopyItem,
+    dest_key: str,
     options: CopyOptions = DEFAULT_COPY_OPTIONS,
     settings: StreamSettings | None = None,
     extra_metadata: Mapping[str, str] | None = None,
@@ -142,8 +143,10 @@ def stream_object(
     """Copy one object by reading it from ``source_s3`` and uploading it with ``dest_s3``; the
     bytes streamed. Every failure is an S3Failure (describe_error's), as CopyObject's are.
     ``item.version_id`` reads that version (its tags and Object Lock too); ``extra_metadata`` is
-    added to the upload's user metadata."""
+    added to the upload's user metadata. Every read names the source's ``item.key``; the upload
+    is written under ``dest_key``."""
     settings = settings or StreamSettings()
+    target = dest_key
     request: dict[str, Any] = {"Bucket": source_bucket, "Key": item.key}
     if item.etag:
         request["IfMatch"] = item.etag
@@ -162,7 +165,7 @@ def stream_object(
                 args |= object_lock_arguments(source_s3, source_bucket, item.key, version_id=item.version_id)
             reader = _CountingBody(body, item.key, item.size)
             # s3transfer needs only read() of a body that is not seekable.
-            dest_s3.upload_fileobj(cast("IO[bytes]", reader), dest_bucket, item.key, ExtraArgs=args, Config=settings.transfer_config(item.size))
+            dest_s3.upload_fileobj(cast("IO[bytes]", reader), dest_bucket, target, ExtraArgs=args, Config=settings.transfer_config(item.size))
         finally:
             body.close()
     except (ClientError, BotoCoreError, S3Failure) as error:
@@ -170,4 +173,3 @@ def stream_object(
     if reader.count != item.size:
         raise size_mismatch(item.key, item.size, reader.count, ended=True)
     return reader.count
-

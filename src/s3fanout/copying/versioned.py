@@ -20,6 +20,9 @@ completes the upload goes on with it), or a streamed copy.
   was unknown.
 - ``more``: the key has newer entries than the item carried. Once its entries are copied, the
   copier lists the key's source versions down to the last one it copied and queues the next item.
+
+A key's history is written to the same key only: a batch whose keys go under another prefix
+(--dest-prefix) has its stack items failed before they get here (copying/batch.py).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from typing import TYPE_CHECKING
 
 from s3fanout.copying.limit import ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, copy_large
+from s3fanout.copying.single import copy_object
 from s3fanout.copying.stream import StreamSettings, stream_object
 from s3fanout.messages import CopyItem, CopyOptions, VersionRef, VersionStack
 from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
-from s3fanout.s3ops import SOURCE_VERSION_METADATA, copy_object, key_version_entries, recorded_source_version, write_delete_marker
+from s3fanout.s3ops import SOURCE_VERSION_METADATA, key_version_entries, recorded_source_version, write_delete_marker
 from s3fanout.versions import copied_already, entries_newer_than, stack_item
 
 if TYPE_CHECKING:
@@ -79,6 +83,7 @@ def copy_stack(item: CopyItem, copy: StackCopy, *, final_attempt: bool, check_de
             copy.source_bucket,
             copy.dest_bucket,
             item,
+            dest_key=item.key,
             limit=copy.limit,
             settings=copy.multipart,
             remaining_ms=copy.remaining_ms,
@@ -111,6 +116,7 @@ def copy_stack(item: CopyItem, copy: StackCopy, *, final_attempt: bool, check_de
                 copy.source_bucket,
                 copy.dest_bucket,
                 entry_item,
+                dest_key=entry_item.key,
                 limit=copy.limit,
                 settings=copy.multipart,
                 remaining_ms=copy.remaining_ms,
@@ -163,9 +169,9 @@ def _record(version_id: str) -> dict[str, str]:
 
 def _copy_version(copy: StackCopy, entry_item: CopyItem, entry: VersionRef) -> None:
     if copy.stream is not None:
-        stream_object(copy.source_s3, copy.s3, copy.source_bucket, copy.dest_bucket, entry_item, copy.options, copy.stream, _record(entry.version_id))
+        stream_object(copy.source_s3, copy.s3, copy.source_bucket, copy.dest_bucket, entry_item, entry_item.key, copy.options, copy.stream, _record(entry.version_id))
     else:
-        copy_object(copy.s3, copy.source_bucket, copy.dest_bucket, entry_item, copy.options, copy.source_s3, _record(entry.version_id))
+        copy_object(copy.s3, copy.source_bucket, copy.dest_bucket, entry_item, entry_item.key, copy.options, copy.source_s3, _record(entry.version_id))
 
 
 def _in_slot(limit: ConcurrencyLimit, call: Callable[[], object]) -> S3Failure | None:
