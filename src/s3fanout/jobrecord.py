@@ -126,6 +126,12 @@ class JobRecord:
     def failures(self) -> int:
         return self.counts.keys_failed + self.counts.ranges_failed
 
+    @property
+    def destination(self) -> str:
+        """Where the job writes: its bucket, under its --dest-prefix or the source's prefix."""
+        written = self.options.get("dest_prefix")
+        return f"s3://{self.dest_bucket}/{self.prefix if written is None else written}"
+
     def seconds(self, now: datetime | None = None) -> float:
         end = parse_time(self.finished) if self.finished else (now or datetime.now(UTC))
         return max(0.0, (end - parse_time(self.started)).total_seconds())
@@ -137,7 +143,7 @@ class JobRecord:
             "job_id": self.job_id,
             "state": self.state,
             "source": f"s3://{self.source_bucket}/{self.prefix}",
-            "destination": f"s3://{self.dest_bucket}/{self.prefix}",
+            "destination": self.destination,
             "mode": self.mode,
             "where": self.where,
             "listed": counts.keys_listed,

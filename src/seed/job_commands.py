@@ -247,7 +247,7 @@ def jobs_main(argv: list[str]) -> int:
             c = record.counts
             print(
                 f"{record.job_id:<24} {record.state:<11} {record.started[:19].replace('T', ' '):<20} {c.keys_listed:>10,} {c.objects_copied:>10,} {c.keys_skipped:>10,} {record.failures:>7,}  "
-                f"s3://{record.source_bucket}/{record.prefix} -> s3://{record.dest_bucket}/{record.prefix}"
+                f"s3://{record.source_bucket}/{record.prefix} -> {record.destination}"
             )
     return ExitStatus.SUCCESS
 
@@ -300,13 +300,16 @@ def status_text(record: JobRecord) -> str:
         failed += f" (see '{PROG} dlq list --job {record.job_id}')"
     lines = [
         f"job {record.job_id}: {record.state} ({record.mode}, {record.where})",
-        f"  s3://{record.source_bucket}/{record.prefix} -> s3://{record.dest_bucket}/{record.prefix}",
+        f"  s3://{record.source_bucket}/{record.prefix} -> {record.destination}",
         f"  {when}",
         f"  listed  {counts.keys_listed:,} keys ({human_bytes(counts.bytes_listed)})",
         f"  copied  {counts.objects_copied:,} objects ({human_bytes(counts.bytes_copied)})" + (f", {rate:,.1f} objects/s" if rate else ""),
         f"  skipped {counts.keys_skipped:,} already identical",
         failed,
     ]
+    others = [job_id for job_id in record.options.get("destination_jobs") or [] if job_id != record.job_id]
+    if others:
+        lines.append(f"  listed with the jobs of its other destinations: {', '.join(others)}")
     if counts.orphans_found or counts.objects_deleted:
         lines.append(f"  deleted {counts.objects_deleted:,} of {counts.orphans_found:,} orphans")
     if counts.messages_dropped:

@@ -79,6 +79,7 @@ def test_one_listing_of_the_source_syncs_each_destination_on_its_own(moto_server
         statuses[job_id] = json.loads(status.stdout)
     assert statuses[first["job_id"]]["options"]["destination_jobs"] == [first["job_id"], second["job_id"]]
     assert {status["state"] for status in statuses.values()} == {"succeeded"}
+    assert [status["destination"] for status in statuses.values()] == [f"s3://{ONE}/copies/", f"s3://{TWO}/data/"]
 
     verified = seed_cli(moto_server.url, tmp_path, "verify", "--bucket", SOURCE, "--prefix", "data/", "--dest", ONE, "--dest-prefix", "copies/", "--dest", TWO, "--json", "--no-progress")
     assert verified.returncode == 0, verified.stdout + verified.stderr
