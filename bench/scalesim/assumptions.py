@@ -77,6 +77,7 @@ class Assumptions:
     stop_margin_ms: int = DEFAULT_STOP_MARGIN_MS
     partition_writes_per_s: float = 3500.0  # PUT/COPY per second per partition (0: no limit)
     copy_queue_order: str = "fifo"  # fifo (SQS's best-effort order) or random
+    copy_spread: bool = True  # listers delay copy batches by a share of the backlog (copyspread.py)
 
     @classmethod
     def defaults(cls) -> Assumptions:

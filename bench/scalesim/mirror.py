@@ -9,8 +9,10 @@ model. ``bench/scale --verify`` (verify.py) checks the mirror against the real l
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from s3fanout.copyspread import LOOK_EVERY_MS, spread_horizon
 from s3fanout.keyspace import KeyRange
 from s3fanout.lister import SURVEY_EVERY_PAGES, split_policy
 
@@ -44,6 +46,7 @@ class Counters:
     list_sends: int = 0  # SendMessageBatch requests to the list queue (splits, hand-ons)
     lister_ms: int = 0  # billed lister time
     empty_split_off: int = 0  # split-off tasks whose range held no key
+    looks: int = 0  # GetQueueAttributes on the copy queue (copyspread.CopySpread)
     largest_task_keys: int = 0  # most keys any one list task started with
     probes_per_survey: dict[int, int] = field(default_factory=dict)
 
@@ -51,13 +54,34 @@ class Counters:
 @dataclass
 class Invocation:
     end_ms: int
-    emits: list[tuple[int, int, int, bool]]  # (elapsed ms, first rank, end rank, flush after)
-    new_tasks: list[tuple[int, Task]]  # (elapsed ms, task)
+    # (elapsed ms, first rank, end rank, flush after, seconds over which its batches are spread)
+    emits: list[tuple[int, int, int, bool, int]]
+    new_tasks: list[tuple[int, Task]]  # (elapsed ms at which it is visible on the list queue, task)
 
 
-def run_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters) -> Invocation:
-    """What one lister invocation does with ``task``, as list_range does it, timed in ms."""
-    return _Lister(task, ks, a, c).run()
+# An invocation as it runs: it yields the elapsed ms at which it looks at the copy queue (as
+# copyspread.CopySpread does), is sent the number of copy batches waiting then, and returns the
+# whole Invocation at its end. What it
+# has sent before each look is already in the lister's ``emits`` and ``new_tasks``.
+Running = Generator[int, int, Invocation]
+
+
+def start_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters) -> tuple[Running, Invocation]:
+    """One lister invocation with ``task``, as list_range runs it, timed in ms: the generator, and
+    the Invocation it fills as it goes."""
+    lister = _Lister(task, ks, a, c)
+    return lister.run(), lister.sent
+
+
+def run_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters, backlog: int = 0) -> Invocation:
+    """A whole invocation, ``backlog`` batches waiting on the copy queue whenever it looks."""
+    running, _ = start_invocation(task, ks, a, c)
+    try:
+        next(running)
+        while True:
+            running.send(backlog)
+    except StopIteration as stop:
+        return stop.value
 
 
 def split_decision(ks: KeySet, task: Task, page: list[str]) -> tuple[list[KeyRange], int]:
@@ -80,22 +104,26 @@ class _Lister:
     def __init__(self, task: Task, ks: KeySet, a: Assumptions, c: Counters) -> None:
         self.task, self.ks, self.a, self.c = task, ks, a, c
         self.t = 0
-        self.emits: list[tuple[int, int, int, bool]] = []
-        self.new_tasks: list[tuple[int, Task]] = []
+        self.sent = Invocation(0, [], [])
+        self.emits = self.sent.emits
+        self.new_tasks = self.sent.new_tasks
         self.timeout = a.lister_timeout_s * 1000
         self.page_ms = a.list_page_ms + a.sqs_send_ms
         self.compare = a.compare and task.split  # the original design copies without comparing
         self.current = task
         self.pages_to_survey = 1
+        self.spread = task.split and a.copy_spread  # the original design sent batches undelayed
+        self.looked_at: int | None = None
+        self.horizon = 0
 
-    def run(self) -> Invocation:
+    def run(self) -> Running:
         self.c.invocations += 1
         self.c.largest_task_keys = max(self.c.largest_task_keys, self.task.hi - self.task.lo)
-        while self._list_current():  # one pass per listing started (the task's, then the first part after each split)
+        while (yield from self._list_current()):  # one pass per listing started (the task's, then the first part after each split)
             pass
         return self._finish()
 
-    def _list_current(self) -> bool:
+    def _list_current(self) -> Generator[int, int, bool]:
         """List the current range until it ends, time runs short or it is split; True after a split."""
         current, a, c = self.current, self.a, self.c
         lo, hi = current.lo, current.hi
@@ -111,7 +139,7 @@ class _Lister:
             c.dest_lists += 1
         pos = lo
         while True:
-            k, page_start, end = self._list_pages(pos, hi)
+            k, page_start, end = yield from self._list_pages(pos, hi)
             pos = end
             if pos >= hi and self._range_ended(page_start, end, hi):
                 return False
@@ -131,7 +159,7 @@ class _Lister:
                 c.list_pages += 1
                 return False
 
-    def _list_pages(self, pos: int, hi: int) -> tuple[int, int, int]:
+    def _list_pages(self, pos: int, hi: int) -> Generator[int, int, tuple[int, int, int]]:
         """The pages from rank ``pos`` up to the next point where list_range looks up from its
         listing (a survey, the hand-on check firing, or the range's end), each page's keys sent as
         it is listed. Returns how many pages, the rank of the last one's first key and the rank
@@ -144,7 +172,11 @@ class _Lister:
         end = min(hi, pos + k * PAGE_KEYS)
         for first in range(pos, end, PAGE_KEYS):  # each page's batches are sent as it is listed
             self.t += self.page_ms
-            self.emits.append((self.t, first, min(end, first + PAGE_KEYS), False))
+            if self.spread and (self.looked_at is None or self.t - self.looked_at >= LOOK_EVERY_MS):
+                self.looked_at = self.t
+                self.c.looks += 1
+                self.horizon = spread_horizon((yield self.t), self.a.copy_max_concurrency)
+            self.emits.append((self.t, first, min(end, first + PAGE_KEYS), False, self.horizon))
         self.c.list_pages += k
         return k, page_start, end
 
@@ -186,6 +218,7 @@ class _Lister:
 
     def _finish(self) -> Invocation:
         if self.emits:
-            self.emits[-1] = (*self.emits[-1][:3], True)  # the packer's partial batch is flushed
+            self.emits[-1] = (*self.emits[-1][:3], True, self.emits[-1][4])  # the packer's partial batch is flushed
         self.c.lister_ms += self.t
-        return Invocation(self.t, self.emits, self.new_tasks)
+        self.sent.end_ms = self.t
+        return self.sent

@@ -31,7 +31,7 @@ from s3fanout.messages import CopyBatchPacker, CopyItem
 from s3fanout.queues import MAX_ENTRIES_PER_BATCH
 
 from .assumptions import Assumptions, object_size_mean
-from .mirror import Counters, Invocation, Task, run_invocation
+from .mirror import Counters, Invocation, Running, Task, start_invocation
 from .model import ETAG, PAGE_KEYS, PRINTABLE_ASCII, KeySet, make_keyset
 
 SQS_BILLING_CHUNK = 64 * 1024  # SQS bills every 64 KiB of a request as one request
@@ -337,6 +337,7 @@ class CopierFleet:
             self.invocations += 1
             self.last_id += 1
             self.work[self.last_id] = deque(records)
+
             self.started[self.last_id] = now
             self.source.active += 1
             self.source.peak = max(self.source.peak, self.source.active)
@@ -366,6 +367,7 @@ class CopierFleet:
     def _end(self, copier: int) -> None:
         now = self.events.now
         del self.work[copier]
+
         took = now - self.started.pop(copier)
         self.busy_ms += took
         self.longest_ms = max(self.longest_ms, took)
@@ -376,14 +378,19 @@ class CopierFleet:
 
 @dataclass
 class _ListerState:
-    invocation: Invocation
+    running: Running
+    invocation: Invocation  # what it has sent so far, complete once it ends
+    started: float  # simulated ms
+    scheduled_emits: int = 0
+    scheduled_tasks: int = 0
     pending: int = 0  # keys in the packer, not yet in a full record
     partition: int = 0  # the partition of the last key packed
 
 
 class ListerFleet:
-    """The list function behind its event source: an invocation is computed whole when it starts
-    (run_invocation), then its copy batches and new list tasks arrive at the times it sent them."""
+    """The list function behind its event source: an invocation runs (start_invocation) up to
+    each look at the copy queue, which happens at its simulated time; its copy batches and new
+    list tasks arrive at the times it sent them."""
 
     def __init__(self, ks: KeySet, a: Assumptions, c: Counters, events: Events, tasks: list[Task], copiers: CopierFleet, sqs: SqsTally, keys_per_batch: int) -> None:
         self.ks, self.a, self.c = ks, a, c
@@ -397,27 +404,49 @@ class ListerFleet:
         self.running: dict[int, _ListerState] = {}
         self.last_id = 0
         self.done_ms = 0.0  # when the last invocation ended
+        self.rng = random.Random(3)  # the copy batches' delays
+        self.delayed = 0  # copy batches sent with a delay, not visible yet
 
     def start(self) -> None:
         """Start invocations while tasks wait and the event source allows them."""
-        events, now = self.events, self.events.now
+        now = self.events.now
         while self.queue and self.source.active < self.source.allowed(now):
             task = self.queue.popleft()
-            invocation = run_invocation(task, self.ks, self.a, self.c)
+            running, invocation = start_invocation(task, self.ks, self.a, self.c)
             self.sqs.requests += 2
             self.sqs.billed += 2
             self.last_id += 1
-            self.running[self.last_id] = _ListerState(invocation)
+            self.running[self.last_id] = _ListerState(running, invocation, now)
             self.source.active += 1
             self.source.peak = max(self.source.peak, self.source.active)
-            for i, emit in enumerate(invocation.emits):
-                events.at(now + emit[0], self._send_copies, self.last_id, i)
-            for when, new in invocation.new_tasks:
-                events.at(now + when, self._task_queued, new)
-            events.at(now + invocation.end_ms, self._end, self.last_id)
+            self._run(self.last_id, None)
         if self.queue and self.source.active < self.source.maximum and not self.source.tick_pending:
             self.source.tick_pending = True
-            events.at(self.source.next_step(), self._tick)
+            self.events.at(self.source.next_step(), self._tick)
+
+    def _run(self, lister: int, backlog: int | None) -> None:
+        """Run an invocation on to its next look at the copy queue (or its end), and schedule
+        what it sent on the way."""
+        state, events = self.running[lister], self.events
+        try:
+            look = next(state.running) if backlog is None else state.running.send(backlog)
+        except StopIteration:
+            look = None
+        sent = state.invocation
+        for i in range(state.scheduled_emits, len(sent.emits)):
+            events.at(state.started + sent.emits[i][0], self._send_copies, lister, i)
+        for when, new in sent.new_tasks[state.scheduled_tasks :]:
+            events.at(state.started + when, self._task_queued, new)
+        state.scheduled_emits, state.scheduled_tasks = len(sent.emits), len(sent.new_tasks)
+        if look is None:
+            events.at(state.started + sent.end_ms, self._end, lister)
+        else:
+            events.at(state.started + look, self._look, lister)
+
+    def _look(self, lister: int) -> None:
+        self.sqs.requests += 1
+        self.sqs.billed += 1
+        self._run(lister, self.copiers.queue.records + self.delayed)
 
     def _tick(self) -> None:
         self.source.tick_pending = False
@@ -438,7 +467,7 @@ class ListerFleet:
         queue, by partition; one SendMessageBatch per MAX_ENTRIES_PER_BATCH records."""
         ks, kpb, bpb = self.ks, self.keys_per_batch, self.copiers.bytes_per_batch
         state = self.running[lister]
-        _, r0, r1, flush = state.invocation.emits[index]
+        _, r0, r1, flush, horizon = state.invocation.emits[index]
         pending, partition = state.pending, state.partition
         full_records = 0
         while r0 < r1:
@@ -448,14 +477,14 @@ class ListerFleet:
             pending += end - r0
             full, pending = divmod(pending, kpb)
             if full:
-                self.copiers.queue.put(partition, full, kpb)
+                self._put(partition, full, kpb, horizon)
                 full_records += full
             r0 = end
         sends = -(-full_records // MAX_ENTRIES_PER_BATCH)
         full_sends, last_send = divmod(full_records, MAX_ENTRIES_PER_BATCH)
         billed = full_sends * sqs_units(MAX_ENTRIES_PER_BATCH * bpb) + (sqs_units(last_send * bpb) if last_send else 0)
         if flush and pending:
-            self.copiers.queue.put(partition, 1, pending)
+            self._put(partition, 1, pending, horizon)
             full_records += 1
             sends += 1
             billed += 1
@@ -464,8 +493,21 @@ class ListerFleet:
         self.sqs.copy_sends += sends
         self.sqs.copy_billed += billed
         self.c.records += full_records
-        if full_records:
-            self.copiers.records_queued()
+
+    def _put(self, partition: int, records: int, keys: int, horizon: int) -> None:
+        """Records onto the copy queue: at once, or each after its own delay of 0 to ``horizon``
+        whole seconds (DelaySeconds, as copyspread.CopySpread draws them)."""
+        if not horizon:
+            self._visible(partition, keys, records, delayed=False)
+            return
+        self.delayed += records
+        for _ in range(records):
+            self.events.at(self.events.now + self.rng.randint(0, horizon) * 1000, self._visible, partition, keys, 1)
+
+    def _visible(self, partition: int, keys: int, records: int, delayed: bool = True) -> None:
+        self.delayed -= records if delayed else 0
+        self.copiers.queue.put(partition, records, keys)
+        self.copiers.records_queued()
         self.copiers.start()
 
 

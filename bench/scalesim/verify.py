@@ -3,7 +3,8 @@
 The real list_range runs over every task of a job (one lister at a time, FIFO) with fake S3 and
 SQS clients backed by the model and a clock that advances by the assumed latency of each
 request; the mirror (mirror.py) runs over the same job. Both must count the same invocations,
-split-offs, hand-ons, LIST pages, destination LISTs, probes, copy batches, keys and lister ms.
+split-offs, hand-ons, LIST pages, destination LISTs, probes, copy batches, keys, lister ms and
+looks at the copy queue (copyspread.CopySpread, here with nothing waiting).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from s3fanout.copyspread import CopySpread
 from s3fanout.keyspace import seed_ranges
 from s3fanout.lister import list_range
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, ListTask
@@ -80,19 +82,26 @@ def real_job(ks: KeySet, a: Assumptions) -> dict[str, int]:
     """A whole job listed by the real list_range, its tasks run one after another."""
     s3 = ModelS3(ks, a, int(object_size_mean(a.object_size)))
     queue = deque(ListTask("verify", "src", "dst", "", r.after, r.until) for r in seed_ranges("", a.seed_ranges))
-    invocations = split_off = hand_ons = batches = keys = lister_ms = 0
+    invocations = split_off = hand_ons = batches = keys = lister_ms = looks = 0
     while queue:
         task = queue.popleft()
         sqs = ModelSQS()
         s3.clock = 0
+
+        def remaining_ms(s3: ModelS3 = s3) -> int:
+            return a.lister_timeout_s * 1000 - s3.clock
+
+        spread = CopySpread(lambda: 0, a.copy_max_concurrency, remaining_ms) if a.copy_spread else None
         outcome = list_range(
             task,
             s3=s3,
             outbox=Outbox(sqs, BENCH_KEY, "list", "copy"),
-            remaining_ms=lambda s3=s3: a.lister_timeout_s * 1000 - s3.clock,
+            remaining_ms=remaining_ms,
             stop_margin_ms=a.stop_margin_ms,
+            spread=spread,
         )
         invocations += 1
+        looks += spread.looks if spread else 0
         # What it put back on the list queue: the rest of its range if it ran short, split-offs.
         handed_on = outcome.handed_on is not None
         new_tasks = [ListTask.from_json(BENCH_KEY.open(body)) for body in sqs.bodies.get("list", [])]
@@ -106,7 +115,7 @@ def real_job(ks: KeySet, a: Assumptions) -> dict[str, int]:
     return {
         "invocations": invocations, "split_off": split_off, "hand_ons": hand_ons,
         "list_pages": s3.pages, "dest_lists": s3.dest_lists, "probes": s3.probes,
-        "copy_batches": batches, "keys": keys, "lister_ms": lister_ms,
+        "copy_batches": batches, "keys": keys, "lister_ms": lister_ms, "copy_queue_looks": looks,
     }  # fmt: skip
 
 
@@ -118,9 +127,9 @@ def mirrored_job(ks: KeySet, a: Assumptions) -> dict[str, int]:
     while tasks:
         invocation = run_invocation(tasks.popleft(), ks, a, c)
         tasks.extend(task for _, task in invocation.new_tasks)
-        keys += sum(r1 - r0 for _, r0, r1, _ in invocation.emits)
+        keys += sum(r1 - r0 for _, r0, r1, _, _ in invocation.emits)
         pending = 0
-        for _, r0, r1, flush in invocation.emits:
+        for _, r0, r1, flush, _ in invocation.emits:
             pending += r1 - r0
             full, pending = divmod(pending, COPY_BATCH_MAX_KEYS)
             c.records += full
@@ -129,5 +138,5 @@ def mirrored_job(ks: KeySet, a: Assumptions) -> dict[str, int]:
     return {
         "invocations": c.invocations, "split_off": c.split_off, "hand_ons": c.hand_ons,
         "list_pages": c.list_pages, "dest_lists": c.dest_lists, "probes": c.probes,
-        "copy_batches": c.records, "keys": keys, "lister_ms": c.lister_ms,
+        "copy_batches": c.records, "keys": keys, "lister_ms": c.lister_ms, "copy_queue_looks": c.looks,
     }  # fmt: skip

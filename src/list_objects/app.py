@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from s3fanout import clients
 from s3fanout.counts import Counts
 from s3fanout.envvars import env_str
-from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, more_dest_clients, outbox, refuse
+from s3fanout.handling import batch_processor, bucket_clients, copy_spread, handle_record, logger, metrics, more_dest_clients, outbox, refuse
 from s3fanout.lister import ListOutcome, list_range
 from s3fanout.manifest import ManifestError
 from s3fanout.manifest_listing import list_manifest_part
@@ -35,7 +35,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         try:
             if task.manifest is not None:
                 return read_manifest_part(task, source_s3, dest_s3, remaining_ms)
-            outcome = list_range(task, s3=source_s3, dest_s3=dest_s3, more_dest_s3=more_dest_clients(task), outbox=outbox(), remaining_ms=remaining_ms)
+            spread = copy_spread(remaining_ms)
+            outcome = list_range(task, s3=source_s3, dest_s3=dest_s3, more_dest_s3=more_dest_clients(task), outbox=outbox(), remaining_ms=remaining_ms, spread=spread)
         except ListingError as error:
             # The store broke a rule listing relies on: asking again would loop or miss keys.
             refuse(record, error.code, str(error), "LIST_DLQ_URL", by="lister")

@@ -23,10 +23,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout import clients, progress_events
 from s3fanout.completion import job_letters, write_to_s3
+from s3fanout.copyspread import CopySpread
 from s3fanout.counts import Counts
 from s3fanout.deadletter import INVALID_MESSAGE, dead_letter_message
 from s3fanout.envvars import env_int, env_str
 from s3fanout.guard import HopLimitExceeded, Kind, Scope, admit, function_key
+from s3fanout.jobqueues import queue_depths
 from s3fanout.jobrecord import DEFAULT_RECORD_DAYS, JobRecord, JobTable, Verdict
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask
 from s3fanout.outbox import Outbox
@@ -108,6 +110,27 @@ def outbox() -> Outbox:
     """Where this function's messages go: sealed, and counted open in the job record."""
     key, _ = configuration()
     return Outbox(clients.sqs(), key, os.environ.get("LIST_QUEUE_URL"), os.environ.get("COPY_QUEUE_URL"), job_table())
+
+
+def copy_spread(remaining_ms: Callable[[], int]) -> CopySpread | None:
+    """How a lister spreads its copy batches over time (copyspread.py): by the copy queue's
+    backlog and the copiers the stack runs at most (COPY_MAX_CONCURRENCY; without it, as in local
+    mode, batches go out undelayed). A backlog that cannot be read counts as none."""
+    copiers = env_int("COPY_MAX_CONCURRENCY", 0) if os.environ.get("COPY_MAX_CONCURRENCY") else 0
+    url = os.environ.get("COPY_QUEUE_URL")
+    if not copiers or not url:
+        return None
+    sqs = clients.sqs()
+
+    def waiting() -> int:
+        try:
+            visible, _, delayed = queue_depths(sqs, url)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("copy queue backlog unknown: copy batches go out undelayed", extra={"error": str(error)})
+            return 0
+        return visible + delayed
+
+    return CopySpread(waiting, copiers, remaining_ms)
 
 
 def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callable[[Kind], Counts | Mapping[str, Counts]]) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from s3fanout.compare import Action, Decision, DecisionGroup, JointGroup, copy_everything, merge_join_each
+from s3fanout.copyspread import CopySpread
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, Destination, ListTask, dest_key
@@ -41,13 +42,14 @@ class CopySender:
     """A list task's copies to one of its destinations (the first by default): packed into copy
     batches (CopyBatchPacker, with the task's regions and options and the destination's key
     rewrite), and the full ones sent through the outbox together, ten to a SendMessageBatch, when
-    the lister has settled a page or a chunk (``send``); counted in ``counts``."""
+    the lister has settled a page or a chunk (``send``); counted in ``counts``. With ``spread``
+    each batch is delayed by its own share of the copy queue's backlog (copyspread.py)."""
 
-    def __init__(self, task: ListTask, outbox: Outbox, counts: Counts, dest: Destination | None = None) -> None:
+    def __init__(self, task: ListTask, outbox: Outbox, counts: Counts, dest: Destination | None = None, spread: CopySpread | None = None) -> None:
         dest = dest or task.destinations[0]
         regions = (task.source_region, dest.region)
         self._packer = CopyBatchPacker(dest.job_id, task.source_bucket, dest.bucket, regions=regions, options=task.options, rekey=dest.rekey(task.prefix))
-        self._outbox, self._counts = outbox, counts
+        self._outbox, self._counts, self._spread = outbox, counts, spread
         self._ready: list[CopyBatch] = []
 
     def add(self, item: CopyItem) -> None:
@@ -56,7 +58,7 @@ class CopySender:
     def send(self) -> None:
         """Send the full batches."""
         if self._ready:
-            self._outbox.copy_batches(self._ready)
+            self._outbox.copy_batches(self._ready, self._spread.delays(len(self._ready)) if self._spread else 0)
             self._counts.copy_batches_sent += len(self._ready)
             self._ready = []
 
@@ -98,6 +100,7 @@ def list_range(
     stop_margin_ms: int = DEFAULT_STOP_MARGIN_MS,
     dest_s3: S3Client | None = None,
     more_dest_s3: Sequence[S3Client] = (),
+    spread: CopySpread | None = None,
 ) -> ListOutcome:
     """Decide every key of the task's range and act on it: queue copies, or delete orphans.
 
@@ -114,6 +117,8 @@ def list_range(
     Every message goes through ``outbox`` (sealed, counted open); a task handed on or split off
     counts one more hop. ``s3`` is the source's client, ``dest_s3`` the first destination's and
     ``more_dest_s3`` the others' (each of its bucket's region; the source's client when absent).
+    ``spread`` delays each copy batch by a random share of the copy queue's backlog, so that the
+    copiers' work is not in key order (copyspread.py).
     """
     if task.all_versions:
         from s3fanout.version_lister import list_version_range
@@ -124,7 +129,7 @@ def list_range(
     sides = []
     for dest, client in zip(task.destinations, dest_clients, strict=True):
         counts = Counts()
-        sides.append(_Side(dest, client, counts, CopySender(task, outbox, counts, dest)))
+        sides.append(_Side(dest, client, counts, CopySender(task, outbox, counts, dest, spread)))
     first = sides[0]
     current = task
     pages_to_survey = 1

@@ -37,22 +37,26 @@ class Outbox:
     def list_tasks(self, tasks: Sequence[ListTask]) -> None:
         self._send("list", self.list_url, tasks)
 
-    def copy_batches(self, batches: Sequence[CopyBatch], delay_seconds: int = 0) -> None:
+    def copy_batches(self, batches: Sequence[CopyBatch], delay_seconds: int | Sequence[int] = 0) -> None:
+        """Put copy batches on the copy queue, all delayed by ``delay_seconds`` or (a sequence)
+        each by its own."""
         self._send("copy", self.copy_url, batches, delay_seconds)
 
-    def _send(self, queue: str, url: str | None, messages: Sequence[ListTask | CopyBatch], delay_seconds: int = 0) -> None:
+    def _send(self, queue: str, url: str | None, messages: Sequence[ListTask | CopyBatch], delay_seconds: int | Sequence[int] = 0) -> None:
         if not messages:
             return
         if url is None:
             raise ValueError(f"this outbox has no {queue} queue")
+        delays = [delay_seconds] * len(messages) if isinstance(delay_seconds, int) else list(delay_seconds)
         # Ordered by job, so that what was not sent can be given back to the right records.
-        ordered = sorted(messages, key=lambda message: message.job_id)
+        by_job = sorted(zip(messages, delays, strict=True), key=lambda pair: pair[0].job_id)
+        ordered = [message for message, _ in by_job]
         per_job = Counter(job_id for message in ordered for job_id in message.job_ids)
         if self.ledger is not None:
             for job_id, count in per_job.items():
                 self.ledger.opened(job_id, queue, count)
         try:
-            send_messages(self.sqs, url, [self.key.seal(message.to_json()) for message in ordered], delay_seconds=delay_seconds)
+            send_messages(self.sqs, url, [self.key.seal(message.to_json()) for message in ordered], delay_seconds=[delay for _, delay in by_job])
         except SendFailed as failure:
             if self.ledger is not None:
                 # The unsent are the last ``unsent`` messages, in order.

@@ -57,22 +57,27 @@ def send_messages(
     sqs: SQSClient,
     queue_url: str,
     bodies: Sequence[str],
-    delay_seconds: int = 0,
+    delay_seconds: int | Sequence[int] = 0,
     attributes: dict[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Put every body on the queue, resending failed entries; raise SendFailed, saying how many
     were not sent, if any never made it.
 
+    ``delay_seconds`` delays every message, or (a sequence) each body by its own.
     ``attributes`` become string message attributes of every message.
     """
     message_attributes: dict[str, MessageAttributeValueTypeDef] = {
         name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()
     }
+    delays = [delay_seconds] * len(bodies) if isinstance(delay_seconds, int) else list(delay_seconds)
+    if len(delays) != len(bodies):
+        raise ValueError(f"{len(delays)} delays for {len(bodies)} messages")
     unsent = len(bodies)
     for group in group_for_batches(bodies):
+        sent = len(bodies) - unsent
         try:
-            _send_group(sqs, queue_url, group, delay_seconds, message_attributes, sleep)
+            _send_group(sqs, queue_url, list(zip(group, delays[sent : sent + len(group)], strict=True)), message_attributes, sleep)
         except SendFailed as failure:
             raise SendFailed(str(failure), unsent - len(group) + failure.unsent) from failure.__cause__
         unsent -= len(group)
@@ -81,17 +86,16 @@ def send_messages(
 def _send_group(
     sqs: SQSClient,
     queue_url: str,
-    group: list[str],
-    delay_seconds: int,
+    group: list[tuple[str, int]],
     message_attributes: dict[str, MessageAttributeValueTypeDef],
     sleep: Callable[[float], None],
 ) -> None:
-    """One SendMessageBatch request's bodies, resending failed entries; SendFailed says how many
-    of them never made it."""
-    entries = {str(index): body for index, body in enumerate(group)}
+    """One SendMessageBatch request's bodies (each with its delay), resending failed entries;
+    SendFailed says how many of them never made it."""
+    entries = {str(index): message for index, message in enumerate(group)}
     for attempt in range(SEND_ATTEMPTS):
         request: list[SendMessageBatchRequestEntryTypeDef] = []
-        for entry_id, body in entries.items():
+        for entry_id, (body, delay_seconds) in entries.items():
             entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
             if message_attributes:
                 entry["MessageAttributes"] = message_attributes

@@ -184,3 +184,52 @@ def test_a_task_the_stack_did_not_send_touches_nothing(aws: Aws, body: str, seal
         assert [o["Key"] for o in aws.s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["precious"]
     [letter] = aws.dead_letters(aws.queues.list_dlq_url)
     assert letter.code == "InvalidMessage" and reason in letter.message
+
+
+def sent_delays(aws: Aws, run: Any) -> list[int]:
+    """The DelaySeconds of every copy batch the lister sends while ``run()`` runs."""
+    delays: list[int] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        if params["QueueUrl"] == aws.queues.copy_url:
+            delays.extend(entry["DelaySeconds"] for entry in params["Entries"])
+
+    clients.sqs().meta.events.register("provide-client-params.sqs.SendMessageBatch", capture)
+    run()
+    return delays
+
+
+@pytest.mark.parametrize("copiers, spread", [("1", True), (None, False)])
+def test_a_deployed_lister_spreads_its_batches_over_the_copy_backlog_and_local_mode_does_not(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, copiers: str | None, spread: bool
+) -> None:
+    fill(aws, [f"k{i:04d}" for i in range(2_000)])
+    waiting = [{"Id": str(i), "MessageBody": "older batch"} for i in range(10)]
+    for _ in range(30):  # 300 batches wait: one copier takes about 60 s over them
+        aws.sqs.send_message_batch(QueueUrl=aws.queues.copy_url, Entries=waiting)
+    if copiers:
+        monkeypatch.setenv("COPY_MAX_CONCURRENCY", copiers)
+
+    delays = sent_delays(aws, lambda: app.lambda_handler(aws.event(aws.queues.list_url, task()), context()))
+
+    assert len(delays) == 20
+    if spread:
+        assert all(0 <= d <= 60 for d in delays) and len(set(delays)) > 5
+        depths = aws.sqs.get_queue_attributes(QueueUrl=aws.queues.copy_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        assert int(depths["Attributes"]["ApproximateNumberOfMessagesDelayed"]) > 0
+    else:
+        assert set(delays) == {0}
+
+
+def test_a_copy_backlog_that_cannot_be_read_sends_batches_at_once(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(aws, [f"k{i:04d}" for i in range(300)])
+    monkeypatch.setenv("COPY_MAX_CONCURRENCY", "1")
+
+    def refused(**_: Any) -> None:
+        raise handling.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetQueueAttributes")
+
+    monkeypatch.setattr(clients.sqs(), "get_queue_attributes", refused)
+    delays = sent_delays(aws, lambda: app.lambda_handler(aws.event(aws.queues.list_url, task()), context()))
+
+    assert delays == [0, 0, 0]
+    assert sorted(copied_keys(aws)) == [f"k{i:04d}" for i in range(300)]

@@ -98,3 +98,18 @@ def test_delay_seconds_passes_through_to_every_entry_and_resend(delay):
     sqs = FakeSQS(fail_times={"b": 1})
     send_messages(sqs, URL, ["a", "b"], delay_seconds=delay, sleep=no_sleep)
     assert {e["DelaySeconds"] for r in sqs.batch_requests for e in r["Entries"]} == {delay}
+
+
+def test_each_message_can_have_its_own_delay_and_keeps_it_when_resent():
+    sqs = FakeSQS(fail_times={"b": 1})
+    bodies = [f"m{i}" for i in range(12)] + ["b"]
+    delays = list(range(12)) + [900]
+    send_messages(sqs, URL, bodies, delay_seconds=delays, sleep=no_sleep)
+    sent = {e["MessageBody"]: e["DelaySeconds"] for r in sqs.batch_requests for e in r["Entries"]}
+    assert sent == dict(zip(bodies, delays, strict=True))
+    assert [e["DelaySeconds"] for r in sqs.batch_requests for e in r["Entries"] if e["MessageBody"] == "b"] == [900, 900]
+
+
+def test_a_delay_for_each_message_must_match_the_messages():
+    with pytest.raises(ValueError, match="2 delays for 3 messages"):
+        send_messages(FakeSQS(), URL, ["a", "b", "c"], delay_seconds=[1, 2], sleep=no_sleep)

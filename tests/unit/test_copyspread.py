@@ -1,0 +1,79 @@
+import random
+
+import pytest
+
+from s3fanout.copyspread import COPIER_BATCHES_PER_SECOND, LOOK_EVERY_MS, SQS_MAX_DELAY_SECONDS, CopySpread, spread_horizon
+from s3fanout.lister import list_range
+from s3fanout.messages import CopyBatch
+from s3fanout.outbox import Outbox
+from tests.unit.fake_aws import KEY, FakeS3, FakeSQS
+from tests.unit.test_lister import COPY_URL, LIST_URL, task
+
+
+class Clock:
+    """remaining_ms of an invocation whose time passes only when the test says so."""
+
+    def __init__(self) -> None:
+        self.left = 900_000
+
+    def __call__(self) -> int:
+        return self.left
+
+
+def test_nothing_waiting_or_no_copiers_means_no_delay():
+    assert spread_horizon(0, 100) == 0
+    assert spread_horizon(10**6, 0) == 0
+
+
+def test_the_horizon_is_the_copiers_best_time_for_the_backlog_up_to_sqs_limit():
+    assert spread_horizon(10_000, 100) == 10_000 // (100 * COPIER_BATCHES_PER_SECOND)
+    assert spread_horizon(10_000, 100) > spread_horizon(1_000, 100) > 0
+    assert spread_horizon(10_000, 1_000) < spread_horizon(10_000, 100)
+    assert spread_horizon(10**9, 1_000) == SQS_MAX_DELAY_SECONDS
+
+
+def test_the_backlog_is_read_once_per_look_interval_of_the_invocations_clock():
+    clock, reads = Clock(), []
+
+    def backlog():
+        reads.append(clock())
+        return 5_000
+
+    spread = CopySpread(backlog, 100, clock, random.Random(1))
+    for _ in range(5):
+        spread.delays(10)
+    clock.left -= LOOK_EVERY_MS - 1
+    spread.delays(10)
+    assert spread.looks == 1
+    clock.left -= 1
+    spread.delays(10)
+    assert spread.looks == 2 and reads == [900_000, 900_000 - LOOK_EVERY_MS]
+
+
+def test_delays_are_whole_seconds_up_to_the_horizon_and_not_all_alike():
+    spread = CopySpread(lambda: 50_000, 100, Clock(), random.Random(2))
+    horizon = spread.horizon()
+    delays = spread.delays(1_000)
+    assert horizon > 10
+    assert all(isinstance(d, int) and 0 <= d <= horizon for d in delays)
+    assert len(set(delays)) > horizon // 2
+
+
+def test_a_lister_with_a_spread_sends_every_key_once_each_batch_with_its_own_delay():
+    keys = [f"k/{i:05d}" for i in range(2_345)]
+    s3, sqs = FakeS3(keys), FakeSQS()
+    spread = CopySpread(lambda: 20_000, 50, Clock(), random.Random(3))
+    list_range(task(), s3=s3, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=Clock(), spread=spread)
+    entries = [e for r in sqs.batch_requests if r["QueueUrl"] == COPY_URL for e in r["Entries"]]
+    sent = [item.key for body in sqs.bodies(COPY_URL) for item in CopyBatch.from_json(body).items]
+    assert sorted(sent) == keys
+    assert len(entries) == 24 and len({e["DelaySeconds"] for e in entries}) > 1
+    assert all(0 <= e["DelaySeconds"] <= spread.horizon() for e in entries)
+
+
+@pytest.mark.parametrize("backlog", [(0, 100), (400, 100), (10**6, 0)])
+def test_a_short_backlog_sends_batches_at_once(backlog):
+    s3, sqs = FakeS3([f"k{i:03d}" for i in range(250)]), FakeSQS()
+    spread = CopySpread(lambda: backlog[0], backlog[1], Clock())
+    list_range(task(), s3=s3, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=Clock(), spread=spread)
+    assert {e["DelaySeconds"] for r in sqs.batch_requests for e in r["Entries"]} == {0}
