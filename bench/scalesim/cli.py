@@ -19,9 +19,9 @@ from s3fanout.estimate import Prices
 
 from .assumptions import Assumptions, object_size_mean
 from .model import DISTRIBUTIONS
-from .report import policy, print_text, print_verify
+from .report import policy, print_resync, print_text, print_verify
 from .simulate import DESIGNS, CopyQueue, run_scenario
-from .verify import verify
+from .verify import resync, verify
 
 
 def parse_count(text: str) -> int:
@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--verify", action="store_true", help="only check the simulated lister against the real list_range")
     parser.add_argument("--verify-keys", type=parse_count, default=200_000, metavar="N", help="keys per distribution for --verify (default: 200k)")
+    parser.add_argument(
+        "--resync",
+        type=parse_count,
+        metavar="N",
+        help="only count the requests of a re-run over N unchanged keys (destination holding every key), with the real list_range",
+    )
     defaults = Assumptions.defaults()
     for f in fields(Assumptions):
         flag = "--" + f.name.replace("_", "-")
@@ -93,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.verify:
         return run_verify(args, distributions, a)
+    if args.resync:
+        return run_resync(args, distributions, a)
     started = time.perf_counter()
     jobs = [(d, n, design, asdict(a), asdict(prices)) for n in sizes for d in distributions for design in designs]
     jobs.sort(key=lambda j: (-j[1], j[2] != "project"))  # the long ones first
@@ -128,6 +136,15 @@ def run_verify(args: argparse.Namespace, distributions: list[str], a: Assumption
     else:
         print_verify(rows, args.verify_keys, va.lister_timeout_s)
     return 0 if all(row["agree"] for row in rows) else 1
+
+
+def run_resync(args: argparse.Namespace, distributions: list[str], a: Assumptions) -> int:
+    rows = resync(distributions, args.resync, a)
+    if args.json:
+        print(json.dumps({"resync": rows}, indent=2))
+    else:
+        print_resync(rows, args.resync)
+    return 0
 
 
 def scenarios(outputs: list[dict[str, Any]], sizes: list[int], distributions: list[str], designs: list[str]) -> list[dict[str, Any]]:

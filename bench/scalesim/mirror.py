@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from s3fanout.copyspread import LOOK_EVERY_MS, spread_horizon
 from s3fanout.keyspace import KeyRange
-from s3fanout.lister import SURVEY_EVERY_PAGES, split_policy
+from s3fanout.lister import SURVEY_EVERY_PAGES, first_survey_page, split_plan
 
 from .assumptions import Assumptions
 from .model import PAGE_KEYS, KeySet
@@ -28,6 +28,7 @@ class Task:
     hi: int  # rank after its last key
     resumed: int = 0
     split: bool = True  # this project's design (False: the 95-range design, no splitting)
+    expected: int | None = None  # the keys its splitter expected it to hold (ListTask.expected_keys)
 
 
 @dataclass
@@ -84,9 +85,9 @@ def run_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters, backlog:
         return stop.value
 
 
-def split_decision(ks: KeySet, task: Task, page: list[str]) -> tuple[list[KeyRange], int]:
-    """lister.split_policy on a page of real keys, its probes answered by the model: the parts
-    it cuts the rest of the task's range into, and the probes it made."""
+def split_decision(ks: KeySet, task: Task, page: list[str]) -> tuple[list[KeyRange], int, int]:
+    """lister.split_plan on a page of real keys, its probes answered by the model: the parts it
+    cuts the rest of the task's range into, the keys it expects in each, and the probes it made."""
     probes = 0
 
     def exists_after(key: str) -> bool:
@@ -94,8 +95,8 @@ def split_decision(ks: KeySet, task: Task, page: list[str]) -> tuple[list[KeyRan
         probes += 1
         return ks.exists_after(key, task.until)
 
-    parts = split_policy(page, KeyRange(page[-1], task.until), exists_after)
-    return parts, probes
+    parts, part_keys = split_plan(page, KeyRange(page[-1], task.until), exists_after)
+    return parts, part_keys, probes
 
 
 class _Lister:
@@ -111,7 +112,7 @@ class _Lister:
         self.page_ms = a.list_page_ms + a.sqs_send_ms
         self.compare = a.compare and task.split  # the original design copies without comparing
         self.current = task
-        self.pages_to_survey = 1
+        self.pages_to_survey = first_survey_page(task.expected)
         self.spread = task.split and a.copy_spread  # the original design sent batches undelayed
         self.looked_at: int | None = None
         self.horizon = 0
@@ -150,9 +151,10 @@ class _Lister:
                 self.pages_to_survey -= k
                 if self.pages_to_survey <= 0:
                     self.pages_to_survey = SURVEY_EVERY_PAGES
-                    parts = self._survey(page_start, pos)
+                    parts, part_keys = self._survey(page_start, pos)
                     if len(parts) > 1:
-                        self.current = self._split(pos, parts)
+                        self.current = self._split(pos, parts, part_keys)
+                        self.pages_to_survey = first_survey_page(part_keys)
                         return True
             if pos >= hi:  # the LIST past the range's end
                 self.t += a.list_page_ms
@@ -187,24 +189,24 @@ class _Lister:
         full = end - page_start == PAGE_KEYS
         return not (self.task.split and full and hi < self.ks.n and self.current.until is not None and self.ks.key(hi - 1) != self.current.until)
 
-    def _survey(self, first: int, end: int) -> list[KeyRange]:
-        parts, probes = split_decision(self.ks, self.current, self.ks.keys(first, end - first))
+    def _survey(self, first: int, end: int) -> tuple[list[KeyRange], int]:
+        parts, part_keys, probes = split_decision(self.ks, self.current, self.ks.keys(first, end - first))
         c = self.c
         c.probes += probes
         if probes:
             c.surveys += 1
             c.probes_per_survey[probes] = c.probes_per_survey.get(probes, 0) + 1
         self.t += probes * self.a.probe_ms
-        return parts
+        return parts, part_keys
 
-    def _split(self, pos: int, parts: list[KeyRange]) -> Task:
+    def _split(self, pos: int, parts: list[KeyRange], part_keys: int) -> Task:
         """Parts 2.. go to other listers; this lister goes on with part 1, listing it afresh."""
         ks, c = self.ks, self.c
         c.splits += 1
         c.split_off += len(parts) - 1
         c.list_sends += 1
         for part in parts[1:]:
-            new = Task(part.after, part.until, ks.rank(part.after), ks.upper(part.until), 0, True)
+            new = Task(part.after, part.until, ks.rank(part.after), ks.upper(part.until), 0, True, part_keys)
             c.empty_split_off += new.hi <= new.lo
             self.new_tasks.append((self.t, new))
         first = parts[0]

@@ -22,8 +22,10 @@ def duration(seconds: float) -> str:
     if seconds < 100:
         return f"{seconds:.1f} s"
     if seconds < 6000:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+        whole = round(seconds)
+        return f"{whole // 60} min {whole % 60:02d} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def policy() -> dict[str, int]:
@@ -43,6 +45,7 @@ def policy() -> dict[str, int]:
 ROWS: list[tuple[str, str]] = [
     ("listing done", "listing_done_s"),
     ("copying done", "copying_done_s"),
+    ("  floor: hot partition or copiers (done/floor)", "copying_floor_s"),
     ("peak listers", "peak_listers"),
     ("peak copiers", "peak_copiers"),
     ("keys never listed", "keys_never_listed"),
@@ -68,6 +71,8 @@ def cell(r: dict[str, Any], key: str) -> str:
     v = r[key]
     if key in ("listing_done_s", "copying_done_s"):
         return duration(v)
+    if key == "copying_floor_s":
+        return f"{duration(v)} ({r['copying_done_s'] / v:.2f}x)" if v else "-"
     if key == "split_off":
         return f"{v:,} / {r['empty_split_off']:,}"
     if key == "list_pages":
@@ -117,3 +122,15 @@ def print_verify(rows: list[dict[str, Any]], keys: int, lister_timeout_s: int) -
         print(f"  {row['distribution']:8} {'agree' if row['agree'] else 'DIFFER'}  real {row['real']}")
         if not row["agree"]:
             print(f"  {'':8}         sim  {row['simulated']}")
+
+
+def print_resync(rows: list[dict[str, Any]], keys: int) -> None:
+    print(f"a re-run over {count_label(keys)} unchanged keys (the destination holds every key), the real list_range, tasks one after another:")
+    print(f"  {'':8} {'LIST requests':>13} {'source pages':>12} {'destination':>11} {'probes':>6} {'per 1M keys':>11} {'list tasks':>10} {'lister s':>8}")
+    for row in rows:
+        r = row["real"]
+        lists = r["list_pages"] + r["dest_lists"] + r["probes"]
+        print(
+            f"  {row['distribution']:8} {lists:>13,} {r['list_pages']:>12,} {r['dest_lists']:>11,} {r['probes']:>6,}"
+            f" {lists * 1_000_000 // keys:>11,} {r['invocations']:>10,} {r['lister_ms'] // 1000:>8,}"
+        )

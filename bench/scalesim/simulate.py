@@ -27,7 +27,7 @@ from typing import Any
 
 from s3fanout.estimate import JobPlan, Prices, estimate_cost
 from s3fanout.keyspace import seed_ranges
-from s3fanout.messages import CopyBatchPacker, CopyItem
+from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatchPacker, CopyItem
 from s3fanout.queues import MAX_ENTRIES_PER_BATCH
 
 from .assumptions import Assumptions, object_size_mean
@@ -185,6 +185,8 @@ class RunResult:
     longest_copier_s: float
     hottest_partition: str
     hottest_partition_copies: int
+    # The least copying can take: the busiest partition at its write limit, or every copier busy.
+    copying_floor_s: float
     cost: dict[str, float]
     cost_usd: float
     dry_run_estimate_usd: float | None
@@ -541,6 +543,15 @@ class DeployedRun:
         self.events.play()
         assert not self.copy_queue and not self.listers.queue, "simulation ended with work queued"
 
+    def copying_floor_s(self, hottest_copies: int, copies: int) -> float:
+        """The busiest partition's copies at its write limit, or all copies with every copier
+        busy (each batch of keys in rounds of copy_concurrency), whichever is longer."""
+        a = self.a
+        per_copier = COPY_BATCH_MAX_KEYS / (math.ceil(COPY_BATCH_MAX_KEYS / a.copy_concurrency) * a.copy_ms() / 1000)
+        copiers = copies / (a.copy_max_concurrency * per_copier)
+        partition = hottest_copies / a.partition_writes_per_s if a.partition_writes_per_s else 0.0
+        return max(copiers, partition)
+
     def result(self, prices: Prices, wall: float) -> RunResult:
         ks, a, c, design = self.ks, self.a, self.c, self.design
         copiers, listers, writes, sqs = self.copiers, self.listers, self.copiers.writes, self.sqs
@@ -597,6 +608,7 @@ class DeployedRun:
             busy_partitions=writes.busy_ms / (copying_done - first_copy) if copying_done > first_copy else 0.0,
             hottest_partition=hottest.label,
             hottest_partition_copies=hottest.copies,
+            copying_floor_s=self.copying_floor_s(hottest.copies, keys_copied),
             cost={k: round(v, 4) for k, v in cost.items()},
             cost_usd=sum(cost.values()),
             dry_run_estimate_usd=dry_run,

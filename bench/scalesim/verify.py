@@ -28,10 +28,11 @@ BENCH_KEY = MessageKey(b"bench-scale")
 
 
 class ModelS3:
-    """ListObjectsV2 over a modelled source bucket and an empty destination, on a simulated clock."""
+    """ListObjectsV2 over a modelled source bucket and a destination that is empty (or, with
+    ``dest_full``, holds the same keys), on a simulated clock."""
 
-    def __init__(self, ks: KeySet, a: Assumptions, size: int) -> None:
-        self.ks, self.a, self.size = ks, a, size
+    def __init__(self, ks: KeySet, a: Assumptions, size: int, dest_full: bool = False) -> None:
+        self.ks, self.a, self.size, self.dest_full = ks, a, size, dest_full
         self.clock = 0
         self.pages = self.dest_lists = self.probes = 0
 
@@ -45,7 +46,7 @@ class ModelS3:
         else:
             self.clock += self.a.list_page_ms
             self.pages += 1
-        if request["Bucket"] == "dst":
+        if request["Bucket"] == "dst" and not self.dest_full:
             return {"KeyCount": 0, "IsTruncated": False}
         start = request.get("ContinuationToken") or request.get("StartAfter")
         first = self.ks.rank(start) if start else 0
@@ -78,9 +79,15 @@ def verify(distributions: list[str], n: int, a: Assumptions) -> list[dict[str, A
     return rows
 
 
-def real_job(ks: KeySet, a: Assumptions) -> dict[str, int]:
+def resync(distributions: list[str], n: int, a: Assumptions) -> list[dict[str, Any]]:
+    """For each distribution, the real list_range's requests over a job whose destination already
+    holds every key (a re-run after a finished copy): all LIST requests, no copy."""
+    return [{"distribution": d, "keys": n, "real": real_job(make_keyset(d, n), a, dest_full=True)} for d in distributions]
+
+
+def real_job(ks: KeySet, a: Assumptions, dest_full: bool = False) -> dict[str, int]:
     """A whole job listed by the real list_range, its tasks run one after another."""
-    s3 = ModelS3(ks, a, int(object_size_mean(a.object_size)))
+    s3 = ModelS3(ks, a, int(object_size_mean(a.object_size)), dest_full)
     queue = deque(ListTask("verify", "src", "dst", "", r.after, r.until) for r in seed_ranges("", a.seed_ranges))
     invocations = split_off = hand_ons = batches = keys = lister_ms = looks = 0
     while queue:

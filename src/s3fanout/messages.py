@@ -645,6 +645,9 @@ class ListTask:
     # other destinations, listed over the same range.
     dest_prefix: str | None = None
     more_dests: tuple[Destination, ...] = ()
+    # The keys the lister that split this part off expected it to hold (None: not a split-off
+    # part): a small part is not surveyed at its first page (lister.first_survey_page).
+    expected_keys: int | None = None
     kind: str = field(default="list", init=False)
 
     @property
@@ -689,6 +692,7 @@ class ListTask:
             | _versions(self.all_versions, self.as_of, self.after_version)
             | ({} if self.dest_prefix is None else {"dst_prefix": self.dest_prefix})
             | ({"more": [dest.to_dict() for dest in self.more_dests]} if self.more_dests else {})
+            | ({} if self.expected_keys is None else {"exp": self.expected_keys})
         )
 
     @classmethod
@@ -719,6 +723,7 @@ class ListTask:
             **_parse_versions(data),
             dest_prefix=_optional_str(data, "dst_prefix"),
             more_dests=_more_dests(data),
+            expected_keys=_int(data, "exp") if data.get("exp") is not None else None,
         )
 
     def __post_init__(self) -> None:

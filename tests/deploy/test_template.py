@@ -66,7 +66,7 @@ EXPECTED_PARAMETER_DEFAULTS = {
     "MoreDestinationBuckets": "",
     "PowertoolsLayerVersion": 38,
     "MaxReceiveCount": 5,
-    "ListMaxConcurrency": 50,
+    "ListMaxConcurrency": 100,
     "CopyBatchSize": 10,
     "CopyMaxConcurrency": 100,
     "CopyConcurrency": 16,

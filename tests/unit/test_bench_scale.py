@@ -25,7 +25,7 @@ def test_the_model_answers_probes_as_a_listing_would():
 def test_splits_are_the_project_policys_on_the_models_keys():
     ks = make_keyset("single", 200_000)
     page = ks.keys(0, 1_000)
-    parts, probes = split_decision(ks, Task(None, None, 0, ks.n), page)
+    parts, _, probes = split_decision(ks, Task(None, None, 0, ks.n), page)
     assert len(parts) > 1 and probes > 0
     assert parts == split_policy(page, KeyRange(page[-1], None), lambda key: ks.exists_after(key, None))
 

@@ -149,3 +149,11 @@ def test_a_list_task_carries_its_manifest_part_and_the_rows_handled() -> None:
     bad["manifest"] = {"uri": "s3://x/y", "format": "parquet"}
     with pytest.raises(InvalidMessage, match="needs an index"):
         ListTask.from_json(json.dumps(bad))
+
+
+def test_a_split_off_parts_expected_keys_survive_json_and_are_left_out_when_unknown():
+    part = ListTask("job", "src", "dst", after="a", until="b", expected_keys=9_876)
+    assert ListTask.from_json(part.to_json()) == part
+    assert '"exp"' not in ListTask("job", "src", "dst").to_json()
+    with pytest.raises(InvalidMessage):
+        ListTask.from_json(part.to_json().replace("9876", "-1"))

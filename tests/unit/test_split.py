@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3fanout.keyspace import KeyRange, split_range, survey
-from s3fanout.lister import list_range
+from s3fanout.lister import KEYS_PER_PART, list_range
 from s3fanout.messages import CopyBatch, ListTask
 from s3fanout.outbox import Outbox
 from tests.unit.fake_aws import KEY, FakeS3, FakeSQS
@@ -80,11 +80,11 @@ def run_fleet(s3: FakeS3, first: ListTask) -> tuple[Counter, int]:
 
 
 def test_a_single_prefix_bucket_is_listed_by_many_listers_and_every_key_once():
-    keys = make_keys("uuid", 60_000, random.Random(2))
+    keys = make_keys("uuid", 150_000, random.Random(2))
     sent, tasks = run_fleet(FakeS3(keys), ListTask("job", "src", "dst"))
     assert sent == Counter(keys)
-    # Split, recursively, but not below a few pages per lister.
-    assert 4 <= tasks <= 60_000 // 2_000
+    # Split, recursively, but not below many pages per lister.
+    assert 4 <= tasks <= 150_000 // (KEYS_PER_PART // 2)
 
 
 def test_a_small_range_is_not_split():

@@ -7,10 +7,22 @@ import math
 from s3fanout.compare import Action, Decision, DecisionGroup
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, survey
-from s3fanout.lister import KEYS_PER_PART, MAX_PARTS, SPLIT_MIN_KEYS, SURVEY_MIN_PAGE_KEYS, _split_rest, split_policy
+from s3fanout.lister import (
+    KEYS_PER_PART,
+    MAX_PARTS,
+    SPLIT_MIN_KEYS,
+    SURVEY_EVERY_PAGES,
+    SURVEY_MIN_PAGE_KEYS,
+    _split_rest,
+    first_survey_page,
+    list_range,
+    split_plan,
+    split_policy,
+)
 from s3fanout.messages import ListTask
+from s3fanout.outbox import Outbox
 from s3fanout.s3ops import ListedObject
-from tests.unit.fake_aws import FakeS3, client_error
+from tests.unit.fake_aws import KEY, FakeS3, FakeSQS, client_error
 
 
 def even_hex_keys(count: int) -> list[str]:
@@ -84,7 +96,7 @@ def test_the_lister_probes_the_source_when_copying():
     keys = even_hex_keys(200_000)
     s3 = FakeS3(keys)
     counts = Counts()
-    parts = _split_rest(s3, s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), counts)
+    parts, _ = _split_rest(s3, s3, ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), counts)
     assert parts == split_policy(keys[:1_000], KeyRange(keys[999], None), Probe(keys, None))
     assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"src"}
     # Every probe is a LIST request the job pays for.
@@ -95,7 +107,7 @@ def test_the_lister_probes_the_destination_when_deleting():
     keys = even_hex_keys(200_000)
     s3 = FakeS3(buckets={"dst": keys})
     task = ListTask("job", "src", "dst", mode="delete")
-    parts = _split_rest(s3, s3, task, group_of(keys[:1_000], dest=True), Counts())
+    parts, _ = _split_rest(s3, s3, task, group_of(keys[:1_000], dest=True), Counts())
     assert len(parts) > 1 and {r["Bucket"] for r in s3.list_requests} == {"dst"}
 
 
@@ -106,4 +118,30 @@ class FailingS3(FakeS3):
 
 def test_a_failed_probe_leaves_the_range_whole_instead_of_failing_it():
     keys = even_hex_keys(200_000)
-    assert _split_rest(FailingS3(keys), FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), Counts()) == []
+    assert _split_rest(FailingS3(keys), FailingS3(keys), ListTask("job", "src", "dst"), group_of(keys[:1_000], dest=False), Counts()) == ([], 0)
+
+
+def test_each_part_is_expected_to_hold_its_share_of_the_estimate():
+    keys = even_hex_keys(6 * KEYS_PER_PART + 1_000)
+    probe = Probe(keys, None)
+    parts, part_keys = split_plan(keys[:1_000], KeyRange(keys[999], None), probe)
+    # About 6 parts' worth of keys is left: each part expects its share of them.
+    assert len(parts) in (6, 7) and abs(part_keys * len(parts) - 6 * KEYS_PER_PART) < 6 * KEYS_PER_PART * 0.05
+
+
+def test_a_part_expected_small_is_first_surveyed_only_past_what_was_expected():
+    assert first_survey_page(None) == 1
+    assert first_survey_page(SPLIT_MIN_KEYS) == 1
+    assert first_survey_page(9_500) == 9 + SURVEY_EVERY_PAGES
+
+
+def test_a_split_off_part_says_how_many_keys_it_should_hold_and_is_not_surveyed_at_its_first_page():
+    keys = even_hex_keys(6 * KEYS_PER_PART + 1_000)
+    s3, sqs = FakeS3(keys), FakeSQS()
+    list_range(ListTask("job", "src", "dst"), s3=s3, outbox=Outbox(sqs, KEY, "list", "copy"), remaining_ms=lambda: 900_000)
+    parts = [ListTask.from_json(KEY.open(body)) for body in sqs.bodies("list")]
+    assert len(parts) in (5, 6) and all(0.8 * KEYS_PER_PART < (p.expected_keys or 0) < 1.1 * KEYS_PER_PART for p in parts)
+    before = len(s3.list_requests)
+    list_range(parts[0], s3=s3, outbox=Outbox(FakeSQS(), KEY, "list", "copy"), remaining_ms=lambda: 900_000)
+    # Its pages and the one past its end; no probe (MaxKeys=1).
+    assert all(r.get("MaxKeys") != 1 for r in s3.list_requests[before:])
