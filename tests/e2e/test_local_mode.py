@@ -216,22 +216,3 @@ def test_a_job_between_regions_reaches_each_bucket_in_its_own(moto_server: Embed
     assert sorted(o["Key"] for o in frankfurt.list_objects_v2(Bucket="e2e-frankfurt")["Contents"]) == sorted(AWKWARD_KEYS[:10])
     summary = json.loads(next(tmp_path.glob("s3fanout-runs/*/summary.json")).read_text(encoding="utf-8"))
     assert (summary["options"]["source_region"], summary["options"]["dest_region"]) == ("us-west-2", "eu-central-1")
-
-
-def test_demo_runs_against_another_endpoint(moto_server: EmbeddedMoto, tmp_path: Path) -> None:
-    """--endpoint-url: the buckets on another S3 implementation (here a second moto server),
-    the queues and job record on the demo's own embedded server; a non-empty bucket is refused."""
-    fresh_buckets(moto_server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-
-    def demo(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "seed", "demo", "--objects", "60", "--workers", "2", "--no-progress", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-
-    result = demo("--endpoint-url", moto_server.url)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"S3 endpoint {moto_server.url}" in result.stderr and "verified: all 60 keys identical" in result.stdout
-    again = demo("--endpoint-url", moto_server.url)
-    assert again.returncode == 2 and "bucket 'demo-source' at" in again.stderr and "is not empty" in again.stderr
-    aws = demo("--endpoint-url", "https://s3.us-east-1.amazonaws.com")
-    assert aws.returncode == 2 and "never touches an AWS account" in aws.stderr
