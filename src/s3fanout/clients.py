@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,6 +18,7 @@ import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
+from botocore.loaders import Loader
 
 from s3fanout.keypairs import KeyPair, key_pair_from_secret
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 # Enough pooled connections for a copier's thread pool plus the listing and queue calls around it.
 MAX_POOL_CONNECTIONS = 64
+_CREATING = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +109,48 @@ def _client(
 ) -> BaseClient:
     if credentials_secret_arn:
         keys = _secret_keys(credentials_secret_arn)
-        session = boto3.session.Session(aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key, aws_session_token=keys.session_token)
+        session = _session(None, keys.access_key_id, keys.secret_access_key, keys.session_token)
     elif role_arn:
         session = _assumed_role_session(role_arn, profile)
     else:
-        session = boto3.session.Session(profile_name=profile)
+        session = _session(profile)
     config = _config(service, probe, endpoint_url)
-    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload,no-any-return]
+    # A session is not safe for two threads creating clients at once (a copier's threads may).
+    with _CREATING:
+        return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload,no-any-return]
+
+
+@functools.cache
+def _loader() -> Loader:
+    """botocore's loader of service models and endpoint data, one for the whole process: every
+    session below reads each model once (a client of a new session would read and parse it again,
+    the S3 model alone in about 0.1 s), and a process forked after ``load_models`` reads none."""
+    return cast(Loader, botocore.session.Session().get_component("data_loader"))
+
+
+def _core_session(profile: str | None = None) -> botocore.session.Session:
+    core = botocore.session.Session(profile=profile)
+    core.register_component("data_loader", _loader())
+    return core
+
+
+@functools.cache
+def _session(profile: str | None = None, access_key_id: str | None = None, secret_access_key: str | None = None, session_token: str | None = None) -> boto3.session.Session:
+    """The session of a profile (or of a key pair), one per process as boto3's default session
+    is: a new session registers some 400 event handlers (about 20 ms) before its first client."""
+    return boto3.session.Session(
+        botocore_session=_core_session(profile), aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, aws_session_token=session_token
+    )
+
+
+def load_models(services: tuple[str, ...] = ("s3", "sqs", "dynamodb")) -> None:
+    """Read the models of ``services`` into the process's loader, exactly as creating their
+    clients does, without looking up credentials or sending a request (the clients of a session
+    of its own, with placeholder keys, are dropped). Local mode's fork server does this once, so
+    that its workers create their clients without reading a model."""
+    session = boto3.session.Session(botocore_session=_core_session())
+    for service in services:
+        session.client(service, region_name="us-east-1", aws_access_key_id="load-models", aws_secret_access_key="load-models")  # type: ignore[call-overload]
 
 
 ROLE_SESSION_NAME = "s3fanout-local"
@@ -140,8 +178,8 @@ class _AssumedRole(CredentialProvider):
 @functools.cache
 def _assumed_role_session(role_arn: str, profile: str | None = None) -> boto3.session.Session:
     """A session acting as ``role_arn``, assumed with this process's credentials (or ``profile``'s)."""
-    assumed = botocore.session.Session(profile=profile)
-    assumed.get_component("credential_provider").insert_before("env", _AssumedRole(botocore.session.Session(profile=profile), role_arn))
+    assumed = _core_session(profile)
+    assumed.get_component("credential_provider").insert_before("env", _AssumedRole(_core_session(profile), role_arn))
     return boto3.session.Session(botocore_session=assumed)
 
 
@@ -203,7 +241,9 @@ def use_region(region: str | None) -> None:
 
 
 def reset() -> None:
+    """Forget every client and session (the loader stays: it holds models, no configuration)."""
     _client.cache_clear()
+    _session.cache_clear()
     _assumed_role_session.cache_clear()
     _secret_keys.cache_clear()
 

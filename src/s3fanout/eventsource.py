@@ -6,19 +6,26 @@ receives a batch from a queue, builds the SQS event Lambda would build, invokes 
 context whose remaining time counts down from the function timeout, deletes the records that
 succeeded and leaves the failed ones to SQS, which redelivers them after a short backoff and moves
 them to the dead-letter queue after ``maxReceiveCount`` receives (the queues' RedrivePolicy).
+
+Workers are forked from a fork server that has imported everything but the handler modules
+(workerpreload.py); each worker then imports those, as a new execution environment does, once its
+environment is the run's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import TYPE_CHECKING, Any
 
 from s3fanout.backoff import backoff_seconds
@@ -84,7 +91,7 @@ class FunctionSpec:
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     functions: tuple[FunctionSpec, ...]  # polled in this order: copies before listings
-    environment: dict[str, str]
+    environment: dict[str, str]  # the worker's whole environment (the run's, and the functions' variables)
     log_path: str
     region: str
 
@@ -121,6 +128,67 @@ def settle(sqs: SQSClient, function: FunctionSpec, messages: list[MessageTypeDef
                 )
 
 
+# What the fork server imports before it forks a worker.
+WORKER_PRELOAD = "s3fanout.workerpreload"
+
+
+def worker_context() -> ForkServerContext | SpawnContext:
+    """How worker processes start: forked from a fork server that has imported what they need
+    (WORKER_PRELOAD) where the platform has one, else spawned."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WORKER_PRELOAD])
+    return context
+
+
+# Whether this process has started its fork server (once: it lives as long as the process).
+_server_started = threading.Event()
+
+
+def prepare_workers() -> None:
+    """Start the workers' fork server (if it is not running yet) in the background: it imports
+    while the run checks the buckets and makes its queues, and the first worker need not wait.
+
+    The server (and multiprocessing's resource tracker, started with it) gets /dev/null as its
+    standard output and error: holding this command's, it would keep a pipe's reader (``| jq``, a
+    test's ``capture_output``) waiting until it has exited too, a quarter of a second after this
+    process. A worker's output goes to the run's log from its first line (worker_main)."""
+    if worker_context().get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    if _server_started.is_set():
+        # Running (this returns at once), or restarted (after a kill) the plain way.
+        forkserver.ensure_running()
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with _quiet_standard_fds():
+        forkserver.ensure_running()
+    _server_started.set()
+
+
+@contextlib.contextmanager
+def _quiet_standard_fds() -> Iterator[None]:
+    """File descriptors 1 and 2 on /dev/null for a while (left alone where they are not open)."""
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        for fd, saved_fd in enumerate(saved, 1):
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+
+
 def worker_main(config: WorkerConfig, connection: Any) -> None:
     """Entry point of a worker process: poll, invoke, settle, until told to stop.
 
@@ -135,11 +203,16 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
+    # The run's whole environment: a worker forked from the fork server inherited the server's.
+    os.environ.clear()
     os.environ.update(config.environment)
 
     import importlib
 
     from s3fanout import clients, progress_events
+
+    # Clients made from now on read this environment (models read by the fork server are kept).
+    clients.reset()
 
     progress_events.subscribe(lambda job_id, counts: connection.send((job_id, counts.to_dict())))
     handlers = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,8 @@ from s3fanout.keyspace import seed_ranges
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
+from s3fanout.s3errors import S3Failure
+from s3fanout.s3ops import fits_one_page
 from s3fanout.signing import local_state_dir
 
 if TYPE_CHECKING:
@@ -71,6 +73,9 @@ class JobSpec:
     # of its own (dest_job_id) with its own record, failures and delete pass.
     dest_prefix: str | None = None
     more_dests: tuple[DestinationSpec, ...] = ()
+    # Seed one range instead of ``ranges`` when one listing page holds everything the ranges would
+    # list (``fitted_ranges``): the CLI's default, unless --ranges says how many.
+    fit_ranges: bool = False
 
     @property
     def destinations(self) -> tuple[DestinationSpec, ...]:
@@ -145,6 +150,28 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
     ]
 
 
+def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client]) -> JobSpec:
+    """The spec to seed: with one range when it asks for it (``fit_ranges``) and one
+    ListObjectsV2 page holds every key its ranges would list: the source's under the prefix, and,
+    when the job compares with its destinations (as its delete pass does), each destination's
+    under the prefix its keys go to. The other ranges would each cost a listing of both sides,
+    and job-record updates, only to find them empty. One range is correct for any job; it only
+    gives up listing in parallel, which a job this small does not need.
+
+    ``dest_s3`` are the destinations' clients, in order. A job of a manifest or of versions keeps
+    its seeding, and so does a job whose listing fails here (the workers will say why)."""
+    if not spec.fit_ranges or spec.ranges == 1 or spec.manifest is not None or spec.all_versions or spec.as_of is not None:
+        return spec
+    sides = [(source_s3, spec.source_bucket, spec.prefix)]
+    if spec.compare:
+        sides += [(s3, dest.bucket, spec.prefix if dest.prefix is None else dest.prefix) for s3, dest in zip(dest_s3, spec.destinations, strict=True)]
+    try:
+        small = all(fits_one_page(s3, bucket, prefix) for s3, bucket, prefix in sides)
+    except S3Failure:
+        return spec
+    return replace(spec, ranges=1) if small else spec
+
+
 def with_manifest_parts(spec: JobSpec, s3: S3Client) -> JobSpec:
     """The spec with its manifest opened into parts (reading ``manifest.json`` or the CSV's first
     bytes, and the footers of columnar data files, with ``s3``): JobError when it cannot be read,
@@ -181,7 +208,7 @@ def describe_tasks(spec: JobSpec, count: int) -> str:
     source = f"s3://{spec.source_bucket}/{spec.prefix}"
     if spec.manifest is not None:
         return f"{count:,} parts of manifest {spec.manifest} (keys of {source})"
-    return f"{count:,} key ranges of {source}"
+    return f"{count:,} key {'range' if count == 1 else 'ranges'} of {source}"
 
 
 def seed(outbox: Outbox, job_id: str, spec: JobSpec, mode: str = "copy") -> int:

@@ -1,6 +1,10 @@
 """Local mode's run loop: worker processes (eventsource.py: each plays a Lambda execution
 environment and its SQS event source) over a job's queues until they are drained, replaced when
 they die, their progress added up.
+
+Workers are forked from a fork server that imported what they need once (workerpreload.py), where
+the platform has one; ``prepare_workers`` (eventsource.py) starts it early, so that its imports
+overlap the run's checks and set-up. Elsewhere each worker is spawned and imports everything itself.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from s3fanout.counts import Counts
-from s3fanout.eventsource import FunctionSpec, WorkerConfig, worker_main
+from s3fanout.eventsource import FunctionSpec, WorkerConfig, prepare_workers, worker_context, worker_main
 from s3fanout.functions import FUNCTIONS
 from s3fanout.jobqueues import QueueSet, queue_depths
 
@@ -33,10 +38,14 @@ def visibility_for(timeout_seconds: int) -> int:
     """A local queue hides a received message a little longer than the function may run."""
     return timeout_seconds + min(30, timeout_seconds)
 
+
 WORKER_STOP_SECONDS = 10
 # How often the run asks the job record whether anything is still open, and looks at the queues.
 RECORD_POLL_SECONDS = 0.2
 QUEUE_LOOK_SECONDS = 1.0
+# After a worker reports a settled message (the job's last, perhaps), the record is asked again this
+# soon after the previous look, instead of at the end of RECORD_POLL_SECONDS.
+SETTLED_LOOK_SECONDS = 0.1
 # Without a record: consecutive empty looks at every queue before the work counts as finished
 # (SQS's counts are approximate and a delayed retry can surface between two looks).
 IDLE_CHECKS_TO_FINISH = 3
@@ -79,8 +88,10 @@ class LocalRun:
         """Work until ``drained()`` (the job record: nothing open) says so, looking at it every
         RECORD_POLL_SECONDS; without it, until every queue looks empty IDLE_CHECKS_TO_FINISH
         times in a row."""
-        context = multiprocessing.get_context("spawn")
-        config = WorkerConfig(self.functions(), self.environment, str(self.log_path), self.region)
+        prepare_workers()
+        context = worker_context()
+        # The whole environment: a forked worker inherits the fork server's, which may be older.
+        config = WorkerConfig(self.functions(), dict(os.environ) | self.environment, str(self.log_path), self.region)
         workers: list[tuple[Any, Any]] = []
         started = time.monotonic()
 
@@ -91,21 +102,38 @@ class LocalRun:
             theirs.close()
             return process, ours
 
-        workers = [start_worker() for _ in range(self.workers)]
+        def add_workers(work: int) -> None:
+            """Up to ``self.workers``, one per piece of work known to be waiting."""
+            while len(workers) < min(self.workers, work):
+                workers.append(start_worker())
+
+        # Workers start as there is work for them: one at once, the rest when the queues hold more
+        # than one message (a job of many ranges, at once), when the job's listing has queued more
+        # copy batches than one worker takes on, or when a look at the queues finds messages
+        # waiting. A job that one worker finishes (a small source) costs one process.
+        workers = [start_worker()]
         try:
+            add_workers(sum(queue_depths(self.sqs, url)[0] for url in self.queues.main_queues().values()))
             idle_checks = 0
             next_look = time.monotonic()
+            record_looked = 0.0
             while True:
                 deadline = time.monotonic() + (RECORD_POLL_SECONDS if drained else QUEUE_LOOK_SECONDS)
                 while (left := deadline - time.monotonic()) > 0:
-                    self._receive([connection for _, connection in workers], timeout=left)
-                if drained is not None and drained():
-                    break
+                    if self._receive([connection for _, connection in workers], timeout=left):
+                        add_workers(self.counters.copy_batches_sent + self.counters.ranges_split_off + self.counters.ranges_handed_on)
+                        if drained is not None:
+                            deadline = min(deadline, max(time.monotonic(), record_looked + SETTLED_LOOK_SECONDS))
+                if drained is not None:
+                    record_looked = time.monotonic()
+                    if drained():
+                        break
                 if time.monotonic() < next_look:
                     continue
                 next_look = time.monotonic() + QUEUE_LOOK_SECONDS
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
                 on_progress(self.counters, depths, time.monotonic() - started)
+                add_workers(len(workers) + sum(visible for visible, _, _ in depths.values()))
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
                 if idle_checks >= (IDLE_CHECKS_TO_FINISH if drained is None else STALLED_CHECKS):
                     self.stalled = idle_checks * QUEUE_LOOK_SECONDS if drained is not None else 0.0
@@ -136,14 +164,18 @@ class LocalRun:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"local mode: {line}\n")
 
-    def _receive(self, connections: list[Connection], timeout: float) -> None:
-        """Count the events waiting on the workers' pipes (waiting up to ``timeout`` for the first)."""
+    def _receive(self, connections: list[Connection], timeout: float) -> int:
+        """Count the events waiting on the workers' pipes (waiting up to ``timeout`` for the first);
+        how many there were."""
+        received = 0
         for ready in multiprocessing.connection.wait(connections, timeout=timeout):
             connection = cast(Connection, ready)
             try:
                 while connection.poll():
                     job_id, counts = connection.recv()
+                    received += 1
                     if self.job_id in (None, job_id):
                         self.counters += Counts.from_dict(counts)
             except (EOFError, OSError):
                 continue  # a worker that died; it is replaced by the run loop
+        return received

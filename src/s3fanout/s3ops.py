@@ -167,6 +167,16 @@ def key_exists_after(s3: S3Client, bucket: str, prefix: str, key: str, until: st
     return bool(contents) and (until is None or contents[0]["Key"] <= until)
 
 
+def fits_one_page(s3: S3Client, bucket: str, prefix: str) -> bool:
+    """Whether one ListObjectsV2 page (up to 1,000 keys) holds every key under ``prefix``: the
+    first page is the last. One LIST; its keys are not looked at."""
+    try:
+        response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+    except (ClientError, BotoCoreError) as error:
+        raise describe_error(error) from error
+    return not response.get("IsTruncated")
+
+
 # HeadObject requests in flight at once when confirming orphans.
 ABSENCE_CHECK_CONCURRENCY = 16
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})

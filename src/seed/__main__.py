@@ -1,6 +1,18 @@
+import gc
 import sys
 
-from seed.cli import main
+from s3fanout.eventsource import prepare_workers
 
 if __name__ == "__main__":
-    sys.exit(main())
+    args = sys.argv[1:]
+    if args and args[0].startswith("-") and "--local" in args and not {"--dry-run", "-h", "--help"} & set(args):
+        # A job on local workers: their fork server imports what they need (about half a second)
+        # while this process imports the command line's modules, and then checks and sets up.
+        prepare_workers()
+    from seed.cli import main
+
+    status = main()
+    # Everything is written and closed by now: spare the interpreter's exit its garbage collections
+    # over every object still alive (boto3's models are many; about a quarter of a second).
+    gc.freeze()
+    sys.exit(status)

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
@@ -44,15 +45,10 @@ from seed.arguments import (
     worker_count,
 )
 from seed.console import PROG, ExitStatus, JobInterrupted, OneLineParser, UsageError, fail, progress_wanted
-from seed.demo import run_demo
 from seed.dlq_commands import check_export_file, dlq_export, dlq_list, dlq_places, dlq_purge, dlq_redrive, worker_options
-from seed.dry_run import dry_run
 from seed.job_commands import cancel_main, jobs_main, status_main
-from seed.policy import policy_main
-from seed.replicate import replicate_main
 from seed.report import JobReport, print_report
 from seed.runner import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_OUTPUT_DIR, DEFAULT_WORKERS, JobOptions, run_deployed_job, run_local_job
-from seed.verify import verify_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": status_main,
         "jobs": jobs_main,
         "cancel": cancel_main,
-        "verify": verify_main,
-        "policy": policy_main,
-        "replicate": replicate_main,
+        "verify": later("seed.verify", "verify_main"),
+        "policy": later("seed.policy", "policy_main"),
+        "replicate": later("seed.replicate", "replicate_main"),
     }
     command = commands.get(args[0]) if args else None
     debug = "--debug" in args
@@ -83,6 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION, or pass --region", debug)
     except (ClientError, BotoCoreError) as error:
         return fail(str(error), debug)
+
+
+def later(module: str, name: str) -> Callable[[list[str]], int]:
+    """A command whose module is imported when it runs: a job starts without importing every
+    other command's (a job on local workers is timed from the moment it is typed)."""
+
+    def command(argv: list[str]) -> int:
+        return cast(Callable[[list[str]], int], getattr(importlib.import_module(module), name))(argv)
+
+    return command
 
 
 # ---------------------------------------------------------------------------------------- seed
@@ -108,7 +114,7 @@ def seed_parser() -> argparse.ArgumentParser:
             f"  {PROG} cancel JOB                    drop a running job's remaining work\n"
             f"  {PROG} replicate --dest DST --local  sync, then copy each change of the source as it happens, until Ctrl-C\n"
             f"  {PROG} replicate enable|disable|status --stack-name S  a stack's own replication (deployed with Replication=true)\n"
-            f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server\n\n"
+            f"  {PROG} demo [--objects N]            run the whole pipeline on an embedded moto server (or --endpoint-url URL)\n\n"
             "exit status: 0 every key copied (or job queued), 1 some keys failed (or the job was cancelled), 2 bad input, 130 interrupted"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -116,7 +122,12 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bucket", required=True, metavar="SRC", help="source bucket (name or s3://name)")
     add_destination_arguments(parser)
     parser.add_argument("--prefix", type=prefix_argument, default="", help="copy only keys starting with this prefix (default: all keys)")
-    parser.add_argument("--ranges", type=range_count, default=DEFAULT_RANGES, metavar="N", help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES})")
+    parser.add_argument(
+        "--ranges",
+        type=range_count,
+        metavar="N",
+        help=f"key ranges to seed, 1 to {MAX_SEED_RANGES} (default: {DEFAULT_RANGES}, or 1 when one listing page holds the source's keys and each destination's)",
+    )
     parser.add_argument(
         "--manifest",
         type=manifest_argument,
@@ -191,12 +202,13 @@ def seed_main(argv: list[str]) -> int:
         bucket_argument(args.bucket),
         dest_bucket,
         args.prefix,
-        args.ranges,
+        args.ranges or DEFAULT_RANGES,
         compare=not args.force,
         copy_options=copy_options(args),
         manifest=args.manifest,
         dest_prefix=dest_prefix,
         more_dests=tuple(DestinationSpec(bucket, prefix) for bucket, prefix in more),
+        fit_ranges=args.ranges is None,
     )
     check_destinations(spec, args)
     check_names(spec)
@@ -206,6 +218,8 @@ def seed_main(argv: list[str]) -> int:
     # The dry run lists both sides on this machine, whatever mode it plans for.
     source_access, dest_access = side_access(args, this_machine=args.dry_run)
     if args.dry_run:
+        from seed.dry_run import dry_run
+
         return dry_run(spec, args, source_access, dest_access)
     if args.delete and args.force:
         raise UsageError("--delete needs the comparison that --force skips")
@@ -332,4 +346,6 @@ def dlq_main(argv: list[str]) -> int:
 
 
 def demo_main(argv: list[str]) -> int:
+    from seed.demo import run_demo
+
     return run_demo(argv)

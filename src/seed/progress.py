@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any
 
 from s3fanout.counts import Counts
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def human_bytes(count: float) -> str:
@@ -32,20 +32,24 @@ class ProgressView:
     """Copied of listed keys as a bar (the total grows while listing goes on), plus queue depths."""
 
     def __init__(self, enabled: bool) -> None:
-        self._progress = (
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            if enabled
-            else None
-        )
+        self._progress = self._bar() if enabled else None
         self._task: Any = None
+
+    @staticmethod
+    def _bar() -> Progress:
+        # rich is imported only for a bar to show: a run without one starts sooner.
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        return Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
 
     def __enter__(self) -> ProgressView:
         if self._progress:

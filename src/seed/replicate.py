@@ -114,7 +114,7 @@ def replicate_main(argv: list[str]) -> int:
         stack.enter_context(notifications(clients.s3(), source, queue_arn, args.prefix, config_id))
         say(f"{PROG}: events of s3://{source}/{args.prefix} go to {queue_arn} (notification configuration {config_id})")
         # The first sync: one job of every destination, the source listed once for all.
-        spec = JobSpec(source, dests[0], args.prefix, more_dests=tuple(DestinationSpec(dest) for dest in dests[1:]))
+        spec = JobSpec(source, dests[0], args.prefix, more_dests=tuple(DestinationSpec(dest) for dest in dests[1:]), fit_ranges=True)
         options = JobOptions(spec, delete=args.delete, workers=WorkerOptions(workers=args.workers), progress=progress_wanted(args.no_progress or args.json))
         with ExitStack() as job_stack:
             first = run_local_job(options, job_stack)

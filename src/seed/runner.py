@@ -31,8 +31,9 @@ from s3fanout.clients import OWN_ACCESS, Access
 from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
+from s3fanout.eventsource import prepare_workers
 from s3fanout.guard import Scope
-from s3fanout.job import JobError, JobSpec, describe_tasks, job_ids, manifest_location, new_job_id, record_local_scope, seed, with_manifest_parts, write_failures
+from s3fanout.job import JobError, JobSpec, describe_tasks, fitted_ranges, job_ids, manifest_location, new_job_id, record_local_scope, seed, with_manifest_parts, write_failures
 from s3fanout.jobqueues import (
     QueueSet,
     StackError,
@@ -143,6 +144,8 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
     """A job drained by local workers: on a deployed stack's queues (--stack-name, under the
     stack's scope and key), else on queues of its own under exactly the job's scope."""
     check_output_dir(options.workers.output_dir)
+    # The workers' fork server imports what they need while this process checks and sets up.
+    prepare_workers()
     job_id = new_job_id()
     if options.stack_name:
         target, spec = stack_target(options.stack_name, options)
@@ -166,13 +169,14 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         table = ensure_local_table(clients.dynamodb())
         target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, source_access=options.source_access, dest_access=options.dest_access)
         record_local_scope(job_id, scope)
-    return run_job(replace(options, spec=spec), job_id, target, LocalWorkers(options.workers, options.progress))
+    return run_job(replace(options, spec=fit_ranges(spec, target)), job_id, target, LocalWorkers(options.workers, options.progress))
 
 
 def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobReport | tuple[str, int]:
     """A job for a deployed stack's Lambdas: queued, and with ``wait`` followed to its end (then
     its report), else (job id, ranges queued)."""
     target, spec = stack_target(stack_name, options)
+    spec = fit_ranges(spec, target)
     options = replace(options, spec=spec)
     job_id = new_job_id()
     drain = DeployedStack(stack_name, options.progress)
@@ -640,6 +644,19 @@ def preflight(spec: JobSpec, scope: Scope, source: Access = OWN_ACCESS, dest: Ac
         dest_regions.append(dest_region)
     more = tuple(replace(dest, region=region) for dest, region in zip(spec.more_dests, dest_regions[1:], strict=True))
     return replace(spec, source_region=source_region, dest_region=dest_regions[0], more_dests=more)
+
+
+def fit_ranges(spec: JobSpec, target: Target) -> JobSpec:
+    """The spec to seed: one range for a job that one listing page of each side holds
+    (``job.fitted_ranges``), each side listed as the pre-flight checks reached it, naming the
+    accounts that must own the buckets."""
+    if not spec.fit_ranges:
+        return spec
+    source, dest = clients.probe_s3(target.source_access), clients.probe_s3(target.dest_access)
+    owners = {bucket: owner for one in spec.destinations for bucket, owner in target.scope.owners(spec.source_bucket, one.bucket).items()}
+    for client in (source, dest):
+        clients.expect_bucket_owners(client, owners)
+    return fitted_ranges(spec, source, [dest] * len(spec.destinations))
 
 
 def check_output_dir(path: str) -> None:

@@ -219,16 +219,17 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
 def test_deployed_seed_queues_one_list_task_per_range(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], sqs: Any, tmp_path: Path) -> None:
     stack = make_stack("seed")
 
+    # Without --ranges, a source (and destination) that one listing page holds is one range.
     result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name)
 
     assert result.returncode == 0, result
     assert result.stderr == ""
-    match = re.match(r"job (\S+): 32 key ranges of s3://(\S+)/ queued on stack '(\S+)', copying to s3://(\S+)/\n", result.stdout)
+    match = re.match(r"job (\S+): 1 key range of s3://(\S+)/ queued on stack '(\S+)', copying to s3://(\S+)/\n", result.stdout)
     assert match, result.stdout
     job_id = match.group(1)
     assert match.groups()[1:] == (stack.source, stack.name, stack.dest)
     assert f"dlq list --stack-name {stack.name}" in result.stdout
-    assert_partition(list_tasks_on(sqs, stack), job_id, stack, 32)
+    assert_partition(list_tasks_on(sqs, stack), job_id, stack, 1)
     # Nothing else was touched: listing is the Lambdas' work, and deployed mode writes no run files.
     assert depth(sqs, stack.outputs["CopyQueueUrl"]) == 0
     assert list(tmp_path.iterdir()) == []
@@ -276,7 +277,8 @@ def test_local_workers_drain_the_stacks_queues(make_stack: Callable[..., Deploye
     stack = make_stack("local")
     bodies = fill_source(s3, stack.source)
 
-    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--local", "--workers", "2", "--no-progress", "--json")
+    # 32 ranges, as many as BOUNDARY_KEYS sit on the boundaries of (a source this small would be one).
+    result = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--local", "--workers", "2", "--ranges", "32", "--no-progress", "--json")
 
     assert result.returncode == 0, result
     report = result.json()
@@ -301,7 +303,8 @@ def test_local_workers_drain_the_stacks_queues(make_stack: Callable[..., Deploye
 def test_cancel_stops_a_queued_job(make_stack: Callable[..., Deployed], run_cli: Callable[..., Result], s3: Any, sqs: Any) -> None:
     stack = make_stack("cancel")
     bodies = fill_source(s3, stack.source)
-    queued = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    # 32 ranges (a source this small would be one): every one of them is dropped unworked.
+    queued = run_cli("--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--ranges", "32", "--json")
     job_id = queued.json()["job_id"]
 
     cancelled = run_cli("cancel", job_id, "--stack-name", stack.name)
@@ -561,7 +564,7 @@ class Waiter:
 
 def seeded_job(waiter: Waiter, stack: Deployed) -> str:
     seeded = waiter.wait_for_text("following the job's record", timeout=60)
-    match = re.search(r"job (\S+): 32 key ranges of s3://\S+ queued on stack '([^']+)'", seeded)
+    match = re.search(r"job (\S+): \d+ key ranges? of s3://\S+ queued on stack '([^']+)'", seeded)
     assert match and match.group(2) == stack.name, seeded
     return match.group(1)
 
@@ -583,7 +586,7 @@ def drained_wait(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -
     stack = new_stack(moto_endpoint, "wait")
     bodies = fill_source(client("s3", moto_endpoint), stack.source)
     cwd = tmp_path_factory.mktemp("wait")
-    waiter = Waiter(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--json")
+    waiter = Waiter(moto_endpoint, cwd, "--bucket", stack.source, "--dest", stack.dest, "--stack-name", stack.name, "--ranges", "32", "--json")
     try:
         # Once the waiter has seeded its job, local workers play the stack's Lambdas (and seed a
         # second job of the same buckets) while the waiter watches the queues.
@@ -635,10 +638,10 @@ def test_status_and_jobs_read_the_stacks_records(drained_wait: WaitRun, moto_end
 
 
 def drain_as_listers(sqs: Any, stack: Deployed, waiter: Waiter, job_id: str, moto_endpoint: str) -> None:
-    """Consume the job's 32 seeded list tasks as listers of empty ranges would (settling each in
-    the job's record), while --wait waits."""
+    """Consume the job's seeded list tasks (one: its source is empty) as listers of empty ranges
+    would (settling each in the job's record), while --wait waits."""
     tasks = [task for task in list_tasks_on(sqs, stack) if task.job_id == job_id]
-    assert len(tasks) == 32, tasks
+    assert len(tasks) == 1, tasks
     table = JobTable(client("dynamodb", moto_endpoint), stack.outputs["JobTableName"])
     for number, _ in enumerate(tasks):
         table.settle(job_id, f"list-task-{number}", "list", Counts())

@@ -124,9 +124,10 @@ def dlq_list(endpoint: FaultyEndpoint, cwd: Path) -> list[dict[str, Any]]:
 
 
 def worker_pids(cli_pid: int) -> list[int]:
-    """The CLI's local worker processes: its children started by multiprocessing's spawn (not
-    its resource tracker)."""
-    pids = []
+    """The CLI's local worker processes: the children of its fork server (a child of the CLI
+    running multiprocessing.forkserver), or, where workers are spawned, its own children started
+    by multiprocessing's spawn (never its resource tracker)."""
+    processes = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -136,10 +137,14 @@ def worker_pids(cli_pid: int) -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        state, parent = fields[0], int(fields[1])
-        if parent == cli_pid and state != "Z" and "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline:
-            pids.append(int(entry))
-    return pids
+        if fields[0] != "Z":
+            processes.append((int(entry), int(fields[1]), cmdline))
+    servers = {pid for pid, parent, cmdline in processes if parent == cli_pid and "multiprocessing.forkserver" in cmdline}
+    return [
+        pid
+        for pid, parent, cmdline in processes
+        if parent in servers or (parent == cli_pid and "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline)
+    ]
 
 
 def kill_workers(cli_pid: int) -> list[int]:
