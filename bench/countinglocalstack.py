@@ -43,8 +43,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-COUNTS_PATH = "/__bench__/counts"
-RESET_PATH = "/__bench__/reset"
+try:
+    from bench.countingclient import COUNTS_PATH, RESET_PATH, CountingClient
+except ModuleNotFoundError:  # run as a script from bench/ (the server's own process, bench/peers)
+    from countingclient import COUNTS_PATH, RESET_PATH, CountingClient  # type: ignore[no-redef]
+
 LOCALSTACK_VERSION = "2026.3.0"
 LOCALSTACK_PACKAGES = (f"localstack-core[runtime]=={LOCALSTACK_VERSION}", "cbor2<6", "pyopenssl<24.3", "cryptography<44", "service-identity")
 # Where bench/peers makes LocalStack's virtualenv (ignored by git).
@@ -93,7 +96,7 @@ def localstack_python(venv: Path, base: str | None = None, say: Any = print) -> 
     return python
 
 
-class CountingLocalStack:
+class CountingLocalStack(CountingClient):
     """LocalStack (S3 and SQS) answering on ``url`` until the block ends, counting its requests."""
 
     name = "LocalStack"
@@ -171,19 +174,6 @@ class CountingLocalStack:
             self._root.cleanup()
             self._root = None
 
-    def counts(self) -> dict[str, dict[str, Any]]:
-        with urllib.request.urlopen(self.url + COUNTS_PATH, timeout=10) as answer:
-            result: dict[str, dict[str, Any]] = json.load(answer)
-            return result
-
-    def reset_counts(self) -> None:
-        with urllib.request.urlopen(urllib.request.Request(self.url + RESET_PATH, method="POST"), timeout=10):
-            pass
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the LocalStack process so far, all its threads (/proc/PID/stat)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> Self:
         return self.start()

@@ -32,17 +32,19 @@ import os
 import re
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+try:
+    from bench.countingclient import COUNTS_PATH, RESET_PATH, CountingClient
+except ModuleNotFoundError:  # run as a script from bench/ (the server's own process, bench/peers)
+    from countingclient import COUNTS_PATH, RESET_PATH, CountingClient  # type: ignore[no-redef]
+
 from s3fanout.motoserver import EmbeddedMoto
 
-COUNTS_PATH = "/__bench__/counts"
-RESET_PATH = "/__bench__/reset"
 _SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
 
@@ -166,7 +168,7 @@ class CountingMiddleware:
         return self.app(environ, counting_start_response)
 
 
-class CountingMoto(EmbeddedMoto):
+class CountingMoto(CountingClient, EmbeddedMoto):
     """This server in its own process, started and stopped as EmbeddedMoto does moto's own."""
 
     name = "the counting moto server"
@@ -174,22 +176,6 @@ class CountingMoto(EmbeddedMoto):
     def __init__(self) -> None:
         super().__init__(server=[str(Path(__file__).resolve())])
 
-    def counts(self) -> dict[str, dict[str, Any]]:
-        """Requests and error answers by operation since the last reset, with the wall clock of
-        each operation's first and last request."""
-        with urllib.request.urlopen(self.url + COUNTS_PATH, timeout=10) as answer:
-            result: dict[str, dict[str, Any]] = json.load(answer)
-            return result
-
-    def reset_counts(self) -> None:
-        with urllib.request.urlopen(urllib.request.Request(self.url + RESET_PATH, method="POST"), timeout=10):
-            pass
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (fields 14 and 15 of /proc/PID/stat)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
