@@ -251,6 +251,7 @@ def test_lister_function(stack: Stack) -> None:
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": stack.outputs["ListQueueUrl"],
         "COPY_QUEUE_URL": stack.outputs["CopyQueueUrl"],
+        "COPY_MAX_CONCURRENCY": "100",
     }
 
 
@@ -307,7 +308,7 @@ def test_iam_named_buckets(stack: Stack) -> None:
     assert lister == {
         "sqs:ReceiveMessage": {stack.outputs["ListQueueArn"]},
         "sqs:DeleteMessage": {stack.outputs["ListQueueArn"]},
-        "sqs:GetQueueAttributes": {stack.outputs["ListQueueArn"]},
+        "sqs:GetQueueAttributes": {stack.outputs["ListQueueArn"], stack.outputs["CopyQueueArn"]},
         "sqs:SendMessage": {
             stack.outputs["ListQueueArn"],
             stack.outputs["CopyQueueArn"],
@@ -351,7 +352,10 @@ def test_iam_scoped(scoped_stack: Stack) -> None:
     dlqs = {scoped_stack.outputs["ListDeadLetterQueueArn"], scoped_stack.outputs["CopyDeadLetterQueueArn"]}
     for role, own_queue in (("ListObjectsFunctionRole", "ListQueueArn"), ("CopyObjectsFunctionRole", "CopyQueueArn")):
         found = resources_by_action(scoped_stack.statements(role))
-        assert found["sqs:ReceiveMessage"] == found["sqs:GetQueueAttributes"] == {scoped_stack.outputs[own_queue], *dlqs}
+        assert found["sqs:ReceiveMessage"] == {scoped_stack.outputs[own_queue], *dlqs}
+        # The lister also reads the copy queue's backlog (copyspread.py).
+        backlog = {scoped_stack.outputs["CopyQueueArn"]} if role == "ListObjectsFunctionRole" else set()
+        assert found["sqs:GetQueueAttributes"] == {scoped_stack.outputs[own_queue], *dlqs, *backlog}
         assert found["sqs:ChangeMessageVisibility"] == dlqs
         assert found["sqs:DeleteMessage"] == {scoped_stack.outputs[own_queue]}
         assert "arn:aws:s3:::report-bucket/jobs/reports/*" in found["s3:PutObject"]

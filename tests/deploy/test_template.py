@@ -363,6 +363,8 @@ def test_functions(resources: dict[str, Any]) -> None:
         "POWERTOOLS_SERVICE_NAME": "s3fanout-lister",
         "LIST_QUEUE_URL": {"Ref": "ListQueue"},
         "COPY_QUEUE_URL": {"Ref": "CopyQueue"},
+        # The copy spread's pace (copyspread.py).
+        "COPY_MAX_CONCURRENCY": {"Ref": "CopyMaxConcurrency"},
     }
     copier = resources["CopyObjectsFunction"]["Properties"]
     assert copier["Handler"] == "copy_objects.app.lambda_handler"
@@ -1140,6 +1142,8 @@ def expected_grants(
         *((a, "<ListQueue.Arn>", None) for a in poll),
         ("sqs:SendMessage", "<ListQueue.Arn>", None),
         ("sqs:SendMessage", "<CopyQueue.Arn>", None),
+        # How many copy batches wait: the lister spreads its own over that time (copyspread.py).
+        ("sqs:GetQueueAttributes", "<CopyQueue.Arn>", None),
         # A malformed or refused list task goes to the list DLQ with its reason.
         ("sqs:SendMessage", "<ListDeadLetterQueue.Arn>", None),
         # The function's own log group (its streams), nothing else.
