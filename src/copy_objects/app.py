@@ -20,7 +20,8 @@ from s3fanout.envvars import env_int, env_str
 from s3fanout.handling import batch_processor, bucket_clients, handle_record, logger, metrics, must_stream, outbox
 from s3fanout.messages import CopyBatch
 
-processor = batch_processor()
+# Its records at once: they share the copies in flight (COPY_CONCURRENCY), see ConcurrentBatchProcessor.
+processor = batch_processor(concurrent=True)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

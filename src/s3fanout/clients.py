@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -258,6 +259,13 @@ def _secret_keys(secret_arn: str) -> KeyPair:
 
 
 _OWNER_HOOK = "s3fanout-expected-bucket-owners"
+# Each client's {bucket: account that must own it}, read by its hook on every request.
+_EXPECTED_OWNERS: weakref.WeakKeyDictionary[BaseClient, dict[str, str]] = weakref.WeakKeyDictionary()
+_OWNERS_LOCK = threading.Lock()
+
+
+class OwnerConflict(ValueError):
+    """A bucket named with another owner than the one a client already expects for it."""
 
 
 def expect_bucket_owners(s3: S3Client, owners: dict[str, str]) -> None:
@@ -265,18 +273,32 @@ def expect_bucket_owners(s3: S3Client, owners: dict[str, str]) -> None:
     must own it: ExpectedBucketOwner for the bucket it addresses, ExpectedSourceBucketOwner for a
     copy source. S3 then answers 403 instead of reading or writing a bucket of the same name in
     another account (deleted and re-created by someone else, or a typo that exists elsewhere).
-    Calls after this replace the mapping; an empty one checks nothing."""
+
+    The mappings of all calls add up: one client serves a copier's records at once and a lister's
+    every destination, and each must keep its checks while the others run. A bucket named again
+    with another account raises OwnerConflict (no bucket has two owners, so the job naming it
+    must fail) and changes nothing."""
 
     def add_owners(params: dict[str, Any], model: Any, **_: Any) -> None:
+        expected = _EXPECTED_OWNERS.get(s3, {})
         members = model.input_shape.members if model.input_shape is not None else {}
         bucket = params.get("Bucket")
-        if "ExpectedBucketOwner" in members and bucket in owners:
-            params.setdefault("ExpectedBucketOwner", owners[bucket])
+        if "ExpectedBucketOwner" in members and bucket in expected:
+            params.setdefault("ExpectedBucketOwner", expected[bucket])
         source = params.get("CopySource")
         source_bucket = source.get("Bucket") if isinstance(source, dict) else str(source or "").lstrip("/").split("/", 1)[0]
-        if "ExpectedSourceBucketOwner" in members and source_bucket in owners:
-            params.setdefault("ExpectedSourceBucketOwner", owners[source_bucket])
+        if "ExpectedSourceBucketOwner" in members and source_bucket in expected:
+            params.setdefault("ExpectedSourceBucketOwner", expected[source_bucket])
 
-    s3.meta.events.unregister("before-parameter-build.s3", unique_id=_OWNER_HOOK)
-    if owners:
-        s3.meta.events.register("before-parameter-build.s3", add_owners, unique_id=_OWNER_HOOK)
+    if not owners:
+        return
+    with _OWNERS_LOCK:
+        expected = _EXPECTED_OWNERS.get(s3)
+        if expected is None:
+            expected = _EXPECTED_OWNERS[s3] = {}
+            s3.meta.events.register("before-parameter-build.s3", add_owners, unique_id=_OWNER_HOOK)
+        clashes = sorted(bucket for bucket, owner in owners.items() if expected.get(bucket, owner) != owner)
+        if clashes:
+            found = ", ".join(f"{bucket} (account {expected[bucket]} or {owners[bucket]})" for bucket in clashes)
+            raise OwnerConflict(f"a bucket is expected to be owned by two accounts: {found}")
+        expected.update(owners)

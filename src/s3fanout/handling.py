@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -46,11 +48,34 @@ logger = Logger()
 metrics = Metrics()
 
 
-def batch_processor() -> BatchProcessor:
-    """A processor for one handler's SQS records. When every record fails it answers with every
-    record in batchItemFailures rather than raising: SQS retries the same messages either way,
-    and the response stays exact."""
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Metrics and progress events are added from a copier's record threads at once.
+_REPORTING = threading.Lock()
+
+
+class ConcurrentBatchProcessor(BatchProcessor):
+    """Powertools' processor, working an invocation's records at once, each in a thread of its
+    own. A copier's copies in flight (one limit per execution environment) are then shared by all
+    its records, so that they reach as many prefix partitions as it has batches, and no record's
+    last round of copies leaves slots idle."""
+
+    def process(self) -> list[tuple[Any, ...]]:
+        if len(self.records) < 2:
+            return super().process()
+        with ThreadPoolExecutor(max_workers=len(self.records), thread_name_prefix="record") as pool:
+            return list(pool.map(self._process_record, self.records))
+
+
+def batch_processor(concurrent: bool = False) -> BatchProcessor:
+    """A processor for one handler's SQS records: one after another, or all at once
+    (``concurrent``). When every record fails it answers with every record in batchItemFailures
+    rather than raising: SQS retries the same messages either way, and the response stays exact."""
+    kind = ConcurrentBatchProcessor if concurrent else BatchProcessor
+    return kind(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def add_metric(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    with _REPORTING:
+        metrics.add_metric(name=name, unit=unit, value=value)
 
 
 @functools.cache
@@ -158,13 +183,14 @@ def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callabl
         # Nothing in it can be trusted, its job least of all: no record is touched.
         refuse(record, INVALID_MESSAGE, str(error), dead_letter_env, by)
         return
-    logger.append_keys(job_id=message.job_id, source_bucket=message.source_bucket, dest_bucket=message.dest_bucket)
+    # Records may run at once (a copier's): each thread logs its own record's job and buckets.
+    logger.thread_safe_append_keys(job_id=message.job_id, source_bucket=message.source_bucket, dest_bucket=message.dest_bucket)
     jobs = message.job_ids
     table = job_table()
     verdicts = table.verdicts(jobs, record.message_id) if table else dict.fromkeys(jobs, Verdict.UNTRACKED)
     if Verdict.DUPLICATE in verdicts.values():
         logger.info("message settled before (a second delivery): dropped", extra={"message_id": record.message_id})
-        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        add_metric("DuplicateDeliveries")
         return
     live = [job_id for job_id in jobs if verdicts[job_id] is not Verdict.CANCELLED]
     counts = {job_id: Counts(messages_dropped=1) for job_id in jobs if job_id not in live}
@@ -176,7 +202,7 @@ def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callabl
             done = work(working)
             counts |= done if isinstance(done, Mapping) else {working.job_id: done}
         except Exception as error:
-            metrics.add_metric(name=FAILED_METRIC[queue], unit=MetricUnit.Count, value=1)
+            add_metric(FAILED_METRIC[queue])
             if not last_delivery(record):
                 logger.exception(f"{queue} message failed; SQS will deliver it again", extra={"message_id": record.message_id})
                 raise
@@ -239,12 +265,13 @@ def job_ended(record: JobRecord) -> None:
 def refuse(record: SQSRecord, code: str, reason: str, dead_letter_env: str, by: str) -> None:
     logger.error("message refused and sent to the dead-letter queue", extra={"message_id": record.message_id, "code": code, "reason": reason})
     dead_letter_message(clients.sqs(), env_str(dead_letter_env), record.body, code=code, reason=reason, by=by)
-    metrics.add_metric(name="InvalidMessages" if code == INVALID_MESSAGE else "MessagesRefused", unit=MetricUnit.Count, value=1)
+    add_metric("InvalidMessages" if code == INVALID_MESSAGE else "MessagesRefused")
 
 
 def report(job_id: str, counts: Counts) -> None:
     """The counts of one record as metrics and as a progress event (local mode listens)."""
-    metrics.add_metric(name="MessagesProcessed", unit=MetricUnit.Count, value=1)
-    for name, in_bytes, value in counts.metrics():
-        metrics.add_metric(name=name, unit=MetricUnit.Bytes if in_bytes else MetricUnit.Count, value=value)
-    progress_events.publish(job_id, counts)
+    with _REPORTING:
+        metrics.add_metric(name="MessagesProcessed", unit=MetricUnit.Count, value=1)
+        for name, in_bytes, value in counts.metrics():
+            metrics.add_metric(name=name, unit=MetricUnit.Bytes if in_bytes else MetricUnit.Count, value=value)
+        progress_events.publish(job_id, counts)

@@ -102,10 +102,10 @@ def test_a_redrive_brings_the_record_back_to_exact(faulty: FaultyEndpoint, s3: A
 
 
 def test_cancel_stops_a_running_job(faulty: FaultyEndpoint, s3: Any, tmp_path: Path) -> None:
-    # One worker, one range: the lister queues three batches, and the copier is held on the first
-    # while the job is cancelled; the other two are dropped unworked.
-    fill(s3, [f"slow/{i:03d}" for i in range(250)])
-    held = faulty.hold("CopyObject", key={"slow/000"})
+    # One worker, one range: the lister queues 13 batches, the copier takes 10 of them at once
+    # and is held on the first while the job is cancelled; the other three are dropped unworked.
+    fill(s3, [f"slow/{i:04d}" for i in range(1_250)])
+    held = faulty.hold("CopyObject", key={"slow/0000"})
     with cli_running(faulty, tmp_path, *job("--workers", "1", ranges=1)) as process:
         held.wait_held()
         job_id = running_job(faulty, tmp_path)
@@ -119,7 +119,7 @@ def test_cancel_stops_a_running_job(faulty: FaultyEndpoint, s3: Any, tmp_path: P
     assert "Traceback" not in result.stderr
     shown = status(faulty, tmp_path, job_id)
     assert shown["state"] == "cancelled" and shown["finished"]
-    assert (shown["dropped"], shown["copied"]) == (2, 100)
+    assert (shown["dropped"], shown["copied"]) == (3, 1_000)
     assert (shown["list_tasks_open"], shown["copy_messages_open"]) == (0, 0)
     assert report_of(result)["state"] == "cancelled"
     # A finished job cannot be cancelled again, and an unknown one is named.

@@ -20,7 +20,7 @@ import pytest
 from copy_objects import app
 from s3fanout import clients
 from s3fanout.copying.batch import INVALID_DEST_KEY, UNSUPPORTED, VERSIONS_NOT_REWRITTEN, copy_batch
-from s3fanout.copying.limit import environment_limit
+from s3fanout.copying.limit import forget_environment_limits
 from s3fanout.copying.multipart import MultipartSettings
 from s3fanout.copying.stream import StreamSettings
 from s3fanout.messages import CopyBatch, CopyItem, KeyRewrite, VersionStack
@@ -100,9 +100,9 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(5 * MiB + 1))
     monkeypatch.setenv("MULTIPART_PART_SIZE_BYTES", str(5 * MiB))
     monkeypatch.setenv("STREAM_CHUNK_BYTES", str(5 * MiB))
-    environment_limit.cache_clear()
+    forget_environment_limits()
     yield
-    environment_limit.cache_clear()
+    forget_environment_limits()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from copy_objects import app
 from s3fanout import clients
+from s3fanout.copying.limit import forget_environment_limits
 from s3fanout.messages import CopyBatch, CopyItem, KeyFailure, ListTask
 from tests.integration.conftest import DEST, SOURCE, Aws, context
 
@@ -156,3 +158,46 @@ def test_record_fails_when_its_failed_keys_cannot_be_queued(aws: Aws, monkeypatc
     response = app.lambda_handler(event, context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_an_invocations_records_are_copied_at_once_sharing_the_copiers_limit(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COPY_CONCURRENCY", "3")
+    forget_environment_limits()
+    records = [[put(aws, f"r{record}/k{i}") for i in range(4)] for record in range(3)]
+    event = aws.event(aws.queues.copy_url, *(batch(*items) for items in records))
+    # Each record's first copy waits until one copy of every record is in flight: records worked
+    # one after another would break the barrier (and their keys would be retried).
+    first_of_each = threading.Barrier(3, timeout=20)
+    started: set[str] = set()
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        nonlocal in_flight, most
+        record = params["Key"].split("/")[0]
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+            first = record not in started
+            started.add(record)
+        if first:
+            first_of_each.wait()
+
+    def after(**_: Any) -> None:
+        nonlocal in_flight
+        with lock:
+            in_flight -= 1
+
+    s3 = clients.s3()
+    s3.meta.events.register("provide-client-params.s3.CopyObject", before)
+    s3.meta.events.register("after-call.s3.CopyObject", after)
+    try:
+        assert app.lambda_handler(event, context()) == {"batchItemFailures": []}
+    finally:
+        forget_environment_limits()
+
+    assert not first_of_each.broken
+    assert dest_keys(aws) == {item.key for items in records for item in items}
+    # The three records shared the copier's three slots.
+    assert most == 3
+    assert aws.drain(aws.queues.copy_url) == [] and aws.drain(aws.queues.copy_dlq_url) == []

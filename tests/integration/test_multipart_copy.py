@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from copy_objects import app
 from list_objects import app as list_app
 from s3fanout import clients
-from s3fanout.copying.limit import environment_limit
+from s3fanout.copying.limit import forget_environment_limits
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
 from tests.integration.conftest import DEST, SOURCE, Aws, context
 
@@ -37,9 +37,9 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(5 * MiB + 1))
     monkeypatch.setenv("MULTIPART_PART_SIZE_BYTES", str(5 * MiB))
     # The handler keeps one concurrency limit per COPY_CONCURRENCY value for the process.
-    environment_limit.cache_clear()
+    forget_environment_limits()
     yield
-    environment_limit.cache_clear()
+    forget_environment_limits()
 
 
 def put(aws: Aws, key: str, size: int, **extra: Any) -> tuple[CopyItem, bytes]:

@@ -20,7 +20,7 @@ import pytest
 from copy_objects import app
 from list_objects import app as list_app
 from s3fanout import clients
-from s3fanout.copying.limit import environment_limit
+from s3fanout.copying.limit import forget_environment_limits
 from s3fanout.handling import must_stream
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
 from tests.integration.conftest import DEST, SOURCE, Aws, context
@@ -37,10 +37,10 @@ def source_secret(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SOURCE_CREDENTIALS_SECRET_ARN", arn)
     monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(5 * MiB + 1))
     monkeypatch.setenv("STREAM_CHUNK_BYTES", str(5 * MiB))
-    environment_limit.cache_clear()
+    forget_environment_limits()
     clients.reset()
     yield arn
-    environment_limit.cache_clear()
+    forget_environment_limits()
     clients.reset()
 
 

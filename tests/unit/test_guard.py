@@ -121,15 +121,24 @@ def test_requests_carry_the_expected_bucket_owners() -> None:
         s3.list_objects_v2(Bucket="src")
         s3.copy_object(Bucket="dst", Key="k", CopySource={"Bucket": "src", "Key": "k"})
         s3.head_object(Bucket="other", Key="k")
-        # Replaced, not added to: an empty mapping checks nothing any more.
+        # Added to, not replaced: another job's buckets (a copier's other record, a lister's other
+        # destination) leave the first job's checks in place.
+        clients.expect_bucket_owners(s3, {"other": "210987654321"})
         clients.expect_bucket_owners(s3, {})
         s3.list_objects_v2(Bucket="src")
+        s3.list_objects_v2(Bucket="other")
+        # No bucket has two owners: the job naming it so fails, and nothing changes.
+        with pytest.raises(clients.OwnerConflict, match="dst"):
+            clients.expect_bucket_owners(s3, {"src": "123456789012", "dst": "999999999999"})
+        s3.list_objects_v2(Bucket="dst")
 
     assert [(name, _text(owner), _text(source)) for name, owner, source in sent] == [
         ("ListObjectsV2", "123456789012", None),
         ("CopyObject", "123456789012", "123456789012"),
         ("HeadObject", None, None),
-        ("ListObjectsV2", None, None),
+        ("ListObjectsV2", "123456789012", None),
+        ("ListObjectsV2", "210987654321", None),
+        ("ListObjectsV2", "123456789012", None),
     ]
 
 

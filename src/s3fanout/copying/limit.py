@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,8 +43,10 @@ class ConcurrencyLimit:
                     self.throttled_attempts += 1
                 self.record(throttled=True)
 
-        # One registration per client and limit, however often an invocation calls this.
-        s3.meta.events.register("needs-retry.s3", needs_retry, unique_id=f"s3fanout-throttling-{id(self)}")
+        # One registration per client and limit, however often (and from however many of a
+        # copier's record threads at once) this is called.
+        with _WATCHING:
+            s3.meta.events.register("needs-retry.s3", needs_retry, unique_id=f"s3fanout-throttling-{id(self)}")
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -57,7 +58,9 @@ class ConcurrencyLimit:
         finally:
             with self._changed:
                 self._in_flight -= 1
-                self._changed.notify_all()
+                # One slot is free: the copy that has waited longest takes it (the copies of a
+                # copier's records take turns), and no other waiter wakes for nothing.
+                self._changed.notify()
 
     def record(self, throttled: bool) -> None:
         with self._changed:
@@ -72,8 +75,18 @@ class ConcurrencyLimit:
             self._changed.notify_all()
 
 
-@functools.cache
+_WATCHING = threading.Lock()
+_ENVIRONMENT_LIMITS: dict[int, ConcurrencyLimit] = {}
+
+
 def environment_limit(maximum: int) -> ConcurrencyLimit:
-    """One limit per execution environment (a Lambda's, a local worker's): throttling seen by one
-    invocation slows the next."""
-    return ConcurrencyLimit(maximum)
+    """One limit per execution environment (a Lambda's, a local worker's), shared by the records a
+    copier works at once: throttling seen by one invocation slows the next."""
+    with _WATCHING:
+        return _ENVIRONMENT_LIMITS.setdefault(maximum, ConcurrencyLimit(maximum))
+
+
+def forget_environment_limits() -> None:
+    """A new execution environment's limits from now on (for tests)."""
+    with _WATCHING:
+        _ENVIRONMENT_LIMITS.clear()
