@@ -23,8 +23,7 @@ over smaller key sets and checks that both agree request for request.
 A discrete-event loop (simulate.py) then plays the deployed stack: listers and copiers as Lambda
 invocations started by SQS event sources that scale by +300 executions a minute up to the
 template's MaximumConcurrency; list pages and probes of fixed latency; copiers copying the records
-(copy batches) of an invocation one after another, each with COPY_CONCURRENCY copies in flight;
-and S3's write limit per prefix partition shared among the copies in flight on that partition
+(copy batches) of an invocation at once, sharing COPY_CONCURRENCY copies in flight; and S3's write limit per prefix partition shared among the copies in flight on that partition
 (processor sharing). Every assumption is a field of ``Assumptions`` (assumptions.py: flags, or a
 JSON file), and is printed with the results (report.py).
 

@@ -78,6 +78,7 @@ class Assumptions:
     partition_writes_per_s: float = 3500.0  # PUT/COPY per second per partition (0: no limit)
     copy_queue_order: str = "fifo"  # fifo (SQS's best-effort order) or random
     copy_spread: bool = True  # listers delay copy batches by a share of the backlog (copyspread.py)
+    copier_records: str = "concurrent"  # a copier's records at once, sharing its copies in flight (copy_objects), or "sequential"
 
     @classmethod
     def defaults(cls) -> Assumptions:

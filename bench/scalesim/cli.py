@@ -75,6 +75,8 @@ def assumptions_from(args: argparse.Namespace) -> Assumptions:
     a = dataclasses.replace(a, **overrides)
     object_size_mean(a.object_size)  # fails early on a bad size
     CopyQueue(a.copy_queue_order, 1)
+    if a.copier_records not in ("concurrent", "sequential"):
+        raise ValueError(f"copier_records must be concurrent or sequential, not {a.copier_records!r}")
     return a
 
 

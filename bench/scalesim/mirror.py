@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from s3fanout.copyspread import LOOK_EVERY_MS, spread_horizon
+from s3fanout.copyspread import LOOK_EVERY_MS, Backlog, spread_horizon
 from s3fanout.keyspace import KeyRange
 from s3fanout.lister import SURVEY_EVERY_PAGES, first_survey_page, split_plan
 
@@ -61,10 +61,11 @@ class Invocation:
 
 
 # An invocation as it runs: it yields the elapsed ms at which it looks at the copy queue (as
-# copyspread.CopySpread does), is sent the number of copy batches waiting then, and returns the
+# copyspread.CopySpread does), is sent the job's Backlog then, and returns the
 # whole Invocation at its end. What it
 # has sent before each look is already in the lister's ``emits`` and ``new_tasks``.
-Running = Generator[int, int, Invocation]
+Running = Generator[int, Backlog, Invocation]
+NOTHING_QUEUED = Backlog(0)
 
 
 def start_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters) -> tuple[Running, Invocation]:
@@ -74,8 +75,8 @@ def start_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters) -> tup
     return lister.run(), lister.sent
 
 
-def run_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters, backlog: int = 0) -> Invocation:
-    """A whole invocation, ``backlog`` batches waiting on the copy queue whenever it looks."""
+def run_invocation(task: Task, ks: KeySet, a: Assumptions, c: Counters, backlog: Backlog = NOTHING_QUEUED) -> Invocation:
+    """A whole invocation, the job's queues holding ``backlog`` whenever it looks."""
     running, _ = start_invocation(task, ks, a, c)
     try:
         next(running)
@@ -124,7 +125,7 @@ class _Lister:
             pass
         return self._finish()
 
-    def _list_current(self) -> Generator[int, int, bool]:
+    def _list_current(self) -> Generator[int, Backlog, bool]:
         """List the current range until it ends, time runs short or it is split; True after a split."""
         current, a, c = self.current, self.a, self.c
         lo, hi = current.lo, current.hi
@@ -161,7 +162,7 @@ class _Lister:
                 c.list_pages += 1
                 return False
 
-    def _list_pages(self, pos: int, hi: int) -> Generator[int, int, tuple[int, int, int]]:
+    def _list_pages(self, pos: int, hi: int) -> Generator[int, Backlog, tuple[int, int, int]]:
         """The pages from rank ``pos`` up to the next point where list_range looks up from its
         listing (a survey, the hand-on check firing, or the range's end), each page's keys sent as
         it is listed. Returns how many pages, the rank of the last one's first key and the rank

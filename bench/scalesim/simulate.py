@@ -3,9 +3,10 @@
 SQS event sources start listers and copiers as Lambda invocations, scaling by +300 executions a
 minute up to the template's MaximumConcurrency. A lister invocation is computed whole by the
 mirrored list_range (mirror.py), and its copy batches and list tasks arrive on the queues at the
-times it sent them. A copier copies the records (copy batches) of an invocation one after
-another, each with COPY_CONCURRENCY copies in flight, and S3's write limit per prefix partition
-is shared by the copies in flight on that partition (processor sharing).
+times it sent them. A copier copies the records (copy batches) of an invocation at once, their
+keys sharing its COPY_CONCURRENCY copies in flight (``--copier-records sequential``: one record
+after another, each with all of them, as copiers did before December 2026), and S3's write limit
+per prefix partition is shared by the copies in flight on that partition (processor sharing).
 
 The pieces: ``Events`` (the clock and what happens next), ``PartitionWrites`` (S3's side of
 copying), ``CopierFleet`` and ``ListerFleet`` (the two functions behind their event sources),
@@ -25,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from s3fanout.copyspread import Backlog, spread_delays
 from s3fanout.estimate import JobPlan, Prices, estimate_cost
 from s3fanout.keyspace import seed_ranges
+from s3fanout.lister import BATCHES_PER_PART
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatchPacker, CopyItem
 from s3fanout.queues import MAX_ENTRIES_PER_BATCH
 
@@ -293,7 +296,12 @@ class SqsTally:
 
 class CopierFleet:
     """The copy function behind its event source: invocations take up to copy_batch_size records
-    and copy them one after another, each record's keys on its partition."""
+    and copy them at once (or one after another), each record's keys on its partition.
+
+    At once, every record progresses at the pace the invocation's whole set of keys allows
+    (ceil(keys / copy_concurrency) rounds of copies), so that unthrottled all end together; a
+    record on a throttled partition keeps the invocation going until it is done, its rate
+    unchanged (the product would give it the slots the others freed: this errs slow)."""
 
     def __init__(self, a: Assumptions, events: Events, queue: CopyQueue, ks: KeySet, sqs: SqsTally, bytes_per_batch: int) -> None:
         self.a = a
@@ -304,7 +312,8 @@ class CopierFleet:
         self.copy_ms = a.copy_ms()
         self.source = EventSource(a.copy_max_concurrency, a)
         self.writes = PartitionWrites(ks.partition_labels, a.partition_writes_per_s, events, self._items_done)
-        self.work: dict[int, deque[tuple[int, int, float]]] = {}  # copier -> (partition, keys, ms) still to copy
+        self.work: dict[int, deque[tuple[int, int, float]]] = {}  # copier -> (partition, keys, ms) still to start
+        self.outstanding: dict[int, int] = {}  # copier -> its records in flight
         self.started: dict[int, float] = {}
         self.last_id = 0
         self.invocations = 0
@@ -324,8 +333,7 @@ class CopierFleet:
         """Start invocations while records wait and the event source allows them."""
         a, now = self.a, self.events.now
         while self.queue and self.source.active < self.source.allowed(now):
-            # Records are copied one after another, each with copy_concurrency copies in flight.
-            records: list[tuple[int, int, float]] = []
+            records: list[tuple[int, int, float]] = []  # (partition, keys, unthrottled ms), runs of one partition merged
             taken = 0
             for partition, take, per_record in self.queue.take(a.copy_batch_size):
                 keys, ms = take * per_record, take * math.ceil(per_record / a.copy_concurrency) * self.copy_ms
@@ -338,12 +346,22 @@ class CopierFleet:
             self.sqs.billed += sqs_units(taken * self.bytes_per_batch) + 1
             self.invocations += 1
             self.last_id += 1
-            self.work[self.last_id] = deque(records)
-
             self.started[self.last_id] = now
             self.source.active += 1
             self.source.peak = max(self.source.peak, self.source.active)
-            self._next_item(self.last_id)
+            if a.copier_records == "sequential":
+                # One record after another, each with copy_concurrency copies in flight.
+                self.work[self.last_id] = deque(records)
+                self.outstanding[self.last_id] = 1
+                self._next_item(self.last_id)
+            else:
+                # All records at once, the copy_concurrency copies in flight shared by them: each
+                # record's keys take the invocation's whole unthrottled time.
+                ms = math.ceil(sum(keys for _, keys, _ in records) / a.copy_concurrency) * self.copy_ms
+                self.work[self.last_id] = deque()
+                self.outstanding[self.last_id] = len(records)
+                for partition, keys, _ in records:
+                    self.writes.start(partition, keys, ms, self.last_id)
         if self.queue and self.source.active < self.source.maximum and not self.source.tick_pending:
             self.source.tick_pending = True
             self.events.at(self.source.next_step(), self._tick)
@@ -357,10 +375,14 @@ class CopierFleet:
         self.writes.start(partition, keys, ms, copier)
 
     def _items_done(self, copiers: list[int]) -> None:
-        """Each copier goes on with its next record, or its invocation ends; then the freed
-        slots take more records."""
+        """Each copier whose last record in flight is done goes on with its next record (one
+        after another), or its invocation ends; then the freed slots take more records."""
         for copier in copiers:
+            self.outstanding[copier] -= 1
+            if self.outstanding[copier]:
+                continue
             if self.work[copier]:
+                self.outstanding[copier] = 1
                 self._next_item(copier)
             else:
                 self._end(copier)
@@ -368,7 +390,7 @@ class CopierFleet:
 
     def _end(self, copier: int) -> None:
         now = self.events.now
-        del self.work[copier]
+        del self.work[copier], self.outstanding[copier]
 
         took = now - self.started.pop(copier)
         self.busy_ms += took
@@ -387,6 +409,7 @@ class _ListerState:
     scheduled_tasks: int = 0
     pending: int = 0  # keys in the packer, not yet in a full record
     partition: int = 0  # the partition of the last key packed
+    spread_phase: float = 0.0  # where its copy batches' delays are in copyspread's sequence
 
 
 class ListerFleet:
@@ -418,7 +441,7 @@ class ListerFleet:
             self.sqs.requests += 2
             self.sqs.billed += 2
             self.last_id += 1
-            self.running[self.last_id] = _ListerState(running, invocation, now)
+            self.running[self.last_id] = _ListerState(running, invocation, now, spread_phase=self.rng.random())
             self.source.active += 1
             self.source.peak = max(self.source.peak, self.source.active)
             self._run(self.last_id, None)
@@ -426,7 +449,7 @@ class ListerFleet:
             self.source.tick_pending = True
             self.events.at(self.source.next_step(), self._tick)
 
-    def _run(self, lister: int, backlog: int | None) -> None:
+    def _run(self, lister: int, backlog: Backlog | None) -> None:
         """Run an invocation on to its next look at the copy queue (or its end), and schedule
         what it sent on the way."""
         state, events = self.running[lister], self.events
@@ -448,7 +471,10 @@ class ListerFleet:
     def _look(self, lister: int) -> None:
         self.sqs.requests += 1
         self.sqs.billed += 1
-        self._run(lister, self.copiers.queue.records + self.delayed)
+        # Copy batches waiting (visible or delayed), and the list tasks' to come: a part's for a
+        # task waiting, half a part's for one being listed (as handling.copy_spread counts them).
+        coming = len(self.queue) * BATCHES_PER_PART + len(self.running) * (BATCHES_PER_PART // 2)
+        self._run(lister, Backlog(self.copiers.queue.records + self.delayed, coming))
 
     def _tick(self) -> None:
         self.source.tick_pending = False
@@ -479,14 +505,14 @@ class ListerFleet:
             pending += end - r0
             full, pending = divmod(pending, kpb)
             if full:
-                self._put(partition, full, kpb, horizon)
+                self._put(state, partition, full, kpb, horizon)
                 full_records += full
             r0 = end
         sends = -(-full_records // MAX_ENTRIES_PER_BATCH)
         full_sends, last_send = divmod(full_records, MAX_ENTRIES_PER_BATCH)
         billed = full_sends * sqs_units(MAX_ENTRIES_PER_BATCH * bpb) + (sqs_units(last_send * bpb) if last_send else 0)
         if flush and pending:
-            self._put(partition, 1, pending, horizon)
+            self._put(state, partition, 1, pending, horizon)
             full_records += 1
             sends += 1
             billed += 1
@@ -496,15 +522,16 @@ class ListerFleet:
         self.sqs.copy_billed += billed
         self.c.records += full_records
 
-    def _put(self, partition: int, records: int, keys: int, horizon: int) -> None:
+    def _put(self, state: _ListerState, partition: int, records: int, keys: int, horizon: int) -> None:
         """Records onto the copy queue: at once, or each after its own delay of 0 to ``horizon``
-        whole seconds (DelaySeconds, as copyspread.CopySpread draws them)."""
+        whole seconds (DelaySeconds, as copyspread.CopySpread gives them)."""
         if not horizon:
             self._visible(partition, keys, records, delayed=False)
             return
         self.delayed += records
-        for _ in range(records):
-            self.events.at(self.events.now + self.rng.randint(0, horizon) * 1000, self._visible, partition, keys, 1)
+        delays, state.spread_phase = spread_delays(records, horizon, state.spread_phase)
+        for delay in delays:
+            self.events.at(self.events.now + delay * 1000, self._visible, partition, keys, 1)
 
     def _visible(self, partition: int, keys: int, records: int, delayed: bool = True) -> None:
         self.delayed -= records if delayed else 0
@@ -547,7 +574,8 @@ class DeployedRun:
         """The busiest partition's copies at its write limit, or all copies with every copier
         busy (each batch of keys in rounds of copy_concurrency), whichever is longer."""
         a = self.a
-        per_copier = COPY_BATCH_MAX_KEYS / (math.ceil(COPY_BATCH_MAX_KEYS / a.copy_concurrency) * a.copy_ms() / 1000)
+        keys = COPY_BATCH_MAX_KEYS * (1 if a.copier_records == "sequential" else a.copy_batch_size)
+        per_copier = keys / (math.ceil(keys / a.copy_concurrency) * a.copy_ms() / 1000)
         copiers = copies / (a.copy_max_concurrency * per_copier)
         partition = hottest_copies / a.partition_writes_per_s if a.partition_writes_per_s else 0.0
         return max(copiers, partition)

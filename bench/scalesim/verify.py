@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from s3fanout.copyspread import CopySpread
+from s3fanout.copyspread import Backlog, CopySpread
 from s3fanout.keyspace import seed_ranges
 from s3fanout.lister import list_range
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, ListTask
@@ -98,7 +98,7 @@ def real_job(ks: KeySet, a: Assumptions, dest_full: bool = False) -> dict[str, i
         def remaining_ms(s3: ModelS3 = s3) -> int:
             return a.lister_timeout_s * 1000 - s3.clock
 
-        spread = CopySpread(lambda: 0, a.copy_max_concurrency, remaining_ms) if a.copy_spread else None
+        spread = CopySpread(lambda: Backlog(0), a.copy_max_concurrency, remaining_ms) if a.copy_spread else None
         outcome = list_range(
             task,
             s3=s3,

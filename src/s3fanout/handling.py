@@ -25,13 +25,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fanout import clients, progress_events
 from s3fanout.completion import job_letters, write_to_s3
-from s3fanout.copyspread import CopySpread
+from s3fanout.copyspread import Backlog, CopySpread
 from s3fanout.counts import Counts
 from s3fanout.deadletter import INVALID_MESSAGE, dead_letter_message
 from s3fanout.envvars import env_int, env_str
 from s3fanout.guard import HopLimitExceeded, Kind, Scope, admit, function_key
 from s3fanout.jobqueues import queue_depths
 from s3fanout.jobrecord import DEFAULT_RECORD_DAYS, JobRecord, JobTable, Verdict
+from s3fanout.lister import BATCHES_PER_PART
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.signing import MessageKey
@@ -138,24 +139,30 @@ def outbox() -> Outbox:
 
 
 def copy_spread(remaining_ms: Callable[[], int]) -> CopySpread | None:
-    """How a lister spreads its copy batches over time (copyspread.py): by the copy queue's
-    backlog and the copiers the stack runs at most (COPY_MAX_CONCURRENCY; without it, as in local
-    mode, batches go out undelayed). A backlog that cannot be read counts as none."""
-    copiers = env_int("COPY_MAX_CONCURRENCY", 0) if os.environ.get("COPY_MAX_CONCURRENCY") else 0
-    url = os.environ.get("COPY_QUEUE_URL")
-    if not copiers or not url:
+    """How a lister spreads its copy batches over time (copyspread.py): by the job's backlog on
+    the copy and list queues and the copiers the stack runs at most (COPY_MAX_CONCURRENCY; without
+    it, as in local mode, batches go out undelayed). A queue that cannot be read counts as empty."""
+    copiers = env_int("COPY_MAX_CONCURRENCY", 0)
+    copy_url, list_url = os.environ.get("COPY_QUEUE_URL"), os.environ.get("LIST_QUEUE_URL")
+    if not copiers or not copy_url:
         return None
     sqs = clients.sqs()
 
-    def waiting() -> int:
+    def depths(url: str) -> tuple[int, int, int]:
         try:
-            visible, _, delayed = queue_depths(sqs, url)
+            return queue_depths(sqs, url)
         except (ClientError, BotoCoreError) as error:
-            logger.warning("copy queue backlog unknown: copy batches go out undelayed", extra={"error": str(error)})
-            return 0
-        return visible + delayed
+            logger.warning("queue backlog unknown: counted as empty when spreading copy batches", extra={"queue_url": url, "error": str(error)})
+            return 0, 0, 0
 
-    return CopySpread(waiting, copiers, remaining_ms)
+    def backlog() -> Backlog:
+        # Copy batches in flight are being copied. A list task in flight (this one too) is being
+        # listed: half its part is still to come, on average.
+        visible, _, delayed = depths(copy_url)
+        tasks_waiting, tasks_listed, tasks_delayed = depths(list_url) if list_url else (0, 0, 0)
+        return Backlog(visible + delayed, (tasks_waiting + tasks_delayed) * BATCHES_PER_PART + tasks_listed * BATCHES_PER_PART // 2)
+
+    return CopySpread(backlog, copiers, remaining_ms)
 
 
 def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callable[[Kind], Counts | Mapping[str, Counts]]) -> None:

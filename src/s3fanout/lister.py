@@ -13,7 +13,7 @@ from s3fanout.compare import Action, Decision, DecisionGroup, JointGroup, copy_e
 from s3fanout.copyspread import CopySpread
 from s3fanout.counts import Counts
 from s3fanout.keyspace import KeyRange, split_range, survey
-from s3fanout.messages import CopyBatch, CopyBatchPacker, CopyItem, Destination, ListTask, dest_key
+from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, CopyBatchPacker, CopyItem, Destination, ListTask, dest_key
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
 from s3fanout.s3ops import confirm_absent, delete_objects, key_exists_after, list_pages, list_pages_as
@@ -34,6 +34,8 @@ DEFAULT_STOP_MARGIN_MS = 30_000
 SPLIT_MIN_KEYS = 50_000
 KEYS_PER_PART = 25_000
 MAX_PARTS = 8
+# An open list task's copy work as a lister's copy spread counts it ahead: one part's batches.
+BATCHES_PER_PART = KEYS_PER_PART // COPY_BATCH_MAX_KEYS
 # Look at the range again after this many pages (surveying an open-ended range costs ~15 LISTs).
 SURVEY_EVERY_PAGES = 10
 # Keys of a full ListObjectsV2 page.

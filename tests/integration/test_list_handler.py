@@ -205,7 +205,7 @@ def test_a_deployed_lister_spreads_its_batches_over_the_copy_backlog_and_local_m
 ) -> None:
     fill(aws, [f"k{i:04d}" for i in range(2_000)])
     waiting = [{"Id": str(i), "MessageBody": "older batch"} for i in range(10)]
-    for _ in range(30):  # 300 batches wait: one copier takes about 60 s over them
+    for _ in range(30):  # 300 batches wait, and about 125 to come (half this task's): one copier takes 85 s
         aws.sqs.send_message_batch(QueueUrl=aws.queues.copy_url, Entries=waiting)
     if copiers:
         monkeypatch.setenv("COPY_MAX_CONCURRENCY", copiers)
@@ -214,11 +214,27 @@ def test_a_deployed_lister_spreads_its_batches_over_the_copy_backlog_and_local_m
 
     assert len(delays) == 20
     if spread:
-        assert all(0 <= d <= 60 for d in delays) and len(set(delays)) > 5
+        assert all(0 <= d <= (300 + 125) // 5 for d in delays) and len(set(delays)) > 5
         depths = aws.sqs.get_queue_attributes(QueueUrl=aws.queues.copy_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
         assert int(depths["Attributes"]["ApproximateNumberOfMessagesDelayed"]) > 0
     else:
         assert set(delays) == {0}
+
+
+def test_open_list_tasks_count_as_copy_work_to_come_once_batches_wait(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(aws, [f"k{i:04d}" for i in range(2_000)])
+    aws.sqs.send_message_batch(QueueUrl=aws.queues.copy_url, Entries=[{"Id": str(i), "MessageBody": "older batch"} for i in range(10)])
+    event = aws.event(aws.queues.list_url, task())
+    # Four more list tasks wait: 4 x 250 batches to come, and half of this one's 250, which one
+    # copier takes ~230 s over.
+    aws.sqs.send_message_batch(QueueUrl=aws.queues.list_url, Entries=[{"Id": str(i), "MessageBody": "other task"} for i in range(4)])
+    monkeypatch.setenv("COPY_MAX_CONCURRENCY", "1")
+
+    delays = sent_delays(aws, lambda: app.lambda_handler(event, context()))
+
+    assert len(delays) == 20 and max(delays) <= (10 + 4 * 250 + 125) // 5
+    # Ten waiting batches alone would spread over 2 s at most.
+    assert max(delays) > 100
 
 
 def test_a_copy_backlog_that_cannot_be_read_sends_batches_at_once(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:

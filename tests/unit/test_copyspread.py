@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from s3fanout.copyspread import COPIER_BATCHES_PER_SECOND, LOOK_EVERY_MS, SQS_MAX_DELAY_SECONDS, CopySpread, spread_horizon
+from s3fanout.copyspread import COPIER_BATCHES_PER_SECOND, LOOK_EVERY_MS, SQS_MAX_DELAY_SECONDS, Backlog, CopySpread, spread_delays, spread_horizon
 from s3fanout.lister import list_range
 from s3fanout.messages import CopyBatch
 from s3fanout.outbox import Outbox
@@ -21,15 +21,38 @@ class Clock:
 
 
 def test_nothing_waiting_or_no_copiers_means_no_delay():
-    assert spread_horizon(0, 100) == 0
-    assert spread_horizon(10**6, 0) == 0
+    assert spread_horizon(Backlog(0), 100) == 0
+    assert spread_horizon(Backlog(10**6, 10**6), 0) == 0
 
 
 def test_the_horizon_is_the_copiers_best_time_for_the_backlog_up_to_sqs_limit():
-    assert spread_horizon(10_000, 100) == 10_000 // (100 * COPIER_BATCHES_PER_SECOND)
-    assert spread_horizon(10_000, 100) > spread_horizon(1_000, 100) > 0
-    assert spread_horizon(10_000, 1_000) < spread_horizon(10_000, 100)
-    assert spread_horizon(10**9, 1_000) == SQS_MAX_DELAY_SECONDS
+    assert spread_horizon(Backlog(10_000), 100) == 10_000 // (100 * COPIER_BATCHES_PER_SECOND)
+    assert spread_horizon(Backlog(10_000), 100) > spread_horizon(Backlog(1_000), 100) > 0
+    assert spread_horizon(Backlog(10_000), 1_000) < spread_horizon(Backlog(10_000), 100)
+    assert spread_horizon(Backlog(10**9), 1_000) == SQS_MAX_DELAY_SECONDS
+
+
+def test_the_work_to_come_counts_once_the_waiting_batches_make_a_seconds_work():
+    pace = 100 * COPIER_BATCHES_PER_SECOND
+    # A small job: its open list tasks (seed ranges, maybe empty) delay nothing.
+    assert spread_horizon(Backlog(pace - 1, 32 * 250), 100) == 0
+    assert spread_horizon(Backlog(pace, 32 * 250), 100) == (pace + 32 * 250) // pace
+    assert spread_horizon(Backlog(pace, 10**7), 100) == SQS_MAX_DELAY_SECONDS
+
+
+def test_a_listers_delays_cover_the_horizon_evenly_and_go_on_where_they_left_off():
+    horizon = 99
+    delays, phase = spread_delays(1_000, horizon, 0.25)
+    assert all(0 <= d <= horizon for d in delays)
+    # Every tenth of the horizon gets its tenth of the batches, give or take two (independent
+    # draws would be off by about ten).
+    per_tenth = [sum(1 for d in delays if tenth * 10 <= d < tenth * 10 + 10) for tenth in range(10)]
+    assert all(abs(count - 100) <= 2 for count in per_tenth), per_tenth
+    # A lister's next batches go on along the same sequence.
+    first, middle = spread_delays(10, horizon, 0.25)
+    then, _ = spread_delays(10, horizon, middle)
+    assert spread_delays(20, horizon, 0.25)[0] == first + then
+    assert 0 <= phase < 1
 
 
 def test_the_backlog_is_read_once_per_look_interval_of_the_invocations_clock():
@@ -37,7 +60,7 @@ def test_the_backlog_is_read_once_per_look_interval_of_the_invocations_clock():
 
     def backlog():
         reads.append(clock())
-        return 5_000
+        return Backlog(5_000)
 
     spread = CopySpread(backlog, 100, clock, random.Random(1))
     for _ in range(5):
@@ -51,7 +74,7 @@ def test_the_backlog_is_read_once_per_look_interval_of_the_invocations_clock():
 
 
 def test_delays_are_whole_seconds_up_to_the_horizon_and_not_all_alike():
-    spread = CopySpread(lambda: 50_000, 100, Clock(), random.Random(2))
+    spread = CopySpread(lambda: Backlog(50_000), 100, Clock(), random.Random(2))
     horizon = spread.horizon()
     delays = spread.delays(1_000)
     assert horizon > 10
@@ -62,7 +85,7 @@ def test_delays_are_whole_seconds_up_to_the_horizon_and_not_all_alike():
 def test_a_lister_with_a_spread_sends_every_key_once_each_batch_with_its_own_delay():
     keys = [f"k/{i:05d}" for i in range(2_345)]
     s3, sqs = FakeS3(keys), FakeSQS()
-    spread = CopySpread(lambda: 20_000, 50, Clock(), random.Random(3))
+    spread = CopySpread(lambda: Backlog(20_000), 50, Clock(), random.Random(3))
     list_range(task(), s3=s3, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=Clock(), spread=spread)
     entries = [e for r in sqs.batch_requests if r["QueueUrl"] == COPY_URL for e in r["Entries"]]
     sent = [item.key for body in sqs.bodies(COPY_URL) for item in CopyBatch.from_json(body).items]
@@ -74,6 +97,6 @@ def test_a_lister_with_a_spread_sends_every_key_once_each_batch_with_its_own_del
 @pytest.mark.parametrize("backlog", [(0, 100), (400, 100), (10**6, 0)])
 def test_a_short_backlog_sends_batches_at_once(backlog):
     s3, sqs = FakeS3([f"k{i:03d}" for i in range(250)]), FakeSQS()
-    spread = CopySpread(lambda: backlog[0], backlog[1], Clock())
+    spread = CopySpread(lambda: Backlog(backlog[0]), backlog[1], Clock())
     list_range(task(), s3=s3, outbox=Outbox(sqs, KEY, LIST_URL, COPY_URL), remaining_ms=Clock(), spread=spread)
     assert {e["DelaySeconds"] for r in sqs.batch_requests for e in r["Entries"]} == {0}
