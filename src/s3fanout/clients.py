@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import threading
 import weakref
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import botocore.session
+import botocore.utils
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialProvider, DeferredRefreshableCredentials
@@ -32,6 +35,10 @@ if TYPE_CHECKING:
 
 # Enough pooled connections for a copier's thread pool plus the listing and queue calls around it.
 MAX_POOL_CONNECTIONS = 64
+# One User-Agent for every request, which names this tool in S3's access logs and CloudTrail.
+# botocore otherwise builds its own for each request, sanitizing every component character by
+# character: about a sixth of a local copier's CPU (a profile of 2,000 copies).
+USER_AGENT = f"s3-fanout/0.1 botocore/{botocore.__version__} Python/{platform.python_version()}"
 _CREATING = threading.Lock()
 
 
@@ -87,6 +94,7 @@ def _config(service: str, probe: bool, endpoint_url: str | None = None) -> Confi
         "connect_timeout": 10,
         # S3 keeps a long CopyObject alive with whitespace, so a read stalls only if something broke.
         "read_timeout": 120,
+        "user_agent": USER_AGENT,
     }
     if probe:
         # The CLI's pre-flight: an endpoint that does not answer must fail in seconds (eight
@@ -132,7 +140,23 @@ def _loader() -> Loader:
 def _core_session(profile: str | None = None) -> botocore.session.Session:
     core = botocore.session.Session(profile=profile)
     core.register_component("data_loader", _loader())
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     return core
+
+
+def parse_timestamp(value: str | int | float) -> datetime:
+    """A timestamp of a response, as botocore reads it: ISO 8601 (S3's XML, every LastModified of
+    a listing) by the standard library, anything else by botocore's own parser, dateutil's, which
+    took a tenth of a local copier's CPU."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    return botocore.utils.parse_timestamp(value)  # type: ignore[arg-type]  # epoch numbers too, whatever its stubs say
 
 
 @functools.cache
