@@ -130,11 +130,19 @@ def object_operation(method: str, query: dict[str, list[str]], environ: dict[str
     return "other"
 
 
-class CountingMiddleware:
-    """Counts every request (and every 4xx/5xx answer) by operation; serves the counts."""
+# Milliseconds every S3 listing is held before it is answered, in this server's environment: an
+# endpoint that lists slowly (a large bucket, a far region, an S3-compatible store) without its
+# CPU (bench/peers --list-latency-ms).
+LIST_LATENCY_ENV = "COUNTING_MOTO_LIST_LATENCY_MS"
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+
+class CountingMiddleware:
+    """Counts every request (and every 4xx/5xx answer) by operation; serves the counts; holds
+    each listing ``list_latency_s`` before answering it."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], list_latency_s: float = 0.0) -> None:
         self.app = app
+        self.list_latency_s = list_latency_s
         self.lock = threading.Lock()
         self.reset()
 
@@ -165,6 +173,8 @@ class CountingMiddleware:
                     self.errors[f"{operation} {status.split()[0]}"] += 1
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
+        if self.list_latency_s and operation in ("s3:ListObjects", "s3:ListObjectsV2"):
+            time.sleep(self.list_latency_s)  # this request's thread only: the server goes on
         return self.app(environ, counting_start_response)
 
 
@@ -192,7 +202,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]
-    run_simple(args.host, args.port, CountingMiddleware(app), threaded=True, request_handler=MotoRequestHandler)
+    latency = float(os.environ.get(LIST_LATENCY_ENV) or 0) / 1000
+    run_simple(args.host, args.port, CountingMiddleware(app, latency), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

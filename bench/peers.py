@@ -61,7 +61,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from countinglocalstack import BENCH_VENV, CountingLocalStack, localstack_python
-from countingmoto import CountingMoto
+from countingmoto import LIST_LATENCY_ENV, CountingMoto
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -147,6 +147,8 @@ def open_server(name: str, args: argparse.Namespace, stack: ExitStack) -> Server
     if name == "moto":
         import moto
 
+        # The server reads it from the environment it is started with.
+        os.environ[LIST_LATENCY_ENV] = str(args.list_latency_ms)
         server = stack.enter_context(CountingMoto())
         return Server(name, f"moto {moto.__version__}", server.url, [server])
     python = localstack_python(args.localstack_venv, args.localstack_python, say=say)
@@ -629,6 +631,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--localstack-venv", type=Path, default=BENCH_VENV, metavar="DIR", help="virtualenv for LocalStack, made on first use (default: bench/.venv-localstack)"
     )
     parser.add_argument("--localstack-python", metavar="PATH", help="the Python 3.13 that makes LocalStack's virtualenv (default: pyenv's 3.13, else python3.13 on PATH)")
+    parser.add_argument(
+        "--list-latency-ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="moto: hold every ListObjects(V2) answer this long, as a slow-listing endpoint would (default: 0)",
+    )
     parser.add_argument("--timeout", type=int, default=900, metavar="S", help="seconds one tool may run before it is killed (default: 900)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON results to FILE")
@@ -637,8 +646,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(tools) - set(TOOLS)
     if unknown or not tools:
         parser.error(f"--tools takes names from {','.join(TOOLS)}, not {','.join(sorted(unknown)) or 'nothing'}")
-    if min(args.objects, args.size + 1, args.repeat, args.workers, args.threads) < 1:
-        parser.error("--objects, --repeat, --workers and --threads must be at least 1, --size at least 0")
+    if min(args.objects, args.size + 1, args.repeat, args.workers, args.threads, args.list_latency_ms + 1) < 1:
+        parser.error("--objects, --repeat, --workers and --threads must be at least 1, --size and --list-latency-ms at least 0")
     endpoints = [name.strip() for name in args.endpoints.split(",") if name.strip()]
     unknown = set(endpoints) - set(ENDPOINTS)
     if unknown or not endpoints:
@@ -665,7 +674,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"error: {error}")
         return 2
     machine = {"cores": CORES, "cpu": cpu_model(), "platform": platform.platform()}
-    parameters = {"objects": args.objects, "size": args.size, "repeat": args.repeat, "workers": args.workers, "threads": args.threads, "layout": args.layout, "ours_args": args.ours_args}
+    parameters = {
+        "objects": args.objects,
+        "size": args.size,
+        "repeat": args.repeat,
+        "workers": args.workers,
+        "threads": args.threads,
+        "layout": args.layout,
+        "ours_args": args.ours_args,
+        "list_latency_ms": args.list_latency_ms,
+    }
     document = json.dumps({"machine": machine, "parameters": parameters, "endpoints": endpoints}, indent=2)
     if args.json_file:
         args.json_file.write_text(document + "\n")
@@ -676,7 +694,8 @@ def main(argv: list[str] | None = None) -> int:
             if name != args.endpoint_list[0]:
                 print()
             print(
-                f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one {result['server']} server; "
+                f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one {result['server']} server"
+                f"{f' answering listings after {args.list_latency_ms} ms' if args.list_latency_ms and name == 'moto' else ''}; "
                 f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})"
             )
             print()

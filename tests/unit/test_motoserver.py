@@ -38,3 +38,15 @@ def test_the_counting_server_serves_moto_and_counts_by_operation():
         assert server.counts()["requests"] == {}
     with pytest.raises(OSError):
         urllib.request.urlopen(server.url + "/moto-api/", timeout=2)
+
+
+def test_the_counting_server_holds_listings_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import countingmoto
+
+    held: list[float] = []
+    monkeypatch.setattr(countingmoto.time, "sleep", held.append)
+    middleware = countingmoto.CountingMiddleware(lambda environ, start_response: [b""], list_latency_s=0.25)
+    for method, path, query in (("GET", "/b", "list-type=2"), ("PUT", "/b/k", ""), ("GET", "/b/k", ""), ("GET", "/b", "prefix=x")):
+        middleware({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}, lambda *_: None)
+    assert held == [0.25, 0.25]
+    assert middleware.requests == {"s3:ListObjectsV2": 1, "s3:PutObject": 1, "s3:GetObject": 1, "s3:ListObjects": 1}
