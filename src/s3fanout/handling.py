@@ -51,6 +51,7 @@ metrics = Metrics()
 
 # Metrics and progress events are added from a copier's record threads at once.
 _REPORTING = threading.Lock()
+_SETTLING = threading.Lock()
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -241,7 +242,11 @@ def settle(record: SQSRecord, queue: str, counts: Mapping[str, Counts]) -> None:
     table = job_table()
     if table is None:
         return
-    if not table.settle_jobs(record.message_id, queue, counts):
+    # One settle at a time in this process: a copier's records end together, and transactions on
+    # one job item at once conflict (DynamoDB cancels all but one; moto's server can lose an update).
+    with _SETTLING:
+        settled = table.settle_jobs(record.message_id, queue, counts)
+    if not settled:
         logger.info("message settled before (a second delivery), or its job has no record: nothing added", extra={"message_id": record.message_id})
         return
     for job_id in counts:

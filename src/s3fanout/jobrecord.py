@@ -51,6 +51,8 @@ RECENT_INDEX = "recent"
 DEFAULT_RECORD_DAYS = 90
 # A settled message's marker outlives every redelivery of it: SQS keeps a message 14 days at most.
 MARKER_DAYS = 15
+# Tries of a settle that conflicts with another transaction on its job's item.
+SETTLE_ATTEMPTS = 6
 QUEUES = ("list", "copy")
 # A message's jobs are settled in one transaction of two items each (DynamoDB takes 100).
 MAX_JOBS_PER_MESSAGE = 50
@@ -418,14 +420,23 @@ class JobTable:
                     }
                 }
             )
-        try:
-            self.dynamodb.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            reasons = error.response.get("CancellationReasons") or []
-            if _code(error) == "TransactionCanceledException" and any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                return False
-            raise
-        return True
+        attempts = 0
+        while True:
+            try:
+                self.dynamodb.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as error:
+                codes = {reason.get("Code") for reason in error.response.get("CancellationReasons") or []}
+                if _code(error) != "TransactionCanceledException":
+                    raise
+                if "ConditionalCheckFailed" in codes:
+                    return False
+                # Another settle of the job was writing its item, and DynamoDB cancelled this one
+                # (botocore does not retry that): up to a hundred copiers settle into one item.
+                attempts += 1
+                if "TransactionConflict" not in codes or attempts == SETTLE_ATTEMPTS:
+                    raise
+                time.sleep(backoff_seconds(attempts - 1, base=0.05, cap=2.0))
 
     def finish_if_drained(self, job_id: str) -> JobRecord | None:
         """Once nothing of the job is open, its end: state, end time and expiry set, once (the

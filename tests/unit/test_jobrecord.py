@@ -9,10 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from s3fanout import jobrecord
 from s3fanout.counts import Counts
 from s3fanout.jobrecord import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobNotFound, JobNotRunning, JobTable, NewJob, Verdict, ensure_local_table, record_from_status
 from s3fanout.messages import CopyBatch, CopyItem, Destination, ListTask
@@ -39,6 +41,43 @@ def test_settling_a_message_twice_counts_it_once(table: JobTable) -> None:
     record = table.get("job")
     assert record is not None
     assert (record.counts.objects_copied, record.counts.bytes_copied, record.copy_open) == (100, 5, 0)
+
+
+def conflicting(table: JobTable, monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """Make the table's next ``times`` transactions fail as DynamoDB cancels one that met another
+    on the same item; the calls made, counted."""
+    real, calls = table.dynamodb.transact_write_items, [0]
+    monkeypatch.setattr(jobrecord.time, "sleep", lambda _: None)
+
+    def transact(**request: Any) -> Any:
+        calls[0] += 1
+        if calls[0] <= times:
+            reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}, "CancellationReasons": reasons}, "TransactWriteItems")
+        return real(**request)
+
+    monkeypatch.setattr(table.dynamodb, "transact_write_items", transact)
+    return calls
+
+
+def test_a_settle_that_meets_another_on_the_jobs_item_is_tried_again(table: JobTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    new_job(table)
+    table.opened("job", "copy", 1)
+    calls = conflicting(table, monkeypatch, times=jobrecord.SETTLE_ATTEMPTS - 1)
+    assert table.settle("job", "m1", "copy", Counts(objects_copied=100))
+    record = table.get("job")
+    assert calls == [jobrecord.SETTLE_ATTEMPTS] and record is not None
+    assert (record.counts.objects_copied, record.copy_open) == (100, 0)
+
+
+def test_a_settle_that_keeps_conflicting_fails_and_changes_nothing(table: JobTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    new_job(table)
+    table.opened("job", "copy", 1)
+    conflicting(table, monkeypatch, times=jobrecord.SETTLE_ATTEMPTS)
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        table.settle("job", "m1", "copy", Counts(objects_copied=100))
+    record = table.get("job")
+    assert record is not None and (record.counts.objects_copied, record.copy_open) == (0, 1)
 
 
 def test_settling_a_message_of_a_job_without_a_record_creates_none(table: JobTable) -> None:
