@@ -58,7 +58,7 @@ def spread_delays(count: int, horizon: int, phase: float) -> tuple[list[int], fl
 
 class Backlog(NamedTuple):
     """What a lister reads of the job's queues: copy batches waiting (visible or delayed), and
-    copy batches still to come (the open list tasks, each counted as one part's batches)."""
+    copy batches still to come (forecast from the list tasks still open)."""
 
     waiting: int
     coming: int = 0

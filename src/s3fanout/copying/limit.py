@@ -77,6 +77,7 @@ class ConcurrencyLimit:
                     self._changed.notify()
 
 
+# Held while a limit is made or hooked to a client: a copier's record threads may do either at once.
 _WATCHING = threading.Lock()
 _ENVIRONMENT_LIMITS: dict[int, ConcurrencyLimit] = {}
 
@@ -85,7 +86,9 @@ def environment_limit(maximum: int) -> ConcurrencyLimit:
     """One limit per execution environment (a Lambda's, a local worker's), shared by the records a
     copier works at once: throttling seen by one invocation slows the next."""
     with _WATCHING:
-        return _ENVIRONMENT_LIMITS.setdefault(maximum, ConcurrencyLimit(maximum))
+        if maximum not in _ENVIRONMENT_LIMITS:
+            _ENVIRONMENT_LIMITS[maximum] = ConcurrencyLimit(maximum)
+        return _ENVIRONMENT_LIMITS[maximum]
 
 
 def forget_environment_limits() -> None:
