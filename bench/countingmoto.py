@@ -5,7 +5,8 @@
 or, from Python, ``with CountingMoto() as server:`` (s3fanout.motoserver.EmbeddedMoto running this
 script instead of moto's): ``server.counts()``, ``server.reset_counts()``, ``server.cpu_seconds()``.
 
-It is `python -m moto.server` (the same WSGI app, werkzeug server and request handler) wrapped in
+It is the embedded moto server (`s3fanout.motoserver.serve`: moto's own WSGI app, werkzeug server
+and request handler, DynamoDB atomic) wrapped in
 a small WSGI middleware, in its own process so that its CPU time can be read from /proc and its
 request handling does not share a GIL with the clients it measures. `GET /__bench__/counts`
 answers the counts since the start or the last `POST /__bench__/reset` as JSON, with the wall
@@ -24,10 +25,8 @@ ListObjectsV2.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
-import logging
 import os
 import re
 import threading
@@ -43,7 +42,7 @@ try:
 except ModuleNotFoundError:  # run as a script from bench/ (the server's own process, bench/peers)
     from countingclient import COUNTS_PATH, RESET_PATH, CountingClient  # type: ignore[no-redef]
 
-from s3fanout.motoserver import EmbeddedMoto
+from s3fanout.motoserver import EmbeddedMoto, serve
 
 _SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
@@ -189,21 +188,8 @@ class CountingMoto(CountingClient, EmbeddedMoto):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="moto server that counts requests by operation")
-    parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, required=True)
-    args = parser.parse_args()
-    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server sets it (presigned URLs etc.)
-
-    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import run_simple
-
-    # As moto.server does, without a log line per request (its cost is not moto's).
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = DomainDispatcherApplication(create_backend_app)
-    app.debug = True  # type: ignore[attr-defined]
     latency = float(os.environ.get(LIST_LATENCY_ENV) or 0) / 1000
-    run_simple(args.host, args.port, CountingMiddleware(app, latency), threaded=True, request_handler=MotoRequestHandler)
+    serve(wrap=lambda app: CountingMiddleware(app, latency))
 
 
 if __name__ == "__main__":

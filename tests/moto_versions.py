@@ -1,6 +1,7 @@
 """moto's ListObjectVersions, made to answer as S3 does (moto 5.2 differs in three ways the
 version listings rely on), for in-process moto (``patch()``) and as a moto server
-(``python -m tests.moto_versions -H HOST -p PORT``, for EmbeddedMoto).
+(``python -m tests.moto_versions -H HOST -p PORT``, for EmbeddedMoto; the embedded server's
+atomic DynamoDB included).
 
 What moto 5.2 does and S3 does not:
 
@@ -19,7 +20,6 @@ tool never lists versions with one: moto's own answer is kept then). ``unpatch()
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -91,7 +91,7 @@ def unpatch() -> None:
 
 
 if __name__ == "__main__":
-    from moto.server import main
+    from s3fanout.motoserver import serve
 
     patch()
-    main(sys.argv[1:])
+    serve()

@@ -243,7 +243,7 @@ def settle(record: SQSRecord, queue: str, counts: Mapping[str, Counts]) -> None:
     if table is None:
         return
     # One settle at a time in this process: a copier's records end together, and transactions on
-    # one job item at once conflict (DynamoDB cancels all but one; moto's server can lose an update).
+    # one job item at once conflict (DynamoDB cancels all but one, and settle_jobs tries again).
     with _SETTLING:
         settled = table.settle_jobs(record.message_id, queue, counts)
     if not settled:
