@@ -5,6 +5,7 @@ preflight.py.)"""
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Iterable, Sequence
@@ -15,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
-from s3fanout.keyspace import seed_ranges
+from s3fanout.keyspace import KeyRange, seed_estimates, seed_ranges
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import fits_one_page
+from s3fanout.s3ops import PAGE_KEYS, first_page
 from s3fanout.signing import local_state_dir
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class JobSpec:
     # Seed one range instead of ``ranges`` when one listing page holds everything the ranges would
     # list (``fitted_ranges``): the CLI's default, unless --ranges says how many.
     fit_ranges: bool = False
+    # The MaxKeys of each seed range's first source page, judged by ``fitted_ranges`` from the
+    # source's first page (empty: full pages; None for a range: a full page).
+    seed_page_keys: tuple[int | None, ...] = ()
 
     @property
     def destinations(self) -> tuple[DestinationSpec, ...]:
@@ -128,6 +132,7 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             )
             for part in spec.manifest_parts
         ]
+    ranges = seed_ranges(spec.prefix, spec.ranges)
     return [
         ListTask(
             job_id,
@@ -145,8 +150,9 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             as_of=spec.as_of,
             dest_prefix=spec.dest_prefix,
             more_dests=more_dests,
+            page_keys=page_keys,
         )
-        for key_range in seed_ranges(spec.prefix, spec.ranges)
+        for key_range, page_keys in zip(ranges, spec.seed_page_keys or [None] * len(ranges), strict=True)
     ]
 
 
@@ -158,18 +164,38 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
     and job-record updates, only to find them empty. One range is correct for any job; it only
     gives up listing in parallel, which a job this small does not need.
 
+    A larger source keeps its ranges, each with the size of its first page judged from the
+    source's first one (``seed_page_keys``): a listing page answers up to its MaxKeys keys past
+    a range's end, and a server's work grows with each key it answers.
+
     ``dest_s3`` are the destinations' clients, in order. A job of a manifest or of versions keeps
     its seeding, and so does a job whose listing fails here (the workers will say why)."""
     if not spec.fit_ranges or spec.ranges == 1 or spec.manifest is not None or spec.all_versions or spec.as_of is not None:
         return spec
-    sides = [(source_s3, spec.source_bucket, spec.prefix)]
-    if spec.compare:
-        sides += [(s3, dest.bucket, spec.prefix if dest.prefix is None else dest.prefix) for s3, dest in zip(dest_s3, spec.destinations, strict=True)]
+    dests = [(s3, dest.bucket, spec.prefix if dest.prefix is None else dest.prefix) for s3, dest in zip(dest_s3, spec.destinations, strict=True)]
     try:
-        small = all(fits_one_page(s3, bucket, prefix) for s3, bucket, prefix in sides)
+        source = first_page(source_s3, spec.source_bucket, spec.prefix)
+        if source.complete and (not spec.compare or all(first_page(s3, bucket, prefix).complete for s3, bucket, prefix in dests)):
+            return replace(spec, ranges=1)
     except S3Failure:
         return spec
-    return replace(spec, ranges=1) if small else spec
+    ranges = seed_ranges(spec.prefix, spec.ranges)
+    estimates = seed_estimates(ranges, source.keys, source.complete, spec.prefix)
+    return replace(spec, seed_page_keys=tuple(seed_page_size(key_range, estimate) for key_range, estimate in zip(ranges, estimates, strict=True)))
+
+
+# A seed range's first page asks for this much more than the keys expected in it, and this many more.
+SEED_PAGE_MARGIN = 1.25
+SEED_PAGE_SLACK = 10
+
+
+def seed_page_size(key_range: KeyRange, estimate: float | None) -> int | None:
+    """The MaxKeys of a seed range's first page: the keys expected, with a margin (a range
+    fuller than that goes on in full pages); None (a full page) for a range open above, whose
+    page answers nothing past it, or one nothing is known of."""
+    if key_range.until is None or estimate is None:
+        return None
+    return min(PAGE_KEYS, math.ceil(estimate * SEED_PAGE_MARGIN) + SEED_PAGE_SLACK)
 
 
 def with_manifest_parts(spec: JobSpec, s3: S3Client) -> JobSpec:

@@ -159,6 +159,37 @@ def split_range(key_range: KeyRange, remaining: RemainingKeys, parts: int) -> li
     return [KeyRange(after, until) for after, until in zip(lows, highs)]
 
 
+def seed_estimates(ranges: Sequence[KeyRange], first_keys: Sequence[str], complete: bool, prefix: str) -> list[float | None]:
+    """Roughly how many keys each of ``ranges`` (seeded under ``prefix``) holds, judged from the
+    first keys under the prefix (``first_keys``, in order; ``complete``: there are no others):
+    exactly, where those keys cover the range; else the keys they show in it plus their density
+    carried over the rest of it, on a key line of their own alphabet (as ``survey`` draws one).
+    None where too few keys say anything. A guess for sizing a first page, nothing more: keys
+    elsewhere may be far denser or sparser than the first ones."""
+    last = first_keys[-1] if first_keys else None
+    line: _KeyLine | None = None
+    density = 0.0
+    if not complete and len(first_keys) >= 2:
+        alphabet = "".join(sorted({c for key in first_keys for c in key[len(prefix) :]}))
+        line = _KeyLine(prefix, alphabet)
+        span = line.position(first_keys[-1]) - line.position(first_keys[0])
+        density = len(first_keys) / span if span > 0 else 0.0
+    estimates: list[float | None] = []
+    for key_range in ranges:
+        low = 0 if key_range.after is None else bisect.bisect_right(first_keys, key_range.after)
+        high = len(first_keys) if key_range.until is None else bisect.bisect_right(first_keys, key_range.until)
+        known = float(max(0, high - low))
+        if complete or (last is not None and key_range.until is not None and key_range.until <= last):
+            estimates.append(known)
+        elif line is None or density <= 0 or last is None:
+            estimates.append(None)
+        else:
+            start = last if key_range.after is None or key_range.after < last else key_range.after
+            end = 1.0 if key_range.until is None else line.position(key_range.until)
+            estimates.append(known + density * max(0.0, end - line.position(start)))
+    return estimates
+
+
 def _common_prefix(keys: Sequence[str]) -> str:
     first, last = min(keys), max(keys)
     length = 0

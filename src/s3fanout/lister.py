@@ -16,7 +16,7 @@ from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, CopyBatchPacker, CopyItem, Destination, ListTask, dest_key
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import confirm_absent, delete_objects, key_exists_after, list_pages, list_pages_as
+from s3fanout.s3ops import PAGE_KEYS, ListedPage, confirm_absent, delete_objects, key_exists_after, list_pages, list_pages_as
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,8 +38,6 @@ MAX_PARTS = 8
 BATCHES_PER_PART = KEYS_PER_PART // COPY_BATCH_MAX_KEYS
 # Look at the range again after this many pages (surveying an open-ended range costs ~15 LISTs).
 SURVEY_EVERY_PAGES = 10
-# Keys of a full ListObjectsV2 page.
-PAGE_KEYS = 1_000
 # A page this full says the listing goes on densely; a thinner one says the range is nearly done.
 SURVEY_MIN_PAGE_KEYS = 500
 
@@ -157,7 +155,7 @@ def list_range(
             if remaining_ms() < stop_margin_ms:
                 send(flush=True)
                 rest = dataclasses.replace(
-                    current, after=group.checkpoint, after_version=group.checkpoint_version, resumed=current.resumed + 1, hops=current.hops + 1, expected_keys=None
+                    current, after=group.checkpoint, after_version=group.checkpoint_version, resumed=current.resumed + 1, hops=current.hops + 1, expected_keys=None, page_keys=None
                 )
                 outbox.list_tasks([rest])
                 for side in sides:
@@ -170,14 +168,16 @@ def list_range(
                 parts, part_keys = _split_rest(source_s3, first.s3, current, first_group, first.counts)
                 if len(parts) > 1:
                     others = [
-                        dataclasses.replace(current, after=part.after, until=part.until, after_version=None, resumed=0, hops=current.hops + 1, expected_keys=part_keys)
+                        dataclasses.replace(
+                            current, after=part.after, until=part.until, after_version=None, resumed=0, hops=current.hops + 1, expected_keys=part_keys, page_keys=None
+                        )
                         for part in parts[1:]
                     ]
                     outbox.list_tasks(others)
                     for side in sides:
                         side.counts.ranges_split_off += len(others)
                     # Go on with the first part only: list it afresh up to its new end.
-                    current = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, until=parts[0].until)
+                    current = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, until=parts[0].until, page_keys=None)
                     pages_to_survey = first_survey_page(part_keys)
                     break
         else:
@@ -196,13 +196,39 @@ def _groups(source_s3: S3Client, task: ListTask, sides: list[_Side]) -> Iterator
             yield JointGroup((group.decisions,), group.checkpoint, group.last, group.checkpoint_version)
         return
     key_range = KeyRange(task.after, task.until)
-    source_pages = list_pages(source_s3, task.source_bucket, task.prefix, key_range, on_request=sides[0].counts.count_list_request)
+    source_pages = list_pages(source_s3, task.source_bucket, task.prefix, key_range, task.page_keys or PAGE_KEYS, sides[0].counts.count_list_request)
     if task.compare or task.mode == "delete":
-        dest_listings = [list_pages_as(side.s3, side.dest.bucket, task.prefix, side.dest.prefix, key_range, side.counts.count_list_request) for side in sides]
-        yield from merge_join_each(source_pages, dest_listings)
+        sizing = DestPageKeys()
+        dest_listings = [list_pages_as(side.s3, side.dest.bucket, task.prefix, side.dest.prefix, key_range, side.counts.count_list_request, sizing) for side in sides]
+        yield from merge_join_each(sizing.follow(source_pages), dest_listings)
     else:
         for group in copy_everything(source_pages):
             yield JointGroup((group.decisions,) * len(sides), group.checkpoint, group.last)
+
+
+# Keys a destination's page asks for beyond the source's: a few orphans or keys added since.
+DEST_PAGE_SLACK = 10
+
+
+class DestPageKeys:
+    """The MaxKeys of a destination's pages, compared with the source's: the keys of the source
+    page being compared, and DEST_PAGE_SLACK more. A destination mostly holds what the source does
+    (on a re-run, exactly that), so the page ends where the source's does instead of answering up
+    to 1,000 keys past a small range; a destination with more keys than that in the range goes on
+    in full pages (list_pages). Between source pages, and after the last, it is the slack alone."""
+
+    def __init__(self) -> None:
+        self._source_keys = 0
+
+    def follow(self, source_pages: Iterator[ListedPage]) -> Iterator[ListedPage]:
+        """The source's pages, passed through as they are compared."""
+        for page in source_pages:
+            self._source_keys = len(page)
+            yield page
+            self._source_keys = 0
+
+    def __call__(self) -> int:
+        return self._source_keys + DEST_PAGE_SLACK
 
 
 def _act(task: ListTask, side: _Side, decisions: list[Decision], source_s3: S3Client) -> None:

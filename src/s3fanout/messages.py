@@ -648,6 +648,9 @@ class ListTask:
     # The keys the lister that split this part off expected it to hold (None: not a split-off
     # part): a small part is not surveyed at its first page (lister.first_survey_page).
     expected_keys: int | None = None
+    # The MaxKeys of the range's first source page (None: a full page): the keys the seeder
+    # expects it to hold (keyspace.seed_page_keys), so that a small range is listed in a small page.
+    page_keys: int | None = None
     kind: str = field(default="list", init=False)
 
     @property
@@ -693,6 +696,7 @@ class ListTask:
             | ({} if self.dest_prefix is None else {"dst_prefix": self.dest_prefix})
             | ({"more": [dest.to_dict() for dest in self.more_dests]} if self.more_dests else {})
             | ({} if self.expected_keys is None else {"exp": self.expected_keys})
+            | ({} if self.page_keys is None else {"pk": self.page_keys})
         )
 
     @classmethod
@@ -724,6 +728,7 @@ class ListTask:
             dest_prefix=_optional_str(data, "dst_prefix"),
             more_dests=_more_dests(data),
             expected_keys=_int(data, "exp") if data.get("exp") is not None else None,
+            page_keys=_int(data, "pk") if data.get("pk") is not None else None,
         )
 
     def __post_init__(self) -> None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # CopyObject copies objects up to 5 GiB in one request; larger ones need a multipart copy.
 MAX_SINGLE_COPY_BYTES = 5 * 1024**3
+# Keys in a full ListObjectsV2 page (the most S3 answers).
+PAGE_KEYS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +47,22 @@ class ListedPage:
         return len(self.objects)
 
 
-def list_pages_as(s3: S3Client, bucket: str, source_prefix: str, dest_prefix: str | None, key_range: KeyRange, on_request: Callable[[], None] | None = None) -> Iterator[ListedPage]:
+def list_pages_as(
+    s3: S3Client,
+    bucket: str,
+    source_prefix: str,
+    dest_prefix: str | None,
+    key_range: KeyRange,
+    on_request: Callable[[], None] | None = None,
+    page_keys: int | Callable[[], int] = PAGE_KEYS,
+) -> Iterator[ListedPage]:
     """A destination's listing of a source's ``key_range`` under ``source_prefix``, its keys named
     as the source's: with ``dest_prefix`` (--dest-prefix, keys written as ``dest_prefix + rest``)
     the destination is listed under that prefix over the rewritten range, and each key comes back
     as ``source_prefix + rest``. The rewrite keeps the order, so merge-joins work unchanged. The
     range's bounds must lie under ``source_prefix`` (seeded and split ranges do)."""
     if dest_prefix is None or dest_prefix == source_prefix:
-        yield from list_pages(s3, bucket, source_prefix, key_range, on_request=on_request)
+        yield from list_pages(s3, bucket, source_prefix, key_range, page_keys, on_request)
         return
 
     def rewrite(bound: str | None) -> str | None:
@@ -63,7 +73,7 @@ def list_pages_as(s3: S3Client, bucket: str, source_prefix: str, dest_prefix: st
         return dest_prefix + bound[len(source_prefix) :]
 
     dest_range = KeyRange(rewrite(key_range.after), rewrite(key_range.until))
-    for page in list_pages(s3, bucket, dest_prefix, dest_range, on_request=on_request):
+    for page in list_pages(s3, bucket, dest_prefix, dest_range, page_keys, on_request):
         yield ListedPage([replace(obj, key=source_prefix + obj.key[len(dest_prefix) :]) for obj in page], page.last)
 
 
@@ -72,28 +82,39 @@ def list_pages_as(s3: S3Client, bucket: str, source_prefix: str, dest_prefix: st
 MAX_EMPTY_PAGES = 100
 
 
-def list_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_size: int = 1000, on_request: Callable[[], None] | None = None) -> Iterator[ListedPage]:
+def list_pages(
+    s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page_keys: int | Callable[[], int] = PAGE_KEYS, on_request: Callable[[], None] | None = None
+) -> Iterator[ListedPage]:
     """Yield the objects of ``key_range`` under ``prefix`` one ListObjectsV2 page at a time
     (pages without a key in the range are not yielded; ``on_request`` hears of every request).
 
     botocore asks for and decodes URL-encoded keys itself, so keys with characters XML 1.0 cannot
     carry (control characters) arrive intact. The last page is cut at ``key_range.until``.
 
+    ``page_keys`` is the MaxKeys of each request (or a function asked before each): the keys the
+    caller expects the range to hold. A page answers up to that many keys whether or not they lie
+    in the range, and a server's work (moto's, a self-hosted store's) grows with every key it
+    answers, so a small range is better listed in a small page. Once a page comes back full with
+    every key in the range, the range holds more than expected and the later pages are full ones.
+
     Every page is checked against what the merge-join and the delete pass rely on (see
     ``_page_problem``), and the continuation token must be new on every page: a listing that
     breaks a rule raises ListingError naming the bucket, the page and the broken rule, rather
     than skip keys, loop, or make a key the source has look like an orphan.
     """
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+    expected = page_keys if callable(page_keys) else lambda: page_keys
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if key_range.after is not None:
         request["StartAfter"] = key_range.after
     previous, since = key_range.after, "the StartAfter asked for"
     tokens: dict[str, int] = {}  # continuation token -> the page that returned it
     number = empty_pages = 0
+    more_than_expected = False
     while True:
         number += 1
         if on_request is not None:
             on_request()
+        request["MaxKeys"] = PAGE_KEYS if more_than_expected else max(1, min(PAGE_KEYS, expected()))
         try:
             response = s3.list_objects_v2(**request)
         except (ClientError, BotoCoreError) as error:
@@ -122,6 +143,7 @@ def list_pages(s3: S3Client, bucket: str, prefix: str, key_range: KeyRange, page
         empty_pages = 0 if objects else empty_pages + 1
         if empty_pages >= MAX_EMPTY_PAGES:
             raise _broken_page(bucket, prefix, number, f"{empty_pages} truncated pages in a row without a key")
+        more_than_expected = more_than_expected or len(objects) >= request["MaxKeys"]
         if objects:
             previous, since = objects[-1].key, f"the last key of page {number}"
             yield ListedPage(objects, last=False)
@@ -167,14 +189,21 @@ def key_exists_after(s3: S3Client, bucket: str, prefix: str, key: str, until: st
     return bool(contents) and (until is None or contents[0]["Key"] <= until)
 
 
-def fits_one_page(s3: S3Client, bucket: str, prefix: str) -> bool:
-    """Whether one ListObjectsV2 page (up to 1,000 keys) holds every key under ``prefix``: the
-    first page is the last. One LIST; its keys are not looked at."""
+@dataclass(frozen=True, slots=True)
+class FirstPage:
+    """The first ListObjectsV2 page under a prefix: its keys, in order, and whether it is the last."""
+
+    keys: list[str]
+    complete: bool
+
+
+def first_page(s3: S3Client, bucket: str, prefix: str) -> FirstPage:
+    """One LIST of up to 1,000 keys from the start of ``prefix``."""
     try:
-        response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+        response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=PAGE_KEYS)
     except (ClientError, BotoCoreError) as error:
         raise describe_error(error) from error
-    return not response.get("IsTruncated")
+    return FirstPage([entry["Key"] for entry in response.get("Contents", [])], not response.get("IsTruncated"))
 
 
 # HeadObject requests in flight at once when confirming orphans.

@@ -178,3 +178,27 @@ def test_the_delete_pass_confirms_in_the_source_and_deletes_in_the_destination()
     list_range(task, s3=source, dest_s3=dest, outbox=Outbox(FakeSQS(), KEY, LIST_URL, COPY_URL), remaining_ms=lambda: 900_000)
     assert [r["Key"] for r in source.head_requests] == ["orphan"] and dest.head_requests == []
     assert [key for r in dest.delete_requests for key in r["Keys"]] == ["orphan"] and source.delete_requests == []
+
+
+def test_a_small_range_is_listed_in_small_pages_on_both_sides():
+    keys = [f"k{i:04d}" for i in range(300)]
+    s3 = FakeS3(keys, buckets={"dst": keys})
+    outcome, sent, _ = run(s3, ListTask("job", "src", "dst", after="k0099", until="k0149", page_keys=60))
+    assert sent == [] and outcome.counts.keys_skipped == 50
+    # The source's page as the seeder sized it; the destination's as many as the source's, and a few.
+    assert [(r["Bucket"], r["MaxKeys"]) for r in s3.list_requests] == [("src", 60), ("dst", 60)]
+
+
+def test_a_destination_fuller_than_the_source_goes_on_in_full_pages():
+    orphans = [f"b{i:03d}" for i in range(50)]
+    s3 = FakeS3(["a"], buckets={"dst": ["a", *orphans]})
+    outcome, _, _ = run(s3, ListTask("job", "src", "dst"))
+    assert outcome.counts.orphans_found == 50
+    assert [r["MaxKeys"] for r in s3.list_requests if r["Bucket"] == "dst"] == [11, 1000]
+
+
+def test_a_split_or_handed_on_range_lists_full_pages_again():
+    keys = [f"k{i:05d}" for i in range(3000)]
+    s3 = FakeS3(keys, buckets={"dst": keys})
+    _, _, handed_on = run(s3, ListTask("job", "src", "dst", until="k02999", page_keys=40), remaining_ms=SHORT)
+    assert handed_on and all(task.page_keys is None for task in handed_on)

@@ -42,7 +42,7 @@ class ScriptedStore:
 
 
 def listed(store: ScriptedStore, prefix: str = "", key_range: KeyRange | None = None) -> list[list[str]]:
-    return [[obj.key for obj in p] for p in list_pages(store, "src", prefix, key_range or KeyRange(), page_size=1000)]
+    return [[obj.key for obj in p] for p in list_pages(store, "src", prefix, key_range or KeyRange())]
 
 
 class EndlessEmptyPages(ScriptedStore):

@@ -157,3 +157,11 @@ def test_a_split_off_parts_expected_keys_survive_json_and_are_left_out_when_unkn
     assert '"exp"' not in ListTask("job", "src", "dst").to_json()
     with pytest.raises(InvalidMessage):
         ListTask.from_json(part.to_json().replace("9876", "-1"))
+
+
+def test_a_seed_ranges_first_page_size_survives_json_and_is_left_out_when_unknown():
+    seed = ListTask("job", "src", "dst", after="a", until="b", page_keys=135)
+    assert ListTask.from_json(seed.to_json()) == seed
+    assert '"pk"' not in ListTask("job", "src", "dst").to_json()
+    with pytest.raises(InvalidMessage):
+        ListTask.from_json(seed.to_json().replace('"pk":135', '"pk":"many"'))

@@ -147,13 +147,37 @@ def listed_keys(pages):
 
 
 def test_pages_follow_the_continuation_token():
-    s3 = FakeS3(KEYS)
-    pages = list(list_pages(s3, "src", "", KeyRange(), page_size=10))
+    s3 = FakeS3(KEYS, max_page=10)
+    pages = list(list_pages(s3, "src", "", KeyRange()))
     assert [len(p) for p in pages] == [10, 10, 5]
     assert listed_keys(pages) == KEYS
     tokens = [r["ContinuationToken"] for r in s3.list_requests]
     assert tokens == [None, "opaque-0", "opaque-1"]
-    assert {r["MaxKeys"] for r in s3.list_requests} == {10}
+    assert {r["MaxKeys"] for r in s3.list_requests} == {1000}
+
+
+def test_a_range_expected_small_is_listed_in_a_page_of_that_size():
+    s3 = FakeS3(KEYS)
+    pages = list(list_pages(s3, "src", "", KeyRange(None, "k04"), page_keys=6))
+    assert listed_keys(pages) == KEYS[:5]
+    assert [r["MaxKeys"] for r in s3.list_requests] == [6]
+
+
+def test_a_range_fuller_than_expected_goes_on_in_full_pages():
+    s3 = FakeS3(KEYS)
+    pages = list(list_pages(s3, "src", "", KeyRange(None, "k20"), page_keys=5))
+    assert listed_keys(pages) == KEYS[:21]
+    assert [r["MaxKeys"] for r in s3.list_requests] == [5, 1000]
+
+
+def test_a_page_size_function_is_asked_before_each_request():
+    s3 = FakeS3(KEYS, max_page=4)
+    sizes = iter([7, 2])
+    pages = list(list_pages(s3, "src", "", KeyRange(None, "k12"), page_keys=lambda: next(sizes)))
+    assert listed_keys(pages) == KEYS[:13]
+    # A page the server cut short (4 of 7) says nothing of the range; a full one (2 of 2) says it
+    # holds more than expected.
+    assert [r["MaxKeys"] for r in s3.list_requests] == [7, 2, 1000, 1000]
 
 
 def test_listed_objects_carry_size_and_etag():
@@ -165,7 +189,7 @@ def test_listed_objects_carry_size_and_etag():
 @pytest.mark.parametrize("after", [None, "k07"])
 def test_start_after_is_the_ranges_after(after):
     s3 = FakeS3(KEYS)
-    pages = list(list_pages(s3, "src", "k", KeyRange(after, None), page_size=10))
+    pages = list(list_pages(s3, "src", "k", KeyRange(after, None), page_keys=10))
     assert s3.list_requests[0]["StartAfter"] == after
     assert s3.list_requests[0]["Prefix"] == "k"
     assert listed_keys(pages) == [k for k in KEYS if after is None or k > after]
@@ -175,7 +199,7 @@ def test_start_after_is_the_ranges_after(after):
 @pytest.mark.parametrize("until, pages_requested", [("k12", 2), ("k12a", 2), ("k09", 1), ("k08", 1), ("k00", 1)])
 def test_listing_stops_at_until_inclusive(until, pages_requested):
     s3 = FakeS3(KEYS)
-    pages = list(list_pages(s3, "src", "", KeyRange(None, until), page_size=10))
+    pages = list(list_pages(s3, "src", "", KeyRange(None, until), page_keys=10))
     assert listed_keys(pages) == [k for k in KEYS if k <= until]
     assert len(s3.list_requests) == pages_requested
     assert [page.last for page in pages] == [False] * (len(pages) - 1) + [True]
@@ -194,14 +218,15 @@ small_keys = st.text(alphabet="ab/é\x00日", min_size=1, max_size=5)
     keys=st.lists(small_keys, max_size=40, unique=True),
     bounds=st.lists(st.none() | small_keys, min_size=2, max_size=2),
     page_size=st.integers(min_value=1, max_value=7),
+    page_keys=st.integers(min_value=1, max_value=9),
 )
-def test_listing_yields_exactly_the_keys_in_the_range(keys, bounds, page_size):
+def test_listing_yields_exactly_the_keys_in_the_range(keys, bounds, page_size, page_keys):
     after, until = bounds
     if after is not None and until is not None and after >= until:
         after, until = (until, after) if until < after else (None, until)
     key_range = KeyRange(after, until)
-    s3 = FakeS3(keys)
-    pages = list(list_pages(s3, "src", "", key_range, page_size=page_size))
+    s3 = FakeS3(keys, max_page=page_size)
+    pages = list(list_pages(s3, "src", "", key_range, page_keys=page_keys))
     assert listed_keys(pages) == sorted(k for k in keys if key_range.contains(k))
     assert all(0 < len(page) <= page_size for page in pages)
 

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from s3fanout.job import DEFAULT_RANGES, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, list_tasks
-from s3fanout.keyspace import KeyRange
+from s3fanout.keyspace import KeyRange, seed_estimates, seed_ranges
 from seed.cli import seed_parser
 
 
@@ -101,3 +101,48 @@ def test_the_command_line_fits_the_ranges_only_when_not_told_how_many():
 
 def test_one_range_is_named_in_the_singular():
     assert describe_tasks(JobSpec("src", "dst", "logs/"), 1) == "1 key range of s3://src/logs/"
+
+
+class FirstPageS3:
+    """ListObjectsV2 of one bucket's first page: up to MaxKeys of ``keys`` under the prefix."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = sorted(keys)
+
+    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        under = [key for key in self.keys if key.startswith(Prefix)]
+        return {"Contents": [{"Key": key} for key in under[:MaxKeys]], "IsTruncated": len(under) > MaxKeys}
+
+
+@pytest.mark.parametrize("step", [7, 33, 61])
+def test_a_larger_source_gets_each_seed_ranges_first_page_sized_to_its_keys(step: int) -> None:
+    keys = [f"data/{i:04x}/object" for i in range(0, 65536, step)]
+    s3 = FirstPageS3(keys)
+
+    tasks = list_tasks("job", fitted_ranges(spec(), s3, [s3]))
+
+    assert len(tasks) == DEFAULT_RANGES
+    for task in tasks:
+        held = sum(1 for key in keys if KeyRange(task.after, task.until).contains(key))
+        if task.until is None:
+            assert task.page_keys is None  # a page past the last range answers nothing more
+        else:
+            # One page reaches past the range's end, and asks for little more than it holds (or
+            # for what it likes past the last key, where a page answers nothing more).
+            assert task.page_keys is not None and min(held + 1, 1000) <= task.page_keys, (task.after, task.until, held)
+            assert task.page_keys <= min(1000, 1.5 * held + 20) or task.until > keys[-1], (task.after, task.until, held)
+
+
+def test_a_job_told_how_many_ranges_lists_full_pages() -> None:
+    s3 = FirstPageS3([f"data/{i:04x}" for i in range(3000)])
+
+    tasks = list_tasks("job", fitted_ranges(spec(ranges=4, fit_ranges=False), s3, [s3]))
+
+    assert [task.page_keys for task in tasks] == [None] * 4  # nothing listed to judge them by
+
+
+def test_seed_estimates_are_exact_where_the_first_keys_tell_and_none_where_they_cannot() -> None:
+    ranges = seed_ranges("", 4)
+    keys = sorted(f"{c}{i}" for c in "0Az~" for i in range(3))
+    assert seed_estimates(ranges, keys, True, "") == [sum(1 for key in keys if r.contains(key)) for r in ranges]
+    assert seed_estimates(ranges, ["only"], False, "") == [0, 0, 0, None]
