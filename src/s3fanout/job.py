@@ -12,16 +12,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
-from s3fanout.keyspace import KeyRange, seed_estimates, seed_ranges
+from s3fanout.keyspace import KeyRange, join_sparse, seed_estimates, seed_ranges
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import PAGE_KEYS, first_page
+from s3fanout.s3ops import PAGE_KEYS, FirstPage, first_page
 from s3fanout.signing import local_state_dir
 
 if TYPE_CHECKING:
@@ -77,9 +77,9 @@ class JobSpec:
     # Seed one range instead of ``ranges`` when one listing page holds everything the ranges would
     # list (``fitted_ranges``): the CLI's default, unless --ranges says how many.
     fit_ranges: bool = False
-    # The MaxKeys of each seed range's first source page, judged by ``fitted_ranges`` from the
-    # source's first page (empty: full pages; None for a range: a full page).
-    seed_page_keys: tuple[int | None, ...] = ()
+    # The seed ranges as ``fitted_ranges`` judged them from the source's first page, each with
+    # the MaxKeys of its first page (None: a full page); empty: ``ranges`` seed_ranges, full pages.
+    seeds: tuple[tuple[KeyRange, int | None], ...] = ()
 
     @property
     def destinations(self) -> tuple[DestinationSpec, ...]:
@@ -132,7 +132,7 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             )
             for part in spec.manifest_parts
         ]
-    ranges = seed_ranges(spec.prefix, spec.ranges)
+    seeds = spec.seeds or tuple((key_range, None) for key_range in seed_ranges(spec.prefix, spec.ranges))
     return [
         ListTask(
             job_id,
@@ -152,7 +152,7 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             more_dests=more_dests,
             page_keys=page_keys,
         )
-        for key_range, page_keys in zip(ranges, spec.seed_page_keys or [None] * len(ranges), strict=True)
+        for key_range, page_keys in seeds
     ]
 
 
@@ -164,37 +164,68 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
     and job-record updates, only to find them empty. One range is correct for any job; it only
     gives up listing in parallel, which a job this small does not need.
 
-    A larger source keeps its ranges, each with the size of its first page judged from the
-    source's first one (``seed_page_keys``): a listing page answers up to its MaxKeys keys past
-    a range's end, and a server's work grows with each key it answers.
+    A larger source keeps its ranges as ``fitted_seeds`` judges them from the source's first
+    page: those expected to hold little joined, each with the size of its first page.
 
     ``dest_s3`` are the destinations' clients, in order. A job of a manifest or of versions keeps
     its seeding, and so does a job whose listing fails here (the workers will say why)."""
     if not spec.fit_ranges or spec.ranges == 1 or spec.manifest is not None or spec.all_versions or spec.as_of is not None:
         return spec
-    dests = [(s3, dest.bucket, spec.prefix if dest.prefix is None else dest.prefix) for s3, dest in zip(dest_s3, spec.destinations, strict=True)]
+    dest_prefixes = [spec.prefix if dest.prefix is None else dest.prefix for dest in spec.destinations]
     try:
         source = first_page(source_s3, spec.source_bucket, spec.prefix)
-        if source.complete and (not spec.compare or all(first_page(s3, bucket, prefix).complete for s3, bucket, prefix in dests)):
-            return replace(spec, ranges=1)
+        dests = [first_page(s3, dest.bucket, prefix) for s3, dest, prefix in zip(dest_s3, spec.destinations, dest_prefixes, strict=True)] if spec.compare else []
     except S3Failure:
         return spec
-    ranges = seed_ranges(spec.prefix, spec.ranges)
-    estimates = seed_estimates(ranges, source.keys, source.complete, spec.prefix)
-    return replace(spec, seed_page_keys=tuple(seed_page_size(key_range, estimate) for key_range, estimate in zip(ranges, estimates, strict=True)))
+    if source.complete and all(dest.complete for dest in dests):
+        return replace(spec, ranges=1)
+    # A destination's keys named as the source's, to be judged on the same ranges.
+    dests = [FirstPage([spec.prefix + key[len(prefix) :] for key in dest.keys], dest.complete) for dest, prefix in zip(dests, dest_prefixes, strict=False)]
+    seeds = fitted_seeds(spec.prefix, spec.ranges, source, dests)
+    return replace(spec, ranges=len(seeds), seeds=seeds)
 
 
 # A seed range's first page asks for this much more than the keys expected in it, and this many more.
 SEED_PAGE_MARGIN = 1.25
 SEED_PAGE_SLACK = 10
+# Seed ranges expected to hold no more than this together are one range: a page's worth.
+SEED_JOIN_KEYS = PAGE_KEYS
+
+
+def fitted_seeds(prefix: str, count: int, source: FirstPage, dests: Sequence[FirstPage] = ()) -> tuple[tuple[KeyRange, int | None], ...]:
+    """``count`` seed ranges under ``prefix`` fitted to the first pages of the source and of the
+    destinations it is compared with (their keys named as the source's): runs of ranges that each
+    side is expected to hold a page's worth or less of joined (an empty range costs a listing of
+    each side and a job-record update), each with its first source page's MaxKeys
+    (``seed_page_size``). A listing page answers up to MaxKeys keys whether or not they lie in the
+    range, and a server's work (moto's, a self-hosted store's) grows with each key it answers.
+    The estimates are a guess from the first keys: a range that holds more than expected is split
+    by its lister as any other."""
+    ranges = seed_ranges(prefix, count)
+    per_side = [seed_estimates(ranges, page.keys, page.complete, prefix) for page in (source, *dests)]
+    fullest = [None if None in sides else max(cast("list[float]", sides)) for sides in zip(*per_side, strict=True)]
+    seeds = []
+    for first, last in join_sparse(fullest, SEED_JOIN_KEYS):
+        in_source = per_side[0][first : last + 1]
+        estimate = None if None in in_source else sum(cast("list[float]", in_source))
+        key_range = KeyRange(ranges[first].after, ranges[last].until)
+        seeds.append((key_range, seed_page_size(key_range, estimate)))
+    return tuple(seeds)
+
+
+# The first page of a seed range that nothing is known of: a tenth of a full one, so that an empty
+# or small range answers little past its end and a large one costs one LIST more.
+SEED_UNKNOWN_PAGE_KEYS = PAGE_KEYS // 10
 
 
 def seed_page_size(key_range: KeyRange, estimate: float | None) -> int | None:
     """The MaxKeys of a seed range's first page: the keys expected, with a margin (a range
-    fuller than that goes on in full pages); None (a full page) for a range open above, whose
-    page answers nothing past it, or one nothing is known of."""
-    if key_range.until is None or estimate is None:
+    fuller than that goes on in full pages), or SEED_UNKNOWN_PAGE_KEYS; None (a full page) for a
+    range open above, whose page answers nothing past it."""
+    if key_range.until is None:
         return None
+    if estimate is None:
+        return SEED_UNKNOWN_PAGE_KEYS
     return min(PAGE_KEYS, math.ceil(estimate * SEED_PAGE_MARGIN) + SEED_PAGE_SLACK)
 
 

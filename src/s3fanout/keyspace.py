@@ -164,16 +164,29 @@ def seed_estimates(ranges: Sequence[KeyRange], first_keys: Sequence[str], comple
     first keys under the prefix (``first_keys``, in order; ``complete``: there are no others):
     exactly, where those keys cover the range; else the keys they show in it plus their density
     carried over the rest of it, on a key line of their own alphabet (as ``survey`` draws one).
-    None where too few keys say anything. A guess for sizing a first page, nothing more: keys
-    elsewhere may be far denser or sparser than the first ones."""
+    None where they say nothing: too few keys, or a range whose bounds their alphabet does not
+    spell (the first keys all start with "a/", say: the line knows nothing of "b" to "z", nor of
+    what lies between two characters it has). A guess, nothing more: keys elsewhere may be far
+    denser or sparser than the first ones."""
     last = first_keys[-1] if first_keys else None
     line: _KeyLine | None = None
     density = 0.0
+    alphabet = ""
     if not complete and len(first_keys) >= 2:
         alphabet = "".join(sorted({c for key in first_keys for c in key[len(prefix) :]}))
         line = _KeyLine(prefix, alphabet)
         span = line.position(first_keys[-1]) - line.position(first_keys[0])
         density = len(first_keys) / span if span > 0 else 0.0
+
+    def beyond(key_range: KeyRange) -> float | None:
+        """The range's keys past the last first key, at their density; None if it cannot say."""
+        if line is None or density <= 0 or last is None or key_range.until is None:
+            return None
+        start = last if key_range.after is None or key_range.after < last else key_range.after
+        if not all(bound.startswith(prefix) and all(c in alphabet for c in bound[len(prefix) :]) for bound in {start, key_range.until} - {last}):
+            return None
+        return density * max(0.0, line.position(key_range.until) - line.position(start))
+
     estimates: list[float | None] = []
     for key_range in ranges:
         low = 0 if key_range.after is None else bisect.bisect_right(first_keys, key_range.after)
@@ -181,13 +194,27 @@ def seed_estimates(ranges: Sequence[KeyRange], first_keys: Sequence[str], comple
         known = float(max(0, high - low))
         if complete or (last is not None and key_range.until is not None and key_range.until <= last):
             estimates.append(known)
-        elif line is None or density <= 0 or last is None:
-            estimates.append(None)
         else:
-            start = last if key_range.after is None or key_range.after < last else key_range.after
-            end = 1.0 if key_range.until is None else line.position(key_range.until)
-            estimates.append(known + density * max(0.0, end - line.position(start)))
+            more = beyond(key_range)
+            estimates.append(None if more is None else known + more)
     return estimates
+
+
+def join_sparse(estimates: Sequence[float | None], enough: float) -> list[tuple[int, int]]:
+    """Runs of adjacent ranges (``first``, ``last`` index pairs, in order), given each range's
+    estimated keys, joined while together they are expected to hold at most ``enough`` keys, so
+    that ranges expected empty or nearly so do not each cost a lister; a range of unknown size
+    (None) stays alone."""
+    runs: list[tuple[int, int]] = []
+    so_far: float | None = None
+    for index, estimate in enumerate(estimates):
+        if runs and so_far is not None and estimate is not None and so_far + estimate <= enough:
+            runs[-1] = (runs[-1][0], index)
+            so_far += estimate
+        else:
+            runs.append((index, index))
+            so_far = estimate
+    return runs
 
 
 def _common_prefix(keys: Sequence[str]) -> str:

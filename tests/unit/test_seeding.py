@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from s3fanout.job import DEFAULT_RANGES, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, list_tasks
+from s3fanout.job import DEFAULT_RANGES, SEED_UNKNOWN_PAGE_KEYS, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, list_tasks
 from s3fanout.keyspace import KeyRange, seed_estimates, seed_ranges
 from seed.cli import seed_parser
 
@@ -40,11 +40,11 @@ def test_a_job_one_page_of_each_side_holds_is_one_range_covering_every_key():
     assert KeyRange(task.after, task.until) == KeyRange(None, None)
 
 
-def test_a_source_beyond_one_page_keeps_its_ranges_without_listing_the_destination():
-    s3 = FakeS3({("src", "data/"): True})
+def test_a_source_beyond_one_page_keeps_its_ranges_and_looks_at_the_destination_to_fit_them():
+    s3 = FakeS3({("src", "data/"): True, ("dst", "data/"): False})
 
-    assert fitted_ranges(spec(), s3, [s3]).ranges == DEFAULT_RANGES
-    assert s3.calls == [("src", "data/", 1000)]
+    assert fitted_ranges(spec(), s3, [s3]).ranges == DEFAULT_RANGES  # keys unseen: nothing joined
+    assert s3.calls == [("src", "data/", 1000), ("dst", "data/", 1000)]
 
 
 def test_a_destination_beyond_one_page_keeps_the_ranges_its_delete_pass_and_comparison_list():
@@ -119,18 +119,23 @@ def test_a_larger_source_gets_each_seed_ranges_first_page_sized_to_its_keys(step
     keys = [f"data/{i:04x}/object" for i in range(0, 65536, step)]
     s3 = FirstPageS3(keys)
 
-    tasks = list_tasks("job", fitted_ranges(spec(), s3, [s3]))
+    tasks = list_tasks("job", fitted_ranges(spec(compare=False), s3, [s3]))
 
-    assert len(tasks) == DEFAULT_RANGES
+    # Every key in exactly one range.
+    assert [key for key in keys if not any(KeyRange(t.after, t.until).contains(key) for t in tasks)] == []
+    assert [(t.after, t.until) for t in tasks] == sorted({(t.after, t.until) for t in tasks}, key=lambda bounds: bounds[0] or "")
     for task in tasks:
         held = sum(1 for key in keys if KeyRange(task.after, task.until).contains(key))
         if task.until is None:
             assert task.page_keys is None  # a page past the last range answers nothing more
         else:
-            # One page reaches past the range's end, and asks for little more than it holds (or
-            # for what it likes past the last key, where a page answers nothing more).
-            assert task.page_keys is not None and min(held + 1, 1000) <= task.page_keys, (task.after, task.until, held)
-            assert task.page_keys <= min(1000, 1.5 * held + 20) or task.until > keys[-1], (task.after, task.until, held)
+            # Where the first page says anything (its characters spell the range's bounds), one
+            # page reaches past the range's end and asks for little more than it holds, or for what
+            # it likes past the last key, where a page answers nothing more.
+            assert task.page_keys is not None
+            if task.page_keys != SEED_UNKNOWN_PAGE_KEYS:
+                assert min(held + 1, 1000) <= task.page_keys, (task.after, task.until, held)
+                assert task.page_keys <= min(1000, 1.5 * held + 20) or task.until > keys[-1], (task.after, task.until, held)
 
 
 def test_a_job_told_how_many_ranges_lists_full_pages() -> None:
@@ -146,3 +151,14 @@ def test_seed_estimates_are_exact_where_the_first_keys_tell_and_none_where_they_
     keys = sorted(f"{c}{i}" for c in "0Az~" for i in range(3))
     assert seed_estimates(ranges, keys, True, "") == [sum(1 for key in keys if r.contains(key)) for r in ranges]
     assert seed_estimates(ranges, ["only"], False, "") == [0, 0, 0, None]
+
+
+def test_ranges_a_destination_fills_are_not_joined_however_empty_the_source() -> None:
+    characters = "0123456789abcdefghijklmnopqrstuvwxyz"
+    source = FirstPageS3([f"data/{c}{i:02d}z" for c in characters for i in range(10)])
+    dest = FirstPageS3([f"data/{c}{i:04d}z" for c in characters for i in range(1000)])
+
+    joined = fitted_ranges(spec(compare=False), source, [dest])
+    kept = fitted_ranges(spec(), source, [dest])
+
+    assert joined.ranges <= 2 and kept.ranges == DEFAULT_RANGES
