@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 from s3fanout.copyspread import Backlog, CopySpread
+from s3fanout.job import JobSpec, fitted_ranges, list_tasks
 from s3fanout.keyspace import seed_ranges
 from s3fanout.lister import list_range
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, ListTask
@@ -81,14 +82,21 @@ def verify(distributions: list[str], n: int, a: Assumptions) -> list[dict[str, A
 
 def resync(distributions: list[str], n: int, a: Assumptions) -> list[dict[str, Any]]:
     """For each distribution, the real list_range's requests over a job whose destination already
-    holds every key (a re-run after a finished copy): all LIST requests, no copy."""
-    return [{"distribution": d, "keys": n, "real": real_job(make_keyset(d, n), a, dest_full=True)} for d in distributions]
+    holds every key (a re-run after a finished copy), seeded as the CLI seeds: all LIST requests,
+    no copy."""
+    return [{"distribution": d, "keys": n, "real": real_job(make_keyset(d, n), a, dest_full=True, fitted=True)} for d in distributions]
 
 
-def real_job(ks: KeySet, a: Assumptions, dest_full: bool = False) -> dict[str, int]:
-    """A whole job listed by the real list_range, its tasks run one after another."""
+def real_job(ks: KeySet, a: Assumptions, dest_full: bool = False, fitted: bool = False) -> dict[str, int]:
+    """A whole job listed by the real list_range, its tasks run one after another. ``fitted``
+    seeds it as the CLI does (job.fitted_ranges: both sides' first pages and probes, counted
+    with the listers' requests); else one task per seed range, as the mirror seeds."""
     s3 = ModelS3(ks, a, int(object_size_mean(a.object_size)), dest_full)
-    queue = deque(ListTask("verify", "src", "dst", "", r.after, r.until) for r in seed_ranges("", a.seed_ranges))
+    if fitted:
+        spec = fitted_ranges(JobSpec("src", "dst", ranges=a.seed_ranges, fit_ranges=True), s3, [s3])
+        queue = deque(list_tasks("verify", spec))
+    else:
+        queue = deque(ListTask("verify", "src", "dst", "", r.after, r.until) for r in seed_ranges("", a.seed_ranges))
     invocations = split_off = hand_ons = batches = keys = lister_ms = looks = 0
     while queue:
         task = queue.popleft()

@@ -8,7 +8,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, cast
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
-from s3fanout.keyspace import KeyRange, join_sparse, seed_estimates, seed_ranges
+from s3fanout.keyspace import KeyRange, join_sparse, probe_empty, seed_estimates, seed_ranges
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import PAGE_KEYS, FirstPage, first_page
+from s3fanout.s3ops import PAGE_KEYS, FirstPage, first_key_after, first_page
 from s3fanout.signing import local_state_dir
 
 if TYPE_CHECKING:
@@ -171,17 +171,28 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
     its seeding, and so does a job whose listing fails here (the workers will say why)."""
     if not spec.fit_ranges or spec.ranges == 1 or spec.manifest is not None or spec.all_versions or spec.as_of is not None:
         return spec
-    dest_prefixes = [spec.prefix if dest.prefix is None else dest.prefix for dest in spec.destinations]
+    sides = [(source_s3, spec.source_bucket, spec.prefix)]
+    if spec.compare:
+        sides += [(s3, dest.bucket, spec.prefix if dest.prefix is None else dest.prefix) for s3, dest in zip(dest_s3, spec.destinations, strict=True)]
+
+    def renamed(page: FirstPage, prefix: str) -> FirstPage:
+        # A destination's keys named as the source's, to be judged on the same ranges.
+        return FirstPage([spec.prefix + key[len(prefix) :] for key in page.keys], page.complete)
+
+    def probe(s3: S3Client, bucket: str, prefix: str) -> Callable[[str], str | None]:
+        def next_key(key: str) -> str | None:
+            found = first_key_after(s3, bucket, prefix, prefix + key[len(spec.prefix) :])
+            return None if found is None else spec.prefix + found[len(prefix) :]
+
+        return next_key
+
     try:
-        source = first_page(source_s3, spec.source_bucket, spec.prefix)
-        dests = [first_page(s3, dest.bucket, prefix) for s3, dest, prefix in zip(dest_s3, spec.destinations, dest_prefixes, strict=True)] if spec.compare else []
+        pages = [renamed(first_page(s3, bucket, prefix), prefix) for s3, bucket, prefix in sides]
+        if all(page.complete for page in pages):
+            return replace(spec, ranges=1)
+        seeds = fitted_seeds(spec.prefix, spec.ranges, pages, [probe(*side) for side in sides])
     except S3Failure:
         return spec
-    if source.complete and all(dest.complete for dest in dests):
-        return replace(spec, ranges=1)
-    # A destination's keys named as the source's, to be judged on the same ranges.
-    dests = [FirstPage([spec.prefix + key[len(prefix) :] for key in dest.keys], dest.complete) for dest, prefix in zip(dests, dest_prefixes, strict=False)]
-    seeds = fitted_seeds(spec.prefix, spec.ranges, source, dests)
     return replace(spec, ranges=len(seeds), seeds=seeds)
 
 
@@ -192,17 +203,23 @@ SEED_PAGE_SLACK = 10
 SEED_JOIN_KEYS = PAGE_KEYS
 
 
-def fitted_seeds(prefix: str, count: int, source: FirstPage, dests: Sequence[FirstPage] = ()) -> tuple[tuple[KeyRange, int | None], ...]:
+def fitted_seeds(
+    prefix: str, count: int, pages: Sequence[FirstPage], probes: Sequence[Callable[[str], str | None]] = ()
+) -> tuple[tuple[KeyRange, int | None], ...]:
     """``count`` seed ranges under ``prefix`` fitted to the first pages of the source and of the
-    destinations it is compared with (their keys named as the source's): runs of ranges that each
-    side is expected to hold a page's worth or less of joined (an empty range costs a listing of
-    each side and a job-record update), each with its first source page's MaxKeys
-    (``seed_page_size``). A listing page answers up to MaxKeys keys whether or not they lie in the
-    range, and a server's work (moto's, a self-hosted store's) grows with each key it answers.
+    destinations it is compared with (``pages``, the source's first, every key named as the
+    source's): runs of ranges that each side is expected to hold a page's worth or less of joined
+    (an empty range costs a listing of each side and a job-record update), each with its first
+    source page's MaxKeys (``seed_page_size``). A listing page answers up to MaxKeys keys whether
+    or not they lie in the range, and a server's work (moto's, a self-hosted store's) grows with
+    each key it answers. Where a first page says nothing of a range, the side's probe
+    (``probes``, in the same order: the first key after a key) finds whether it is empty.
+
     The estimates are a guess from the first keys: a range that holds more than expected is split
     by its lister as any other."""
     ranges = seed_ranges(prefix, count)
-    per_side = [seed_estimates(ranges, page.keys, page.complete, prefix) for page in (source, *dests)]
+    per_side = [seed_estimates(ranges, page.keys, page.complete, prefix) for page in pages]
+    per_side = [probe_empty(ranges, estimates, next_key) for estimates, next_key in zip(per_side, probes, strict=False)] + per_side[len(probes) :]
     fullest = [None if None in sides else max(cast("list[float]", sides)) for sides in zip(*per_side, strict=True)]
     seeds = []
     for first, last in join_sparse(fullest, SEED_JOIN_KEYS):

@@ -200,6 +200,24 @@ def seed_estimates(ranges: Sequence[KeyRange], first_keys: Sequence[str], comple
     return estimates
 
 
+def probe_empty(ranges: Sequence[KeyRange], estimates: Sequence[float | None], next_key: Callable[[str], str | None]) -> list[float | None]:
+    """``estimates`` with those of unknown ranges (None) that hold no key made 0, as probes say:
+    ``next_key(key)`` is the first key after ``key`` (None: there is none). One probe at the start
+    of an unknown range answers for every later one that lies before the key it found, so a run
+    of empty ranges (the capitals between hex digits, say) costs one."""
+    settled = list(estimates)
+    asked: str | None = None  # no key lies after ``asked`` and before ``found``
+    found: str | None = None
+    for index, key_range in enumerate(ranges):
+        if settled[index] is not None or key_range.after is None or key_range.until is None:
+            continue
+        if asked is None or not (asked <= key_range.after and (found is None or found > key_range.after)):
+            asked, found = key_range.after, next_key(key_range.after)
+        if found is None or found > key_range.until:
+            settled[index] = 0.0
+    return settled
+
+
 def join_sparse(estimates: Sequence[float | None], enough: float) -> list[tuple[int, int]]:
     """Runs of adjacent ranges (``first``, ``last`` index pairs, in order), given each range's
     estimated keys, joined while together they are expected to hold at most ``enough`` keys, so

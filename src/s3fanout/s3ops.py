@@ -172,7 +172,13 @@ def _page_problem(keys: list[str], prefix: str, previous: str | None, since: str
 
 
 def key_exists_after(s3: S3Client, bucket: str, prefix: str, key: str, until: str | None) -> bool:
-    """Is there a key under ``prefix`` after ``key`` (and not past ``until``)? One small LIST.
+    """Is there a key under ``prefix`` after ``key`` (and not past ``until``)? One small LIST."""
+    found = first_key_after(s3, bucket, prefix, key)
+    return found is not None and (until is None or found <= until)
+
+
+def first_key_after(s3: S3Client, bucket: str, prefix: str, key: str) -> str | None:
+    """The first key under ``prefix`` after ``key``, or None. One LIST of one key.
 
     A probe answered with a key not after ``key`` or not under ``prefix``, or with an empty page
     that says more keys follow, raises ListingError, as a page of ``list_pages`` would."""
@@ -186,7 +192,7 @@ def key_exists_after(s3: S3Client, bucket: str, prefix: str, key: str, until: st
         problem = "an empty page that says more keys follow"
     if problem is not None:
         raise ListingError(f"probe of bucket {bucket!r} (prefix {prefix!r}) for a key after {key!r}: {problem}")
-    return bool(contents) and (until is None or contents[0]["Key"] <= until)
+    return contents[0]["Key"] if contents else None
 
 
 @dataclass(frozen=True, slots=True)

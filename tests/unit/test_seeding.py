@@ -7,21 +7,24 @@ import pytest
 from botocore.exceptions import ClientError
 
 from s3fanout.job import DEFAULT_RANGES, SEED_UNKNOWN_PAGE_KEYS, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, list_tasks
-from s3fanout.keyspace import KeyRange, seed_estimates, seed_ranges
+from s3fanout.keyspace import KeyRange, probe_empty, seed_estimates, seed_ranges
 from seed.cli import seed_parser
 
 
 class FakeS3:
-    """ListObjectsV2 answering, per (bucket, prefix), whether more than one page of keys follows."""
+    """ListObjectsV2 answering, per (bucket, prefix), whether more than one page of keys follows
+    (``calls`` records those first pages); a probe after a key finds one key just after it."""
 
     def __init__(self, truncated: dict[tuple[str, str], bool], denied: frozenset[str] = frozenset()) -> None:
         self.truncated, self.denied = truncated, denied
         self.calls: list[tuple[str, str, int]] = []
 
-    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        self.calls.append((Bucket, Prefix, MaxKeys))
+    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int, StartAfter: str | None = None) -> dict[str, Any]:  # noqa: N803 - boto3's names
         if Bucket in self.denied:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2")
+        if StartAfter is not None:
+            return {"Contents": [{"Key": StartAfter + "0"}], "IsTruncated": True, "KeyCount": 1}
+        self.calls.append((Bucket, Prefix, MaxKeys))
         return {"IsTruncated": self.truncated[(Bucket, Prefix)], "KeyCount": 1}
 
 
@@ -104,13 +107,17 @@ def test_one_range_is_named_in_the_singular():
 
 
 class FirstPageS3:
-    """ListObjectsV2 of one bucket's first page: up to MaxKeys of ``keys`` under the prefix."""
+    """ListObjectsV2 of one bucket: up to MaxKeys of ``keys`` under the prefix, after StartAfter
+    (``probes`` records each StartAfter)."""
 
     def __init__(self, keys: list[str]) -> None:
         self.keys = sorted(keys)
+        self.probes: list[str] = []
 
-    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        under = [key for key in self.keys if key.startswith(Prefix)]
+    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int, StartAfter: str | None = None) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        if StartAfter is not None:
+            self.probes.append(StartAfter)
+        under = [key for key in self.keys if key.startswith(Prefix) and (StartAfter is None or key > StartAfter)]
         return {"Contents": [{"Key": key} for key in under[:MaxKeys]], "IsTruncated": len(under) > MaxKeys}
 
 
@@ -161,4 +168,25 @@ def test_ranges_a_destination_fills_are_not_joined_however_empty_the_source() ->
     joined = fitted_ranges(spec(compare=False), source, [dest])
     kept = fitted_ranges(spec(), source, [dest])
 
-    assert joined.ranges <= 2 and kept.ranges == DEFAULT_RANGES
+    assert joined.ranges <= 2 < kept.ranges
+    # Only ranges the destination holds (almost) nothing of are joined: here, those of capitals.
+    single = set(seed_ranges("data/", DEFAULT_RANGES))
+    joined_ranges = [key_range for key_range, _ in kept.seeds if key_range not in single]
+    assert joined_ranges and all(sum(1 for key in dest.keys if key_range.contains(key)) <= 1000 for key_range in joined_ranges)
+
+
+def test_a_probe_finds_a_run_of_empty_ranges_at_once() -> None:
+    ranges = [KeyRange(None, "a"), KeyRange("a", "c"), KeyRange("c", "e"), KeyRange("e", "g"), KeyRange("g", "i"), KeyRange("i", None)]
+    keys = ["a1", "f1", "f2"]
+    asked: list[str] = []
+
+    def next_key(key: str) -> str | None:
+        asked.append(key)
+        return next((k for k in keys if k > key), None)
+
+    settled = probe_empty(ranges, [0.0, None, None, None, None, None], next_key)
+
+    # After "a" comes "a1": that range holds a key. After "c" comes "f1": "c" to "e" is empty,
+    # "e" to "g" holds it (no probe needed); after "g" there is nothing. The open range is left.
+    assert settled == [0.0, None, 0.0, None, 0.0, None]
+    assert asked == ["a", "c", "g"]
