@@ -151,17 +151,12 @@ def test_a_list_task_carries_its_manifest_part_and_the_rows_handled() -> None:
         ListTask.from_json(json.dumps(bad))
 
 
-def test_a_split_off_parts_expected_keys_survive_json_and_are_left_out_when_unknown():
-    part = ListTask("job", "src", "dst", after="a", until="b", expected_keys=9_876)
-    assert ListTask.from_json(part.to_json()) == part
-    assert '"exp"' not in ListTask("job", "src", "dst").to_json()
-    with pytest.raises(InvalidMessage):
-        ListTask.from_json(part.to_json().replace("9876", "-1"))
-
-
-def test_a_seed_ranges_first_page_size_survives_json_and_is_left_out_when_unknown():
-    seed = ListTask("job", "src", "dst", after="a", until="b", page_keys=135)
-    assert ListTask.from_json(seed.to_json()) == seed
-    assert '"pk"' not in ListTask("job", "src", "dst").to_json()
-    with pytest.raises(InvalidMessage):
-        ListTask.from_json(seed.to_json().replace('"pk":135', '"pk":"many"'))
+# A split-off part's expected keys, a seed range's first page size: each optional, and a number.
+@pytest.mark.parametrize(("field", "name"), [("expected_keys", "exp"), ("page_keys", "pk")])
+def test_a_list_tasks_size_hints_survive_json_and_are_left_out_when_unknown(field: str, name: str) -> None:
+    task = ListTask("job", "src", "dst", after="a", until="b", **{field: 9_876})
+    assert ListTask.from_json(task.to_json()) == task
+    assert f'"{name}"' not in ListTask("job", "src", "dst").to_json()
+    for bad in ("-1", '"many"'):
+        with pytest.raises(InvalidMessage):
+            ListTask.from_json(task.to_json().replace("9876", bad))
