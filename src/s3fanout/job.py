@@ -77,8 +77,8 @@ class JobSpec:
     # Seed one range instead of ``ranges`` when one listing page holds everything the ranges would
     # list (``fitted_ranges``): the CLI's default, unless --ranges says how many.
     fit_ranges: bool = False
-    # The seed ranges as ``fitted_ranges`` judged them from the source's first page, each with
-    # the MaxKeys of its first page (None: a full page); empty: ``ranges`` seed_ranges, full pages.
+    # The seed ranges as ``fitted_ranges`` judged them from each side's first page, each with the
+    # MaxKeys of its first source page (None: a full page); empty: ``ranges`` seed_ranges, full pages.
     seeds: tuple[tuple[KeyRange, int | None], ...] = ()
 
     @property
@@ -164,8 +164,8 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
     and job-record updates, only to find them empty. One range is correct for any job; it only
     gives up listing in parallel, which a job this small does not need.
 
-    A larger source keeps its ranges as ``fitted_seeds`` judges them from the source's first
-    page: those expected to hold little joined, each with the size of its first page.
+    A larger job gets its ranges as ``fitted_seeds`` judges them from each side's first page:
+    those expected to hold little joined, each with the size of its first page.
 
     ``dest_s3`` are the destinations' clients, in order. A job of a manifest or of versions keeps
     its seeding, and so does a job whose listing fails here (the workers will say why)."""
