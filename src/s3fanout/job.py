@@ -203,9 +203,7 @@ SEED_PAGE_SLACK = 10
 SEED_JOIN_KEYS = PAGE_KEYS
 
 
-def fitted_seeds(
-    prefix: str, count: int, pages: Sequence[FirstPage], probes: Sequence[Callable[[str], str | None]] = ()
-) -> tuple[tuple[KeyRange, int | None], ...]:
+def fitted_seeds(prefix: str, count: int, pages: Sequence[FirstPage], probes: Sequence[Callable[[str], str | None]]) -> tuple[tuple[KeyRange, int | None], ...]:
     """``count`` seed ranges under ``prefix`` fitted to the first pages of the source and of the
     destinations it is compared with (``pages``, the source's first, every key named as the
     source's): runs of ranges that each side is expected to hold a page's worth or less of joined
@@ -218,8 +216,7 @@ def fitted_seeds(
     The estimates are a guess from the first keys: a range that holds more than expected is split
     by its lister as any other."""
     ranges = seed_ranges(prefix, count)
-    per_side = [seed_estimates(ranges, page.keys, page.complete, prefix) for page in pages]
-    per_side = [probe_empty(ranges, estimates, next_key) for estimates, next_key in zip(per_side, probes, strict=False)] + per_side[len(probes) :]
+    per_side = [probe_empty(ranges, seed_estimates(ranges, page.keys, page.complete, prefix), next_key) for page, next_key in zip(pages, probes, strict=True)]
     fullest = [None if None in sides else max(cast("list[float]", sides)) for sides in zip(*per_side, strict=True)]
     seeds = []
     for first, last in join_sparse(fullest, SEED_JOIN_KEYS):

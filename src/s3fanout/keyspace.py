@@ -178,12 +178,15 @@ def seed_estimates(ranges: Sequence[KeyRange], first_keys: Sequence[str], comple
         span = line.position(first_keys[-1]) - line.position(first_keys[0])
         density = len(first_keys) / span if span > 0 else 0.0
 
+    def spelled(bound: str) -> bool:
+        return bound.startswith(prefix) and all(c in alphabet for c in bound[len(prefix) :])
+
     def beyond(key_range: KeyRange) -> float | None:
         """The range's keys past the last first key, at their density; None if it cannot say."""
-        if line is None or density <= 0 or last is None or key_range.until is None:
+        if line is None or density <= 0 or last is None or key_range.until is None or not spelled(key_range.until):
             return None
         start = last if key_range.after is None or key_range.after < last else key_range.after
-        if not all(bound.startswith(prefix) and all(c in alphabet for c in bound[len(prefix) :]) for bound in {start, key_range.until} - {last}):
+        if start != last and not spelled(start):
             return None
         return density * max(0.0, line.position(key_range.until) - line.position(start))
 
