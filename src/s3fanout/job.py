@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
-from s3fanout.keyspace import KeyRange, join_sparse, probe_empty, seed_estimates, seed_ranges
+from s3fanout.keyspace import FirstKeys, KeyRange, join_sparse, probe_unknown, seed_ranges
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
@@ -211,12 +211,13 @@ def fitted_seeds(prefix: str, count: int, pages: Sequence[FirstPage], probes: Se
     source page's MaxKeys (``seed_page_size``). A listing page answers up to MaxKeys keys whether
     or not they lie in the range, and a server's work (moto's, a self-hosted store's) grows with
     each key it answers. Where a first page says nothing of a range, the side's probe
-    (``probes``, in the same order: the first key after a key) finds whether it is empty.
+    (``probes``, in the same order: the first key after a key) finds whether it is empty, and
+    bounds it by the key after it where it is not.
 
     The estimates are a guess from the first keys: a range that holds more than expected is split
     by its lister as any other."""
     ranges = seed_ranges(prefix, count)
-    per_side = [probe_empty(ranges, seed_estimates(ranges, page.keys, page.complete, prefix), next_key) for page, next_key in zip(pages, probes, strict=True)]
+    per_side = [probe_unknown(ranges, FirstKeys(page.keys, page.complete, prefix), next_key) for page, next_key in zip(pages, probes, strict=True)]
     fullest = [None if None in sides else max(cast("list[float]", sides)) for sides in zip(*per_side, strict=True)]
     seeds = []
     for first, last in join_sparse(fullest, SEED_JOIN_KEYS):

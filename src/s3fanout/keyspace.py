@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 # Characters that keys most often start with: boundaries are spread over these. Any other first
 # character still falls into some range; it just shares it with its neighbours.
@@ -115,9 +116,15 @@ def survey(key_range: KeyRange, listed: Sequence[str], exists_after: ExistsAfter
         return RemainingKeys(0.0, None, 0.0, 0.0)
     # The longest prefix that every remaining key shares: start from the listed keys' common
     # prefix (the range's end says nothing about where keys are) and shorten it while some key of
-    # the range lies beyond everything that starts with it.
+    # the range lies beyond everything that starts with it. Every key of the range shares its
+    # ends' common prefix (``shared`` characters), so none is probed below that; and the probe
+    # just above it goes first, because a range whose keys run past one first character (a seed
+    # range, most parts) shortens all the way, which that one probe shows.
     prefix = _common_prefix(listed)
-    while prefix and exists_after(prefix + MAX_CODE_POINT):
+    shared = 0 if key_range.until is None else len(_common_prefix([key_range.after, key_range.until]))
+    if len(prefix) > shared and exists_after(prefix[: shared + 1] + MAX_CODE_POINT):
+        prefix = prefix[:shared]
+    while len(prefix) > shared + 1 and exists_after(prefix + MAX_CODE_POINT):
         prefix = prefix[:-1]
     alphabet = "".join(sorted({c for key in listed for c in key[len(prefix) :]}))
     if len(alphabet) < 2:
@@ -159,56 +166,73 @@ def split_range(key_range: KeyRange, remaining: RemainingKeys, parts: int) -> li
     return [KeyRange(after, until) for after, until in zip(lows, highs)]
 
 
-def seed_estimates(ranges: Sequence[KeyRange], first_keys: Sequence[str], complete: bool, prefix: str) -> list[float | None]:
-    """Roughly how many keys each of ``ranges`` (seeded under ``prefix``) holds, judged from the
-    first keys under the prefix (``first_keys``, in order; ``complete``: there are no others):
-    exactly, where those keys cover the range; else the keys they show in it plus their density
-    carried over the rest of it, on a key line of their own alphabet (as ``survey`` draws one).
-    None where they say nothing: too few keys, or a range whose bounds their alphabet does not
-    spell (the first keys all start with "a/", say: the line knows nothing of "b" to "z", nor of
-    what lies between two characters it has). A guess, nothing more: keys elsewhere may be far
-    denser or sparser than the first ones."""
-    last = first_keys[-1] if first_keys else None
-    line: _KeyLine | None = None
-    density = 0.0
-    alphabet = ""
-    if not complete and len(first_keys) >= 2:
-        alphabet = "".join(sorted({c for key in first_keys for c in key[len(prefix) :]}))
-        line = _KeyLine(prefix, alphabet)
-        span = line.position(first_keys[-1]) - line.position(first_keys[0])
-        density = len(first_keys) / span if span > 0 else 0.0
+class FirstKeys:
+    """What the first keys under ``prefix`` (in order; ``complete``: there are no others) say of
+    how many keys a range holds: exactly, where they cover the range; else the keys they show in
+    it plus their density carried over the rest of it, on a key line of their own alphabet (as
+    ``survey`` draws one). None where they say nothing: too few keys, or a range whose bounds
+    their alphabet does not spell (the first keys all start with "a/", say: the line knows nothing
+    of "b" to "z", nor of what lies between two characters it has). A guess, nothing more: keys
+    elsewhere may be far denser or sparser than the first ones."""
 
-    def spelled(bound: str) -> bool:
-        return bound.startswith(prefix) and all(c in alphabet for c in bound[len(prefix) :])
+    def __init__(self, keys: Sequence[str], complete: bool, prefix: str) -> None:
+        self.keys = keys
+        self.complete = complete
+        self.prefix = prefix
+        self.line: _KeyLine | None = None
+        self.density = 0.0
+        self.alphabet = ""
+        if not complete and len(keys) >= 2:
+            self.alphabet = "".join(sorted({c for key in keys for c in key[len(prefix) :]}))
+            self.line = _KeyLine(prefix, self.alphabet)
+            span = self.line.position(keys[-1]) - self.line.position(keys[0])
+            self.density = len(keys) / span if span > 0 else 0.0
 
-    def beyond(key_range: KeyRange) -> float | None:
-        """The range's keys past the last first key, at their density; None if it cannot say."""
-        if line is None or density <= 0 or last is None or key_range.until is None or not spelled(key_range.until):
-            return None
-        start = last if key_range.after is None or key_range.after < last else key_range.after
-        if start != last and not spelled(start):
-            return None
-        return density * max(0.0, line.position(key_range.until) - line.position(start))
-
-    estimates: list[float | None] = []
-    for key_range in ranges:
-        low = 0 if key_range.after is None else bisect.bisect_right(first_keys, key_range.after)
-        high = len(first_keys) if key_range.until is None else bisect.bisect_right(first_keys, key_range.until)
+    def estimate(self, key_range: KeyRange, *, last: bool = False) -> float | None:
+        """Roughly how many keys ``key_range`` holds; ``last``: no key lies past it (a probe
+        said so), so that a range open above, or ending where the line cannot spell, is judged
+        to the line's end."""
+        low = 0 if key_range.after is None else bisect.bisect_right(self.keys, key_range.after)
+        high = len(self.keys) if key_range.until is None else bisect.bisect_right(self.keys, key_range.until)
         known = float(max(0, high - low))
-        if complete or (last is not None and key_range.until is not None and key_range.until <= last):
-            estimates.append(known)
+        final = self.keys[-1] if self.keys else None
+        if self.complete or (final is not None and key_range.until is not None and key_range.until <= final):
+            return known
+        more = self._beyond(key_range, last)
+        return None if more is None else known + more
+
+    def _beyond(self, key_range: KeyRange, last: bool) -> float | None:
+        """The range's keys past the last first key, at their density; None if it cannot say."""
+        if self.line is None or self.density <= 0:
+            return None
+        final = self.keys[-1]
+        start = final if key_range.after is None or key_range.after < final else key_range.after
+        if start != final and not self._spelled(start):
+            return None
+        if last:
+            end = 1.0
+        elif key_range.until is not None and self._spelled(key_range.until):
+            end = self.line.position(key_range.until)
         else:
-            more = beyond(key_range)
-            estimates.append(None if more is None else known + more)
-    return estimates
+            return None
+        return self.density * max(0.0, end - self.line.position(start))
+
+    def _spelled(self, bound: str) -> bool:
+        return bound.startswith(self.prefix) and all(c in self.alphabet for c in bound[len(self.prefix) :])
 
 
-def probe_empty(ranges: Sequence[KeyRange], estimates: Sequence[float | None], next_key: Callable[[str], str | None]) -> list[float | None]:
-    """``estimates`` with those of unknown ranges (None) that hold no key made 0, as probes say:
-    ``next_key(key)`` is the first key after ``key`` (None: there is none). One probe at the start
-    of an unknown range answers for every later one that lies before the key it found, so a run
-    of empty ranges (the capitals between hex digits, say) costs one."""
-    settled = list(estimates)
+def probe_unknown(ranges: Sequence[KeyRange], first: FirstKeys, next_key: Callable[[str], str | None]) -> list[float | None]:
+    """Each range's estimated keys (``first.estimate``), with those it cannot judge settled by
+    probes where they can be: ``next_key(key)`` is the first key after ``key`` (None: there is
+    none). A range with no key up to its end holds 0. One probe at the start of an unknown range
+    answers for every later one that lies before the key it found, so a run of empty ranges (the
+    capitals between hex digits, say) costs one. A range that does hold keys is judged from its
+    first key (the probe found it) up to the key the next range's probe found, or to the line's
+    end where that probe found none: no key lies between. The first keys' alphabet spells those
+    where it may not spell the range's own ends ("9" to "B" for hex keys is "90..." to "a0...")."""
+    settled = [first.estimate(key_range) for key_range in ranges]
+    found_after: dict[str, str | None] = {}
+    first_in: dict[int, str] = {}  # an unknown range that holds keys: its first key
     asked: str | None = None  # no key lies after ``asked`` and before ``found``
     found: str | None = None
     for index, key_range in enumerate(ranges):
@@ -216,8 +240,19 @@ def probe_empty(ranges: Sequence[KeyRange], estimates: Sequence[float | None], n
             continue
         if asked is None or not (asked <= key_range.after and (found is None or found > key_range.after)):
             asked, found = key_range.after, next_key(key_range.after)
+            found_after[asked] = found
         if found is None or found > key_range.until:
             settled[index] = 0.0
+        else:
+            first_in[index] = found
+    for index, start in first_in.items():
+        until = cast("str", ranges[index].until)
+        # (start, end] holds about as many keys as the range: its first key out, one past it in.
+        if until in found_after:
+            beyond = found_after[until]
+            settled[index] = first.estimate(KeyRange(start, beyond), last=beyond is None)
+        elif start < until:
+            settled[index] = first.estimate(KeyRange(start, until))
     return settled
 
 

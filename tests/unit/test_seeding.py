@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from s3fanout.job import DEFAULT_RANGES, SEED_UNKNOWN_PAGE_KEYS, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, list_tasks
-from s3fanout.keyspace import KeyRange, probe_empty, seed_estimates, seed_ranges
+from s3fanout.keyspace import FirstKeys, KeyRange, probe_unknown, seed_ranges
 from seed.cli import seed_parser
 
 
@@ -156,8 +156,8 @@ def test_a_job_told_how_many_ranges_lists_full_pages() -> None:
 def test_seed_estimates_are_exact_where_the_first_keys_tell_and_none_where_they_cannot() -> None:
     ranges = seed_ranges("", 4)
     keys = sorted(f"{c}{i}" for c in "0Az~" for i in range(3))
-    assert seed_estimates(ranges, keys, True, "") == [sum(1 for key in keys if r.contains(key)) for r in ranges]
-    assert seed_estimates(ranges, ["only"], False, "") == [0, 0, 0, None]
+    assert [FirstKeys(keys, True, "").estimate(r) for r in ranges] == [sum(1 for key in keys if r.contains(key)) for r in ranges]
+    assert [FirstKeys(["only"], False, "").estimate(r) for r in ranges] == [0, 0, 0, None]
 
 
 def test_ranges_a_destination_fills_are_not_joined_however_empty_the_source() -> None:
@@ -184,9 +184,35 @@ def test_a_probe_finds_a_run_of_empty_ranges_at_once() -> None:
         asked.append(key)
         return next((k for k in keys if k > key), None)
 
-    settled = probe_empty(ranges, [0.0, None, None, None, None, None], next_key)
+    settled = probe_unknown(ranges, FirstKeys([], False, ""), next_key)
 
     # After "a" comes "a1": that range holds a key. After "c" comes "f1": "c" to "e" is empty,
     # "e" to "g" holds it (no probe needed); after "g" there is nothing. The open range is left.
-    assert settled == [0.0, None, 0.0, None, 0.0, None]
+    # No first keys to judge by: the ranges that hold keys stay unknown.
+    assert settled == [None, None, 0.0, None, 0.0, None]
     assert asked == ["a", "c", "g"]
+
+
+def test_a_range_that_holds_keys_is_judged_up_to_the_key_after_it() -> None:
+    # Hex keys, 16 to a first character; the first page holds those starting with "0" to "3".
+    keys = [f"{c}{i:x}" for c in "0123456789abcdef" for i in range(16)]
+    first = FirstKeys(keys[:64], False, "")
+    ranges = [KeyRange(None, "3f"), KeyRange("3f", "9"), KeyRange("9", "B"), KeyRange("B", "D"), KeyRange("D", "e"), KeyRange("e", "g"), KeyRange("g", "i"), KeyRange("i", None)]
+    asked: list[str] = []
+
+    def next_key(key: str) -> str | None:
+        asked.append(key)
+        return next((k for k in keys if k > key), None)
+
+    settled = probe_unknown(ranges, first, next_key)
+
+    # "9" to "B" and "e" to "g" end where the hex alphabet cannot spell, and "D" to "e" starts
+    # there: the probes after "B" (which finds "a0") and after "g" (nothing) judge them from the
+    # first key each probe found in them, to "a0" and to the line's end.
+    assert asked == ["9", "B", "e", "g"]
+    exact = [sum(1 for key in keys if r.contains(key)) for r in ranges]
+    assert exact == [64, 80, 16, 0, 64, 32, 0, 0]
+    assert settled[3] == settled[6] == 0
+    for index in (1, 2, 4, 5):
+        assert settled[index] == pytest.approx(exact[index], rel=0.1)
+    assert settled[7] is None

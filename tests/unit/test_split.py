@@ -1,6 +1,7 @@
 """Adaptive splitting: a large range is cut into parts listed by other listers, without overlap or gap."""
 
 import bisect
+import os
 import random
 import uuid
 from collections import Counter
@@ -55,6 +56,49 @@ def test_split_parts_partition_the_rest_exactly(layout, seed, parts, bounded, li
     # Every key (and every possible key) of the rest lies in exactly one piece.
     for key in keys + ["\x00", "zzz", "data/", "\U0010ffff"]:
         assert sum(p.contains(key) for p in pieces) == rest.contains(key)
+
+
+def counted(probe):
+    asked: list[str] = []
+
+    def counting(key: str) -> bool:
+        asked.append(key)
+        return probe(key)
+
+    return counting, asked
+
+
+@settings(max_examples=60, deadline=None)
+@given(layout=layouts, seed=st.integers(0, 10_000), bounded=st.booleans(), listed=st.integers(2, 300))
+def test_the_survey_finds_the_prefix_every_remaining_key_shares(layout, seed, bounded, listed):
+    rng = random.Random(seed)
+    keys = make_keys(layout, 2000, rng)
+    listed = min(listed, len(keys) - 2)
+    until = keys[-rng.randint(1, len(keys) - listed - 1)] if bounded else None
+    rest = KeyRange(keys[listed - 1], until)
+    line = survey(rest, keys[:listed], exists_after(keys, until)).line
+    # The longest prefix of the listed keys that no key of the rest lies beyond, found by
+    # shortening it one character at a time (as the survey once did, with a probe each).
+    shared = os.path.commonprefix(keys[:listed])
+    while shared and exists_after(keys, until)(shared + "\U0010ffff"):
+        shared = shared[:-1]
+    assert line is None or line.prefix == shared
+
+
+def test_a_range_over_several_first_characters_costs_one_probe_for_its_prefix():
+    keys = [f"{c}{i:05x}" for c in "0123456789abcdef" for i in range(4096)]
+    first = bisect.bisect_right(keys, "1")
+    probe, asked = counted(exists_after(keys, "3"))
+    survey(KeyRange(keys[first + 999], "3"), keys[first : first + 1000], probe)
+    assert asked == ["1\U0010ffff"]  # a key lies past every "1...": none can be shared
+
+
+def test_a_part_whose_ends_share_a_prefix_is_not_probed_below_it():
+    keys = [f"10{i:04x}" for i in range(65536)]
+    probe, asked = counted(exists_after(keys, "10f"))
+    survey(KeyRange(keys[2 * 4096 + 999], "10f"), keys[2 * 4096 : 2 * 4096 + 1000], probe)
+    # The listed keys share "102"; every key of the part shares "10", its ends' common prefix.
+    assert asked == ["102\U0010ffff"]
 
 
 def test_flat_keys_under_one_prefix_split_evenly():
