@@ -170,13 +170,8 @@ def find_local_queues(sqs: SQSClient) -> list[QueueSet]:
     return sets
 
 
-def _queue_url(sqs: SQSClient, name: str) -> str | None:
-    try:
-        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-            return None
-        raise
+# CreateQueue's answer for a queue that exists with other attributes: its JSON and query codes.
+_QUEUE_EXISTS_CODES = ("QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists")
 
 
 def ensure_local_queues(
@@ -190,9 +185,14 @@ def ensure_local_queues(
     """Find or create a job's four local-mode queues, wired like the template wires them."""
 
     def queue(name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
-        url = _queue_url(sqs, name)
-        if url is None:
+        # CreateQueue answers an existing queue's URL when the attributes match (a new job's
+        # queues never exist: one request each), and refuses when they differ.
+        try:
             return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _QUEUE_EXISTS_CODES:
+                raise
+        url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
         # Local mode owns these queues: keep their timeouts and redrive in step with its options.
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         return url

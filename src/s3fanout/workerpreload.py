@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 
 MODULES = (
     "boto3",
@@ -46,6 +47,10 @@ MODULES = (
 def preload() -> None:
     """Import MODULES and read the models. Nothing may stop the fork server: a module that fails
     to import here is imported by each worker, which logs why it fails."""
+    # botocore imports pyOpenSSL (and with it cryptography, 60 ms) wherever it is installed, only
+    # to take urllib3's own SSLContext under another name; a module that is None in sys.modules
+    # fails to import, and botocore then takes it from urllib3 directly, as on Lambda.
+    sys.modules.setdefault("urllib3.contrib.pyopenssl", None)  # type: ignore[arg-type]  # how Python marks a module not to import
     for name in MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
