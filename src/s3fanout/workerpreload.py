@@ -49,7 +49,8 @@ def preload() -> None:
     to import here is imported by each worker, which logs why it fails."""
     # botocore imports pyOpenSSL (and with it cryptography, 60 ms) wherever it is installed, only
     # to take urllib3's own SSLContext under another name; a module that is None in sys.modules
-    # fails to import, and botocore then takes it from urllib3 directly, as on Lambda.
+    # fails to import, and botocore then takes it from urllib3 directly. (The CRT stays: workers
+    # compute CRC32C and CRC64NVME checksums with it, and `aws login` credentials need it.)
     sys.modules.setdefault("urllib3.contrib.pyopenssl", None)  # type: ignore[arg-type]  # how Python marks a module not to import
     for name in MODULES:
         with contextlib.suppress(Exception):

@@ -9,13 +9,11 @@ if __name__ == "__main__":
         # A job on local workers: their fork server imports what they need (about half a second)
         # while this process imports the command line's modules, and then checks and sets up.
         prepare_workers()
-        # This process only sets up, seeds and follows the job; the workers copy. botocore
-        # imports the CRT and pyOpenSSL wherever they are installed (a seventh of a second before
-        # the first request), which this process needs for nothing: neither signs with SigV4a
-        # nor computes a CRC32C, and urllib3's own SSLContext is what botocore takes either way.
-        # A module that is None in sys.modules fails to import, as on Lambda, which has neither.
-        for unused in ("awscrt", "urllib3.contrib.pyopenssl"):
-            sys.modules[unused] = None  # type: ignore[assignment]  # how Python marks a module not to import
+        # botocore imports pyOpenSSL (and with it cryptography, 60 ms before the first request)
+        # wherever it is installed, only to take urllib3's own SSLContext under another name. A
+        # module that is None in sys.modules fails to import, and botocore then takes it from
+        # urllib3 directly. (The CRT stays: `aws login` credentials need it.)
+        sys.modules["urllib3.contrib.pyopenssl"] = None  # type: ignore[assignment]  # how Python marks a module not to import
     from seed.cli import main
 
     status = main()
