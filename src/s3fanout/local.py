@@ -40,12 +40,41 @@ def visibility_for(timeout_seconds: int) -> int:
 
 
 WORKER_STOP_SECONDS = 10
-# How often the run asks the job record whether anything is still open, and looks at the queues.
+# How often the run wakes to ask the job record whether anything is still open (when RecordLooks
+# says so), and looks at the queues.
 RECORD_POLL_SECONDS = 0.2
 QUEUE_LOOK_SECONDS = 1.0
-# After a worker reports a settled message (the job's last, perhaps), the record is asked again this
-# soon after the previous look, instead of at the end of RECORD_POLL_SECONDS.
+# Once workers have reported settling what the record last counted open (the job's last message,
+# perhaps), the record is asked again this soon after the previous look.
 SETTLED_LOOK_SECONDS = 0.1
+# The record is asked at least this often whatever the reports say.
+RECORD_LOOK_FALLBACK_SECONDS = 1.0
+
+
+@dataclass
+class RecordLooks:
+    """When the run asks the job record again. Each settled message is reported by its worker
+    after it is settled, so the job cannot have drained before the workers have reported as
+    many messages as the record counted open at the last look: until then a look would only
+    find it open (on the embedded moto server, each look also waits for DynamoDB's one lock
+    that the workers' settles take). A message settled without a report (one refused past its
+    hop bound) is found by the look every RECORD_LOOK_FALLBACK_SECONDS."""
+
+    looked_at: float = float("-inf")
+    open_then: int = 0
+    reported: int = 0
+
+    def note_reports(self, count: int) -> None:
+        self.reported += count
+
+    def settled_enough(self) -> bool:
+        return self.reported >= self.open_then
+
+    def due(self, now: float) -> bool:
+        return self.settled_enough() or now - self.looked_at >= RECORD_LOOK_FALLBACK_SECONDS
+
+    def looked(self, now: float, open_messages: int) -> None:
+        self.looked_at, self.open_then, self.reported = now, open_messages, 0
 # Without a record: consecutive empty looks at every queue before the work counts as finished
 # (SQS's counts are approximate and a delayed retry can surface between two looks).
 IDLE_CHECKS_TO_FINISH = 3
@@ -84,10 +113,10 @@ class LocalRun:
         timeouts = {"list": self.list_timeout, "copy": self.copy_timeout}
         return tuple(FunctionSpec(f.name, f.handler, urls[f.queue], arn(urls[f.queue]), timeouts[f.queue], f.batch_size) for f in FUNCTIONS)
 
-    def run(self, on_progress: Callable[[Counts, dict[str, tuple[int, int, int]], float], None], drained: Callable[[], bool] | None = None) -> None:
-        """Work until ``drained()`` (the job record: nothing open) says so, looking at it every
-        RECORD_POLL_SECONDS; without it, until every queue looks empty IDLE_CHECKS_TO_FINISH
-        times in a row."""
+    def run(self, on_progress: Callable[[Counts, dict[str, tuple[int, int, int]], float], None], open_messages: Callable[[], int] | None = None) -> None:
+        """Work until ``open_messages()`` (the job record's) is 0, asking it when RecordLooks
+        says so; without it, until every queue looks empty IDLE_CHECKS_TO_FINISH times in a
+        row."""
         prepare_workers()
         context = worker_context()
         # The whole environment: a forked worker inherits the fork server's, which may be older.
@@ -116,18 +145,20 @@ class LocalRun:
             add_workers(sum(queue_depths(self.sqs, url)[0] for url in self.queues.main_queues().values()))
             idle_checks = 0
             next_look = time.monotonic()
-            record_looked = 0.0
+            looks = RecordLooks()
             while True:
-                deadline = time.monotonic() + (RECORD_POLL_SECONDS if drained else QUEUE_LOOK_SECONDS)
+                deadline = time.monotonic() + (RECORD_POLL_SECONDS if open_messages else QUEUE_LOOK_SECONDS)
                 while (left := deadline - time.monotonic()) > 0:
-                    if self._receive([connection for _, connection in workers], timeout=left):
+                    if received := self._receive([connection for _, connection in workers], timeout=left):
                         add_workers(self.counters.copy_batches_sent + self.counters.ranges_split_off + self.counters.ranges_handed_on)
-                        if drained is not None:
-                            deadline = min(deadline, max(time.monotonic(), record_looked + SETTLED_LOOK_SECONDS))
-                if drained is not None:
-                    record_looked = time.monotonic()
-                    if drained():
+                        looks.note_reports(received)
+                        if open_messages is not None and looks.settled_enough():
+                            deadline = min(deadline, max(time.monotonic(), looks.looked_at + SETTLED_LOOK_SECONDS))
+                if open_messages is not None and looks.due(time.monotonic()):
+                    looked_at, still_open = time.monotonic(), open_messages()
+                    if still_open <= 0:
                         break
+                    looks.looked(looked_at, still_open)
                 if time.monotonic() < next_look:
                     continue
                 next_look = time.monotonic() + QUEUE_LOOK_SECONDS
@@ -135,8 +166,8 @@ class LocalRun:
                 on_progress(self.counters, depths, time.monotonic() - started)
                 add_workers(len(workers) + sum(visible for visible, _, _ in depths.values()))
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
-                if idle_checks >= (IDLE_CHECKS_TO_FINISH if drained is None else STALLED_CHECKS):
-                    self.stalled = idle_checks * QUEUE_LOOK_SECONDS if drained is not None else 0.0
+                if idle_checks >= (IDLE_CHECKS_TO_FINISH if open_messages is None else STALLED_CHECKS):
+                    self.stalled = idle_checks * QUEUE_LOOK_SECONDS if open_messages is not None else 0.0
                     break
                 for index, (process, connection) in enumerate(workers):
                     if not process.is_alive():

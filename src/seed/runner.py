@@ -409,13 +409,14 @@ class LocalWorkers:
         run = self.start(target, job_id, scope, Path(self.options.output_dir) / (job_id or self.run_name) / "workers.log")
         table = target.table
 
-        def drained() -> bool:
+        def open_messages() -> int:
+            """The messages the jobs' records count open; a record not found counts as one."""
             records = [table.get(one_id) for one_id in job_ids] if table is not None and job_ids else [None]
-            return all(record is not None and record.drained for record in records)
+            return sum(1 if record is None else 0 if record.drained else max(1, record.open_messages) for record in records)
 
         try:
             with ProgressView(enabled=self.progress) as view:
-                run.run(on_progress=view.update, drained=drained if target.own_queues and table is not None and job_ids else None)
+                run.run(on_progress=view.update, open_messages=open_messages if target.own_queues and table is not None and job_ids else None)
         except KeyboardInterrupt:
             raise JobInterrupted(interruption_summary(run, time.monotonic() - started)) from None
         if run.workers_replaced:
