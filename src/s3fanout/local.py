@@ -49,6 +49,12 @@ QUEUE_LOOK_SECONDS = 1.0
 SETTLED_LOOK_SECONDS = 0.1
 # The record is asked at least this often whatever the reports say.
 RECORD_LOOK_FALLBACK_SECONDS = 1.0
+# Without a record: consecutive empty looks at every queue before the work counts as finished
+# (SQS's counts are approximate and a delayed retry can surface between two looks).
+IDLE_CHECKS_TO_FINISH = 3
+# With a record that still counts messages open: empty looks in a row after which a worker must
+# have died between counting a message and sending it (the run ends, and says so).
+STALLED_CHECKS = 30
 
 
 @dataclass
@@ -75,12 +81,6 @@ class RecordLooks:
 
     def looked(self, now: float, open_messages: int) -> None:
         self.looked_at, self.open_then, self.reported = now, open_messages, 0
-# Without a record: consecutive empty looks at every queue before the work counts as finished
-# (SQS's counts are approximate and a delayed retry can surface between two looks).
-IDLE_CHECKS_TO_FINISH = 3
-# With a record that still counts messages open: empty looks in a row after which a worker must
-# have died between counting a message and sending it (the run ends, and says so).
-STALLED_CHECKS = 30
 
 
 @dataclass
