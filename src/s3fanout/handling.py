@@ -31,7 +31,7 @@ from s3fanout.deadletter import INVALID_MESSAGE, dead_letter_message
 from s3fanout.envvars import env_int, env_str
 from s3fanout.guard import HopLimitExceeded, Kind, Scope, admit, function_key
 from s3fanout.jobqueues import queue_depths
-from s3fanout.jobrecord import DEFAULT_RECORD_DAYS, JobRecord, JobTable, Verdict
+from s3fanout.jobrecord import DEFAULT_RECORD_DAYS, JOBS_ENDED_BY_RUN_ENV, JobRecord, JobTable, Verdict
 from s3fanout.lister import BATCHES_PER_PART
 from s3fanout.messages import CopyBatch, InvalidMessage, ListTask
 from s3fanout.outbox import Outbox
@@ -238,7 +238,7 @@ def failed_counts(message: ListTask | CopyBatch) -> Counts:
 
 def settle(record: SQSRecord, queue: str, counts: Mapping[str, Counts]) -> None:
     """Put the message's counts into its jobs' records (once), and end each job that has nothing
-    open any more."""
+    open any more (unless the run that drains the job's own queues ends it)."""
     table = job_table()
     if table is None:
         return
@@ -248,6 +248,8 @@ def settle(record: SQSRecord, queue: str, counts: Mapping[str, Counts]) -> None:
         settled = table.settle_jobs(record.message_id, queue, counts)
     if not settled:
         logger.info("message settled before (a second delivery), or its job has no record: nothing added", extra={"message_id": record.message_id})
+        return
+    if os.environ.get(JOBS_ENDED_BY_RUN_ENV) == "true":
         return
     for job_id in counts:
         ended = table.finish_if_drained(job_id)

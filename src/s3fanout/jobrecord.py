@@ -56,6 +56,9 @@ SETTLE_ATTEMPTS = 6
 QUEUES = ("list", "copy")
 # A message's jobs are settled in one transaction of two items each (DynamoDB takes 100).
 MAX_JOBS_PER_MESSAGE = 50
+# "true" in local workers' environment on a job's own queues: the run draining them ends its jobs
+# itself (it waits for the record to drain), so a settle skips finish_if_drained's read.
+JOBS_ENDED_BY_RUN_ENV = "JOBS_ENDED_BY_RUN"
 
 RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
 

@@ -44,7 +44,7 @@ from s3fanout.jobqueues import (
     queue_depths,
     queues_from_stack,
 )
-from s3fanout.jobrecord import CANCELLED, JobRecord, JobTable, NewJob, ensure_local_table
+from s3fanout.jobrecord import CANCELLED, JOBS_ENDED_BY_RUN_ENV, JobRecord, JobTable, NewJob, ensure_local_table
 from s3fanout.keypairs import CredentialsSecretError
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
 from s3fanout.messages import InvalidMessage
@@ -449,6 +449,8 @@ class LocalWorkers:
         } | scope.to_env()
         if target.table is not None:
             environment["JOB_TABLE"] = target.table.name
+            if target.own_queues:
+                environment[JOBS_ENDED_BY_RUN_ENV] = "true"  # every message there is this run's (end_job)
         environment |= target.source_access.to_env("SOURCE") | target.dest_access.to_env("DEST")
         return LocalRun(
             queues=queues,

@@ -17,7 +17,7 @@ from copy_objects import app as copy_app
 from list_objects import app as list_app
 from s3fanout import clients
 from s3fanout.counts import Counts
-from s3fanout.jobrecord import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobTable, NewJob
+from s3fanout.jobrecord import CANCELLED, FAILED, JOBS_ENDED_BY_RUN_ENV, RUNNING, SUCCEEDED, JobTable, NewJob
 from s3fanout.messages import CopyBatch, CopyItem, ListTask
 from tests.integration.conftest import DEST, KEY, SOURCE, Aws, context
 from tests.integration.test_copy_handler import inject_copy_failures
@@ -55,6 +55,20 @@ def test_a_copy_batch_is_counted_and_ends_the_job(aws: Aws, job_table: JobTable)
     assert (record.counts.objects_copied, record.counts.bytes_copied) == (5, sum(item.size for item in items))
     assert (record.list_open, record.copy_open) == (0, 0)
     assert record.state == SUCCEEDED and record.finished is not None
+
+
+def test_a_run_that_ends_its_jobs_itself_leaves_the_drained_record_running(aws: Aws, job_table: JobTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Local workers on a job's own queues: the run ends the job (runner.end_record), not they.
+    monkeypatch.setenv(JOBS_ENDED_BY_RUN_ENV, "true")
+    new_job(job_table, copy_open=1)
+
+    assert copy_app.lambda_handler(copy_event(aws, put_objects(aws, 2)), context()) == {"batchItemFailures": []}
+
+    record = job_table.get(JOB)
+    assert record is not None and record.drained
+    assert record.counts.objects_copied == 2
+    assert record.state == RUNNING and record.finished is None
+    assert job_table.finish(JOB) is not None
 
 
 def test_a_batch_delivered_twice_counts_once_and_is_not_copied_again(aws: Aws, job_table: JobTable, monkeypatch: pytest.MonkeyPatch) -> None:
