@@ -1,12 +1,16 @@
 """bench/fixedcost.py: what a local run costs before and after its copies.
 
-    .venv/bin/python bench/fixedcost.py [--repeat 3] [--objects 0 20] [--workers 4]
+    .venv/bin/python bench/fixedcost.py [--repeat 3] [--objects 0 20] [--workers 4] [--queues shared|embedded]
 
 On an embedded moto server, runs ``python -m seed --local`` over a source of N tiny objects into
 an empty destination, several times, and prints for each run its wall-clock time and the time
-from the job's end (the worker log's "job finished": the last message settled in the job record)
-to the command's exit. The run with 0 objects is the fixed cost of a run: start-up, pre-flight,
-queues and table, seeding, worker processes, 32 empty ranges listed, and the end.
+from the job's end (its record's "finished", which the run sets once the record counts nothing
+open) to the command's exit. The run with 0 objects is the fixed cost of a run: start-up, pre-flight,
+queues and table, seeding, worker processes, the empty range listed, and the end.
+
+With ``--queues embedded`` only S3 is on the bench's server (AWS_ENDPOINT_URL_S3): the run keeps
+its queues and job record on an embedded moto server of its own, started by the run, as local
+mode does when it copies on real S3.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import boto3
 from s3fanout.motoserver import EmbeddedMoto
 
 
-def job_end(log: Path) -> float | None:
-    """Wall-clock time of the worker log's "job finished" line."""
-    for line in log.read_text(encoding="utf-8").splitlines():
-        if line.startswith("{") and '"job finished"' in line:
-            return datetime.strptime(json.loads(line)["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp()
-    return None
+def job_end(report_folder: Path | None) -> float | None:
+    """Wall-clock time of the job's end, from its completion report (summary.json)."""
+    if report_folder is None:
+        return None
+    finished = json.loads((report_folder / "summary.json").read_text(encoding="utf-8")).get("finished")
+    return datetime.fromisoformat(finished).timestamp() if finished else None
 
 
 def main() -> None:
@@ -40,13 +44,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--objects", type=int, nargs="+", default=[0, 20])
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--queues",
+        choices=("shared", "embedded"),
+        default="shared",
+        help="shared: SQS and DynamoDB on the bench's moto server too; embedded: on the run's own, as on real S3 (default: shared)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with EmbeddedMoto() as moto, tempfile.TemporaryDirectory() as folder:
         s3 = boto3.client("s3", endpoint_url=moto.url)
-        env = os.environ | {"AWS_ENDPOINT_URL": moto.url, "S3FANOUT_HOME": folder}
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_ENDPOINT_URL")} | {"S3FANOUT_HOME": folder}
+        env |= {"AWS_ENDPOINT_URL": moto.url} if args.queues == "shared" else {"AWS_ENDPOINT_URL_S3": moto.url}
         print(f"{'objects':>7} {'run':>4} {'wall s':>7} {'end to exit s':>14}")
         for count in args.objects:
             source, dest = f"fixed-{count}-src", f"fixed-{count}-dst"
@@ -70,7 +81,8 @@ def main() -> None:
                 )
                 exited = time.time()
                 walls.append(time.monotonic() - started)
-                ended = job_end(Path(folder) / json.loads(result.stdout)["log_file"])
+                written = json.loads(result.stdout).get("completion_report")
+                ended = job_end(Path(folder) / written if written else None)
                 tail = f"{exited - ended:14.2f}" if ended else f"{'?':>14}"
                 print(f"{count:>7} {run:>4} {walls[-1]:>7.2f} {tail}")
             print(f"{count:>7} {'med':>4} {statistics.median(walls):>7.2f}")

@@ -2,6 +2,7 @@ import gc
 import sys
 
 from s3fanout.eventsource import prepare_workers
+from s3fanout.motoserver import launch_early, services_without_endpoint
 
 if __name__ == "__main__":
     args = sys.argv[1:]
@@ -9,6 +10,9 @@ if __name__ == "__main__":
         # A job on local workers: their fork server imports what they need (about half a second)
         # while this process imports the command line's modules, and then checks and sets up.
         prepare_workers()
+        if not any(arg.startswith("--stack") for arg in args) and services_without_endpoint():
+            # Its queues and job record on an embedded moto server, which starts meanwhile too.
+            launch_early()
         # botocore imports pyOpenSSL (and with it cryptography, 60 ms before the first request)
         # wherever it is installed, only to take urllib3's own SSLContext under another name. A
         # module that is None in sys.modules fails to import, and botocore then takes it from

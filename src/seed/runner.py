@@ -48,7 +48,7 @@ from s3fanout.jobrecord import CANCELLED, JOBS_ENDED_BY_RUN_ENV, JobRecord, JobT
 from s3fanout.keypairs import CredentialsSecretError
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS, LocalRun, visibility_for
 from s3fanout.messages import InvalidMessage
-from s3fanout.motoserver import EmbeddedMoto
+from s3fanout.motoserver import EmbeddedMoto, services_without_endpoint, take_early
 from s3fanout.outbox import Outbox
 from s3fanout.preflight import check_access, check_buckets
 from s3fanout.signing import MessageKey, local_key, secret_key
@@ -150,7 +150,7 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
     if options.stack_name:
         target, spec = stack_target(options.stack_name, options)
     else:
-        use_local_endpoint(stack)
+        moto = use_local_endpoint(stack)
         spec = options.spec
         scope = Scope(
             spec.source_bucket,
@@ -165,6 +165,8 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         spec = with_manifest_parts(preflight(spec, scope, options.source_access, options.dest_access), clients.s3())
         # The workers may read the job's own manifest files, and no others.
         scope = replace(scope, manifests=manifest_location(spec))
+        if moto is not None:
+            moto.wait_ready()
         note_other_local_jobs(clients.sqs())
         table = ensure_local_table(clients.dynamodb())
         target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, source_access=options.source_access, dest_access=options.dest_access)
@@ -672,16 +674,22 @@ def check_output_dir(path: str) -> None:
         raise UsageError(f"cannot use --output-dir '{path}': not writable")
 
 
-def use_local_endpoint(stack: ExitStack) -> None:
+def use_local_endpoint(stack: ExitStack) -> EmbeddedMoto | None:
     """Local mode's SQS and DynamoDB: the configured endpoints, else an embedded moto server for
-    this run (whose job records are then copied to the local state folder, for ``status``)."""
-    missing = [service for service in ("SQS", "DYNAMODB") if not (os.environ.get(f"AWS_ENDPOINT_URL_{service}") or os.environ.get("AWS_ENDPOINT_URL"))]
-    if missing:
-        moto = stack.enter_context(EmbeddedMoto())
-        for service in missing:
-            os.environ[f"AWS_ENDPOINT_URL_{service}"] = moto.url
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-        clients.reset()
+    this run (whose job records are then copied to the local state folder, for ``status``). The
+    server is launched (as the command started, by ``python -m seed``, or here), not waited for:
+    it starts while the run checks the buckets (on S3, never on it), and the run waits for it
+    (``wait_ready``) before its first request there."""
+    missing = services_without_endpoint()
+    if not missing:
+        return None
+    moto = take_early() or EmbeddedMoto().launch()
+    stack.callback(moto.stop)
+    for service in missing:
+        os.environ[f"AWS_ENDPOINT_URL_{service}"] = moto.url
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    clients.reset()
+    return moto
 
 
 def make_local_queues(options: WorkerOptions, job_id: str) -> QueueSet:

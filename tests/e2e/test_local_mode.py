@@ -172,16 +172,35 @@ def test_demo_runs_the_whole_pipeline_and_verifies_it(tmp_path: Path) -> None:
     assert "failed  0 keys" in result.stdout
 
 
+def embedded_moto_servers() -> set[int]:
+    """The process ids of every embedded moto server running on this machine (Linux's /proc)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"s3fanout.motoserver" in (entry / "cmdline").read_bytes().split(b"\0"):
+                pids.add(int(entry.name))
+        except OSError:
+            continue  # ended meanwhile
+    return pids
+
+
+def only_s3_configured(moto_server: EmbeddedMoto, tmp_path: Path) -> dict[str, str]:
+    """S3 on the test's server; SQS and DynamoDB on the run's own embedded moto, gone when it ends."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")} | {"AWS_ENDPOINT_URL_S3": moto_server.url, "S3FANOUT_HOME": str(tmp_path / "home")}
+
+
 def test_a_run_on_the_embedded_servers_leaves_its_record_for_status(moto_server: EmbeddedMoto, s3: Any, tmp_path: Path) -> None:
     fill(s3, [f"kept/{i}" for i in range(12)])
-    # S3 on the test's server; SQS and DynamoDB on the run's own embedded moto, gone when it ends.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")} | {"AWS_ENDPOINT_URL_S3": moto_server.url, "S3FANOUT_HOME": str(tmp_path / "home")}
+    env = only_s3_configured(moto_server, tmp_path)
+    servers = embedded_moto_servers()
 
     def seed(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "seed", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
 
+    # The run's server is launched as the command starts (seed/__main__.py), and stopped.
     run = seed("--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "2", "--no-progress", "--json")
     assert run.returncode == 0, run.stderr
+    assert embedded_moto_servers() == servers
     job_id = json.loads(run.stdout)["job_id"]
 
     shown = seed("status", "--local", "--json")
@@ -190,6 +209,22 @@ def test_a_run_on_the_embedded_servers_leaves_its_record_for_status(moto_server:
     assert (status["job_id"], status["state"], status["listed"], status["copied"], status["failed"]) == (job_id, "succeeded", 12, 12, 0)
     listed = seed("jobs", "--local", "--json")
     assert [job["job_id"] for job in json.loads(listed.stdout)] == [job_id]
+
+
+def test_a_local_run_refused_after_its_server_was_launched_leaves_no_server(moto_server: EmbeddedMoto, tmp_path: Path) -> None:
+    servers = embedded_moto_servers()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "seed", "--bucket", SOURCE, "--dest", DEST, "--local", "--workers", "0"],
+        cwd=tmp_path,
+        env=only_s3_configured(moto_server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert embedded_moto_servers() == servers
 
 
 def test_a_job_between_regions_reaches_each_bucket_in_its_own(moto_server: EmbeddedMoto, tmp_path: Path) -> None:

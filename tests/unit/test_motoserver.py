@@ -10,9 +10,10 @@ import boto3
 import pytest
 
 from bench.countingmoto import CountingMoto
+from s3fanout import motoserver
 from s3fanout.counts import Counts
 from s3fanout.jobrecord import NewJob, ensure_local_table
-from s3fanout.motoserver import EmbeddedMoto, atomic_dynamodb
+from s3fanout.motoserver import WARM_SERVICES, EmbeddedMoto, atomic_dynamodb, launch_early, services_without_endpoint, take_early, warm
 
 
 def test_a_server_that_exits_is_reported_with_its_status():
@@ -24,6 +25,60 @@ def test_a_server_that_exits_is_reported_with_its_status():
 def test_a_server_not_started_has_no_process():
     with pytest.raises(RuntimeError, match="not started"):
         EmbeddedMoto().pid  # noqa: B018 - the property raises
+
+
+def test_a_launched_server_answers_once_waited_for_and_stops():
+    server = EmbeddedMoto().launch()
+    try:
+        assert server.wait_ready() is server
+        with urllib.request.urlopen(f"{server.url}/moto-api/", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        server.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{server.url}/moto-api/", timeout=2)
+
+
+def test_a_server_launched_early_is_taken_once(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(motoserver, "_launched_early", [])
+    launch_early()
+    server = take_early()
+    assert server is not None
+    try:
+        assert take_early() is None
+        server.wait_ready()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("configured", "missing"),
+    [
+        ({}, ["SQS", "DYNAMODB"]),
+        ({"AWS_ENDPOINT_URL_S3": "http://s3.example"}, ["SQS", "DYNAMODB"]),
+        ({"AWS_ENDPOINT_URL_SQS": "http://sqs.example"}, ["DYNAMODB"]),
+        ({"AWS_ENDPOINT_URL": "http://everything.example"}, []),
+    ],
+)
+def test_local_mode_needs_a_server_for_the_services_no_endpoint_names(monkeypatch: pytest.MonkeyPatch, configured: dict[str, str], missing: list[str]):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in configured.items():
+        monkeypatch.setenv(name, value)
+    assert services_without_endpoint() == missing
+
+
+def test_warming_makes_the_apps_that_requests_of_those_services_then_use():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = DomainDispatcherApplication(create_backend_app)
+    warm(app)
+
+    assert set(WARM_SERVICES) <= set(app.app_instances)
+    scope = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0"
+    for service, target in (("sqs", "AmazonSQS.ListQueues"), ("dynamodb", "DynamoDB_20120810.ListTables")):
+        request = {"PATH_INFO": "/", "REQUEST_METHOD": "POST", "HTTP_HOST": "127.0.0.1:5000", "HTTP_X_AMZ_TARGET": target, "HTTP_AUTHORIZATION": scope.format(service)}
+        assert app.get_application(request) is app.app_instances[service]
 
 
 def test_the_counting_server_serves_moto_and_counts_by_operation():
