@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from s3fanout.copyspread import LOOK_EVERY_MS, Backlog, spread_horizon
+from s3fanout.copyspread import LOOK_EVERY_MS, Backlog, batches_per_task, spread_horizon
 from s3fanout.keyspace import KeyRange
-from s3fanout.lister import SURVEY_EVERY_PAGES, first_survey_page, split_plan
+from s3fanout.lister import BATCHES_PER_PART, SURVEY_EVERY_PAGES, first_survey_page, split_plan
 
 from .assumptions import Assumptions
 from .model import PAGE_KEYS, KeySet
@@ -28,7 +28,8 @@ class Task:
     hi: int  # rank after its last key
     resumed: int = 0
     split: bool = True  # this project's design (False: the 95-range design, no splitting)
-    expected: int | None = None  # the keys its splitter expected it to hold (ListTask.expected_keys)
+    expected: int | None = None  # the keys its splitter or seeder expected it to hold (ListTask.expected_keys)
+    hops: int = 0  # ListTask.hops: 0 for a seed range
 
 
 @dataclass
@@ -116,7 +117,8 @@ class _Lister:
         self.pages_to_survey = first_survey_page(task.expected)
         self.spread = task.split and a.copy_spread  # the original design sent batches undelayed
         self.looked_at: int | None = None
-        self.horizon = 0
+        self.backlog = NOTHING_QUEUED  # what the last look found
+        self.per_task = batches_per_task(task.expected if task.hops else None, BATCHES_PER_PART)  # CopySpread.expect
 
     def run(self) -> Running:
         self.c.invocations += 1
@@ -178,8 +180,9 @@ class _Lister:
             if self.spread and (self.looked_at is None or self.t - self.looked_at >= LOOK_EVERY_MS):
                 self.looked_at = self.t
                 self.c.looks += 1
-                self.horizon = spread_horizon((yield self.t), self.a.copy_max_concurrency)
-            self.emits.append((self.t, first, min(end, first + PAGE_KEYS), False, self.horizon))
+                self.backlog = yield self.t
+            horizon = spread_horizon(self.backlog, self.a.copy_max_concurrency, self.per_task) if self.spread else 0
+            self.emits.append((self.t, first, min(end, first + PAGE_KEYS), False, horizon))
         self.c.list_pages += k
         return k, page_start, end
 
@@ -207,9 +210,10 @@ class _Lister:
         c.split_off += len(parts) - 1
         c.list_sends += 1
         for part in parts[1:]:
-            new = Task(part.after, part.until, ks.rank(part.after), ks.upper(part.until), 0, True, part_keys)
+            new = Task(part.after, part.until, ks.rank(part.after), ks.upper(part.until), 0, True, part_keys, self.current.hops + 1)
             c.empty_split_off += new.hi <= new.lo
             self.new_tasks.append((self.t, new))
+        self.per_task = batches_per_task(part_keys if parts[-1].until is not None else None, BATCHES_PER_PART)
         first = parts[0]
         return Task(ks.key(pos - 1), first.until, pos, ks.upper(first.until), self.current.resumed, True)
 

@@ -10,6 +10,10 @@ of 100M strings is ever built.
 from __future__ import annotations
 
 import bisect
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .assumptions import Assumptions
 
 PAGE_KEYS = 1000  # ListObjectsV2's page (list_pages asks for 1,000)
 PRINTABLE_ASCII = [chr(c) for c in range(0x20, 0x7F)]  # the original design's 95 ranges
@@ -179,3 +183,34 @@ def make_keyset(distribution: str, n: int) -> KeySet:
 
 
 DISTRIBUTIONS = ("uniform", "single", "skewed")
+
+
+class ModelS3:
+    """ListObjectsV2 over a modelled source bucket and a destination that is empty (or, with
+    ``dest_full``, holds the same keys), on a simulated clock."""
+
+    def __init__(self, ks: KeySet, a: Assumptions, size: int, dest_full: bool = False) -> None:
+        self.ks, self.a, self.size, self.dest_full = ks, a, size, dest_full
+        self.clock = 0
+        self.pages = self.dest_lists = self.probes = 0
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        if request.get("MaxKeys") == 1:
+            self.clock += self.a.probe_ms
+            self.probes += 1
+        elif request["Bucket"] == "dst":
+            self.clock += self.a.list_page_ms
+            self.dest_lists += 1
+        else:
+            self.clock += self.a.list_page_ms
+            self.pages += 1
+        if request["Bucket"] == "dst" and not self.dest_full:
+            return {"KeyCount": 0, "IsTruncated": False}
+        start = request.get("ContinuationToken") or request.get("StartAfter")
+        first = self.ks.rank(start) if start else 0
+        keys = self.ks.keys(first, request.get("MaxKeys", PAGE_KEYS))
+        truncated = first + len(keys) < self.ks.n
+        response: dict[str, Any] = {"Contents": [{"Key": k, "Size": self.size, "ETag": ETAG} for k in keys], "KeyCount": len(keys), "IsTruncated": truncated}
+        if truncated:
+            response["NextContinuationToken"] = keys[-1]
+        return response

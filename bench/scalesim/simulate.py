@@ -26,16 +26,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from s3fanout.copyspread import Backlog, spread_delays
+from s3fanout.copyspread import SQS_MAX_DELAY_SECONDS, Backlog, spread_delays, within_window
 from s3fanout.estimate import JobPlan, Prices, estimate_cost
-from s3fanout.keyspace import seed_ranges
-from s3fanout.lister import BATCHES_PER_PART
+from s3fanout.job import JobSpec, fitted_ranges, list_tasks
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatchPacker, CopyItem
 from s3fanout.queues import MAX_ENTRIES_PER_BATCH
 
 from .assumptions import Assumptions, object_size_mean
 from .mirror import Counters, Invocation, Running, Task, start_invocation
-from .model import ETAG, PAGE_KEYS, PRINTABLE_ASCII, KeySet, make_keyset
+from .model import ETAG, PAGE_KEYS, PRINTABLE_ASCII, KeySet, ModelS3, make_keyset
 
 SQS_BILLING_CHUNK = 64 * 1024  # SQS bills every 64 KiB of a request as one request
 DESIGNS = {"project": "this project (seed_ranges + splitting)", "ascii95": "95 printable-ASCII ranges, no splitting"}
@@ -222,9 +221,9 @@ class PartitionWrites:
 
     An item (the keys of one record, copied by one copier) progresses in a partition's virtual
     time at its share of the partition's limit; once it has had its unthrottled copy time it is
-    done, and ``on_done`` is told the copiers whose items on the partition are done."""
+    done, and ``on_done`` is told the partition and the copiers whose items on it are done."""
 
-    def __init__(self, labels: list[str], writes_per_s: float, events: Events, on_done: Callable[[list[int]], None]) -> None:
+    def __init__(self, labels: list[str], writes_per_s: float, events: Events, on_done: Callable[[int, list[int]], None]) -> None:
         self.parts = [Partition(label) for label in labels]
         self.cap = writes_per_s / 1000 if writes_per_s > 0 else math.inf  # keys/ms
         self.events = events
@@ -263,7 +262,32 @@ class PartitionWrites:
             self._account()
             self.busy -= 1
         self._reschedule(p, index)
-        self.on_done(finished)
+        self.on_done(index, finished)
+
+    def speed_up(self, copier: int, indexes: set[int], rate: float) -> None:
+        """``copier``'s items on the partitions ``indexes`` share ``rate`` (keys/ms unthrottled)
+        from now on, each in proportion to its rate so far: the slots a finished record freed
+        go to the records still copying. Their keys left are unchanged."""
+        mine = []
+        for index in indexes:
+            p = self.parts[index]
+            self._advance(p)
+            mine += [(index, item) for item in p.items if item[2] == copier]
+        total = sum(item[3] for _, item in mine)
+        if not mine or rate <= total * (1 + 1e-9):
+            return
+        factor = rate / total
+        for index in indexes:
+            p = self.parts[index]
+            items = []
+            for finish, seq, owner, item_rate in p.items:
+                if owner == copier:
+                    p.demand += item_rate * (factor - 1)
+                    finish, item_rate = p.v + (finish - p.v) / factor, item_rate * factor
+                items.append((finish, seq, owner, item_rate))
+            heapq.heapify(items)
+            p.items = items
+            self._reschedule(p, index)
 
     def _advance(self, p: Partition) -> None:
         now = self.events.now
@@ -300,8 +324,9 @@ class CopierFleet:
 
     At once, every record progresses at the pace the invocation's whole set of keys allows
     (ceil(keys / copy_concurrency) rounds of copies), so that unthrottled all end together; a
-    record on a throttled partition keeps the invocation going until it is done, its rate
-    unchanged (the product would give it the slots the others freed: this errs slow)."""
+    record on a throttled partition keeps the invocation going until it is done, and gets the
+    slots the others freed as they end (``PartitionWrites.speed_up``), as the copier's one
+    ConcurrencyLimit hands each freed slot to the copy that has waited longest."""
 
     def __init__(self, a: Assumptions, events: Events, queue: CopyQueue, ks: KeySet, sqs: SqsTally, bytes_per_batch: int) -> None:
         self.a = a
@@ -314,6 +339,7 @@ class CopierFleet:
         self.writes = PartitionWrites(ks.partition_labels, a.partition_writes_per_s, events, self._items_done)
         self.work: dict[int, deque[tuple[int, int, float]]] = {}  # copier -> (partition, keys, ms) still to start
         self.outstanding: dict[int, int] = {}  # copier -> its records in flight
+        self.partitions_of: dict[int, list[int]] = {}  # copier -> the partition of each record in flight (at once)
         self.started: dict[int, float] = {}
         self.last_id = 0
         self.invocations = 0
@@ -360,6 +386,7 @@ class CopierFleet:
                 ms = math.ceil(sum(keys for _, keys, _ in records) / a.copy_concurrency) * self.copy_ms
                 self.work[self.last_id] = deque()
                 self.outstanding[self.last_id] = len(records)
+                self.partitions_of[self.last_id] = [partition for partition, _, _ in records]
                 for partition, keys, _ in records:
                     self.writes.start(partition, keys, ms, self.last_id)
         if self.queue and self.source.active < self.source.maximum and not self.source.tick_pending:
@@ -374,12 +401,17 @@ class CopierFleet:
         partition, keys, ms = self.work[copier].popleft()
         self.writes.start(partition, keys, ms, copier)
 
-    def _items_done(self, copiers: list[int]) -> None:
+    def _items_done(self, index: int, copiers: list[int]) -> None:
         """Each copier whose last record in flight is done goes on with its next record (one
-        after another), or its invocation ends; then the freed slots take more records."""
+        after another), or its invocation ends; then the freed slots take more records. A
+        copier working its records at once gives the slots of a finished one to the others."""
         for copier in copiers:
             self.outstanding[copier] -= 1
             if self.outstanding[copier]:
+                if copier in self.partitions_of:
+                    left = self.partitions_of[copier]
+                    left.remove(index)
+                    self.writes.speed_up(copier, set(left), self.a.copy_concurrency / self.copy_ms)
                 continue
             if self.work[copier]:
                 self.outstanding[copier] = 1
@@ -391,6 +423,7 @@ class CopierFleet:
     def _end(self, copier: int) -> None:
         now = self.events.now
         del self.work[copier], self.outstanding[copier]
+        self.partitions_of.pop(copier, None)
 
         took = now - self.started.pop(copier)
         self.busy_ms += took
@@ -471,10 +504,9 @@ class ListerFleet:
     def _look(self, lister: int) -> None:
         self.sqs.requests += 1
         self.sqs.billed += 1
-        # Copy batches waiting (visible or delayed), and the list tasks' to come: a part's for a
-        # task waiting, half a part's for one being listed (as handling.copy_spread counts them).
-        coming = len(self.queue) * BATCHES_PER_PART + len(self.running) * (BATCHES_PER_PART // 2)
-        self._run(lister, Backlog(self.copiers.queue.records + self.delayed, coming))
+        # Copy batches waiting (visible or delayed), and the list tasks open: those being listed
+        # count half (as handling.copy_spread counts them).
+        self._run(lister, Backlog(self.copiers.queue.records + self.delayed, len(self.queue) + len(self.running) / 2))
 
     def _tick(self) -> None:
         self.source.tick_pending = False
@@ -524,7 +556,9 @@ class ListerFleet:
 
     def _put(self, state: _ListerState, partition: int, records: int, keys: int, horizon: int) -> None:
         """Records onto the copy queue: at once, or each after its own delay of 0 to ``horizon``
-        whole seconds (DelaySeconds, as copyspread.CopySpread gives them)."""
+        whole seconds (DelaySeconds, as copyspread.CopySpread gives them: within the job's first
+        window, the job seeded at 0)."""
+        horizon = within_window(horizon, SQS_MAX_DELAY_SECONDS - self.events.now / 1000)
         if not horizon:
             self._visible(partition, keys, records, delayed=False)
             return
@@ -540,11 +574,16 @@ class ListerFleet:
         self.copiers.start()
 
 
-def seed_tasks(ks: KeySet, a: Assumptions, design: str) -> list[Task]:
-    """The list tasks a job starts with: seed_ranges for the project, one per printable ASCII
-    character (not split, not compared) for the design it grew from."""
+def seed_tasks(ks: KeySet, a: Assumptions, design: str, c: Counters) -> list[Task]:
+    """The list tasks a job starts with: the project's as the CLI seeds them (job.fitted_ranges on
+    the model's first pages and probes, counted in ``c``; in job.list_tasks' order, each with the
+    keys it is expected to hold), one per printable ASCII character (not split, not compared) for
+    the design it grew from."""
     if design == "project":
-        return [Task(r.after, r.until, ks.rank(r.after), ks.upper(r.until)) for r in seed_ranges("", a.seed_ranges)]
+        s3 = ModelS3(ks, a, 0)
+        spec = fitted_ranges(JobSpec("src", "dst", ranges=a.seed_ranges, compare=a.compare, fit_ranges=True), s3, [s3])
+        c.list_pages, c.dest_lists, c.probes = c.list_pages + s3.pages, c.dest_lists + s3.dest_lists, c.probes + s3.probes
+        return [Task(t.after, t.until, ks.rank(t.after), ks.upper(t.until), expected=t.expected_keys) for t in list_tasks("bench", spec)]
     return [Task(ch, ch, ks.rank_lt(ch), ks.rank_lt(chr(ord(ch) + 1)), 0, False) for ch in PRINTABLE_ASCII]
 
 
@@ -556,7 +595,7 @@ class DeployedRun:
         self.mean_size = object_size_mean(a.object_size)
         batching = Batching.measure(ks, int(self.mean_size))
         self.c = Counters()
-        tasks = seed_tasks(ks, a, design)
+        tasks = seed_tasks(ks, a, design, self.c)
         self.seeded = len(tasks)
         seeding = -(-len(tasks) // MAX_ENTRIES_PER_BATCH)
         self.sqs = SqsTally(requests=seeding, billed=seeding)

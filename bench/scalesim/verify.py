@@ -15,48 +15,17 @@ from typing import Any
 from s3fanout.copyspread import Backlog, CopySpread
 from s3fanout.job import JobSpec, fitted_ranges, list_tasks
 from s3fanout.keyspace import seed_ranges
-from s3fanout.lister import list_range
+from s3fanout.lister import BATCHES_PER_PART, list_range
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.signing import MessageKey
 
 from .assumptions import Assumptions, object_size_mean
 from .mirror import Counters, Task, run_invocation
-from .model import ETAG, PAGE_KEYS, KeySet, make_keyset
+from .model import KeySet, ModelS3, make_keyset
 
 # list_range seals what it sends; the verification opens it again.
 BENCH_KEY = MessageKey(b"bench-scale")
-
-
-class ModelS3:
-    """ListObjectsV2 over a modelled source bucket and a destination that is empty (or, with
-    ``dest_full``, holds the same keys), on a simulated clock."""
-
-    def __init__(self, ks: KeySet, a: Assumptions, size: int, dest_full: bool = False) -> None:
-        self.ks, self.a, self.size, self.dest_full = ks, a, size, dest_full
-        self.clock = 0
-        self.pages = self.dest_lists = self.probes = 0
-
-    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
-        if request.get("MaxKeys") == 1:
-            self.clock += self.a.probe_ms
-            self.probes += 1
-        elif request["Bucket"] == "dst":
-            self.clock += self.a.list_page_ms
-            self.dest_lists += 1
-        else:
-            self.clock += self.a.list_page_ms
-            self.pages += 1
-        if request["Bucket"] == "dst" and not self.dest_full:
-            return {"KeyCount": 0, "IsTruncated": False}
-        start = request.get("ContinuationToken") or request.get("StartAfter")
-        first = self.ks.rank(start) if start else 0
-        keys = self.ks.keys(first, request.get("MaxKeys", PAGE_KEYS))
-        truncated = first + len(keys) < self.ks.n
-        response: dict[str, Any] = {"Contents": [{"Key": k, "Size": self.size, "ETag": ETAG} for k in keys], "KeyCount": len(keys), "IsTruncated": truncated}
-        if truncated:
-            response["NextContinuationToken"] = keys[-1]
-        return response
 
 
 class ModelSQS:
@@ -106,7 +75,7 @@ def real_job(ks: KeySet, a: Assumptions, dest_full: bool = False, fitted: bool =
         def remaining_ms(s3: ModelS3 = s3) -> int:
             return a.lister_timeout_s * 1000 - s3.clock
 
-        spread = CopySpread(lambda: Backlog(0), a.copy_max_concurrency, remaining_ms) if a.copy_spread else None
+        spread = CopySpread(lambda: Backlog(0), a.copy_max_concurrency, remaining_ms, BATCHES_PER_PART) if a.copy_spread else None
         outcome = list_range(
             task,
             s3=s3,

@@ -161,9 +161,9 @@ def copy_spread(remaining_ms: Callable[[], int]) -> CopySpread | None:
         # listed: half its part is still to come, on average.
         visible, _, delayed = depths(copy_url)
         tasks_waiting, tasks_listed, tasks_delayed = depths(list_url) if list_url else (0, 0, 0)
-        return Backlog(visible + delayed, (tasks_waiting + tasks_delayed) * BATCHES_PER_PART + tasks_listed * BATCHES_PER_PART // 2)
+        return Backlog(visible + delayed, tasks_waiting + tasks_delayed + tasks_listed / 2)
 
-    return CopySpread(backlog, copiers, remaining_ms)
+    return CopySpread(backlog, copiers, remaining_ms, BATCHES_PER_PART)
 
 
 def handle_record(record: SQSRecord, kind: type[Kind], queue: str, work: Callable[[Kind], Counts | Mapping[str, Counts]]) -> None:

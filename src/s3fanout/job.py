@@ -4,19 +4,22 @@ preflight.py.)"""
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
 
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
 from s3fanout.keyspace import FirstKeys, KeyRange, join_sparse, probe_unknown, seed_ranges
+from s3fanout.lister import KEYS_PER_PART
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
 from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
@@ -26,6 +29,8 @@ from s3fanout.signing import local_state_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
 
 DEFAULT_RANGES = 32
 
@@ -77,9 +82,9 @@ class JobSpec:
     # Seed one range instead of ``ranges`` when one listing page holds everything the ranges would
     # list (``fitted_ranges``): the CLI's default, unless --ranges says how many.
     fit_ranges: bool = False
-    # The seed ranges as ``fitted_ranges`` judged them from each side's first page, each with the
-    # MaxKeys of its first source page (None: a full page); empty: ``ranges`` seed_ranges, full pages.
-    seeds: tuple[tuple[KeyRange, int | None], ...] = ()
+    # The seed ranges as ``fitted_ranges`` judged them from each side's first page; empty:
+    # ``ranges`` seed_ranges, full pages, nothing expected.
+    seeds: tuple[Seed, ...] = ()
 
     @property
     def destinations(self) -> tuple[DestinationSpec, ...]:
@@ -93,6 +98,16 @@ class JobSpec:
     def dest_uri(self) -> str:
         """Where the (first) destination's keys go, as a person reads it."""
         return f"s3://{self.dest_bucket}/{self.prefix if self.dest_prefix is None else self.dest_prefix}"
+
+
+class Seed(NamedTuple):
+    """A seed range as ``fitted_seeds`` judged it: the MaxKeys of its first source page (None: a
+    full page) and the source keys it is expected to hold (None: unknown), which its lister
+    surveys by (``lister.first_survey_page``) and forecasts the job's copy work from."""
+
+    key_range: KeyRange
+    page_keys: int | None = None
+    expected_keys: int | None = None
 
 
 def new_job_id() -> str:
@@ -132,15 +147,16 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             )
             for part in spec.manifest_parts
         ]
-    seeds = spec.seeds or tuple((key_range, None) for key_range in seed_ranges(spec.prefix, spec.ranges))
+    seeds = spec.seeds or tuple(Seed(key_range) for key_range in seed_ranges(spec.prefix, spec.ranges))
+    seeded_at = int(time.time())
     return [
         ListTask(
             job_id,
             spec.source_bucket,
             spec.dest_bucket,
             spec.prefix,
-            key_range.after,
-            key_range.until,
+            seed.key_range.after,
+            seed.key_range.until,
             mode=mode,
             compare=spec.compare,
             source_region=spec.source_region,
@@ -150,10 +166,23 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             as_of=spec.as_of,
             dest_prefix=spec.dest_prefix,
             more_dests=more_dests,
-            page_keys=page_keys,
+            page_keys=seed.page_keys,
+            expected_keys=seed.expected_keys,
+            seeded_at=seeded_at,
         )
-        for key_range, page_keys in seeds
+        for seed in interleaved(seeds)
     ]
+
+
+def interleaved(items: Sequence[T]) -> list[T]:
+    """``items`` in bit-reversed order of their index (0, 16, 8, 24, 4, ... of 32): every run of
+    the first few lies spread over all of them. Seed tasks go on the list queue in this order, so
+    that the first listers the event source starts (five, then more each second) list across the
+    key space, and the copy work they send first reaches many of the destination's prefix
+    partitions, not the first few in key order."""
+    bits = max(1, len(items) - 1).bit_length()
+    order = (int(f"{index:0{bits}b}"[::-1], 2) for index in range(1 << bits))
+    return [items[index] for index in order if index < len(items)]
 
 
 def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client]) -> JobSpec:
@@ -203,7 +232,7 @@ SEED_PAGE_SLACK = 10
 SEED_JOIN_KEYS = PAGE_KEYS
 
 
-def fitted_seeds(prefix: str, count: int, pages: Sequence[FirstPage], probes: Sequence[Callable[[str], str | None]]) -> tuple[tuple[KeyRange, int | None], ...]:
+def fitted_seeds(prefix: str, count: int, pages: Sequence[FirstPage], probes: Sequence[Callable[[str], str | None]]) -> tuple[Seed, ...]:
     """``count`` seed ranges under ``prefix`` fitted to the first pages of the source and of the
     destinations it is compared with (``pages``, the source's first, every key named as the
     source's): runs of ranges that each side is expected to hold a page's worth or less of joined
@@ -214,18 +243,60 @@ def fitted_seeds(prefix: str, count: int, pages: Sequence[FirstPage], probes: Se
     (``probes``, in the same order: the first key after a key) finds whether it is empty, and
     bounds it by the key after it where it is not.
 
+    Where that leaves fewer than ``count`` ranges, the largest are cut again on the source's first
+    keys (``seed_pieces``, ``FirstKeys.cut``): keys that start with few characters (hashes, UUIDs,
+    dates) then start as many listers as ``count`` asks for, spread over where they are, rather than
+    a few that each split their range before the rest can start.
+
     The estimates are a guess from the first keys: a range that holds more than expected is split
     by its lister as any other."""
     ranges = seed_ranges(prefix, count)
-    per_side = [probe_unknown(ranges, FirstKeys(page.keys, page.complete, prefix), next_key) for page, next_key in zip(pages, probes, strict=True)]
+    firsts = [FirstKeys(page.keys, page.complete, prefix) for page in pages]
+    per_side = [probe_unknown(ranges, first, next_key) for first, next_key in zip(firsts, probes, strict=True)]
     fullest = [None if None in sides else max(cast("list[float]", sides)) for sides in zip(*per_side, strict=True)]
-    seeds = []
+    joined = []  # (range, its source keys, its keys on the fuller side), None where unknown
     for first, last in join_sparse(fullest, SEED_JOIN_KEYS):
-        in_source = per_side[0][first : last + 1]
-        estimate = None if None in in_source else sum(cast("list[float]", in_source))
-        key_range = KeyRange(ranges[first].after, ranges[last].until)
-        seeds.append((key_range, seed_page_size(key_range, estimate)))
+        in_source, on_fuller = per_side[0][first : last + 1], fullest[first : last + 1]
+        joined.append((
+            KeyRange(ranges[first].after, ranges[last].until),
+            None if None in in_source else sum(cast("list[float]", in_source)),
+            None if None in on_fuller else sum(cast("list[float]", on_fuller)),
+        ))  # fmt: skip
+    seeds = []
+    for (key_range, estimate, _), pieces in zip(joined, seed_pieces([(r, work) for r, _, work in joined], count), strict=True):
+        cut = firsts[0].cut(key_range, pieces)
+        each = None if estimate is None else estimate / len(cut)
+        # A range of unknown size cut into pieces was judged as large as the typical range.
+        guess = each if each is not None or len(cut) == 1 else typical_keys([work for _, _, work in joined]) / len(cut)
+        seeds += [Seed(part, seed_page_size(part, each), None if guess is None else round(guess)) for part in cut]
     return tuple(seeds)
+
+
+def typical_keys(estimates: Sequence[float | None]) -> float:
+    """The mean of the estimates known to hold keys (0 without any)."""
+    known = [estimate for estimate in estimates if estimate]
+    return sum(known) / len(known) if known else 0.0
+
+
+def seed_pieces(ranges: Sequence[tuple[KeyRange, float | None]], count: int) -> list[int]:
+    """Into how many seed ranges to cut each of ``ranges`` (each with its estimated keys, None
+    where unknown) so that there are up to ``count``: one each, and the rest one at a time to the
+    range whose pieces would then hold the most keys, while they would hold a lister's part
+    (KEYS_PER_PART) or more. A range of unknown size counts as the mean of those known to hold
+    keys, but one open above is left whole: nothing says its keys are many or where they lie."""
+    typical = typical_keys([estimate for _, estimate in ranges])
+    weights = [(typical if key_range.until is not None else 0.0) if estimate is None else estimate for key_range, estimate in ranges]
+    pieces = [1] * len(ranges)
+    # (minus the keys each piece would hold with one piece more, index): the most first.
+    next_cut = [(-weight / 2, index) for index, weight in enumerate(weights)]
+    heapq.heapify(next_cut)
+    for _ in range(count - len(ranges)):
+        if not next_cut or -next_cut[0][0] < KEYS_PER_PART:
+            break
+        _, index = heapq.heappop(next_cut)
+        pieces[index] += 1
+        heapq.heappush(next_cut, (-weights[index] / (pieces[index] + 1), index))
+    return pieces
 
 
 # The first page of a seed range that nothing is known of: a tenth of a full one, so that an empty

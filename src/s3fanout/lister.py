@@ -34,7 +34,7 @@ DEFAULT_STOP_MARGIN_MS = 30_000
 SPLIT_MIN_KEYS = 50_000
 KEYS_PER_PART = 25_000
 MAX_PARTS = 8
-# An open list task's copy work as a lister's copy spread counts it ahead: one part's batches.
+# An open list task's copy work as a lister's copy spread counts it ahead, at least: one part's batches.
 BATCHES_PER_PART = KEYS_PER_PART // COPY_BATCH_MAX_KEYS
 # Look at the range again after this many pages (surveying an open-ended range costs ~15 LISTs).
 SURVEY_EVERY_PAGES = 10
@@ -121,8 +121,9 @@ def list_range(
     Every message goes through ``outbox`` (sealed, counted open); a task handed on or split off
     counts one more hop. ``s3`` is the source's client, ``dest_s3`` the first destination's and
     ``more_dest_s3`` the others' (each of its bucket's region; the source's client when absent).
-    ``spread`` delays each copy batch by a random share of the copy queue's backlog, so that the
-    copiers' work is not in key order (copyspread.py).
+    ``spread`` delays each copy batch by a share of the job's copy work still queued or to come,
+    so that the copiers' work is not in key order (copyspread.py); the lister tells it how many
+    keys its task, and each part it goes on with, are expected to hold.
     """
     if task.all_versions:
         from s3fanout.version_lister import list_version_range
@@ -137,6 +138,10 @@ def list_range(
     first = sides[0]
     current = task
     pages_to_survey = first_survey_page(task.expected_keys)
+    if spread is not None:
+        # A seed range's estimate comes from the bucket's first keys: too rough to forecast by.
+        spread.expect(task.expected_keys if task.hops else None)
+        spread.aim(task.seeded_at)
 
     def outcome(handed_on: ListTask | None) -> ListOutcome:
         return ListOutcome(first.counts, handed_on, {side.dest.job_id: side.counts for side in sides[1:]})
@@ -179,6 +184,9 @@ def list_range(
                     # Go on with the first part only: list it afresh up to its new end.
                     current = dataclasses.replace(current, after=group.checkpoint, after_version=group.checkpoint_version, until=parts[0].until, page_keys=None)
                     pages_to_survey = first_survey_page(part_keys)
+                    if spread is not None:
+                        # A range open above is estimated up to its key line's end: no forecast.
+                        spread.expect(part_keys if parts[-1].until is not None else None)
                     break
         else:
             break

@@ -645,12 +645,17 @@ class ListTask:
     # other destinations, listed over the same range.
     dest_prefix: str | None = None
     more_dests: tuple[Destination, ...] = ()
-    # The keys the lister that split this part off expected it to hold (None: not a split-off
-    # part): a small part is not surveyed at its first page (lister.first_survey_page).
+    # The keys the lister that split this part off, or the seeder, expected it to hold (None:
+    # unknown): a small part is not surveyed at its first page (lister.first_survey_page), and the
+    # lister forecasts the job's copy work from it (copyspread.CopySpread.expect).
     expected_keys: int | None = None
     # The MaxKeys of the range's first source page (None: a full page): the keys the seeder
     # expects it to hold (keyspace.seed_page_keys), so that a small range is listed in a small page.
     page_keys: int | None = None
+    # When the job was seeded (seconds since the epoch; None: not known), carried by every part and
+    # hand-on: the listers of a job's first minutes aim its copy batches at one window
+    # (copyspread.CopySpread.aim).
+    seeded_at: int | None = None
     kind: str = field(default="list", init=False)
 
     @property
@@ -697,6 +702,7 @@ class ListTask:
             | ({"more": [dest.to_dict() for dest in self.more_dests]} if self.more_dests else {})
             | ({} if self.expected_keys is None else {"exp": self.expected_keys})
             | ({} if self.page_keys is None else {"pk": self.page_keys})
+            | ({} if self.seeded_at is None else {"t0": self.seeded_at})
         )
 
     @classmethod
@@ -729,6 +735,7 @@ class ListTask:
             more_dests=_more_dests(data),
             expected_keys=_int(data, "exp") if data.get("exp") is not None else None,
             page_keys=_int(data, "pk") if data.get("pk") is not None else None,
+            seeded_at=_int(data, "t0") if data.get("t0") is not None else None,
         )
 
     def __post_init__(self) -> None:

@@ -37,3 +37,30 @@ def test_the_mirror_agrees_with_the_real_list_range():
     assert [row["agree"] for row in rows] == [True, True], rows
     # Both paths of the loop are exercised: ranges split off and a range handed on.
     assert rows[1]["real"]["split_off"] > 0 and rows[1]["real"]["hand_ons"] > 0
+
+
+def test_a_copiers_freed_slots_go_to_its_records_still_copying():
+    from bench.scalesim.simulate import Events, PartitionWrites
+
+    def finish_time(share_slots: bool) -> float:
+        events, done = Events(), {}
+        writes: PartitionWrites
+
+        def on_done(index: int, copiers: list[int]) -> None:
+            for copier in copiers:
+                done[(index, copier)] = events.now
+            if share_slots and index == 0 and 1 in copiers:
+                writes.speed_up(1, {1}, 2.0)  # copier 1's one record left takes both its slots
+
+        writes = PartitionWrites(["a", "b"], 1000.0, events, on_done)  # 1 key/ms per partition
+        writes.start(0, 100, 100.0, 1)  # copier 1: 100 keys on "a" at 1 key/ms, alone there
+        writes.start(1, 100, 100.0, 1)  # and 100 keys on "b", which copier 2 also writes to
+        writes.start(1, 100, 100.0, 2)
+        events.play()
+        assert done[(0, 1)] == 100.0
+        return done[(1, 1)]
+
+    # Partition "b" is at its limit (2 keys/ms asked of 1): copier 1's record there is half done
+    # when its other one ends; with the freed slots it draws two thirds of the partition.
+    assert finish_time(share_slots=False) == 200.0
+    assert 150.0 < finish_time(share_slots=True) < 200.0

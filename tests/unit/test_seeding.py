@@ -1,13 +1,16 @@
 """How many ranges a job is seeded with: one when one listing page holds everything its ranges
 would list (job.fitted_ranges), else as many as it asks for."""
 
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from s3fanout.job import DEFAULT_RANGES, SEED_UNKNOWN_PAGE_KEYS, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, list_tasks
+from s3fanout.job import DEFAULT_RANGES, SEED_UNKNOWN_PAGE_KEYS, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, fitted_seeds, interleaved, list_tasks, seed_pieces
 from s3fanout.keyspace import FirstKeys, KeyRange, probe_unknown, seed_ranges
+from s3fanout.messages import ListTask
+from s3fanout.s3ops import FirstPage
 from seed.cli import seed_parser
 
 
@@ -130,7 +133,8 @@ def test_a_larger_source_gets_each_seed_ranges_first_page_sized_to_its_keys(step
 
     # Every key in exactly one range.
     assert [key for key in keys if not any(KeyRange(t.after, t.until).contains(key) for t in tasks)] == []
-    assert [(t.after, t.until) for t in tasks] == sorted({(t.after, t.until) for t in tasks}, key=lambda bounds: bounds[0] or "")
+    in_order = sorted(tasks, key=lambda t: t.after or "")
+    assert in_order[0].after is None and all(lower.until == upper.after for lower, upper in zip(in_order, in_order[1:]))
     for task in tasks:
         held = sum(1 for key in keys if KeyRange(task.after, task.until).contains(key))
         if task.until is None:
@@ -171,7 +175,7 @@ def test_ranges_a_destination_fills_are_not_joined_however_empty_the_source() ->
     assert joined.ranges <= 2 < kept.ranges
     # Only ranges the destination holds (almost) nothing of are joined: here, those of capitals.
     single = set(seed_ranges("data/", DEFAULT_RANGES))
-    joined_ranges = [key_range for key_range, _ in kept.seeds if key_range not in single]
+    joined_ranges = [seed.key_range for seed in kept.seeds if seed.key_range not in single]
     assert joined_ranges and all(sum(1 for key in dest.keys if key_range.contains(key)) <= 1000 for key_range in joined_ranges)
 
 
@@ -216,3 +220,73 @@ def test_a_range_that_holds_keys_is_judged_up_to_the_key_after_it() -> None:
     for index in (1, 2, 4, 5):
         assert settled[index] == pytest.approx(exact[index], rel=0.1)
     assert settled[7] is None
+
+
+class HexKeys:
+    """``count`` keys of 8 hex digits spread evenly over their whole space, answered by
+    arithmetic: a large bucket of hashed keys without building it."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.step = count, 16**8 // count
+
+    def key(self, index: int) -> str:
+        return f"{index * self.step:08x}"
+
+    def first_after(self, key: str) -> int:
+        low, high = 0, self.count
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (middle + 1, high) if self.key(middle) <= key else (low, middle)
+        return low
+
+    def next_key(self, key: str) -> str | None:
+        index = self.first_after(key)
+        return self.key(index) if index < self.count else None
+
+    def held(self, key_range: KeyRange) -> int:
+        low = 0 if key_range.after is None else self.first_after(key_range.after)
+        high = self.count if key_range.until is None else self.first_after(key_range.until)
+        return high - low
+
+
+def test_a_large_bucket_of_few_first_characters_gets_every_seed_range_it_asks_for_spread_over_its_keys() -> None:
+    bucket = HexKeys(4_000_000)
+    page = FirstPage([bucket.key(i) for i in range(1000)], False)
+
+    seeds = fitted_seeds("", DEFAULT_RANGES, [page], [bucket.next_key])
+
+    # Joined, the 32 ranges over every common first character are 9 over 0-9a-f, 2 empty ones and
+    # the last; cut again on the first keys' line, there are 32 once more.
+    assert len(seeds) == DEFAULT_RANGES
+    in_order = sorted(seeds, key=lambda seed: seed.key_range.after or "")
+    assert in_order[0].key_range.after is None and in_order[-1].key_range.until is None
+    assert all(lower.key_range.until == upper.key_range.after for lower, upper in zip(in_order, in_order[1:]))
+    holding = [(bucket.held(seed.key_range), seed) for seed in seeds if bucket.held(seed.key_range)]
+    assert len(holding) >= 28
+    mean = bucket.count / len(holding)
+    assert all(0.5 * mean < held < 2 * mean for held, _ in holding)
+    # What each is expected to hold is known where the first keys spell its ends, and close.
+    assert all(seed.expected_keys is None or 0.5 * held < seed.expected_keys < 2 * held for held, seed in holding)
+
+
+def test_a_bucket_a_few_parts_hold_is_not_cut_into_more_seed_ranges() -> None:
+    bucket = HexKeys(200_000)
+    page = FirstPage([bucket.key(i) for i in range(1000)], False)
+
+    seeds = fitted_seeds("", DEFAULT_RANGES, [page], [bucket.next_key])
+
+    assert all(seed.key_range in seed_ranges("", DEFAULT_RANGES) or seed.expected_keys == 0 for seed in seeds)
+    assert seed_pieces([(KeyRange("a", "b"), 1e6), (KeyRange("b", "c"), None), (KeyRange("c", None), None)], 6) == [3, 2, 1]
+    assert seed_pieces([(KeyRange("a", "b"), 40_000.0)], 32) == [1]
+
+
+def test_seed_tasks_are_queued_spread_over_the_key_space_and_know_when_the_job_was_seeded() -> None:
+    before = int(time.time())
+    tasks = list_tasks("job", spec(ranges=32))
+    in_order = sorted(tasks, key=lambda t: t.after or "")
+    # The first four the event source starts lie in four different quarters of the key space.
+    assert sorted(in_order.index(t) * 4 // len(tasks) for t in tasks[:4]) == [0, 1, 2, 3]
+    assert all(before <= t.seeded_at <= time.time() for t in tasks if t.seeded_at is not None)
+    assert ListTask.from_json(tasks[0].to_json()).seeded_at == tasks[0].seeded_at is not None
+    assert [len(interleaved(list(range(n)))) for n in (0, 1, 2, 5, 12)] == [0, 1, 2, 5, 12]
+    assert sorted(interleaved(list(range(12)))) == list(range(12))
