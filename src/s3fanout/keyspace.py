@@ -78,20 +78,10 @@ class _KeyLine:
         self.prefix = prefix
         self.alphabet = alphabet
 
-    def position(self, key: str) -> float:
-        if not key.startswith(self.prefix):
-            return 0.0 if key < self.prefix else 1.0
-        value, scale = 0.0, 1.0
-        base = len(self.alphabet)
-        for character in key[len(self.prefix) : len(self.prefix) + _DIGITS]:
-            scale /= base
-            value += scale * min(bisect.bisect_left(self.alphabet, character), base - 1)
-        return value
-
-    def bound_position(self, key: str) -> float:
-        """Where ``key`` falls among the keys the line spells, in their order: exact for any key,
-        where ``position`` reads a character the alphabet lacks as the nearest digit it has ("g"
-        on a hex line sits past every hex key, "B" where the keys starting with "a" begin)."""
+    def position(self, key: str, *, bound: bool = False) -> float:
+        """``key``'s place on the line. A character the alphabet lacks is read as the nearest digit
+        it has, unless ``bound``: then the place is exact among the keys the line spells ("g" on a
+        hex line sits past every hex key, "B" where the keys starting with "a" begin)."""
         if not key.startswith(self.prefix):
             return 0.0 if key < self.prefix else 1.0
         value, scale = 0.0, 1.0
@@ -99,9 +89,9 @@ class _KeyLine:
         for character in key[len(self.prefix) : len(self.prefix) + _DIGITS]:
             scale /= base
             digit = bisect.bisect_left(self.alphabet, character)
-            if digit == base or self.alphabet[digit] != character:
+            if bound and (digit == base or self.alphabet[digit] != character):
                 return value + scale * digit
-            value += scale * digit
+            value += scale * min(digit, base - 1)
         return value
 
     def key_at(self, position: float) -> str:
@@ -235,13 +225,13 @@ class FirstKeys:
 
     def cut(self, key_range: KeyRange, pieces: int) -> list[KeyRange]:
         """``key_range`` in up to ``pieces`` contiguous ranges that together are exactly it, cut
-        evenly on the first keys' line between its ends (``_KeyLine.bound_position``): fewer, or
+        evenly on the first keys' line between its ends (``_KeyLine.position`` of a bound): fewer, or
         the range whole, where the line has no room between them (the first keys all start with
         "a/", say, and the range is "b" to "d")."""
         if self.line is None or pieces < 2:
             return [key_range]
-        low = 0.0 if key_range.after is None else self.line.bound_position(key_range.after)
-        high = 1.0 if key_range.until is None else self.line.bound_position(key_range.until)
+        low = 0.0 if key_range.after is None else self.line.position(key_range.after, bound=True)
+        high = 1.0 if key_range.until is None else self.line.position(key_range.until, bound=True)
         if high <= low:
             return [key_range]
         return split_range(key_range, RemainingKeys(0.0, self.line, low, high), pieces)

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3fanout.keyspace import COMMON_FIRST_CHARACTERS, KeyRange, seed_ranges
+from s3fanout.keyspace import COMMON_FIRST_CHARACTERS, FirstKeys, KeyRange, _KeyLine, seed_ranges
 from tests.keys import AWKWARD_KEYS
 
 # Any key S3 can hold: valid UTF-8 (no surrogates), control characters and non-BMP included.
@@ -52,3 +52,16 @@ def test_empty_range_is_rejected():
 def test_seed_needs_at_least_one_range():
     with pytest.raises(ValueError):
         seed_ranges("", 0)
+
+
+def test_a_bound_the_alphabet_cannot_spell_sits_exactly_where_its_keys_would():
+    line = _KeyLine("", "0123456789abcdef")
+    assert line.position("g", bound=True) == 1.0  # past every hex key
+    assert line.position("B", bound=True) == line.position("a")  # where the keys starting with "a" begin
+    assert line.position("9z", bound=True) == line.position("a")
+    assert line.position("3", bound=True) == line.position("3")
+    first = FirstKeys([f"{i:04x}" for i in range(1000)], False, "")
+    parts = first.cut(KeyRange("e", "g"), 4)
+    assert len(parts) == 4 and parts[0].after == "e" and parts[-1].until == "g"
+    assert [p.until for p in parts[:-1]] == sorted(p.until for p in parts[:-1]) and all("e" < p.until < "g" for p in parts[:-1])  # type: ignore[operator]
+    assert FirstKeys([f"a/{i:04d}" for i in range(1000)], False, "").cut(KeyRange("b", "d"), 4) == [KeyRange("b", "d")]
