@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from s3fanout.copying.batch import DEFAULT_CONCURRENCY
+from s3fanout.copying.limit import DEFAULT_CONCURRENCY
 from s3fanout.job import DEFAULT_RANGES
 from s3fanout.lister import DEFAULT_STOP_MARGIN_MS
 

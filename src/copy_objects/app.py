@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, copy_batch, dispatch_failures
-from s3fanout.copying.limit import environment_limit
+from s3fanout.backoff import DEFAULT_MAX_ATTEMPTS
+from s3fanout.copying.batch import copy_batch, dispatch_failures
+from s3fanout.copying.limit import DEFAULT_CONCURRENCY, environment_limit
 from s3fanout.copying.multipart import MultipartSettings
 from s3fanout.copying.stream import StreamSettings
 from s3fanout.counts import Counts

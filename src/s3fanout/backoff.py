@@ -10,6 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+# Deliveries of a key before it is dead-lettered (MAX_ATTEMPTS, --max-attempts).
+DEFAULT_MAX_ATTEMPTS = 5
+
 
 def backoff_seconds(attempt: int, *, base: float, cap: float, draw: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: ``base * 2**attempt``, at most ``cap``, and a random half

@@ -16,7 +16,8 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from s3fanout import clients
-from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
+from s3fanout.backoff import DEFAULT_MAX_ATTEMPTS
+from s3fanout.copying.limit import DEFAULT_CONCURRENCY
 from s3fanout.job import DEFAULT_RANGES, MAX_DESTINATIONS, DestinationSpec, JobError, JobSpec, describe_tasks, dest_job_id
 from s3fanout.jobqueues import StackError, default_stack_name
 from s3fanout.local import COPY_TIMEOUT_SECONDS, LIST_TIMEOUT_SECONDS

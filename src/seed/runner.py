@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Protocol
 from botocore.exceptions import ClientError
 
 from s3fanout import clients, completion
+from s3fanout.backoff import DEFAULT_MAX_ATTEMPTS
 from s3fanout.clients import OWN_ACCESS, Access
-from s3fanout.copying.batch import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
+from s3fanout.copying.limit import DEFAULT_CONCURRENCY
 from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.eventsource import prepare_workers

@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from s3fanout.backoff import backoff_seconds
-from s3fanout.copying.limit import ConcurrencyLimit
+from s3fanout.backoff import DEFAULT_MAX_ATTEMPTS, backoff_seconds
+from s3fanout.copying.limit import DEFAULT_CONCURRENCY, ConcurrencyLimit
 from s3fanout.copying.multipart import CopyResult, MultipartSettings, abort_upload, copy_large
 from s3fanout.copying.single import copy_object
 from s3fanout.copying.stream import StreamSettings, stream_object
@@ -45,8 +45,6 @@ from s3fanout.s3errors import THROTTLING_CODES, S3Failure, describe_error
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-DEFAULT_CONCURRENCY = 16
-DEFAULT_MAX_ATTEMPTS = 5
 # SQS allows message delays of up to 15 minutes.
 MAX_RETRY_DELAY_SECONDS = 900
 

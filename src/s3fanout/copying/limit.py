@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from s3fanout.s3errors import THROTTLING_CODES
 
+# Copies in flight per copier (COPY_CONCURRENCY, --concurrency).
+DEFAULT_CONCURRENCY = 16
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
