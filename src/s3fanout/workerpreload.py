@@ -13,6 +13,7 @@ about 10 ms once these are loaded (a test holds the list to that).
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import importlib
 import sys
@@ -59,6 +60,11 @@ def preload() -> None:
         from s3fanout import clients
 
         clients.load_models()
+    # botocore builds each request's headers from a list of pairs, and MutableMapping.update asks
+    # whether a list is a Mapping: the first time, that walks every Mapping subclass loaded, which
+    # in a freshly forked worker cost about 50 ms (each object it touches is a page copied). Asked
+    # here once, the answer is cached before the fork.
+    isinstance([], collections.abc.Mapping)
 
 
 preload()

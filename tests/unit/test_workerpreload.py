@@ -29,3 +29,17 @@ def test_workers_are_forked_from_a_fork_server_whose_preload_exists():
     # The fork server ignores a module it cannot import: a renamed one would only make runs slower.
     assert worker_context().get_start_method() == "forkserver"
     assert importlib.util.find_spec(WORKER_PRELOAD) is not None
+
+
+def test_the_fork_server_has_asked_whether_a_list_is_a_mapping_before_any_worker_does():
+    # abc._get_dump (CPython's own view of an ABC's caches): a list is in Mapping's negative cache,
+    # and stays there once the handler modules are imported (nothing registers a Mapping since).
+    code = (
+        "import abc, collections.abc as c, s3fanout.workerpreload, list_objects.app, copy_objects.app; "
+        "_, _, negative, version = abc._get_dump(c.Mapping); "
+        "print(list in {ref() for ref in negative} and version == abc.get_cache_token())"
+    )
+    env = os.environ | {"AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+
+    assert result.stdout.strip() == "True"
