@@ -262,12 +262,14 @@ def fitted_seeds(prefix: str, count: int, pages: Sequence[FirstPage], probes: Se
             None if None in in_source else sum(cast("list[float]", in_source)),
             None if None in on_fuller else sum(cast("list[float]", on_fuller)),
         ))  # fmt: skip
+    works = [(key_range, work) for key_range, _, work in joined]
+    # A range of unknown size cut into pieces was judged as large as the typical range.
+    typical = typical_keys([work for _, work in works])
     seeds = []
-    for (key_range, estimate, _), pieces in zip(joined, seed_pieces([(r, work) for r, _, work in joined], count), strict=True):
+    for (key_range, estimate, _), pieces in zip(joined, seed_pieces(works, count), strict=True):
         cut = firsts[0].cut(key_range, pieces)
         each = None if estimate is None else estimate / len(cut)
-        # A range of unknown size cut into pieces was judged as large as the typical range.
-        guess = each if each is not None or len(cut) == 1 else typical_keys([work for _, _, work in joined]) / len(cut)
+        guess = each if each is not None or len(cut) == 1 else typical / len(cut)
         seeds += [Seed(part, seed_page_size(part, each), None if guess is None else round(guess)) for part in cut]
     return tuple(seeds)
 
