@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext, SpawnContext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from s3fanout.backoff import backoff_seconds
 
@@ -36,7 +36,16 @@ if TYPE_CHECKING:
 
 # Failed records come back after a backoff that doubles with their receive count, up to this.
 FAILED_RECORD_MAX_BACKOFF_SECONDS = 60
-IDLE_POLL_SECONDS = 0.5
+# The words on a worker's pipe. The run says STOP (finish the invocation in hand, then exit) or
+# (WAKE, share): messages were sent or are waiting, poll now and take at most ``share`` of them,
+# so that a few copy batches go to several idle workers rather than all to the first. The worker
+# says (REPORT, job id, counts) of each record it settled, (SENT, count) of the messages its
+# handlers sent, and IDLE when it found every queue empty and waits to be woken.
+STOP, WAKE, REPORT, SENT, IDLE = "stop", "wake", "report", "sent", "idle"
+# An idle worker polls again after this long even if nothing wakes it. The run wakes idle workers
+# as the job's messages are sent and when its look at the queues (every second) finds some
+# visible, so idle workers do not poll an endpoint that their own polls would slow down.
+IDLE_POLL_SECONDS = 5.0
 
 
 class FakeLambdaContext:
@@ -192,8 +201,8 @@ def _quiet_standard_fds() -> Iterator[None]:
 def worker_main(config: WorkerConfig, connection: Any) -> None:
     """Entry point of a worker process: poll, invoke, settle, until told to stop.
 
-    The worker talks to the parent over a pipe of its own (events out, "stop" in): a worker can be
-    killed at any instant, and no lock shared between processes may die with it.
+    The worker talks to the parent over a pipe of its own (events out, STOP and WAKE in): a worker
+    can be killed at any instant, and no lock shared between processes may die with it.
     """
     # Ctrl-C reaches the whole process group: the parent stops the workers itself, so that no
     # worker dies mid-invocation with a KeyboardInterrupt traceback.
@@ -214,20 +223,30 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
     # Clients made from now on read this environment (models read by the fork server are kept).
     clients.reset()
 
-    progress_events.subscribe(lambda job_id, counts: connection.send((job_id, counts.to_dict())))
+    # Handler threads report at once (a copier's records): one message on the pipe at a time.
+    sending = threading.Lock()
+
+    def tell(event: object) -> None:
+        with sending, contextlib.suppress(OSError):  # the run is gone: the next read_words says STOP
+            connection.send(event)
+
+    progress_events.subscribe(lambda job_id, counts: tell((REPORT, job_id, counts.to_dict())))
+    progress_events.subscribe_sent(lambda count: tell((SENT, count)))
     handlers = {}
     for function in config.functions:
         module, name = function.handler.rsplit(".", 1)
         handlers[function.name] = getattr(importlib.import_module(module), name)
     sqs = clients.sqs()
 
-    while not connection.poll():
+    share: int | None = None
+    while not (heard := read_words(connection, timeout=0)).stop:
+        share = heard.share or share
         worked = False
         for function in config.functions:
             try:
                 messages = sqs.receive_message(
                     QueueUrl=function.queue_url,
-                    MaxNumberOfMessages=function.batch_size,
+                    MaxNumberOfMessages=min(function.batch_size, share or function.batch_size),
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                     WaitTimeSeconds=0,
@@ -241,6 +260,35 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
                 time.sleep(1)
             worked = True
             break
+        share = None
         if not worked:
-            # Idle: wait for work, or for the word to stop (which ends the wait at once).
-            connection.poll(IDLE_POLL_SECONDS)
+            # Idle: say so, then wait to be woken (with a share of the messages to take), or
+            # for the word to stop (which ends the wait at once).
+            tell(IDLE)
+            heard = read_words(connection, timeout=IDLE_POLL_SECONDS)
+            if heard.stop:
+                break
+            share = heard.share
+
+
+class Heard(NamedTuple):
+    """What a worker heard from the run: STOP (or the run is gone), or the largest share of
+    messages a WAKE offered (None: no WAKE came)."""
+
+    stop: bool = False
+    share: int | None = None
+
+
+def read_words(connection: Any, timeout: float) -> Heard:
+    """Wait up to ``timeout`` for a word from the run, then read every word waiting."""
+    share = None
+    try:
+        if connection.poll(timeout):
+            while connection.poll():
+                word = connection.recv()
+                if word == STOP:
+                    return Heard(stop=True)
+                share = max(share or 0, word[1])
+    except (EOFError, OSError):
+        return Heard(stop=True)
+    return Heard(share=share)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from s3fanout.counts import Counts
-from s3fanout.eventsource import FunctionSpec, WorkerConfig, prepare_workers, worker_context, worker_main
+from s3fanout.eventsource import IDLE, REPORT, SENT, STOP, WAKE, FunctionSpec, WorkerConfig, prepare_workers, worker_context, worker_main
 from s3fanout.functions import FUNCTIONS
 from s3fanout.jobqueues import QueueSet, queue_depths
 
@@ -84,6 +84,34 @@ class RecordLooks:
 
 
 @dataclass
+class IdleWorkers:
+    """The workers that found their queues empty and wait to be woken (each worker's pipe to the
+    run), oldest first. Messages sent or found waiting wake as many of them as there are
+    messages, each offered an even share: ten copy batches for five idle workers go two to each,
+    not ten to the first (a copier takes up to ten at once) with four polling for nothing."""
+
+    waiting: list[Any] = field(default_factory=list)
+
+    def add(self, connection: Any) -> None:
+        if connection not in self.waiting:
+            self.waiting.append(connection)
+
+    def discard(self, connection: Any) -> None:
+        if connection in self.waiting:
+            self.waiting.remove(connection)
+
+    def wake(self, messages: int) -> None:
+        count = min(messages, len(self.waiting))
+        if count <= 0:
+            return
+        share = -(-messages // count)
+        woken, self.waiting = self.waiting[:count], self.waiting[count:]
+        for connection in woken:
+            with contextlib.suppress(OSError):  # a worker that died; the run loop replaces it
+                connection.send((WAKE, share))
+
+
+@dataclass
 class LocalRun:
     """Runs worker processes over a job's queues until every queue is drained.
 
@@ -104,6 +132,9 @@ class LocalRun:
     workers_replaced: int = 0
     # Seconds the queues were empty under a record still counting messages open (0: never).
     stalled: float = 0.0
+    idle: IdleWorkers = field(default_factory=IdleWorkers)
+    # Messages the workers' handlers sent, visible at once: work for that many workers.
+    messages_sent: int = 0
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         def arn(url: str) -> str:
@@ -137,8 +168,8 @@ class LocalRun:
                 workers.append(start_worker())
 
         # Workers start as there is work for them: one at once, the rest when the queues hold more
-        # than one message (a job of many ranges, at once), when the job's listing has queued more
-        # copy batches than one worker takes on, or when a look at the queues finds messages
+        # than one message (a job of many ranges, at once), as the workers' handlers send more
+        # messages (copy batches, parts of ranges), or when a look at the queues finds messages
         # waiting. A job that one worker finishes (a small source) costs one process.
         workers = [start_worker()]
         try:
@@ -149,8 +180,9 @@ class LocalRun:
             while True:
                 deadline = time.monotonic() + (RECORD_POLL_SECONDS if open_messages else QUEUE_LOOK_SECONDS)
                 while (left := deadline - time.monotonic()) > 0:
-                    if received := self._receive([connection for _, connection in workers], timeout=left):
-                        add_workers(self.counters.copy_batches_sent + self.counters.ranges_split_off + self.counters.ranges_handed_on)
+                    received = self._receive([connection for _, connection in workers], timeout=left)
+                    add_workers(self.messages_sent)
+                    if received:
                         looks.note_reports(received)
                         if open_messages is not None and looks.settled_enough():
                             deadline = min(deadline, max(time.monotonic(), looks.looked_at + SETTLED_LOOK_SECONDS))
@@ -164,7 +196,10 @@ class LocalRun:
                 next_look = time.monotonic() + QUEUE_LOOK_SECONDS
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
                 on_progress(self.counters, depths, time.monotonic() - started)
-                add_workers(len(workers) + sum(visible for visible, _, _ in depths.values()))
+                visible = sum(visible for visible, _, _ in depths.values())
+                # Messages whose delay ended (retries), or sent by other jobs' workers.
+                self.idle.wake(visible)
+                add_workers(len(workers) + visible)
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
                 if idle_checks >= (IDLE_CHECKS_TO_FINISH if open_messages is None else STALLED_CHECKS):
                     self.stalled = idle_checks * QUEUE_LOOK_SECONDS if open_messages is not None else 0.0
@@ -172,6 +207,7 @@ class LocalRun:
                 for index, (process, connection) in enumerate(workers):
                     if not process.is_alive():
                         self._receive([connection], timeout=0)
+                        self.idle.discard(connection)
                         connection.close()
                         self._note(f"worker process {process.pid} ended with status {process.exitcode}; starting another")
                         workers[index] = start_worker()
@@ -179,7 +215,7 @@ class LocalRun:
         finally:
             for _, connection in workers:
                 with contextlib.suppress(OSError):
-                    connection.send("stop")
+                    connection.send(STOP)
             # A worker finishes the invocation it is in; one that takes longer is stopped (its
             # messages reappear after their visibility timeout, as after a Lambda crash).
             deadline = time.monotonic() + WORKER_STOP_SECONDS
@@ -196,17 +232,25 @@ class LocalRun:
             log.write(f"local mode: {line}\n")
 
     def _receive(self, connections: list[Connection], timeout: float) -> int:
-        """Count the events waiting on the workers' pipes (waiting up to ``timeout`` for the first);
-        how many there were."""
+        """Take the events waiting on the workers' pipes (waiting up to ``timeout`` for the
+        first): add up their reports, note the idle, wake idle workers for the messages sent.
+        How many reports there were."""
         received = 0
         for ready in multiprocessing.connection.wait(connections, timeout=timeout):
             connection = cast(Connection, ready)
             try:
                 while connection.poll():
-                    job_id, counts = connection.recv()
-                    received += 1
-                    if self.job_id in (None, job_id):
-                        self.counters += Counts.from_dict(counts)
+                    event = connection.recv()
+                    if event == IDLE:
+                        self.idle.add(connection)
+                    elif event[0] == SENT:
+                        self.messages_sent += event[1]
+                        self.idle.wake(event[1])
+                    elif event[0] == REPORT:
+                        _, job_id, counts = event
+                        received += 1
+                        if self.job_id in (None, job_id):
+                            self.counters += Counts.from_dict(counts)
             except (EOFError, OSError):
                 continue  # a worker that died; it is replaced by the run loop
         return received

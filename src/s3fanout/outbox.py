@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from s3fanout import progress_events
 from s3fanout.messages import CopyBatch, ListTask
 from s3fanout.queues import SendFailed, send_messages
 from s3fanout.signing import MessageKey
@@ -63,3 +64,4 @@ class Outbox:
                 for job_id, count in Counter(job_id for message in ordered[len(ordered) - failure.unsent :] for job_id in message.job_ids).items():
                     self.ledger.opened(job_id, queue, -count)
             raise
+        progress_events.messages_sent(sum(1 for delay in delays if delay == 0))

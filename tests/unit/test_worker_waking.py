@@ -1,0 +1,137 @@
+"""How local mode wakes its idle workers: the words on a worker's pipe (eventsource.read_words),
+the run's choice of whom to wake with what share (local.IdleWorkers), and the messages sent that
+the handlers announce (Outbox through progress_events)."""
+
+import multiprocessing
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from s3fanout import progress_events
+from s3fanout.eventsource import STOP, WAKE, Heard, read_words
+from s3fanout.local import IdleWorkers
+from s3fanout.messages import CopyBatch, CopyItem
+from s3fanout.outbox import Outbox
+from s3fanout.queues import SendFailed
+from tests.unit.fake_aws import KEY, FakeSQS
+
+
+class Pipe:
+    """One worker's end of the run's pipe, recording what the run says."""
+
+    def __init__(self, name: str, broken: bool = False) -> None:
+        self.name, self.broken = name, broken
+        self.words: list[Any] = []
+
+    def send(self, word: Any) -> None:
+        if self.broken:
+            raise BrokenPipeError(self.name)
+        self.words.append(word)
+
+
+def test_messages_wake_as_many_idle_workers_each_with_an_even_share() -> None:
+    pipes = [Pipe(str(n)) for n in range(5)]
+    idle = IdleWorkers()
+    for pipe in pipes:
+        idle.add(pipe)
+    idle.wake(10)  # ten copy batches: two for each, not ten for the first
+    assert [pipe.words for pipe in pipes] == [[(WAKE, 2)]] * 5
+    assert idle.waiting == []
+
+
+def test_fewer_messages_than_idle_workers_wake_the_longest_waiting_only() -> None:
+    first, second, third = Pipe("1"), Pipe("2"), Pipe("3")
+    idle = IdleWorkers()
+    for pipe in (first, second, third, first):  # a worker idle twice waits once
+        idle.add(pipe)
+    idle.wake(2)
+    assert (first.words, second.words, third.words) == ([(WAKE, 1)], [(WAKE, 1)], [])
+    assert idle.waiting == [third]
+
+
+def test_a_share_rounds_up_so_that_no_message_is_left_to_a_fallback_poll() -> None:
+    pipes = [Pipe("1"), Pipe("2"), Pipe("3")]
+    idle = IdleWorkers(list(pipes))
+    idle.wake(7)
+    assert [pipe.words for pipe in pipes] == [[(WAKE, 3)]] * 3
+
+
+def test_no_message_wakes_nobody_and_a_dead_worker_is_skipped() -> None:
+    dead, alive = Pipe("dead", broken=True), Pipe("alive")
+    idle = IdleWorkers([dead, alive])
+    idle.wake(0)
+    assert idle.waiting == [dead, alive]
+    idle.wake(2)  # the dead worker's broken pipe does not stop the run
+    assert alive.words == [(WAKE, 1)] and idle.waiting == []
+
+
+def test_a_replaced_worker_is_no_longer_waiting() -> None:
+    gone, kept = Pipe("gone"), Pipe("kept")
+    idle = IdleWorkers([gone, kept])
+    idle.discard(gone)
+    idle.discard(Pipe("never idle"))
+    assert idle.waiting == [kept]
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[Any, Any]]:
+    run_end, worker_end = multiprocessing.Pipe()
+    yield run_end, worker_end
+    run_end.close()
+    worker_end.close()
+
+
+def test_a_worker_hears_nothing_when_nothing_was_said(pipe: tuple[Any, Any]) -> None:
+    _, worker_end = pipe
+    assert read_words(worker_end, timeout=0) == Heard()
+
+
+def test_a_worker_takes_the_largest_share_offered_since_it_last_listened(pipe: tuple[Any, Any]) -> None:
+    run_end, worker_end = pipe
+    run_end.send((WAKE, 2))
+    run_end.send((WAKE, 5))
+    run_end.send((WAKE, 1))
+    assert read_words(worker_end, timeout=0) == Heard(share=5)
+    assert read_words(worker_end, timeout=0) == Heard()  # every word was read
+
+
+def test_stop_wins_over_any_wake(pipe: tuple[Any, Any]) -> None:
+    run_end, worker_end = pipe
+    run_end.send((WAKE, 3))
+    run_end.send(STOP)
+    assert read_words(worker_end, timeout=0).stop
+
+
+def test_a_worker_whose_run_is_gone_stops(pipe: tuple[Any, Any]) -> None:
+    run_end, worker_end = pipe
+    run_end.close()
+    assert read_words(worker_end, timeout=5).stop
+
+
+@pytest.fixture
+def sent() -> Iterator[list[int]]:
+    heard: list[int] = []
+    progress_events.subscribe_sent(heard.append)
+    yield heard
+    progress_events.unsubscribe_sent(heard.append)
+
+
+def batches(count: int) -> list[CopyBatch]:
+    return [CopyBatch("job", "src", "dst", (CopyItem(f"key-{n}", 1),)) for n in range(count)]
+
+
+def test_an_outbox_announces_the_messages_visible_at_once(sent: list[int]) -> None:
+    outbox = Outbox(FakeSQS(), KEY, "https://sqs.test/list", "https://sqs.test/copy")
+    outbox.copy_batches(batches(12))
+    outbox.copy_batches(batches(3), delay_seconds=[0, 4, 0])
+    outbox.copy_batches(batches(2), delay_seconds=8)  # retries: the run's look at the queues finds them when due
+    assert sent == [12, 2]
+
+
+def test_messages_not_sent_are_not_announced(sent: list[int]) -> None:
+    [batch] = batches(1)
+    outbox = Outbox(FakeSQS(sender_faults={KEY.seal(batch.to_json())}), KEY, "https://sqs.test/list", "https://sqs.test/copy")
+    with pytest.raises(SendFailed):
+        outbox.copy_batches([batch])
+    assert sent == []
