@@ -238,15 +238,14 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
         handlers[function.name] = getattr(importlib.import_module(module), name)
     sqs = clients.sqs()
 
-    share: int | None = None
+    # Each round reads what the run said since the last: STOP, or a WAKE's share for this poll.
     while not (heard := read_words(connection, timeout=0)).stop:
-        share = heard.share or share
         worked = False
         for function in config.functions:
             try:
                 messages = sqs.receive_message(
                     QueueUrl=function.queue_url,
-                    MaxNumberOfMessages=min(function.batch_size, share or function.batch_size),
+                    MaxNumberOfMessages=min(function.batch_size, heard.share or function.batch_size),
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                     WaitTimeSeconds=0,
@@ -260,15 +259,11 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
                 time.sleep(1)
             worked = True
             break
-        share = None
         if not worked:
-            # Idle: say so, then wait to be woken (with a share of the messages to take), or
-            # for the word to stop (which ends the wait at once).
+            # Idle: say so, then wait for a word (a WAKE, or STOP, which ends the wait at once),
+            # or poll again after IDLE_POLL_SECONDS anyway.
             tell(IDLE)
-            heard = read_words(connection, timeout=IDLE_POLL_SECONDS)
-            if heard.stop:
-                break
-            share = heard.share
+            connection.poll(IDLE_POLL_SECONDS)
 
 
 class Heard(NamedTuple):
