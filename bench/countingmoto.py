@@ -133,15 +133,21 @@ def object_operation(method: str, query: dict[str, list[str]], environ: dict[str
 # endpoint that lists slowly (a large bucket, a far region, an S3-compatible store) without its
 # CPU (bench/peers --list-latency-ms).
 LIST_LATENCY_ENV = "COUNTING_MOTO_LIST_LATENCY_MS"
+# The same for every server-side copy (CopyObject, UploadPartCopy): S3 answers a copy after tens
+# to hundreds of milliseconds, more as the object grows, while it serves many at once, so the
+# copies a client keeps in flight decide its pace (bench/peers --copy-latency-ms).
+COPY_LATENCY_ENV = "COUNTING_MOTO_COPY_LATENCY_MS"
+LISTINGS = ("s3:ListObjects", "s3:ListObjectsV2")
+COPIES = ("s3:CopyObject", "s3:UploadPartCopy")
 
 
 class CountingMiddleware:
     """Counts every request (and every 4xx/5xx answer) by operation; serves the counts; holds
-    each listing ``list_latency_s`` before answering it."""
+    each listing ``list_latency_s`` and each copy ``copy_latency_s`` before answering it."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], list_latency_s: float = 0.0) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], list_latency_s: float = 0.0, copy_latency_s: float = 0.0) -> None:
         self.app = app
-        self.list_latency_s = list_latency_s
+        self.latency_s = dict.fromkeys(LISTINGS, list_latency_s) | dict.fromkeys(COPIES, copy_latency_s)
         self.lock = threading.Lock()
         self.reset()
 
@@ -172,8 +178,8 @@ class CountingMiddleware:
                     self.errors[f"{operation} {status.split()[0]}"] += 1
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-        if self.list_latency_s and operation in ("s3:ListObjects", "s3:ListObjectsV2"):
-            time.sleep(self.list_latency_s)  # this request's thread only: the server goes on
+        if self.latency_s.get(operation):
+            time.sleep(self.latency_s[operation])  # this request's thread only: the server goes on
         return self.app(environ, counting_start_response)
 
 
@@ -188,8 +194,8 @@ class CountingMoto(CountingClient, EmbeddedMoto):
 
 
 def main() -> None:
-    latency = float(os.environ.get(LIST_LATENCY_ENV) or 0) / 1000
-    serve(wrap=lambda app: CountingMiddleware(app, latency))
+    list_latency, copy_latency = (float(os.environ.get(name) or 0) / 1000 for name in (LIST_LATENCY_ENV, COPY_LATENCY_ENV))
+    serve(wrap=lambda app: CountingMiddleware(app, list_latency, copy_latency))
 
 
 if __name__ == "__main__":

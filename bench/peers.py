@@ -61,7 +61,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from countinglocalstack import BENCH_VENV, CountingLocalStack, localstack_python
-from countingmoto import LIST_LATENCY_ENV, CountingMoto
+from countingmoto import COPY_LATENCY_ENV, LIST_LATENCY_ENV, CountingMoto
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -149,6 +149,7 @@ def open_server(name: str, args: argparse.Namespace, stack: ExitStack) -> Server
 
         # The server reads it from the environment it is started with.
         os.environ[LIST_LATENCY_ENV] = str(args.list_latency_ms)
+        os.environ[COPY_LATENCY_ENV] = str(args.copy_latency_ms)
         server = stack.enter_context(CountingMoto())
         return Server(name, f"moto {moto.__version__}", server.url, [server])
     python = localstack_python(args.localstack_venv, args.localstack_python, say=say)
@@ -638,6 +639,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="MS",
         help="moto: hold every ListObjects(V2) answer this long, as a slow-listing endpoint would (default: 0)",
     )
+    parser.add_argument(
+        "--copy-latency-ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="moto: hold every CopyObject and UploadPartCopy answer this long, as S3 does while it serves many at once: the copies a tool keeps in flight decide its pace (default: 0)",
+    )
     parser.add_argument("--timeout", type=int, default=900, metavar="S", help="seconds one tool may run before it is killed (default: 900)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON results to FILE")
@@ -646,8 +654,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(tools) - set(TOOLS)
     if unknown or not tools:
         parser.error(f"--tools takes names from {','.join(TOOLS)}, not {','.join(sorted(unknown)) or 'nothing'}")
-    if min(args.objects, args.size + 1, args.repeat, args.workers, args.threads, args.list_latency_ms + 1) < 1:
-        parser.error("--objects, --repeat, --workers and --threads must be at least 1, --size and --list-latency-ms at least 0")
+    if min(args.objects, args.size + 1, args.repeat, args.workers, args.threads, args.list_latency_ms + 1, args.copy_latency_ms + 1) < 1:
+        parser.error("--objects, --repeat, --workers and --threads must be at least 1, --size, --list-latency-ms and --copy-latency-ms at least 0")
     endpoints = [name.strip() for name in args.endpoints.split(",") if name.strip()]
     unknown = set(endpoints) - set(ENDPOINTS)
     if unknown or not endpoints:
@@ -655,6 +663,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.tool_list = tools
     args.endpoint_list = list(dict.fromkeys(endpoints))
     return args
+
+
+def held(args: argparse.Namespace) -> str:
+    """How the moto server holds its answers, for the report's heading ('' where it does not)."""
+    parts = [f"{what} after {ms} ms" for what, ms in (("listings", args.list_latency_ms), ("copies", args.copy_latency_ms)) if ms]
+    return f" answering {' and '.join(parts)}" if parts else ""
 
 
 def say(message: str) -> None:
@@ -683,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         "layout": args.layout,
         "ours_args": args.ours_args,
         "list_latency_ms": args.list_latency_ms,
+        "copy_latency_ms": args.copy_latency_ms,
     }
     document = json.dumps({"machine": machine, "parameters": parameters, "endpoints": endpoints}, indent=2)
     if args.json_file:
@@ -695,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
                 print()
             print(
                 f"bench/peers: {args.objects:,} objects of {args.size:,} B ({args.layout} keys) copied between two buckets of one {result['server']} server"
-                f"{f' answering listings after {args.list_latency_ms} ms' if args.list_latency_ms and name == 'moto' else ''}; "
+                f"{held(args) if name == 'moto' else ''}; "
                 f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})"
             )
             print()

@@ -36,12 +36,13 @@ if TYPE_CHECKING:
 
 # Failed records come back after a backoff that doubles with their receive count, up to this.
 FAILED_RECORD_MAX_BACKOFF_SECONDS = 60
-# The words on a worker's pipe. The run says STOP (finish the invocation in hand, then exit) or
-# (WAKE, share): messages were sent or are waiting, poll now and take at most ``share`` of them,
-# so that a few copy batches go to several idle workers rather than all to the first. The worker
-# says (REPORT, job id, counts) of each record it settled, (SENT, count) of the messages its
-# handlers sent, and IDLE when it found every queue empty and waits to be woken.
-STOP, WAKE, REPORT, SENT, IDLE = "stop", "wake", "report", "sent", "idle"
+# The words on a worker's pipe. The run says STOP (finish the invocation in hand, then exit),
+# (SHARE, n): take at most n messages per poll from now on, an even share of those waiting (see
+# local.WorkShares), or (WAKE, n): the same, and poll now (messages were sent or are waiting).
+# The worker says (TOOK, n) of the messages each poll took, (REPORT, job id, counts) of each
+# record it settled, (SENT, n) of the messages its handlers sent, and IDLE when it found every
+# queue empty and waits to be woken.
+STOP, SHARE, WAKE, TOOK, REPORT, SENT, IDLE = "stop", "share", "wake", "took", "report", "sent", "idle"
 # An idle worker polls again after this long even if nothing wakes it. The run wakes idle workers
 # as the job's messages are sent and when its look at the queues (every second) finds some
 # visible, so idle workers do not poll an endpoint that their own polls would slow down.
@@ -238,20 +239,23 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
         handlers[function.name] = getattr(importlib.import_module(module), name)
     sqs = clients.sqs()
 
-    # Each round reads what the run said since the last: STOP, or a WAKE's share for this poll.
+    # Each round reads what the run said since the last: STOP, or the share to take per poll.
+    share: int | None = None  # none said yet: a whole batch
     while not (heard := read_words(connection, timeout=0)).stop:
+        share = heard.share or share
         worked = False
         for function in config.functions:
             try:
                 messages = sqs.receive_message(
                     QueueUrl=function.queue_url,
-                    MaxNumberOfMessages=min(function.batch_size, heard.share or function.batch_size),
+                    MaxNumberOfMessages=min(function.batch_size, share or function.batch_size),
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                     WaitTimeSeconds=0,
                 ).get("Messages", [])
                 if not messages:
                     continue
+                tell((TOOK, len(messages)))
                 failed = invoke(handlers[function.name], function, messages, config.region)
                 settle(sqs, function, messages, failed)
             except Exception:  # noqa: BLE001 - a worker outlives any one failure, as Lambda does
@@ -267,8 +271,8 @@ def worker_main(config: WorkerConfig, connection: Any) -> None:
 
 
 class Heard(NamedTuple):
-    """What a worker heard from the run: STOP (or the run is gone), or the largest share of
-    messages a WAKE offered (None: no WAKE came)."""
+    """What a worker heard from the run: STOP (or the run is gone), or the latest share it said
+    (None: none since the worker last listened)."""
 
     stop: bool = False
     share: int | None = None
@@ -283,7 +287,7 @@ def read_words(connection: Any, timeout: float) -> Heard:
                 word = connection.recv()
                 if word == STOP:
                     return Heard(stop=True)
-                share = max(share or 0, word[1])
+                share = word[1]
     except (EOFError, OSError):
         return Heard(stop=True)
     return Heard(share=share)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from s3fanout.counts import Counts
-from s3fanout.eventsource import IDLE, REPORT, SENT, STOP, WAKE, FunctionSpec, WorkerConfig, prepare_workers, worker_context, worker_main
+from s3fanout.eventsource import IDLE, REPORT, SENT, SHARE, STOP, TOOK, WAKE, FunctionSpec, WorkerConfig, prepare_workers, worker_context, worker_main
 from s3fanout.functions import FUNCTIONS
 from s3fanout.jobqueues import QueueSet, queue_depths
 
@@ -84,13 +84,24 @@ class RecordLooks:
 
 
 @dataclass
-class IdleWorkers:
-    """The workers that found their queues empty and wait to be woken (each worker's pipe to the
-    run), oldest first. Messages sent or found waiting wake as many of them as there are
-    messages, each offered an even share: ten copy batches for five idle workers go two to each,
-    not ten to the first (a copier takes up to ten at once) with four polling for nothing."""
+class WorkShares:
+    """How many messages a worker takes per poll, and which idle workers to wake.
+
+    The run keeps an estimate of the messages waiting on the queues (``backlog``): what its last
+    look at them found visible, plus what the workers' handlers sent since, less what the workers
+    took since. A worker takes at most an even share of it per poll, ceil(backlog / workers): a
+    copier may take up to ten copy batches at once, and one that takes ten of twenty while the
+    others find none keeps a quarter of four workers' copies in flight through most of the job
+    (on an endpoint whose copies take time, that is a quarter of the pace). Where ten batches or
+    more wait per worker the share is the copier's batch size, as in Lambda.
+
+    Idle workers (``waiting``, each worker's pipe, oldest first) are woken when messages are sent
+    or found waiting, as many as the backlog makes shares, the longest waiting first; busy
+    workers are told each new share and take it at their next poll."""
 
     waiting: list[Any] = field(default_factory=list)
+    backlog: int = 0
+    told: int | None = None  # the share last said to the workers
 
     def add(self, connection: Any) -> None:
         if connection not in self.waiting:
@@ -100,15 +111,43 @@ class IdleWorkers:
         if connection in self.waiting:
             self.waiting.remove(connection)
 
-    def wake(self, messages: int) -> None:
-        count = min(messages, len(self.waiting))
-        if count <= 0:
-            return
-        share = -(-messages // count)
+    def share(self, workers: int) -> int:
+        return max(1, -(-self.backlog // max(1, workers)))
+
+    def looked(self, visible: int, workers: int) -> None:
+        """The run's look found ``visible`` messages waiting (retries whose delay ended, other
+        jobs' messages on shared queues included)."""
+        self.backlog = visible
+        self.wake(workers)
+
+    def sent(self, messages: int, workers: int) -> None:
+        self.backlog += messages
+        self.wake(workers)
+
+    def took(self, messages: int) -> None:
+        self.backlog = max(0, self.backlog - messages)
+
+    def wake(self, workers: int) -> None:
+        share = self.share(workers)
+        count = min(len(self.waiting), -(-self.backlog // share))
         woken, self.waiting = self.waiting[:count], self.waiting[count:]
         for connection in woken:
-            with contextlib.suppress(OSError):  # a worker that died; the run loop replaces it
-                connection.send((WAKE, share))
+            self._say(connection, (WAKE, share))
+
+    def tell(self, connections: list[Any], workers: int) -> None:
+        """Say the share to the busy workers (of ``connections``) if it changed since last said."""
+        share = self.share(workers)
+        if share == self.told:
+            return
+        self.told = share
+        for connection in connections:
+            if connection not in self.waiting:
+                self._say(connection, (SHARE, share))
+
+    @staticmethod
+    def _say(connection: Any, word: tuple[str, int]) -> None:
+        with contextlib.suppress(OSError):  # a worker that died; the run loop replaces it
+            connection.send(word)
 
 
 @dataclass
@@ -132,7 +171,7 @@ class LocalRun:
     workers_replaced: int = 0
     # Seconds the queues were empty under a record still counting messages open (0: never).
     stalled: float = 0.0
-    idle: IdleWorkers = field(default_factory=IdleWorkers)
+    shares: WorkShares = field(default_factory=WorkShares)
     # Messages the workers' handlers sent, visible at once: work for that many workers.
     messages_sent: int = 0
 
@@ -160,6 +199,8 @@ class LocalRun:
             process = context.Process(target=worker_main, args=(config, theirs), daemon=True)
             process.start()
             theirs.close()
+            if self.shares.told is not None:
+                ours.send((SHARE, self.shares.told))
             return process, ours
 
         def add_workers(work: int) -> None:
@@ -180,8 +221,10 @@ class LocalRun:
             while True:
                 deadline = time.monotonic() + (RECORD_POLL_SECONDS if open_messages else QUEUE_LOOK_SECONDS)
                 while (left := deadline - time.monotonic()) > 0:
-                    received = self._receive([connection for _, connection in workers], timeout=left)
+                    connections = [connection for _, connection in workers]
+                    received = self._receive(connections, timeout=left, workers=len(workers))
                     add_workers(self.messages_sent)
+                    self.shares.tell(connections, len(workers))
                     if received:
                         looks.note_reports(received)
                         if open_messages is not None and looks.settled_enough():
@@ -197,8 +240,7 @@ class LocalRun:
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
                 on_progress(self.counters, depths, time.monotonic() - started)
                 visible = sum(visible for visible, _, _ in depths.values())
-                # Messages whose delay ended (retries), or sent by other jobs' workers.
-                self.idle.wake(visible)
+                self.shares.looked(visible, len(workers))
                 add_workers(len(workers) + visible)
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
                 if idle_checks >= (IDLE_CHECKS_TO_FINISH if open_messages is None else STALLED_CHECKS):
@@ -206,8 +248,8 @@ class LocalRun:
                     break
                 for index, (process, connection) in enumerate(workers):
                     if not process.is_alive():
-                        self._receive([connection], timeout=0)
-                        self.idle.discard(connection)
+                        self._receive([connection], timeout=0, workers=len(workers))
+                        self.shares.discard(connection)
                         connection.close()
                         self._note(f"worker process {process.pid} ended with status {process.exitcode}; starting another")
                         workers[index] = start_worker()
@@ -223,7 +265,7 @@ class LocalRun:
                 process.join(timeout=max(0.1, deadline - time.monotonic()))
                 if process.is_alive():
                     process.terminate()
-                self._receive([connection], timeout=0)
+                self._receive([connection], timeout=0, workers=len(workers))
         # The last word of the progress display: everything the workers reported.
         on_progress(self.counters, {name: (0, 0, 0) for name in self.queues.main_queues()}, time.monotonic() - started)
 
@@ -231,10 +273,10 @@ class LocalRun:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"local mode: {line}\n")
 
-    def _receive(self, connections: list[Connection], timeout: float) -> int:
+    def _receive(self, connections: list[Connection], timeout: float, workers: int) -> int:
         """Take the events waiting on the workers' pipes (waiting up to ``timeout`` for the
-        first): add up their reports, note the idle, wake idle workers for the messages sent.
-        How many reports there were."""
+        first): add up their reports, note the idle and the messages taken, wake idle workers
+        for the messages sent (``workers`` running). How many reports there were."""
         received = 0
         for ready in multiprocessing.connection.wait(connections, timeout=timeout):
             connection = cast(Connection, ready)
@@ -242,10 +284,12 @@ class LocalRun:
                 while connection.poll():
                     event = connection.recv()
                     if event == IDLE:
-                        self.idle.add(connection)
+                        self.shares.add(connection)
                     elif event[0] == SENT:
                         self.messages_sent += event[1]
-                        self.idle.wake(event[1])
+                        self.shares.sent(event[1], workers)
+                    elif event[0] == TOOK:
+                        self.shares.took(event[1])
                     elif event[0] == REPORT:
                         _, job_id, counts = event
                         received += 1

@@ -1,6 +1,6 @@
 """How local mode wakes its idle workers: the words on a worker's pipe (eventsource.read_words),
-the run's choice of whom to wake with what share (local.IdleWorkers), and the messages sent that
-the handlers announce (Outbox through progress_events)."""
+the run's shares of the messages waiting and its choice of whom to wake (local.WorkShares), and the
+messages sent that the handlers announce (Outbox through progress_events)."""
 
 import multiprocessing
 from collections.abc import Iterator
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from s3fanout import progress_events
-from s3fanout.eventsource import STOP, WAKE, Heard, read_words
-from s3fanout.local import IdleWorkers
+from s3fanout.eventsource import SHARE, STOP, WAKE, Heard, read_words
+from s3fanout.local import WorkShares
 from s3fanout.messages import CopyBatch, CopyItem
 from s3fanout.outbox import Outbox
 from s3fanout.queues import SendFailed
@@ -32,46 +32,69 @@ class Pipe:
 
 def test_messages_wake_as_many_idle_workers_each_with_an_even_share() -> None:
     pipes = [Pipe(str(n)) for n in range(5)]
-    idle = IdleWorkers()
+    shares = WorkShares()
     for pipe in pipes:
-        idle.add(pipe)
-    idle.wake(10)  # ten copy batches: two for each, not ten for the first
+        shares.add(pipe)
+    shares.sent(10, workers=5)  # ten copy batches: two for each, not ten for the first
     assert [pipe.words for pipe in pipes] == [[(WAKE, 2)]] * 5
-    assert idle.waiting == []
+    assert shares.waiting == []
 
 
 def test_fewer_messages_than_idle_workers_wake_the_longest_waiting_only() -> None:
     first, second, third = Pipe("1"), Pipe("2"), Pipe("3")
-    idle = IdleWorkers()
+    shares = WorkShares()
     for pipe in (first, second, third, first):  # a worker idle twice waits once
-        idle.add(pipe)
-    idle.wake(2)
+        shares.add(pipe)
+    shares.sent(2, workers=3)
     assert (first.words, second.words, third.words) == ([(WAKE, 1)], [(WAKE, 1)], [])
-    assert idle.waiting == [third]
+    assert shares.waiting == [third]
 
 
 def test_a_share_rounds_up_so_that_no_message_is_left_to_a_fallback_poll() -> None:
     pipes = [Pipe("1"), Pipe("2"), Pipe("3")]
-    idle = IdleWorkers(list(pipes))
-    idle.wake(7)
+    shares = WorkShares(list(pipes))
+    shares.looked(7, workers=3)
     assert [pipe.words for pipe in pipes] == [[(WAKE, 3)]] * 3
+
+
+def test_the_share_counts_the_busy_workers_and_the_messages_already_waiting() -> None:
+    idle = [Pipe("1"), Pipe("2")]
+    shares = WorkShares(list(idle), backlog=6)
+    shares.sent(10, workers=4)  # 16 waiting for 4 workers, two of them busy: 4 each
+    assert [pipe.words for pipe in idle] == [[(WAKE, 4)]] * 2
+
+
+def test_messages_taken_leave_a_smaller_share_which_busy_workers_are_told_once() -> None:
+    busy, idle = Pipe("busy"), Pipe("idle")
+    shares = WorkShares([idle])
+    shares.sent(20, workers=2)  # the idle worker is woken for 10
+    shares.tell([busy, idle], workers=2)  # both busy now
+    assert (busy.words, idle.words) == ([(SHARE, 10)], [(WAKE, 10), (SHARE, 10)])
+    shares.took(10)
+    shares.took(7)
+    shares.add(idle)  # found nothing more
+    shares.tell([busy, idle], workers=2)
+    shares.tell([busy, idle], workers=2)  # unchanged: not said again
+    assert busy.words == [(SHARE, 10), (SHARE, 2)] and idle.words == [(WAKE, 10), (SHARE, 10)]
+    shares.took(5)  # more than the estimate: a worker took what the run had not seen sent
+    assert shares.backlog == 0 and shares.share(workers=2) == 1
 
 
 def test_no_message_wakes_nobody_and_a_dead_worker_is_skipped() -> None:
     dead, alive = Pipe("dead", broken=True), Pipe("alive")
-    idle = IdleWorkers([dead, alive])
-    idle.wake(0)
-    assert idle.waiting == [dead, alive]
-    idle.wake(2)  # the dead worker's broken pipe does not stop the run
-    assert alive.words == [(WAKE, 1)] and idle.waiting == []
+    shares = WorkShares([dead, alive])
+    shares.looked(0, workers=2)
+    assert shares.waiting == [dead, alive]
+    shares.sent(2, workers=2)  # the dead worker's broken pipe does not stop the run
+    assert alive.words == [(WAKE, 1)] and shares.waiting == []
 
 
 def test_a_replaced_worker_is_no_longer_waiting() -> None:
     gone, kept = Pipe("gone"), Pipe("kept")
-    idle = IdleWorkers([gone, kept])
-    idle.discard(gone)
-    idle.discard(Pipe("never idle"))
-    assert idle.waiting == [kept]
+    shares = WorkShares([gone, kept])
+    shares.discard(gone)
+    shares.discard(Pipe("never idle"))
+    assert shares.waiting == [kept]
 
 
 @pytest.fixture
@@ -87,12 +110,12 @@ def test_a_worker_hears_nothing_when_nothing_was_said(pipe: tuple[Any, Any]) -> 
     assert read_words(worker_end, timeout=0) == Heard()
 
 
-def test_a_worker_takes_the_largest_share_offered_since_it_last_listened(pipe: tuple[Any, Any]) -> None:
+def test_a_worker_takes_the_latest_share_said_since_it_last_listened(pipe: tuple[Any, Any]) -> None:
     run_end, worker_end = pipe
     run_end.send((WAKE, 2))
-    run_end.send((WAKE, 5))
-    run_end.send((WAKE, 1))
-    assert read_words(worker_end, timeout=0) == Heard(share=5)
+    run_end.send((SHARE, 5))
+    run_end.send((SHARE, 1))
+    assert read_words(worker_end, timeout=0) == Heard(share=1)
     assert read_words(worker_end, timeout=0) == Heard()  # every word was read
 
 
