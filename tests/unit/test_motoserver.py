@@ -100,16 +100,33 @@ def test_the_counting_server_serves_moto_and_counts_by_operation():
         urllib.request.urlopen(server.url + "/moto-api/", timeout=2)
 
 
-def test_the_counting_server_holds_listings_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_counting_server_holds_listings_and_copies_as_long_as_it_is_told(monkeypatch: pytest.MonkeyPatch) -> None:
     from bench import countingmoto
 
     held: list[float] = []
     monkeypatch.setattr(countingmoto.time, "sleep", held.append)
-    middleware = countingmoto.CountingMiddleware(lambda environ, start_response: [b""], list_latency_s=0.25)
-    for method, path, query in (("GET", "/b", "list-type=2"), ("PUT", "/b/k", ""), ("GET", "/b/k", ""), ("GET", "/b", "prefix=x")):
-        middleware({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}, lambda *_: None)
-    assert held == [0.25, 0.25]
-    assert middleware.requests == {"s3:ListObjectsV2": 1, "s3:PutObject": 1, "s3:GetObject": 1, "s3:ListObjects": 1}
+    middleware = countingmoto.CountingMiddleware(lambda environ, start_response: [b""], list_latency_s=0.25, copy_latency_s=0.5)
+    for method, path, query, copy_source in (
+        ("GET", "/b", "list-type=2", None),
+        ("PUT", "/b/k", "", None),
+        ("GET", "/b/k", "", None),
+        ("GET", "/b", "prefix=x", None),
+        ("PUT", "/b/k", "", "/a/k"),
+        ("PUT", "/b/k", "partNumber=1&uploadId=u", "/a/k"),
+        ("PUT", "/b/k", "partNumber=2&uploadId=u", None),
+    ):
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query} | ({"HTTP_X_AMZ_COPY_SOURCE": copy_source} if copy_source else {})
+        middleware(environ, lambda *_: None)
+    assert held == [0.25, 0.25, 0.5, 0.5]
+    assert middleware.requests == {
+        "s3:ListObjectsV2": 1,
+        "s3:PutObject": 1,
+        "s3:GetObject": 1,
+        "s3:ListObjects": 1,
+        "s3:CopyObject": 1,
+        "s3:UploadPartCopy": 1,
+        "s3:UploadPart": 1,
+    }
 
 
 def test_dynamodb_requests_take_turns_and_others_do_not() -> None:
