@@ -133,6 +133,8 @@ class WorkShares:
         woken, self.waiting = self.waiting[:count], self.waiting[count:]
         for connection in woken:
             self._say(connection, (WAKE, share))
+        if woken and share != self.told:
+            self.told = None  # the woken now hold another share: the next tell says it to all
 
     def tell(self, connections: list[Any], workers: int) -> None:
         """Say the share to the busy workers (of ``connections``) if it changed since last said."""

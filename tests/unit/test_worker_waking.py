@@ -80,6 +80,16 @@ def test_messages_taken_leave_a_smaller_share_which_busy_workers_are_told_once()
     assert shares.backlog == 0 and shares.share(workers=2) == 1
 
 
+def test_a_worker_woken_with_another_share_is_told_the_next_one_even_if_it_is_the_old() -> None:
+    busy, idle = Pipe("busy"), Pipe("idle")
+    shares = WorkShares([idle], told=4, backlog=8)
+    shares.took(8)
+    shares.sent(1, workers=2)  # woken for the one message, share 1
+    shares.sent(7, workers=2)  # back to 8 waiting before the run tells anyone: share 4 again
+    shares.tell([busy, idle], workers=2)
+    assert busy.words == [(SHARE, 4)] and idle.words == [(WAKE, 1), (SHARE, 4)]
+
+
 def test_no_message_wakes_nobody_and_a_dead_worker_is_skipped() -> None:
     dead, alive = Pipe("dead", broken=True), Pipe("alive")
     shares = WorkShares([dead, alive])
