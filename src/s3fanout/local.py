@@ -99,6 +99,7 @@ class WorkShares:
     or found waiting, as many as the backlog makes shares, the longest waiting first; busy
     workers are told each new share and take it at their next poll."""
 
+    workers: int = 1  # the run's (each starts as soon as there is work for it)
     waiting: list[Any] = field(default_factory=list)
     backlog: int = 0
     told: int | None = None  # the share last said to the workers
@@ -111,24 +112,25 @@ class WorkShares:
         if connection in self.waiting:
             self.waiting.remove(connection)
 
-    def share(self, workers: int) -> int:
-        return max(1, -(-self.backlog // max(1, workers)))
+    @property
+    def share(self) -> int:
+        return max(1, -(-self.backlog // max(1, self.workers)))
 
-    def looked(self, visible: int, workers: int) -> None:
+    def looked(self, visible: int) -> None:
         """The run's look found ``visible`` messages waiting (retries whose delay ended, other
         jobs' messages on shared queues included)."""
         self.backlog = visible
-        self.wake(workers)
+        self.wake()
 
-    def sent(self, messages: int, workers: int) -> None:
+    def sent(self, messages: int) -> None:
         self.backlog += messages
-        self.wake(workers)
+        self.wake()
 
     def took(self, messages: int) -> None:
         self.backlog = max(0, self.backlog - messages)
 
-    def wake(self, workers: int) -> None:
-        share = self.share(workers)
+    def wake(self) -> None:
+        share = self.share
         count = min(len(self.waiting), -(-self.backlog // share))
         woken, self.waiting = self.waiting[:count], self.waiting[count:]
         for connection in woken:
@@ -136,15 +138,19 @@ class WorkShares:
         if woken and share != self.told:
             self.told = None  # the woken now hold another share: the next tell says it to all
 
-    def tell(self, connections: list[Any], workers: int) -> None:
+    def tell(self, connections: list[Any]) -> None:
         """Say the share to the busy workers (of ``connections``) if it changed since last said."""
-        share = self.share(workers)
+        share = self.share
         if share == self.told:
             return
         self.told = share
         for connection in connections:
             if connection not in self.waiting:
                 self._say(connection, (SHARE, share))
+
+    def welcome(self, connection: Any) -> None:
+        """A worker just started hears the share (not yet idle, it polls at once)."""
+        self._say(connection, (SHARE, self.share))
 
     @staticmethod
     def _say(connection: Any, word: tuple[str, int]) -> None:
@@ -173,9 +179,12 @@ class LocalRun:
     workers_replaced: int = 0
     # Seconds the queues were empty under a record still counting messages open (0: never).
     stalled: float = 0.0
-    shares: WorkShares = field(default_factory=WorkShares)
+    shares: WorkShares = field(init=False)
     # Messages the workers' handlers sent, visible at once: work for that many workers.
     messages_sent: int = 0
+
+    def __post_init__(self) -> None:
+        self.shares = WorkShares(self.workers)
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         def arn(url: str) -> str:
@@ -201,8 +210,7 @@ class LocalRun:
             process = context.Process(target=worker_main, args=(config, theirs), daemon=True)
             process.start()
             theirs.close()
-            if self.shares.told is not None:
-                ours.send((SHARE, self.shares.told))
+            self.shares.welcome(ours)
             return process, ours
 
         def add_workers(work: int) -> None:
@@ -224,9 +232,9 @@ class LocalRun:
                 deadline = time.monotonic() + (RECORD_POLL_SECONDS if open_messages else QUEUE_LOOK_SECONDS)
                 while (left := deadline - time.monotonic()) > 0:
                     connections = [connection for _, connection in workers]
-                    received = self._receive(connections, timeout=left, workers=len(workers))
+                    received = self._receive(connections, timeout=left)
                     add_workers(self.messages_sent)
-                    self.shares.tell(connections, len(workers))
+                    self.shares.tell(connections)
                     if received:
                         looks.note_reports(received)
                         if open_messages is not None and looks.settled_enough():
@@ -242,7 +250,7 @@ class LocalRun:
                 depths = {name: queue_depths(self.sqs, url) for name, url in self.queues.main_queues().items()}
                 on_progress(self.counters, depths, time.monotonic() - started)
                 visible = sum(visible for visible, _, _ in depths.values())
-                self.shares.looked(visible, len(workers))
+                self.shares.looked(visible)
                 add_workers(len(workers) + visible)
                 idle_checks = idle_checks + 1 if all(sum(d) == 0 for d in depths.values()) else 0
                 if idle_checks >= (IDLE_CHECKS_TO_FINISH if open_messages is None else STALLED_CHECKS):
@@ -250,7 +258,7 @@ class LocalRun:
                     break
                 for index, (process, connection) in enumerate(workers):
                     if not process.is_alive():
-                        self._receive([connection], timeout=0, workers=len(workers))
+                        self._receive([connection], timeout=0)
                         self.shares.discard(connection)
                         connection.close()
                         self._note(f"worker process {process.pid} ended with status {process.exitcode}; starting another")
@@ -267,7 +275,7 @@ class LocalRun:
                 process.join(timeout=max(0.1, deadline - time.monotonic()))
                 if process.is_alive():
                     process.terminate()
-                self._receive([connection], timeout=0, workers=len(workers))
+                self._receive([connection], timeout=0)
         # The last word of the progress display: everything the workers reported.
         on_progress(self.counters, {name: (0, 0, 0) for name in self.queues.main_queues()}, time.monotonic() - started)
 
@@ -275,10 +283,10 @@ class LocalRun:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"local mode: {line}\n")
 
-    def _receive(self, connections: list[Connection], timeout: float, workers: int) -> int:
+    def _receive(self, connections: list[Connection], timeout: float) -> int:
         """Take the events waiting on the workers' pipes (waiting up to ``timeout`` for the
         first): add up their reports, note the idle and the messages taken, wake idle workers
-        for the messages sent (``workers`` running). How many reports there were."""
+        for the messages sent. How many reports there were."""
         received = 0
         for ready in multiprocessing.connection.wait(connections, timeout=timeout):
             connection = cast(Connection, ready)
@@ -289,7 +297,7 @@ class LocalRun:
                         self.shares.add(connection)
                     elif event[0] == SENT:
                         self.messages_sent += event[1]
-                        self.shares.sent(event[1], workers)
+                        self.shares.sent(event[1])
                     elif event[0] == TOOK:
                         self.shares.took(event[1])
                     elif event[0] == REPORT:

@@ -32,76 +32,88 @@ class Pipe:
 
 def test_messages_wake_as_many_idle_workers_each_with_an_even_share() -> None:
     pipes = [Pipe(str(n)) for n in range(5)]
-    shares = WorkShares()
+    shares = WorkShares(workers=5)
     for pipe in pipes:
         shares.add(pipe)
-    shares.sent(10, workers=5)  # ten copy batches: two for each, not ten for the first
+    shares.sent(10)  # ten copy batches: two for each, not ten for the first
     assert [pipe.words for pipe in pipes] == [[(WAKE, 2)]] * 5
     assert shares.waiting == []
 
 
 def test_fewer_messages_than_idle_workers_wake_the_longest_waiting_only() -> None:
     first, second, third = Pipe("1"), Pipe("2"), Pipe("3")
-    shares = WorkShares()
+    shares = WorkShares(workers=3)
     for pipe in (first, second, third, first):  # a worker idle twice waits once
         shares.add(pipe)
-    shares.sent(2, workers=3)
+    shares.sent(2)
     assert (first.words, second.words, third.words) == ([(WAKE, 1)], [(WAKE, 1)], [])
     assert shares.waiting == [third]
 
 
 def test_a_share_rounds_up_so_that_no_message_is_left_to_a_fallback_poll() -> None:
     pipes = [Pipe("1"), Pipe("2"), Pipe("3")]
-    shares = WorkShares(list(pipes))
-    shares.looked(7, workers=3)
+    shares = WorkShares(workers=3, waiting=list(pipes))
+    shares.looked(7)
     assert [pipe.words for pipe in pipes] == [[(WAKE, 3)]] * 3
 
 
 def test_the_share_counts_the_busy_workers_and_the_messages_already_waiting() -> None:
     idle = [Pipe("1"), Pipe("2")]
-    shares = WorkShares(list(idle), backlog=6)
-    shares.sent(10, workers=4)  # 16 waiting for 4 workers, two of them busy: 4 each
+    shares = WorkShares(workers=4, waiting=list(idle), backlog=6)
+    shares.sent(10)  # 16 waiting for 4 workers, two of them busy: 4 each
     assert [pipe.words for pipe in idle] == [[(WAKE, 4)]] * 2
 
 
 def test_messages_taken_leave_a_smaller_share_which_busy_workers_are_told_once() -> None:
     busy, idle = Pipe("busy"), Pipe("idle")
-    shares = WorkShares([idle])
-    shares.sent(20, workers=2)  # the idle worker is woken for 10
-    shares.tell([busy, idle], workers=2)  # both busy now
+    shares = WorkShares(workers=2, waiting=[idle])
+    shares.sent(20)  # the idle worker is woken for 10
+    shares.tell([busy, idle])  # both busy now
     assert (busy.words, idle.words) == ([(SHARE, 10)], [(WAKE, 10), (SHARE, 10)])
     shares.took(10)
     shares.took(7)
     shares.add(idle)  # found nothing more
-    shares.tell([busy, idle], workers=2)
-    shares.tell([busy, idle], workers=2)  # unchanged: not said again
+    shares.tell([busy, idle])
+    shares.tell([busy, idle])  # unchanged: not said again
     assert busy.words == [(SHARE, 10), (SHARE, 2)] and idle.words == [(WAKE, 10), (SHARE, 10)]
     shares.took(5)  # more than the estimate: a worker took what the run had not seen sent
-    assert shares.backlog == 0 and shares.share(workers=2) == 1
+    assert shares.backlog == 0 and shares.share == 1
 
 
 def test_a_worker_woken_with_another_share_is_told_the_next_one_even_if_it_is_the_old() -> None:
     busy, idle = Pipe("busy"), Pipe("idle")
-    shares = WorkShares([idle], told=4, backlog=8)
+    shares = WorkShares(workers=2, waiting=[idle], told=4, backlog=8)
     shares.took(8)
-    shares.sent(1, workers=2)  # woken for the one message, share 1
-    shares.sent(7, workers=2)  # back to 8 waiting before the run tells anyone: share 4 again
-    shares.tell([busy, idle], workers=2)
+    shares.sent(1)  # woken for the one message, share 1
+    shares.sent(7)  # back to 8 waiting before the run tells anyone: share 4 again
+    shares.tell([busy, idle])
     assert busy.words == [(SHARE, 4)] and idle.words == [(WAKE, 1), (SHARE, 4)]
+
+
+def test_workers_not_started_yet_count_and_a_new_one_hears_the_share_at_once() -> None:
+    """The run's first worker lists and sends ten copy batches before the others start: they
+    must not take ten each when they do."""
+    lister, started = Pipe("lister"), Pipe("started")
+    shares = WorkShares(workers=4)
+    shares.sent(10)
+    shares.tell([lister])
+    shares.welcome(started)
+    assert lister.words == [(SHARE, 3)] and started.words == [(SHARE, 3)]
+    shares.welcome(Pipe("dead", broken=True))  # a worker that died at once does not stop the run
 
 
 def test_no_message_wakes_nobody_and_a_dead_worker_is_skipped() -> None:
     dead, alive = Pipe("dead", broken=True), Pipe("alive")
-    shares = WorkShares([dead, alive])
-    shares.looked(0, workers=2)
+    shares = WorkShares(workers=2, waiting=[dead, alive])
+    shares.looked(0)
     assert shares.waiting == [dead, alive]
-    shares.sent(2, workers=2)  # the dead worker's broken pipe does not stop the run
+    shares.sent(2)  # the dead worker's broken pipe does not stop the run
     assert alive.words == [(WAKE, 1)] and shares.waiting == []
 
 
 def test_a_replaced_worker_is_no_longer_waiting() -> None:
     gone, kept = Pipe("gone"), Pipe("kept")
-    shares = WorkShares([gone, kept])
+    shares = WorkShares(workers=2, waiting=[gone, kept])
     shares.discard(gone)
     shares.discard(Pipe("never idle"))
     assert shares.waiting == [kept]
