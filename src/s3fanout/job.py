@@ -85,6 +85,10 @@ class JobSpec:
     # The seed ranges as ``fitted_ranges`` judged them from each side's first page; empty:
     # ``ranges`` seed_ranges, full pages, nothing expected.
     seeds: tuple[Seed, ...] = ()
+    # Every destination held no key under its prefix when ``fitted_ranges`` listed it: what a
+    # destination then holds in a range is what the job copied there, so its listers ask the
+    # destinations for small pages (ListTask.dest_empty).
+    dest_empty: bool = False
 
     @property
     def destinations(self) -> tuple[DestinationSpec, ...]:
@@ -169,6 +173,7 @@ def list_tasks(job_id: str, spec: JobSpec, mode: str = "copy") -> list[ListTask]
             page_keys=seed.page_keys,
             expected_keys=seed.expected_keys,
             seeded_at=seeded_at,
+            dest_empty=spec.dest_empty and mode == "copy",
         )
         for seed in interleaved(seeds)
     ]
@@ -194,7 +199,8 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
     gives up listing in parallel, which a job this small does not need.
 
     A larger job gets its ranges as ``fitted_seeds`` judges them from each side's first page:
-    those expected to hold little joined, each with the size of its first page.
+    those expected to hold little joined, each with the size of its first page. Where every
+    destination's first page is empty and the last, the spec says so (``dest_empty``).
 
     ``dest_s3`` are the destinations' clients, in order. A job of a manifest or of versions keeps
     its seeding, and so does a job whose listing fails here (the workers will say why)."""
@@ -217,12 +223,13 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
 
     try:
         pages = [renamed(first_page(s3, bucket, prefix), prefix) for s3, bucket, prefix in sides]
+        dest_empty = spec.compare and all(page.complete and not page.keys for page in pages[1:])
         if all(page.complete for page in pages):
-            return replace(spec, ranges=1)
+            return replace(spec, ranges=1, dest_empty=dest_empty)
         seeds = fitted_seeds(spec.prefix, spec.ranges, pages, [probe(*side) for side in sides])
     except S3Failure:
         return spec
-    return replace(spec, ranges=len(seeds), seeds=seeds)
+    return replace(spec, ranges=len(seeds), seeds=seeds, dest_empty=dest_empty)
 
 
 # A seed range's first page asks for this much more than the keys expected in it, and this many more.

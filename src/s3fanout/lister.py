@@ -206,7 +206,7 @@ def _groups(source_s3: S3Client, task: ListTask, sides: list[_Side]) -> Iterator
     key_range = KeyRange(task.after, task.until)
     source_pages = list_pages(source_s3, task.source_bucket, task.prefix, key_range, task.page_keys or PAGE_KEYS, sides[0].counts.count_list_request)
     if task.compare or task.mode == "delete":
-        sizing = DestPageKeys()
+        sizing = DestPageKeys(sparse=task.dest_empty and task.mode == "copy")
         dest_listings = [list_pages_as(side.s3, side.dest.bucket, task.prefix, side.dest.prefix, key_range, side.counts.count_list_request, sizing) for side in sides]
         yield from merge_join_each(sizing.follow(source_pages), dest_listings)
     else:
@@ -223,10 +223,15 @@ class DestPageKeys:
     page being compared, and DEST_PAGE_SLACK more. A destination mostly holds what the source does
     (on a re-run, exactly that), so the page ends where the source's does instead of answering up
     to 1,000 keys past a small range; a destination with more keys than that in the range goes on
-    in full pages (list_pages). Between source pages, and after the last, it is the slack alone."""
+    in full pages (list_pages). Between source pages, and after the last, it is the slack alone.
 
-    def __init__(self) -> None:
+    ``sparse``: the destination was empty when the job was seeded (ListTask.dest_empty), so it
+    holds little of the range, and the keys it answers lie past it, copied there by the listers of
+    later ranges: every page is the slack alone, until one comes back full of the range's keys."""
+
+    def __init__(self, sparse: bool = False) -> None:
         self._source_keys = 0
+        self._sparse = sparse
 
     def follow(self, source_pages: Iterator[ListedPage]) -> Iterator[ListedPage]:
         """The source's pages, passed through as they are compared."""
@@ -236,7 +241,7 @@ class DestPageKeys:
             self._source_keys = 0
 
     def __call__(self) -> int:
-        return self._source_keys + DEST_PAGE_SLACK
+        return DEST_PAGE_SLACK if self._sparse else self._source_keys + DEST_PAGE_SLACK
 
 
 def _act(task: ListTask, side: _Side, decisions: list[Decision], source_s3: S3Client) -> None:

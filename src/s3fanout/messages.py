@@ -656,6 +656,11 @@ class ListTask:
     # hand-on: the listers of a job's first minutes aim its copy batches at one window
     # (copyspread.CopySpread.aim).
     seeded_at: int | None = None
+    # The job's destinations held no key under their prefixes when it was seeded (a first copy,
+    # not a re-run): what a destination holds in the range is then only what this job copied there
+    # (a range listed again after a crash), so the destinations are listed in small pages, which
+    # grow to full ones where they find the range's keys (lister.DestPageKeys). A copy pass only.
+    dest_empty: bool = False
     kind: str = field(default="list", init=False)
 
     @property
@@ -703,6 +708,7 @@ class ListTask:
             | ({} if self.expected_keys is None else {"exp": self.expected_keys})
             | ({} if self.page_keys is None else {"pk": self.page_keys})
             | ({} if self.seeded_at is None else {"t0": self.seeded_at})
+            | ({"dst_empty": True} if self.dest_empty else {})
         )
 
     @classmethod
@@ -736,6 +742,7 @@ class ListTask:
             expected_keys=_int(data, "exp") if data.get("exp") is not None else None,
             page_keys=_int(data, "pk") if data.get("pk") is not None else None,
             seeded_at=_int(data, "t0") if data.get("t0") is not None else None,
+            dest_empty=_bool(data, "dst_empty", default=False),
         )
 
     def __post_init__(self) -> None:

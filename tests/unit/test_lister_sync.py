@@ -189,6 +189,25 @@ def test_a_small_range_is_listed_in_small_pages_on_both_sides():
     assert [(r["Bucket"], r["MaxKeys"]) for r in s3.list_requests] == [("src", 60), ("dst", 60)]
 
 
+def test_a_destination_empty_at_seeding_is_listed_in_pages_of_a_few_keys():
+    # Later ranges' copies have landed: a page sized to the source's would answer 600 of them.
+    keys = [f"k{i:04d}" for i in range(1000)]
+    s3 = FakeS3(keys, buckets={"dst": keys[700:]})
+    outcome, sent, _ = run(s3, ListTask("job", "src", "dst", until="k0599", page_keys=610, dest_empty=True))
+    assert sent == keys[:600] and outcome.counts.keys_skipped == 0
+    assert [(r["Bucket"], r["MaxKeys"]) for r in s3.list_requests] == [("src", 610), ("dst", 10)]
+
+
+def test_a_range_listed_again_after_its_copies_skips_them_in_full_pages():
+    # The job's own copies of this range (its lister died after sending them): what a destination
+    # empty at seeding holds of the range goes on in full pages once a small one comes back full.
+    keys = [f"k{i:04d}" for i in range(1500)]
+    s3 = FakeS3(keys, buckets={"dst": keys[:1200]})
+    outcome, sent, _ = run(s3, ListTask("job", "src", "dst", dest_empty=True))
+    assert sent == keys[1200:] and outcome.counts.keys_skipped == 1200
+    assert [r["MaxKeys"] for r in s3.list_requests if r["Bucket"] == "dst"] == [10, 1000, 1000]
+
+
 def test_a_destination_fuller_than_the_source_goes_on_in_full_pages():
     orphans = [f"b{i:03d}" for i in range(50)]
     s3 = FakeS3(["a"], buckets={"dst": ["a", *orphans]})

@@ -160,3 +160,11 @@ def test_a_list_tasks_size_hints_survive_json_and_are_left_out_when_unknown(fiel
     for bad in ("-1", '"many"'):
         with pytest.raises(InvalidMessage):
             ListTask.from_json(task.to_json().replace("9876", bad))
+
+
+def test_a_list_task_says_its_destination_was_empty_only_when_it_was() -> None:
+    task = ListTask("job", "src", "dst", dest_empty=True)
+    assert ListTask.from_json(task.to_json()) == task
+    assert "dst_empty" not in ListTask("job", "src", "dst").to_json()
+    with pytest.raises(InvalidMessage):
+        ListTask.from_json(task.to_json().replace('"dst_empty":true', '"dst_empty":"yes"'))

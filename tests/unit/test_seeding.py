@@ -40,7 +40,7 @@ def test_a_job_one_page_of_each_side_holds_is_one_range_covering_every_key():
 
     fitted = fitted_ranges(spec(), s3, [s3])
 
-    assert fitted == spec(ranges=1)
+    assert fitted == spec(ranges=1, dest_empty=True)  # the fake's pages hold no key
     assert s3.calls == [("src", "data/", 1000), ("dst", "data/", 1000)]
     [task] = list_tasks("job", fitted)
     assert KeyRange(task.after, task.until) == KeyRange(None, None)
@@ -51,6 +51,32 @@ def test_a_source_beyond_one_page_keeps_its_ranges_and_looks_at_the_destination_
 
     assert fitted_ranges(spec(), s3, [s3]).ranges == DEFAULT_RANGES  # keys unseen: nothing joined
     assert s3.calls == [("src", "data/", 1000), ("dst", "data/", 1000)]
+
+
+class KeyedS3(FakeS3):
+    """First pages that hold a key where ``keyed`` says so."""
+
+    def __init__(self, truncated: dict[tuple[str, str], bool], keyed: set[str]) -> None:
+        super().__init__(truncated)
+        self.keyed = keyed
+
+    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int, StartAfter: str | None = None) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        page = super().list_objects_v2(Bucket, Prefix, MaxKeys, StartAfter)
+        return page | ({"Contents": [{"Key": Prefix + "k"}]} if Bucket in self.keyed and StartAfter is None else {})
+
+
+@pytest.mark.parametrize(("keyed", "empty"), [({"src"}, True), ({"src", "dst"}, False), ({"src", "dst3"}, False)])
+def test_a_copy_pass_knows_whether_every_destination_was_empty_when_seeded(keyed: set[str], empty: bool) -> None:
+    truncated = {("src", "data/"): True} | {(bucket, "data/"): False for bucket in ("dst", "dst2", "dst3")}
+    s3 = KeyedS3(truncated, keyed)
+    several = spec(more_dests=(DestinationSpec("dst2"), DestinationSpec("dst3")))
+
+    fitted = fitted_ranges(several, s3, [s3, s3, s3])
+
+    assert fitted.dest_empty is empty
+    assert {task.dest_empty for task in list_tasks("job", fitted)} == {empty}
+    assert {task.dest_empty for task in list_tasks("job", fitted.for_destination(2), mode="delete")} == {False}
+    assert ListTask.from_json(list_tasks("job", fitted)[0].to_json()).dest_empty is empty
 
 
 def test_a_destination_beyond_one_page_keeps_the_ranges_its_delete_pass_and_comparison_list():
