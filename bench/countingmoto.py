@@ -11,11 +11,14 @@ a small WSGI middleware, in its own process so that its CPU time can be read fro
 request handling does not share a GIL with the clients it measures. `GET /__bench__/counts`
 answers the counts since the start or the last `POST /__bench__/reset` as JSON, with the wall
 clock (time.time()) and this process's CPU time (time.process_time(), all threads) at the first
-and at the last request of each operation (neither request is counted):
+and at the last request of each operation (neither request is counted), and the CPU seconds
+the request threads spent in moto's app on each operation (time.thread_time(); the server's
+own work of accepting connections and parsing requests is left out):
 
     {"requests": {"s3:CopyObject": 2000, "sqs:ReceiveMessage": 57, ...},
      "errors": {"s3:HeadObject 404": 3, ...},
-     "first": {"s3:CopyObject": [1764031234.5, 12.3], ...}, "last": {...}}
+     "first": {"s3:CopyObject": [1764031234.5, 12.3], ...}, "last": {...},
+     "cpu": {"s3:CopyObject": 7.93, "s3:ListObjectsV2": 0.88, ...}}
 
 Operations are told apart as S3 and SQS route them: SQS by its X-Amz-Target header (JSON
 protocol) or its Action parameter (query protocol); S3 by method, path and sub-resource, e.g. a
@@ -156,13 +159,14 @@ class CountingMiddleware:
         self.errors: Counter[str] = Counter()
         self.first: dict[str, tuple[float, float]] = {}
         self.last: dict[str, tuple[float, float]] = {}
+        self.cpu: Counter[str] = Counter()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in (COUNTS_PATH, RESET_PATH):
             with self.lock:
                 if environ["PATH_INFO"] == RESET_PATH:
                     self.reset()
-                body = json.dumps({"requests": self.requests, "errors": self.errors, "first": self.first, "last": self.last}).encode()
+                body = json.dumps({"requests": self.requests, "errors": self.errors, "first": self.first, "last": self.last, "cpu": self.cpu}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         operation = classify(environ)
@@ -180,7 +184,12 @@ class CountingMiddleware:
 
         if self.latency_s.get(operation):
             time.sleep(self.latency_s[operation])  # this request's thread only: the server goes on
-        return self.app(environ, counting_start_response)
+        started = time.thread_time()
+        try:
+            return self.app(environ, counting_start_response)
+        finally:
+            with self.lock:
+                self.cpu[operation] += time.thread_time() - started
 
 
 class CountingMoto(CountingClient, EmbeddedMoto):

@@ -27,7 +27,10 @@ SQS requests per object as counted at the endpoint, client CPU seconds per 1,000
 (getrusage of the finished subprocess and the children it waited for, or the CPU of every process
 of its session read from /proc if more, as with ours' forked workers; process time for the
 in-process pool),
-the server's CPU per request (from /proc), and what limited the figure. A moto server spends
+the server's CPU per request (from /proc), what limited the figure, and on moto what its
+request threads spent their CPU on per object (copies, listings, ours' SQS and DynamoDB).
+With --ours-queues embedded only S3 goes to the endpoint: ours keeps its queues and job record
+on a moto server the run starts, as local mode does on S3 or an S3-compatible store. A moto server spends
 milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
 ListObjectsV2 page, and so does LocalStack, so these figures measure the server as much as the
 tools: see docs/performance.md.
@@ -123,11 +126,12 @@ class Server:
 
     def counts(self) -> dict[str, dict[str, Any]]:
         """Every part's counts together; an operation's first and last request over all parts."""
-        merged: dict[str, dict[str, Any]] = {"requests": Counter(), "errors": Counter(), "first": {}, "last": {}}
+        merged: dict[str, dict[str, Any]] = {"requests": Counter(), "errors": Counter(), "cpu": Counter(), "first": {}, "last": {}}
         for part in self.parts:
             seen = part.counts()
             merged["requests"].update(seen["requests"])
             merged["errors"].update(seen["errors"])
+            merged["cpu"].update(seen.get("cpu", {}))
             for name, mark in seen["first"].items():
                 merged["first"][name] = min(merged["first"].get(name, mark), mark)
             for name, mark in seen["last"].items():
@@ -278,10 +282,11 @@ class SessionCpu:
         return sum(self.seen.values())
 
 
-def run_command(command: list[str], ctx: Context) -> subprocess.CompletedProcess[str]:
+def run_command(command: list[str], ctx: Context, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a tool to completion in its own process group and session (ours starts worker
-    processes), its session's CPU time into ``ctx.session_cpu_seconds``."""
-    process = subprocess.Popen(command, env=ctx.env, cwd=ctx.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    processes), in ``env`` (``ctx.env`` when None), its session's CPU time into
+    ``ctx.session_cpu_seconds``."""
+    process = subprocess.Popen(command, env=ctx.env if env is None else env, cwd=ctx.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     cpu = SessionCpu(process.pid)
     try:
         out, err = process.communicate(timeout=ctx.args.timeout)
@@ -301,7 +306,13 @@ def run_command(command: list[str], ctx: Context) -> subprocess.CompletedProcess
 def run_ours(ctx: Context, dest: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "seed", "--bucket", SOURCE_BUCKET, "--dest", dest, "--local", "--workers", str(ctx.args.workers)]
     command += ["--json", "--no-progress", "--output-dir", str(ctx.workdir / "s3fanout-runs"), *shlex.split(ctx.args.ours_args)]
-    report = json.loads(run_command(command, ctx).stdout)
+    if ctx.args.ours_queues == "embedded":
+        # Only S3 on the endpoint: the run keeps its queues and job record on a moto server of
+        # its own, as local mode does on S3 or an S3-compatible store (its CPU counts as ours').
+        env = {name: value for name, value in ctx.env.items() if not name.startswith("AWS_ENDPOINT_URL")}
+        report = json.loads(run_command(command, ctx, env | {"AWS_ENDPOINT_URL_S3": ctx.url}).stdout)
+    else:
+        report = json.loads(run_command(command, ctx).stdout)
     return {name: report.get(name) for name in ("seconds", "objects_per_second", "objects_copied", "keys_listed", "keys_retried", "failed_keys")}
 
 
@@ -333,7 +344,9 @@ IN_ONE_INTERPRETER = {"awscli", "boto3"}
 
 def describe_tool(name: str, args: argparse.Namespace) -> str:
     return {
-        "ours": f"python -m seed --local --workers {args.workers}" + (f" {args.ours_args}" if args.ours_args else ""),
+        "ours": f"python -m seed --local --workers {args.workers}"
+        + (f" {args.ours_args}" if args.ours_args else "")
+        + (" (queues and job record on its own moto server, only S3 on the endpoint)" if args.ours_queues == "embedded" else ""),
         "s5cmd": "s5cmd cp 's3://SRC/*' s3://DST/",
         "awscli": "aws s3 sync s3://SRC s3://DST",
         "boto3": f"boto3 list + copy_object, {args.threads} threads",
@@ -387,6 +400,7 @@ class Run:
     server_cpu_seconds: float
     requests: dict[str, int]
     errors: dict[str, int]
+    server_cpu_ms_by_operation: dict[str, float]  # the CPU the endpoint's request threads spent on each
     copy_span_seconds: float | None  # from the first CopyObject the endpoint saw to the last
     copy_span_server_cpu_seconds: float | None  # the server's CPU time over that span
     timeline: dict[str, list[float]]  # operation: seconds from the start to its first and last request
@@ -439,6 +453,7 @@ def measure(tool: str, ctx: Context, server: Server, s3: Any, source: dict[str, 
         server_cpu_seconds=round(server_cpu, 3),
         requests=dict(sorted(seen["requests"].items())),
         errors=dict(sorted(seen["errors"].items())),
+        server_cpu_ms_by_operation={name: round(seconds * 1000, 1) for name, seconds in sorted(seen.get("cpu", {}).items())},
         copy_span_seconds=None if span is None else round(span, 3),
         copy_span_server_cpu_seconds=None if span_cpu is None else round(span_cpu, 3),
         timeline={name: [round(seen["first"][name][0] - started_clock, 3), round(seen["last"][name][0] - started_clock, 3)] for name in sorted(seen["first"])},
@@ -563,6 +578,8 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
                     "(from seeding to drained queues; the wall clock adds start-up and access checks)"
                 )
             lines.append(f"{'':<8} limit: {summary['limited_by']}")
+            if result["runs"][-1]["server_cpu_ms_by_operation"]:
+                lines.append(f"{'':<8} {server_work(result['runs'][-1], args.objects)}")
             if summary["other_machine_share"] >= 0.05:
                 lines.append(f"{'':<8} WARNING: other processes used {summary['other_machine_share']:.0%} of the machine during this tool's runs; its figures are disturbed")
         answers: Counter[str] = Counter()
@@ -574,6 +591,18 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             if run["error"]:
                 lines.append(f"{'':<8} FAILED: {run['error']}")
     return "\n".join(lines)
+
+
+def server_work(run: dict[str, Any], objects: int) -> str:
+    """What the endpoint's request threads spent their CPU on in the last run, per object: copies,
+    listings, the rest of S3, and each other service (ours' queues and job record)."""
+    spent: Counter[str] = Counter()
+    for name, ms in run["server_cpu_ms_by_operation"].items():
+        service, _, _ = name.partition(":")
+        group = next((group for group, names in S3_GROUPS.items() if name in names), "other") if service == "s3" else service
+        spent[f"s3 {group}" if service == "s3" else group] += ms
+    parts = ", ".join(f"{group} {ms / objects:.2f}" for group, ms in spent.most_common())
+    return f"server CPU ms per object (last run, moto's request threads): {parts}"
 
 
 def timeline(run: dict[str, Any]) -> str:
@@ -617,6 +646,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, metavar="R", help="runs of each tool; the medians are reported (default: 1)")
     parser.add_argument("--workers", type=int, default=4, metavar="W", help="ours: local worker processes (default: 4)")
     parser.add_argument("--ours-args", default="", metavar="ARGS", help="ours: more options for python -m seed, e.g. '--copy-concurrency 32'")
+    parser.add_argument(
+        "--ours-queues",
+        choices=("endpoint", "embedded"),
+        default="endpoint",
+        help="ours: endpoint = its queues and job record on the endpoint too (AWS_ENDPOINT_URL); embedded = only S3 there"
+        " (AWS_ENDPOINT_URL_S3), queues and record on a moto server the run starts, as local mode runs on S3 or an S3-compatible store (default: endpoint)",
+    )
     parser.add_argument("--threads", type=int, default=32, metavar="T", help="boto3 pool: threads (default: 32)")
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)} (default: all)")
     parser.add_argument("--layout", choices=("hex", "prefix"), default="hex", help="keys: hex = hashed prefixes like 3f/a9c1e2/part-0000123.bin; prefix = all under data/2025/11/ (default: hex)")
@@ -696,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "layout": args.layout,
         "ours_args": args.ours_args,
+        "ours_queues": args.ours_queues,
         "list_latency_ms": args.list_latency_ms,
         "copy_latency_ms": args.copy_latency_ms,
     }

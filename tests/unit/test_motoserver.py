@@ -94,6 +94,8 @@ def test_the_counting_server_serves_moto_and_counts_by_operation():
         assert counts["requests"] == {"s3:CreateBucket": 1, "s3:PutObject": 1, "s3:ListObjectsV2": 1, "s3:HeadObject": 1}
         assert counts["errors"] == {"s3:HeadObject 404": 1}
         assert server.cpu_seconds() > 0
+        # Each operation's CPU, the app's alone: together no more than the whole process's.
+        assert set(counts["cpu"]) == set(counts["requests"]) and 0 < sum(counts["cpu"].values()) <= server.cpu_seconds()
         server.reset_counts()
         assert server.counts()["requests"] == {}
     with pytest.raises(OSError):
