@@ -30,8 +30,9 @@ in-process pool),
 the server's CPU per request (from /proc), what limited the figure, and on moto what its
 request threads spent their CPU on per object (copies, listings, ours' SQS and DynamoDB).
 With --ours-queues embedded only S3 goes to the endpoint: ours keeps its queues and job record
-on a moto server the run starts, as local mode does on S3 or an S3-compatible store. A moto server spends
-milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
+on a moto server the run starts, as local mode does on S3 or an S3-compatible store.
+
+A moto server spends milliseconds of CPU on each request under one GIL and sorts the whole bucket for every
 ListObjectsV2 page, and so does LocalStack, so these figures measure the server as much as the
 tools: see docs/performance.md.
 """
