@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
+import gc
 import importlib
 import sys
 
@@ -65,6 +66,10 @@ def preload() -> None:
     # in a freshly forked worker cost about 50 ms (each object it touches is a page copied). Asked
     # here once, the answer is cached before the fork.
     isinstance([], collections.abc.Mapping)
+    # Everything loaded so far lives as long as the workers: out of the collector's reach, a
+    # worker's collections do not walk it, touching (and so copying) every page of it. A worker
+    # took 80 ms more to its first request without this, most of it in its first collection.
+    gc.freeze()
 
 
 preload()

@@ -43,3 +43,12 @@ def test_the_fork_server_has_asked_whether_a_list_is_a_mapping_before_any_worker
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
 
     assert result.stdout.strip() == "True"
+
+
+def test_what_the_fork_server_loaded_is_out_of_the_workers_collections():
+    # Frozen: a worker's collections do not walk (and so copy) the pages of what it inherited.
+    code = "import gc, s3fanout.workerpreload, boto3; print(gc.get_freeze_count() > 50_000)"
+    env = os.environ | {"AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+
+    assert result.stdout.strip() == "True"
