@@ -27,7 +27,6 @@ SendMessageBatch of up to ten messages. About $0.03 per million keys copied (REA
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -489,29 +488,39 @@ def _code(error: ClientError) -> str:
 
 
 def ensure_local_table(dynamodb: DynamoDBClient, name: str = LOCAL_TABLE_NAME) -> JobTable:
-    """Local mode's job table on the configured DynamoDB endpoint, created like the stack's."""
+    """Local mode's job table on the configured DynamoDB endpoint, created like the stack's.
+
+    Created first, described only once created (or where the caller may not create tables): a run
+    on S3 starts a moto server of its own, where the table is always new, and a DescribeTable
+    before would be one round trip more."""
     try:
-        dynamodb.describe_table(TableName=name)
-    except dynamodb.exceptions.ResourceNotFoundException:
-        # Another run may create it meanwhile.
-        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
-            dynamodb.create_table(
-                TableName=name,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": "id", "AttributeType": "S"},
-                    {"AttributeName": "listing", "AttributeType": "S"},
-                    {"AttributeName": "started", "AttributeType": "S"},
-                ],
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": RECENT_INDEX,
-                        "KeySchema": [{"AttributeName": "listing", "KeyType": "HASH"}, {"AttributeName": "started", "KeyType": "RANGE"}],
-                        "Projection": {"ProjectionType": "KEYS_ONLY"},
-                    }
-                ],
-            )
-        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": "expires", "Enabled": True})
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "listing", "AttributeType": "S"},
+                {"AttributeName": "started", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": RECENT_INDEX,
+                    "KeySchema": [{"AttributeName": "listing", "KeyType": "HASH"}, {"AttributeName": "started", "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+        )
+    except ClientError as error:
+        if _code(error) == "ResourceInUseException":
+            return JobTable(dynamodb, name)  # made by an earlier run, or by one running now, which sets its expiry
+        if _code(error) != "AccessDeniedException":
+            raise
+        dynamodb.describe_table(TableName=name)  # a table the caller may use but not create: there, or say why not
+        return JobTable(dynamodb, name)
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": "expires", "Enabled": True})
+    return JobTable(dynamodb, name)  # made by an earlier run (or one running now, which sets its expiry)
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": "expires", "Enabled": True})
     return JobTable(dynamodb, name)

@@ -242,3 +242,30 @@ def test_a_cancelled_destination_is_told_apart_from_the_others(table: JobTable) 
         new_job(table, job_id)
     table.cancel("job")
     assert table.verdicts(["job", "job-d2"], "m1") == {"job": Verdict.CANCELLED, "job-d2": Verdict.WORK}
+
+
+def test_the_local_table_is_made_once_and_then_used_as_it_is() -> None:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        calls: list[str] = []
+        dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+        ensure_local_table(dynamodb).create(NewJob("job", "src", "dst", "", "sync", list_open=0))
+        assert dynamodb.describe_time_to_live(TableName=jobrecord.LOCAL_TABLE_NAME)["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+        calls.clear()
+        again = ensure_local_table(dynamodb)
+        assert calls == ["CreateTable"]  # no DescribeTable first: one round trip
+        assert again.get("job") is not None
+
+
+def test_a_local_table_the_caller_may_not_create_is_used_if_it_is_there() -> None:
+    from botocore.stub import Stubber
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("create_table", "AccessDeniedException", http_status_code=400)
+        stub.add_response("describe_table", {"Table": {"TableName": jobrecord.LOCAL_TABLE_NAME}}, {"TableName": jobrecord.LOCAL_TABLE_NAME})
+        assert ensure_local_table(dynamodb).name == jobrecord.LOCAL_TABLE_NAME
+        stub.add_client_error("create_table", "AccessDeniedException", http_status_code=400)
+        stub.add_client_error("describe_table", "AccessDeniedException", http_status_code=400)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            ensure_local_table(dynamodb)
