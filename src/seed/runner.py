@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -166,20 +167,26 @@ def run_local_job(options: JobOptions, stack: ExitStack) -> JobReport:
         spec = with_manifest_parts(preflight(spec, scope, options.source_access, options.dest_access), clients.s3())
         # The workers may read the job's own manifest files, and no others.
         scope = replace(scope, manifests=manifest_location(spec))
-        if moto is not None:
-            moto.wait_ready()
-        note_other_local_jobs(clients.sqs())
-        table = ensure_local_table(clients.dynamodb())
-        target = Target(make_local_queues(options.workers, job_id), scope, local_key(), own_queues=True, table=table, source_access=options.source_access, dest_access=options.dest_access)
-        record_local_scope(job_id, scope)
-    return run_job(replace(options, spec=fit_ranges(spec, target)), job_id, target, LocalWorkers(options.workers, options.progress))
+        with ThreadPoolExecutor(1, thread_name_prefix="fit-ranges") as pool:
+            # The buckets' first pages are read while the job's queues and table are made (on
+            # another server, or at least in other round trips).
+            fitted = pool.submit(fit_ranges, spec, scope, options.source_access, options.dest_access)
+            if moto is not None:
+                moto.wait_ready()
+            note_other_local_jobs(clients.sqs())
+            table = ensure_local_table(clients.dynamodb())
+            queues = make_local_queues(options.workers, job_id)
+            target = Target(queues, scope, local_key(), own_queues=True, table=table, source_access=options.source_access, dest_access=options.dest_access)
+            record_local_scope(job_id, scope)
+            spec = fitted.result()
+    return run_job(replace(options, spec=spec), job_id, target, LocalWorkers(options.workers, options.progress))
 
 
 def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobReport | tuple[str, int]:
     """A job for a deployed stack's Lambdas: queued, and with ``wait`` followed to its end (then
     its report), else (job id, ranges queued)."""
     target, spec = stack_target(stack_name, options)
-    spec = fit_ranges(spec, target)
+    spec = fit_ranges(spec, target.scope, target.source_access, target.dest_access)
     options = replace(options, spec=spec)
     job_id = new_job_id()
     drain = DeployedStack(stack_name, options.progress)
@@ -652,14 +659,14 @@ def preflight(spec: JobSpec, scope: Scope, source: Access = OWN_ACCESS, dest: Ac
     return replace(spec, source_region=source_region, dest_region=dest_regions[0], more_dests=more)
 
 
-def fit_ranges(spec: JobSpec, target: Target) -> JobSpec:
+def fit_ranges(spec: JobSpec, scope: Scope, source_access: Access, dest_access: Access) -> JobSpec:
     """The spec to seed: one range for a job that one listing page of each side holds
     (``job.fitted_ranges``), each side listed as the pre-flight checks reached it, naming the
-    accounts that must own the buckets."""
+    accounts that must own the buckets (``scope``'s)."""
     if not spec.fit_ranges:
         return spec
-    source, dest = clients.probe_s3(target.source_access), clients.probe_s3(target.dest_access)
-    owners = {bucket: owner for one in spec.destinations for bucket, owner in target.scope.owners(spec.source_bucket, one.bucket).items()}
+    source, dest = clients.probe_s3(source_access), clients.probe_s3(dest_access)
+    owners = {bucket: owner for one in spec.destinations for bucket, owner in scope.owners(spec.source_bucket, one.bucket).items()}
     for client in (source, dest):
         clients.expect_bucket_owners(client, owners)
     return fitted_ranges(spec, source, [dest] * len(spec.destinations))
