@@ -538,7 +538,9 @@ def summarise(runs: list[Run], objects: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ output
 
 
-def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+def table(results: dict[str, dict[str, Any]], args: argparse.Namespace, on_moto: bool = True) -> str:
+    """The report of one endpoint's runs; ``on_moto`` adds what the server's CPU went to (on
+    LocalStack only ours' job records, on a moto server beside it, are counted by operation)."""
     ours = results.get("ours", {}).get("summary", {}).get("objects_per_second")
     header = (
         f"{'tool':<8} {'obj/s':>6} {'vs ours':>7} {'copying':>7} {'other s':>7}  {'S3/obj':>6} {'list':>5} {'copy':>4} {'head':>4} {'other':>5}  "
@@ -579,7 +581,7 @@ def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
                     "(from seeding to drained queues; the wall clock adds start-up and access checks)"
                 )
             lines.append(f"{'':<8} limit: {summary['limited_by']}")
-            if result["runs"][-1]["server_cpu_ms_by_operation"]:
+            if result["runs"][-1]["server_cpu_ms_by_operation"] and on_moto:
                 lines.append(f"{'':<8} {server_work(result['runs'][-1], args.objects)}")
             if summary["other_machine_share"] >= 0.05:
                 lines.append(f"{'':<8} WARNING: other processes used {summary['other_machine_share']:.0%} of the machine during this tool's runs; its figures are disturbed")
@@ -752,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.repeat} run(s) per tool, medians; {CORES} cores ({machine['cpu']})"
             )
             print()
-            print(table(result["tools"], args))
+            print(table(result["tools"], args, on_moto=name == "moto"))
             print()
             print(result["caveat"])
             print("versions: " + ", ".join(f"{tool} {version}" for tool, version in result["versions"].items()))
