@@ -520,7 +520,4 @@ def ensure_local_table(dynamodb: DynamoDBClient, name: str = LOCAL_TABLE_NAME) -
         return JobTable(dynamodb, name)
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": "expires", "Enabled": True})
-    return JobTable(dynamodb, name)  # made by an earlier run (or one running now, which sets its expiry)
-    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": "expires", "Enabled": True})
     return JobTable(dynamodb, name)
