@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,7 +223,10 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
         return next_key
 
     try:
-        pages = [renamed(first_page(s3, bucket, prefix), prefix) for s3, bucket, prefix in sides]
+        # Every side's first page at once: on S3, or an endpoint that lists slowly, the job starts
+        # one LIST's time sooner, or more with several destinations.
+        with ThreadPoolExecutor(len(sides), thread_name_prefix="first-page") as pool:
+            pages = list(pool.map(lambda side: renamed(first_page(*side), side[2]), sides))
         dest_empty = spec.compare and all(page.complete and not page.keys for page in pages[1:])
         if all(page.complete for page in pages):
             return replace(spec, ranges=1, dest_empty=dest_empty)

@@ -1,6 +1,7 @@
 """How many ranges a job is seeded with: one when one listing page holds everything its ranges
 would list (job.fitted_ranges), else as many as it asks for."""
 
+import threading
 import time
 from typing import Any
 
@@ -41,7 +42,7 @@ def test_a_job_one_page_of_each_side_holds_is_one_range_covering_every_key():
     fitted = fitted_ranges(spec(), s3, [s3])
 
     assert fitted == spec(ranges=1, dest_empty=True)  # the fake's pages hold no key
-    assert s3.calls == [("src", "data/", 1000), ("dst", "data/", 1000)]
+    assert sorted(s3.calls) == [("dst", "data/", 1000), ("src", "data/", 1000)]
     [task] = list_tasks("job", fitted)
     assert KeyRange(task.after, task.until) == KeyRange(None, None)
 
@@ -50,7 +51,7 @@ def test_a_source_beyond_one_page_keeps_its_ranges_and_looks_at_the_destination_
     s3 = FakeS3({("src", "data/"): True, ("dst", "data/"): False})
 
     assert fitted_ranges(spec(), s3, [s3]).ranges == DEFAULT_RANGES  # keys unseen: nothing joined
-    assert s3.calls == [("src", "data/", 1000), ("dst", "data/", 1000)]
+    assert sorted(s3.calls) == [("dst", "data/", 1000), ("src", "data/", 1000)]
 
 
 class KeyedS3(FakeS3):
@@ -79,6 +80,22 @@ def test_a_copy_pass_knows_whether_every_destination_was_empty_when_seeded(keyed
     assert ListTask.from_json(list_tasks("job", fitted)[0].to_json()).dest_empty is empty
 
 
+def test_every_sides_first_page_is_asked_for_at_once() -> None:
+    # Each first page waits for all three: listed one after another, the first would wait alone.
+    all_asked = threading.Barrier(3, timeout=10)
+
+    class Waiting(FakeS3):
+        def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int, StartAfter: str | None = None) -> dict[str, Any]:  # noqa: N803 - boto3's names
+            if StartAfter is None:
+                all_asked.wait()
+            return super().list_objects_v2(Bucket, Prefix, MaxKeys, StartAfter)
+
+    s3 = Waiting({("src", "data/"): False, ("dst", "data/"): False, ("dst2", "data/"): False})
+
+    assert fitted_ranges(spec(more_dests=(DestinationSpec("dst2"),)), s3, [s3, s3]).ranges == 1
+    assert not all_asked.broken
+
+
 def test_a_destination_beyond_one_page_keeps_the_ranges_its_delete_pass_and_comparison_list():
     source, dest = FakeS3({("src", "data/"): False}), FakeS3({("dst", "data/"): True})
 
@@ -97,7 +114,7 @@ def test_each_destination_is_listed_under_the_prefix_its_keys_go_to():
     several = spec(dest_prefix="copies/", more_dests=(DestinationSpec("two"), DestinationSpec("three", "other/")))
 
     assert fitted_ranges(several, s3, [s3, s3, s3]).ranges == DEFAULT_RANGES
-    assert [(bucket, prefix) for bucket, prefix, _ in s3.calls] == [("src", "data/"), ("dst", "copies/"), ("two", "data/"), ("three", "other/")]
+    assert sorted((bucket, prefix) for bucket, prefix, _ in s3.calls) == [("dst", "copies/"), ("src", "data/"), ("three", "other/"), ("two", "data/")]
     small = FakeS3(dict.fromkeys(s3.truncated, False))
     assert fitted_ranges(several, small, [small, small, small]).ranges == 1
 
