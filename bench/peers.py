@@ -307,13 +307,12 @@ def run_command(command: list[str], ctx: Context, env: dict[str, str] | None = N
 def run_ours(ctx: Context, dest: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "seed", "--bucket", SOURCE_BUCKET, "--dest", dest, "--local", "--workers", str(ctx.args.workers)]
     command += ["--json", "--no-progress", "--output-dir", str(ctx.workdir / "s3fanout-runs"), *shlex.split(ctx.args.ours_args)]
+    env = None
     if ctx.args.ours_queues == "embedded":
         # Only S3 on the endpoint: the run keeps its queues and job record on a moto server of
         # its own, as local mode does on S3 or an S3-compatible store (its CPU counts as ours').
-        env = {name: value for name, value in ctx.env.items() if not name.startswith("AWS_ENDPOINT_URL")}
-        report = json.loads(run_command(command, ctx, env | {"AWS_ENDPOINT_URL_S3": ctx.url}).stdout)
-    else:
-        report = json.loads(run_command(command, ctx).stdout)
+        env = {name: value for name, value in ctx.env.items() if not name.startswith("AWS_ENDPOINT_URL")} | {"AWS_ENDPOINT_URL_S3": ctx.url}
+    report = json.loads(run_command(command, ctx, env).stdout)
     return {name: report.get(name) for name in ("seconds", "objects_per_second", "objects_copied", "keys_listed", "keys_retried", "failed_keys")}
 
 
@@ -601,9 +600,10 @@ def server_work(run: dict[str, Any], objects: int) -> str:
     listings, the rest of S3, and each other service (ours' queues and job record)."""
     spent: Counter[str] = Counter()
     for name, ms in run["server_cpu_ms_by_operation"].items():
-        service, _, _ = name.partition(":")
-        group = next((group for group, names in S3_GROUPS.items() if name in names), "other") if service == "s3" else service
-        spent[f"s3 {group}" if service == "s3" else group] += ms
+        service = name.partition(":")[0]
+        if service == "s3":
+            service += " " + next((group for group, names in S3_GROUPS.items() if name in names), "other")
+        spent[service] += ms
     parts = ", ".join(f"{group} {ms / objects:.2f}" for group, ms in spent.most_common())
     return f"server CPU ms per object (last run, moto's request threads): {parts}"
 
