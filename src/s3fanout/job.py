@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
 
+from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter
 from s3fanout.guard import Scope
 from s3fanout.keyspace import FirstKeys, KeyRange, join_sparse, probe_unknown, seed_ranges
-from s3fanout.lister import KEYS_PER_PART
+from s3fanout.lister import KEYS_PER_PART, decide_listed
 from s3fanout.manifest import ManifestError, ManifestPart, open_manifest, read_part
-from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyOptions, Destination, ListTask
+from s3fanout.messages import DEFAULT_COPY_OPTIONS, CopyBatch, CopyOptions, Destination, ListTask
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
 from s3fanout.s3ops import PAGE_KEYS, FirstPage, first_key_after, first_page
@@ -90,6 +91,10 @@ class JobSpec:
     # destination then holds in a range is what the job copied there, so its listers ask the
     # destinations for small pages (ListTask.dest_empty).
     dest_empty: bool = False
+    # The first pages ``fitted_ranges`` read: the source's, then, when the job compares, each
+    # destination's (keys named as the source's). A local run's seeding decides the keys they
+    # cover itself instead of having a lister list them again (``seed_plan``).
+    first_pages: tuple[FirstPage, ...] = ()
 
     @property
     def destinations(self) -> tuple[DestinationSpec, ...]:
@@ -213,7 +218,7 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
 
     def renamed(page: FirstPage, prefix: str) -> FirstPage:
         # A destination's keys named as the source's, to be judged on the same ranges.
-        return FirstPage([spec.prefix + key[len(prefix) :] for key in page.keys], page.complete)
+        return FirstPage([replace(obj, key=spec.prefix + obj.key[len(prefix) :]) for obj in page.objects], page.complete)
 
     def probe(s3: S3Client, bucket: str, prefix: str) -> Callable[[str], str | None]:
         def next_key(key: str) -> str | None:
@@ -229,11 +234,11 @@ def fitted_ranges(spec: JobSpec, source_s3: S3Client, dest_s3: Sequence[S3Client
             pages = list(pool.map(lambda side: renamed(first_page(*side), side[2]), sides))
         dest_empty = spec.compare and all(page.complete and not page.keys for page in pages[1:])
         if all(page.complete for page in pages):
-            return replace(spec, ranges=1, dest_empty=dest_empty)
+            return replace(spec, ranges=1, dest_empty=dest_empty, first_pages=tuple(pages))
         seeds = fitted_seeds(spec.prefix, spec.ranges, pages, [probe(*side) for side in sides])
     except S3Failure:
         return spec
-    return replace(spec, ranges=len(seeds), seeds=seeds, dest_empty=dest_empty)
+    return replace(spec, ranges=len(seeds), seeds=seeds, dest_empty=dest_empty, first_pages=tuple(pages))
 
 
 # A seed range's first page asks for this much more than the keys expected in it, and this many more.
@@ -365,6 +370,63 @@ def describe_tasks(spec: JobSpec, count: int) -> str:
     if spec.manifest is not None:
         return f"{count:,} parts of manifest {spec.manifest} (keys of {source})"
     return f"{count:,} key {'range' if count == 1 else 'ranges'} of {source}"
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """What seeding a job's copy pass sends: copy batches of the keys its first pages decided
+    already (``seed_plan``), and the list tasks of the rest of its key ranges; the counts of those
+    keys, by job; and the key ranges the job was cut into (some of which may need no list task)."""
+
+    tasks: list[ListTask]
+    batches: list[CopyBatch]
+    counts: dict[str, Counts]
+    ranges: int
+
+    def send(self, outbox: Outbox) -> None:
+        """The copy batches (counted open as they go), then the list tasks, which the job's
+        records counted open when they were made (``NewJob.list_open``): until every list task
+        is sent, no record can look drained, however soon the copies are done."""
+        outbox.copy_batches(self.batches)
+        replace(outbox, ledger=None).list_tasks(self.tasks)
+
+
+def seed_plan(job_id: str, spec: JobSpec, decide_first_pages: bool = False) -> SeedPlan:
+    """The seeding of a job's copy pass: one list task per key range (or manifest part).
+
+    With ``decide_first_pages``, the keys that the first pages ``fitted_ranges`` read cover on
+    every side (up to the first key a truncated page ends at, or everything) are decided here,
+    as their ranges' listers would decide them (``lister.decide_listed``), and queued as copy
+    batches at once; a range they cover whole needs no list task, and the one they end in goes
+    on after the last covered key. The copies start one listing sooner, and no lister lists
+    those keys again: a small job needs no lister at all."""
+    tasks = list_tasks(job_id, spec)
+    pages = spec.first_pages
+    if not decide_first_pages or not tasks or not pages or any(not page.complete and not page.objects for page in pages):
+        return SeedPlan(tasks, [], {}, len(tasks))  # (S3 may answer a truncated page without a key: it covers nothing)
+    ends = [page.objects[-1].key for page in pages if not page.complete]
+    covered = min(ends) if ends else None  # the last key every side listed; None: every key
+    left: list[ListTask] = []
+    batches: list[CopyBatch] = []
+    # The first pages were these keys' listing, as a lister counts its own: the source's LIST by
+    # the first destination's job, each destination's by its own.
+    dest_ids = [dest.job_id for dest in tasks[0].destinations]
+    counts = {one_id: Counts(list_requests=int(spec.compare)) for one_id in dest_ids}
+    counts[dest_ids[0]].list_requests += 1
+    for task in tasks:
+        if covered is not None and task.after is not None and task.after >= covered:
+            left.append(task)
+            continue
+        span = KeyRange(task.after, covered if covered is not None and (task.until is None or covered < task.until) else task.until)
+        source, *dests = ([obj for obj in page.objects if span.contains(obj.key)] for page in pages)
+        for one_id, (job_batches, job_counts) in decide_listed(task, source, dests).items():
+            batches += job_batches
+            counts[one_id] += job_counts
+        if span.until != task.until:
+            rest = KeyRange(span.until, task.until)
+            expected = None if task.expected_keys is None else max(0, task.expected_keys - len(source))
+            left.append(replace(task, after=rest.after, expected_keys=expected, page_keys=seed_page_size(rest, expected)))
+    return SeedPlan(left, batches, counts, len(tasks))
 
 
 def seed(outbox: Outbox, job_id: str, spec: JobSpec, mode: str = "copy") -> int:

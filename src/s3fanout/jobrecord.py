@@ -97,6 +97,8 @@ class NewJob:
     delete_requested: bool = False  # a delete pass follows a clean copy pass
     options: Mapping[str, Any] = field(default_factory=dict)
     where: str = "local"
+    # What the CLI counted itself: the keys its first pages decided (job.seed_plan).
+    counts: Counts = field(default_factory=Counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +271,8 @@ class JobTable:
     # ------------------------------------------------------------------ the CLI's side
 
     def create(self, job: NewJob) -> None:
-        """The record of a job about to be seeded, with its list tasks counted open."""
+        """The record of a job about to be seeded, with its list tasks counted open and what the
+        CLI counted itself."""
         started = now_text()
         item = {
             "id": f"job#{job.job_id}",
@@ -287,7 +290,7 @@ class JobTable:
             "updated": started,
             "list_open": job.list_open,
             "copy_open": 0,
-        }
+        } | {name: value for name, value in job.counts.items() if value}
         self.dynamodb.put_item(TableName=self.name, Item=_values(item), ConditionExpression="attribute_not_exists(id)")
 
     def start_delete_pass(self, job_id: str, list_open: int) -> None:

@@ -16,7 +16,7 @@ from s3fanout.keyspace import KeyRange, split_range, survey
 from s3fanout.messages import COPY_BATCH_MAX_KEYS, CopyBatch, CopyBatchPacker, CopyItem, Destination, ListTask, dest_key
 from s3fanout.outbox import Outbox
 from s3fanout.s3errors import S3Failure
-from s3fanout.s3ops import PAGE_KEYS, ListedPage, confirm_absent, delete_objects, key_exists_after, list_pages, list_pages_as
+from s3fanout.s3ops import PAGE_KEYS, ListedObject, ListedPage, confirm_absent, delete_objects, key_exists_after, list_pages, list_pages_as
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -50,9 +50,7 @@ class CopySender:
     each batch is delayed by its own share of the copy queue's backlog (copyspread.py)."""
 
     def __init__(self, task: ListTask, outbox: Outbox, counts: Counts, dest: Destination | None = None, spread: CopySpread | None = None) -> None:
-        dest = dest or task.destinations[0]
-        regions = (task.source_region, dest.region)
-        self._packer = CopyBatchPacker(dest.job_id, task.source_bucket, dest.bucket, regions=regions, options=task.options, rekey=dest.rekey(task.prefix))
+        self._packer = _packer(task, dest or task.destinations[0])
         self._outbox, self._counts, self._spread = outbox, counts, spread
         self._ready: list[CopyBatch] = []
 
@@ -70,6 +68,11 @@ class CopySender:
         """Send the partial batch too: before a hand-on, and at the end of the task."""
         self._ready += self._packer.flush()
         self.send()
+
+
+def _packer(task: ListTask, dest: Destination) -> CopyBatchPacker:
+    """The copy batches of a list task's copies to one of its destinations."""
+    return CopyBatchPacker(dest.job_id, task.source_bucket, dest.bucket, regions=(task.source_region, dest.region), options=task.options, rekey=dest.rekey(task.prefix))
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +254,18 @@ def _act(task: ListTask, side: _Side, decisions: list[Decision], source_s3: S3Cl
     An orphan is deleted only once a HeadObject has confirmed the source lacks it: a gap in the
     source's listing looks exactly like an orphan. A source that still has one raises
     ListingError, and none of the group's orphans is deleted."""
-    counts = side.counts
+    copies, gone = _tally(task, side.counts, decisions)
+    for item in copies:
+        side.sender.add(item)
+    if task.mode == "delete" and gone:
+        confirm_absent(source_s3, task.source_bucket, gone)
+        rekey = side.dest.rekey(task.prefix)
+        side.counts.objects_deleted += delete_objects(side.s3, side.dest.bucket, [dest_key(key, rekey) for key in gone])
+
+
+def _tally(task: ListTask, counts: Counts, decisions: list[Decision]) -> tuple[list[CopyItem], list[str]]:
+    """Count one destination's decisions of a group: its copies, and the keys of its orphans."""
+    copies: list[CopyItem] = []
     gone: list[str] = []
     # The delete pass lists what the copy pass listed and counted already: it counts its deletions.
     counting = task.mode == "copy"
@@ -268,11 +282,33 @@ def _act(task: ListTask, side: _Side, decisions: list[Decision], source_s3: S3Cl
             gone.append(decision.key)
         elif decision.action is Action.COPY and decision.source is not None and counting:
             listed = decision.source
-            side.sender.add(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
-    if task.mode == "delete" and gone:
-        confirm_absent(source_s3, task.source_bucket, gone)
-        rekey = side.dest.rekey(task.prefix)
-        counts.objects_deleted += delete_objects(side.s3, side.dest.bucket, [dest_key(key, rekey) for key in gone])
+            copies.append(CopyItem(listed.key, listed.size, listed.etag, version_id=listed.version_id))
+    return copies, gone
+
+
+def decide_listed(task: ListTask, source: Sequence[ListedObject], dests: Sequence[Sequence[ListedObject]]) -> dict[str, tuple[list[CopyBatch], Counts]]:
+    """The copy batches and counts, by job, of a copy pass's task whose whole range was listed
+    already on every side (by the seeding CLI: ``job.seed_plan``): ``source`` the source's objects
+    in the range, ``dests`` each destination's (keys named as the source's; none without a
+    comparison). Decided and counted as list_range decides and counts a page."""
+    if task.mode != "copy":
+        raise ValueError(f"only a copy pass's keys are decided from listings in hand, not a {task.mode} pass's")
+    source_pages = [ListedPage(list(source), last=True)] if source else []
+    groups: list[JointGroup]
+    if task.compare:
+        groups = list(merge_join_each(source_pages, [[ListedPage(list(objects), last=True)] if objects else [] for objects in dests]))
+    else:
+        groups = [JointGroup((group.decisions,) * len(task.destinations), group.checkpoint, group.last) for group in copy_everything(source_pages)]
+    decided = {}
+    for index, dest in enumerate(task.destinations):
+        counts, packer, batches = Counts(), _packer(task, dest), []
+        for group in groups:
+            for item in _tally(task, counts, group.per_dest[index])[0]:
+                batches += packer.add(item)
+        batches += packer.flush()
+        counts.copy_batches_sent = len(batches)
+        decided[dest.job_id] = (batches, counts)
+    return decided
 
 
 def first_survey_page(expected_keys: int | None) -> int:

@@ -129,7 +129,7 @@ def list_pages(
                 if objects:
                     yield ListedPage(objects, last=True)
                 return
-            objects.append(ListedObject(entry["Key"], entry["Size"], entry.get("ETag", ""), entry.get("LastModified")))
+            objects.append(listed_object(entry))
         if not response.get("IsTruncated") or (bool(objects) and objects[-1].key == key_range.until):
             if objects:
                 yield ListedPage(objects, last=True)
@@ -148,6 +148,11 @@ def list_pages(
             previous, since = objects[-1].key, f"the last key of page {number}"
             yield ListedPage(objects, last=False)
         request["ContinuationToken"] = token
+
+
+def listed_object(entry: Mapping[str, Any]) -> ListedObject:
+    """An object of a ListObjectsV2 page's Contents."""
+    return ListedObject(entry["Key"], entry["Size"], entry.get("ETag", ""), entry.get("LastModified"))
 
 
 def _broken_page(bucket: str, prefix: str, number: int, problem: str) -> ListingError:
@@ -197,19 +202,28 @@ def first_key_after(s3: S3Client, bucket: str, prefix: str, key: str) -> str | N
 
 @dataclass(frozen=True, slots=True)
 class FirstPage:
-    """The first ListObjectsV2 page under a prefix: its keys, in order, and whether it is the last."""
+    """The first ListObjectsV2 page under a prefix: its objects, in order, and whether it is the last."""
 
-    keys: list[str]
+    objects: list[ListedObject]
     complete: bool
+
+    @property
+    def keys(self) -> list[str]:
+        return [obj.key for obj in self.objects]
 
 
 def first_page(s3: S3Client, bucket: str, prefix: str) -> FirstPage:
-    """One LIST of up to 1,000 keys from the start of ``prefix``."""
+    """One LIST of up to 1,000 keys from the start of ``prefix``, checked as ``list_pages``
+    checks a page (its objects may be decided as a lister's would be: ``seeding.SeedPlan``)."""
     try:
         response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=PAGE_KEYS)
     except (ClientError, BotoCoreError) as error:
         raise describe_error(error) from error
-    return FirstPage([entry["Key"] for entry in response.get("Contents", [])], not response.get("IsTruncated"))
+    objects = [listed_object(entry) for entry in response.get("Contents", [])]
+    problem = _page_problem([obj.key for obj in objects], prefix, None, "")
+    if problem is not None:
+        raise _broken_page(bucket, prefix, 1, problem)
+    return FirstPage(objects, not response.get("IsTruncated"))
 
 
 # HeadObject requests in flight at once when confirming orphans.
@@ -480,5 +494,4 @@ def object_listed_at(s3: S3Client, bucket: str, key: str) -> ListedObject | None
     contents = response.get("Contents", [])
     if not contents or contents[0]["Key"] != key:
         return None
-    entry = contents[0]
-    return ListedObject(entry["Key"], entry["Size"], entry.get("ETag", ""), entry.get("LastModified"))
+    return listed_object(contents[0])

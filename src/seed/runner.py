@@ -35,7 +35,7 @@ from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.eventsource import prepare_workers
 from s3fanout.guard import Scope
-from s3fanout.job import JobError, JobSpec, describe_tasks, fitted_ranges, job_ids, manifest_location, new_job_id, record_local_scope, seed, with_manifest_parts, write_failures
+from s3fanout.job import JobError, JobSpec, SeedPlan, describe_tasks, fitted_ranges, job_ids, manifest_location, new_job_id, record_local_scope, seed, seed_plan, with_manifest_parts, write_failures
 from s3fanout.jobqueues import (
     QueueSet,
     StackError,
@@ -130,9 +130,9 @@ class Drain(Protocol):
     def label(self) -> str:
         """How the report names where the job ran."""
 
-    def __call__(self, target: Target, job_ids: list[str], scope: Scope, started: float) -> Counts | None:
+    def __call__(self, target: Target, job_ids: list[str], scope: Scope, started: float, seeded: Counts | None = None) -> Counts | None:
         """Run (or wait for) the consumers until the jobs (a job's destinations) are drained; the
-        first job's counts where known."""
+        first job's counts where known (with ``seeded``, what its seeding counted itself)."""
 
     def announce(self, job_id: str, tasks: str, destination: str) -> str:
         """The line that tells the person the job is queued (``tasks``: what was seeded, from
@@ -191,11 +191,23 @@ def run_deployed_job(options: JobOptions, stack_name: str, wait: bool) -> JobRep
     job_id = new_job_id()
     drain = DeployedStack(stack_name, options.progress)
     if not wait:
-        ids = job_ids(job_id, spec)
-        for index, one_id in enumerate(ids):
-            create_record(target, replace(options, spec=spec.for_destination(index)), one_id, drain.label, group=ids)
-        return job_id, seed(target.outbox(), job_id, options.spec)
+        return job_id, start_job(options, job_id, target, drain).ranges
     return run_job(options, job_id, target, drain)
+
+
+def start_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> SeedPlan:
+    """Every destination's job record made, then the job's copy pass seeded (``job.seed_plan``).
+    A local run on queues of its own queues the copies of the keys that the first pages it read
+    cover at once (no lister lists them again); a deployed job's seeding sends list tasks alone,
+    which is all an operator needs to be allowed to send."""
+    spec, ids = options.spec, job_ids(job_id, options.spec)
+    plan = seed_plan(job_id, spec, decide_first_pages=isinstance(drain, LocalWorkers) and target.own_queues and target.table is not None)
+    for index, one_id in enumerate(ids):
+        create_record(target, replace(options, spec=spec.for_destination(index)), one_id, drain.label, group=ids, list_open=len(plan.tasks), counts=plan.counts.get(one_id))
+        if target.own_queues and target.table is not None:
+            keep_local_status(target.table, one_id, running=True)
+    plan.send(target.outbox())
+    return plan
 
 
 def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> JobReport:
@@ -210,14 +222,10 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
     spec, sqs, table = options.spec, clients.sqs(), target.table
     started = time.monotonic()
     ids = job_ids(job_id, spec)
-    for index, one_id in enumerate(ids):
-        create_record(target, replace(options, spec=spec.for_destination(index)), one_id, drain.label, group=ids)
-        if target.own_queues and table is not None:
-            keep_local_status(table, one_id, running=True)
-    ranges = seed(target.outbox(), job_id, spec)
-    say(drain.announce(job_id, describe_tasks(spec, ranges), ", ".join(spec.for_destination(index).dest_uri() for index in range(len(ids)))))
+    plan = start_job(options, job_id, target, drain)
+    say(drain.announce(job_id, describe_tasks(spec, plan.ranges), ", ".join(spec.for_destination(index).dest_uri() for index in range(len(ids)))))
     copy_scope = replace(target.scope, allow_delete=False) if target.own_queues else target.scope
-    drained = drain(target, ids, copy_scope, started)
+    drained = drain(target, ids, copy_scope, started, seeded=plan.counts.get(ids[0]))
     all_letters, refused = read_letters(target, ids)
     letters = {one_id: [letter for letter in all_letters if letter.job_id == one_id] for one_id in ids}
     counts: dict[str, Counts | None] = dict.fromkeys(ids, drained if len(ids) == 1 else None)
@@ -300,8 +308,12 @@ def keep_local_status(table: JobTable, job_id: str, running: bool) -> None:
         save_local_status(record, endpoint if running else None)
 
 
-def create_record(target: Target, options: JobOptions, job_id: str, where: str, group: list[str] | None = None) -> None:
-    """The job's record, before its first message is sent (which counts itself open)."""
+def create_record(
+    target: Target, options: JobOptions, job_id: str, where: str, group: list[str] | None = None, list_open: int = 0, counts: Counts | None = None
+) -> None:
+    """The job's record, before its first message is sent: with ``list_open`` list tasks
+    counted open already (the others count themselves as they are sent) and ``counts``, what
+    the CLI counted itself."""
     if target.table is None:
         return
     spec = options.spec
@@ -312,7 +324,7 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str, 
             spec.dest_bucket,
             spec.prefix,
             mode="sync" if spec.compare else "copy",
-            list_open=0,
+            list_open=list_open,
             delete_requested=options.delete,
             options={
                 "ranges": spec.ranges,
@@ -332,6 +344,7 @@ def create_record(target: Target, options: JobOptions, job_id: str, where: str, 
                 **target.dest_access.to_record("dest"),
             },
             where=where,
+            counts=counts or Counts(),
         )
     )
 
@@ -411,12 +424,13 @@ class LocalWorkers:
     def announce(self, job_id: str, tasks: str, destination: str) -> str:
         return f"job {job_id}: {tasks} queued; copying to {destination} with {self.options.workers} local workers"
 
-    def __call__(self, target: Target, job_ids: list[str] | None, scope: Scope, started: float) -> Counts:
+    def __call__(self, target: Target, job_ids: list[str] | None, scope: Scope, started: float, seeded: Counts | None = None) -> Counts:
         """On the jobs' own queues, until their records say nothing of them is open. On a stack's
         queues (playing its Lambdas, other jobs' messages included), and without a record or a
         job, until the queues stay empty. Progress shows the first job's counts."""
         job_id = job_ids[0] if job_ids else None
         run = self.start(target, job_id, scope, Path(self.options.output_dir) / (job_id or self.run_name) / "workers.log")
+        run.counters += seeded or Counts()
         table = target.table
 
         def open_messages() -> int:
@@ -510,7 +524,7 @@ class DeployedStack:
     def announce(self, job_id: str, tasks: str, destination: str) -> str:
         return f"job {job_id}: {tasks} queued on stack '{self.stack_name}'; following the job's record"
 
-    def __call__(self, target: Target, job_ids: list[str], scope: Scope, started: float) -> Counts | None:
+    def __call__(self, target: Target, job_ids: list[str], scope: Scope, started: float, seeded: Counts | None = None) -> Counts | None:
         sqs, table = clients.sqs(), target.table
         with ProgressView(enabled=self.progress) as view:
             empty_since: float | None = None

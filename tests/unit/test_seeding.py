@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from s3fanout.job import DEFAULT_RANGES, SEED_UNKNOWN_PAGE_KEYS, DestinationSpec, JobSpec, describe_tasks, fitted_ranges, fitted_seeds, interleaved, list_tasks, seed_pieces
 from s3fanout.keyspace import FirstKeys, KeyRange, probe_unknown, seed_ranges
 from s3fanout.messages import ListTask
-from s3fanout.s3ops import FirstPage
+from s3fanout.s3ops import FirstPage, ListedObject
 from seed.cli import seed_parser
 
 
@@ -41,7 +41,7 @@ def test_a_job_one_page_of_each_side_holds_is_one_range_covering_every_key():
 
     fitted = fitted_ranges(spec(), s3, [s3])
 
-    assert fitted == spec(ranges=1, dest_empty=True)  # the fake's pages hold no key
+    assert fitted == spec(ranges=1, dest_empty=True, first_pages=(FirstPage([], True),) * 2)  # the fake's pages hold no key
     assert sorted(s3.calls) == [("dst", "data/", 1000), ("src", "data/", 1000)]
     [task] = list_tasks("job", fitted)
     assert KeyRange(task.after, task.until) == KeyRange(None, None)
@@ -63,7 +63,7 @@ class KeyedS3(FakeS3):
 
     def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int, StartAfter: str | None = None) -> dict[str, Any]:  # noqa: N803 - boto3's names
         page = super().list_objects_v2(Bucket, Prefix, MaxKeys, StartAfter)
-        return page | ({"Contents": [{"Key": Prefix + "k"}]} if Bucket in self.keyed and StartAfter is None else {})
+        return page | ({"Contents": [{"Key": Prefix + "k", "Size": 1, "ETag": '"e"'}]} if Bucket in self.keyed and StartAfter is None else {})
 
 
 @pytest.mark.parametrize(("keyed", "empty"), [({"src"}, True), ({"src", "dst"}, False), ({"src", "dst3"}, False)])
@@ -164,7 +164,7 @@ class FirstPageS3:
         if StartAfter is not None:
             self.probes.append(StartAfter)
         under = [key for key in self.keys if key.startswith(Prefix) and (StartAfter is None or key > StartAfter)]
-        return {"Contents": [{"Key": key} for key in under[:MaxKeys]], "IsTruncated": len(under) > MaxKeys}
+        return {"Contents": [{"Key": key, "Size": 1, "ETag": '"e"'} for key in under[:MaxKeys]], "IsTruncated": len(under) > MaxKeys}
 
 
 @pytest.mark.parametrize("step", [7, 33, 61])
@@ -294,7 +294,7 @@ class HexKeys:
 
 def test_a_large_bucket_of_few_first_characters_gets_every_seed_range_it_asks_for_spread_over_its_keys() -> None:
     bucket = HexKeys(4_000_000)
-    page = FirstPage([bucket.key(i) for i in range(1000)], False)
+    page = FirstPage([ListedObject(bucket.key(i), 1, '"e"') for i in range(1000)], False)
 
     seeds = fitted_seeds("", DEFAULT_RANGES, [page], [bucket.next_key])
 
@@ -314,7 +314,7 @@ def test_a_large_bucket_of_few_first_characters_gets_every_seed_range_it_asks_fo
 
 def test_a_bucket_a_few_parts_hold_is_not_cut_into_more_seed_ranges() -> None:
     bucket = HexKeys(200_000)
-    page = FirstPage([bucket.key(i) for i in range(1000)], False)
+    page = FirstPage([ListedObject(bucket.key(i), 1, '"e"') for i in range(1000)], False)
 
     seeds = fitted_seeds("", DEFAULT_RANGES, [page], [bucket.next_key])
 
