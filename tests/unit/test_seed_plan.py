@@ -23,7 +23,8 @@ LIST_URL, COPY_URL = "https://sqs.test/list", "https://sqs.test/copy"
 
 
 class ChangedS3(FakeS3):
-    """FakeS3 whose destination buckets answer another ETag for the keys in ``changed``."""
+    """FakeS3 whose destination buckets answer another ETag for the keys in ``changed``, and the
+    size and ETag of the source's key for a key written under the destination prefix "x/"."""
 
     def __init__(self, *args: Any, changed: frozenset[str] = frozenset(), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,6 +34,8 @@ class ChangedS3(FakeS3):
         response = super().list_objects_v2(**request)
         if request["Bucket"] != "src":
             for entry in response.get("Contents", []):
+                source_key = entry["Key"].removeprefix("x/")
+                entry["Size"], entry["ETag"] = self.size_of(source_key), self.etag_of(source_key)
                 if entry["Key"] in self.changed:
                     entry["ETag"] = '"changed"'
         return response
@@ -75,12 +78,15 @@ KEY_TEXT = st.text(alphabet="ab/é ", min_size=1, max_size=4)
     page=st.integers(1, 12),
     ranges=st.integers(2, 6),
     compare=st.booleans(),
+    dest_prefix=st.sampled_from([None, "x/"]),
 )
 def test_seeding_and_listers_together_queue_every_key_once_and_count_as_listers_alone(
-    source: set[str], dest: set[str], changed: set[str], page: int, ranges: int, compare: bool
+    source: set[str], dest: set[str], changed: set[str], page: int, ranges: int, compare: bool, dest_prefix: str | None
 ) -> None:
-    s3 = ChangedS3(source, buckets={"dst": dest}, max_page=page, changed=frozenset(changed))
-    spec = fitted(s3, ranges=ranges, compare=compare)
+    # With --dest-prefix, the destination's keys are written under it (and an unrelated "w" too).
+    named = {(dest_prefix or "") + key for key in dest} | ({"w"} if dest_prefix else set())
+    s3 = ChangedS3(source, buckets={"dst": named}, max_page=page, changed=frozenset((dest_prefix or "") + key for key in changed))
+    spec = fitted(s3, ranges=ranges, compare=compare, dest_prefix=dest_prefix)
 
     plan = seed_plan("job", spec, decide_first_pages=True)
     alone = listed_by_listers(s3, list_tasks("job", spec))
