@@ -214,7 +214,7 @@ class FirstPage:
 
 def first_page(s3: S3Client, bucket: str, prefix: str) -> FirstPage:
     """One LIST of up to 1,000 keys from the start of ``prefix``, checked as ``list_pages``
-    checks a page (its objects may be decided as a lister's would be: ``seeding.SeedPlan``)."""
+    checks a page (a local run decides its objects as a lister would: ``job.seed_plan``)."""
     try:
         response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=PAGE_KEYS)
     except (ClientError, BotoCoreError) as error:
