@@ -308,12 +308,10 @@ def keep_local_status(table: JobTable, job_id: str, running: bool) -> None:
         save_local_status(record, endpoint if running else None)
 
 
-def create_record(
-    target: Target, options: JobOptions, job_id: str, where: str, group: list[str] | None = None, list_open: int = 0, counts: Counts | None = None
-) -> None:
-    """The job's record, before its first message is sent: with ``list_open`` list tasks
-    counted open already (the others count themselves as they are sent) and ``counts``, what
-    the CLI counted itself."""
+def create_record(target: Target, options: JobOptions, job_id: str, where: str, group: list[str], list_open: int, counts: Counts | None) -> None:
+    """The job's record, before its first message is sent: its ``list_open`` list tasks counted
+    open already (copy batches count themselves as they are sent), and ``counts``, what the CLI
+    counted itself."""
     if target.table is None:
         return
     spec = options.spec
@@ -338,7 +336,7 @@ def create_record(
                 "as_of": spec.as_of,
                 "dest_prefix": spec.dest_prefix,
                 # A job of several destinations: every destination's job, listed together.
-                "destination_jobs": group if group and len(group) > 1 else None,
+                "destination_jobs": group if len(group) > 1 else None,
                 # Names only (roles, endpoints, profiles): a profile's keys stay in its file.
                 **target.source_access.to_record("source"),
                 **target.dest_access.to_record("dest"),
