@@ -46,6 +46,7 @@ ROWS: list[tuple[str, str]] = [
     ("listing done", "listing_done_s"),
     ("copying done", "copying_done_s"),
     ("  floor: hot partition or copiers (done/floor)", "copying_floor_s"),
+    ("  floor as the copiers scale up (done/floor)", "scaled_floor_s"),
     ("peak listers", "peak_listers"),
     ("peak copiers", "peak_copiers"),
     ("keys never listed", "keys_never_listed"),
@@ -71,7 +72,7 @@ def cell(r: dict[str, Any], key: str) -> str:
     v = r[key]
     if key in ("listing_done_s", "copying_done_s"):
         return duration(v)
-    if key == "copying_floor_s":
+    if key in ("copying_floor_s", "scaled_floor_s"):
         return f"{duration(v)} ({r['copying_done_s'] / v:.2f}x)" if v else "-"
     if key == "split_off":
         return f"{v:,} / {r['empty_split_off']:,}"
@@ -110,9 +111,10 @@ def print_text(report: dict[str, Any]) -> None:
         print(f"   {scenario['partitions']} S3 partitions in the model; keys not printable-ASCII first: {scenario['unlisted_by_ascii95']:,}")
         names = list(runs)
         width = max(len(cell(runs[d], key)) for d in names for _, key in ROWS)
-        print(f"   {'':44}" + "".join(f"{d:>{max(width, 12) + 2}}" for d in names))
+        labels = max(len(label) for label, _ in ROWS)
+        print(f"   {'':{labels}}" + "".join(f"{d:>{max(width, 12) + 2}}" for d in names))
         for label, key in ROWS:
-            print(f"   {label:44}" + "".join(f"{cell(runs[d], key):>{max(width, 12) + 2}}" for d in names))
+            print(f"   {label:{labels}}" + "".join(f"{cell(runs[d], key):>{max(width, 12) + 2}}" for d in names))
     print("\ndesigns: " + "; ".join(f"{k} = {v}" for k, v in DESIGNS.items()))
 
 

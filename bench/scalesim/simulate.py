@@ -189,6 +189,8 @@ class RunResult:
     hottest_partition_copies: int
     # The least copying can take: the busiest partition at its write limit, or every copier busy.
     copying_floor_s: float
+    # The same with the copiers the event source allows as it scales up from a few.
+    scaled_floor_s: float
     cost: dict[str, float]
     cost_usd: float
     dry_run_estimate_usd: float | None
@@ -609,15 +611,34 @@ class DeployedRun:
         self.events.play()
         assert not self.copy_queue and not self.listers.queue, "simulation ended with work queued"
 
-    def copying_floor_s(self, hottest_copies: int, copies: int) -> float:
-        """The busiest partition's copies at its write limit, or all copies with every copier
-        busy (each batch of keys in rounds of copy_concurrency), whichever is longer."""
+    def copier_pace(self) -> float:
+        """Objects a second one busy copier copies: each batch of keys in rounds of copy_concurrency."""
         a = self.a
         keys = COPY_BATCH_MAX_KEYS * (1 if a.copier_records == "sequential" else a.copy_batch_size)
-        per_copier = keys / (math.ceil(keys / a.copy_concurrency) * a.copy_ms() / 1000)
-        copiers = copies / (a.copy_max_concurrency * per_copier)
+        return keys / (math.ceil(keys / a.copy_concurrency) * a.copy_ms() / 1000)
+
+    def copying_floor_s(self, hottest_copies: int, copies: int) -> float:
+        """The busiest partition's copies at its write limit, or all copies with every copier
+        busy, whichever is longer."""
+        a = self.a
+        copiers = copies / (a.copy_max_concurrency * self.copier_pace())
         partition = hottest_copies / a.partition_writes_per_s if a.partition_writes_per_s else 0.0
         return max(copiers, partition)
+
+    def scaled_floor_s(self, hottest_copies: int, copies: int) -> float:
+        """copying_floor_s with the copiers the event source allows: it starts with a few and adds
+        esm_scale_per_minute a minute (EventSource.allowed), as if copy batches waited from the
+        job's first moment. What copying could take where copiers are the limit, not partitions."""
+        a = self.a
+        copiers = min(a.copy_max_concurrency, a.esm_initial_concurrency)
+        maximum = a.copy_max_concurrency if a.esm_scale_per_minute > 0 else copiers
+        step_s = 60 / max(1, a.esm_scale_per_minute)  # one copier more after each step
+        pace, done, t = self.copier_pace(), 0.0, 0.0
+        while copiers < maximum and done + copiers * pace * step_s < copies:
+            done += copiers * pace * step_s
+            t += step_s
+            copiers += 1
+        return max(t + (copies - done) / (copiers * pace), self.copying_floor_s(hottest_copies, copies))
 
     def result(self, prices: Prices, wall: float) -> RunResult:
         ks, a, c, design = self.ks, self.a, self.c, self.design
@@ -676,6 +697,7 @@ class DeployedRun:
             hottest_partition=hottest.label,
             hottest_partition_copies=hottest.copies,
             copying_floor_s=self.copying_floor_s(hottest.copies, keys_copied),
+            scaled_floor_s=self.scaled_floor_s(hottest.copies, keys_copied),
             cost={k: round(v, 4) for k, v in cost.items()},
             cost_usd=sum(cost.values()),
             dry_run_estimate_usd=dry_run,

@@ -64,3 +64,21 @@ def test_a_copiers_freed_slots_go_to_its_records_still_copying():
     # when its other one ends; with the freed slots it draws two thirds of the partition.
     assert finish_time(share_slots=False) == 200.0
     assert 150.0 < finish_time(share_slots=True) < 200.0
+
+
+def test_the_scaled_floor_counts_the_copiers_the_event_source_has_added():
+    from bench.scalesim.simulate import DeployedRun
+
+    # 5 copiers at first, one more a second up to 10; no partition near its limit.
+    a = dataclasses.replace(Assumptions(), copy_max_concurrency=10, esm_initial_concurrency=5, esm_scale_per_minute=60, partition_writes_per_s=0.0)
+    run = DeployedRun(make_keyset("uniform", 2_000), a, "project")
+    pace = run.copier_pace()
+    assert abs(run.scaled_floor_s(0, int(8 * pace)) - 1.5) < 0.01  # 5 copiers' second, then 6 for half of one
+    copies = int((5 + 6 + 7 + 8 + 9) * pace + 100 * pace)  # the scale-up's 5 s, then 10 s of 10 copiers
+    assert abs(run.scaled_floor_s(0, copies) - 15.0) < 0.01
+    assert run.copying_floor_s(0, copies) < run.scaled_floor_s(0, copies)
+    # An event source that adds copiers at once leaves the floor as it was; a hot partition still bounds it.
+    instant = DeployedRun(make_keyset("uniform", 2_000), dataclasses.replace(a, esm_scale_per_minute=10**9), "project")
+    assert abs(instant.scaled_floor_s(0, copies) - instant.copying_floor_s(0, copies)) < 0.01
+    hot = DeployedRun(make_keyset("uniform", 2_000), dataclasses.replace(a, partition_writes_per_s=10.0), "project")
+    assert hot.scaled_floor_s(copies, copies) == copies / 10.0
