@@ -429,16 +429,11 @@ def seed_plan(job_id: str, spec: JobSpec, decide_first_pages: bool = False) -> S
     return SeedPlan(left, batches, counts, len(tasks))
 
 
-def seed(outbox: Outbox, job_id: str, spec: JobSpec, mode: str = "copy") -> int:
-    """Put one ListTask per key range of the job (or per part of its manifest) on the list queue,
-    sealed and counted open; return how many.
-
-    ``mode`` "delete" seeds the orphan pass, which a job runs only after its copies all succeeded:
-    this seal is what lets a lister delete (signing.py).
-    """
-    tasks = list_tasks(job_id, spec, mode)
-    outbox.list_tasks(tasks)
-    return len(tasks)
+def seed_delete_pass(outbox: Outbox, job_id: str, spec: JobSpec) -> None:
+    """Put one delete-pass ListTask per key range of the job on the list queue, sealed and
+    counted open. A job runs this orphan pass only after its copies all succeeded: this seal is
+    what lets a lister delete (signing.py). (The copy pass is seeded by ``seed_plan``.)"""
+    outbox.list_tasks(list_tasks(job_id, spec, "delete"))
 
 
 def write_failures(path: Path, letters: Iterable[DeadLetter]) -> int:

@@ -35,7 +35,21 @@ from s3fanout.counts import Counts
 from s3fanout.dlq import DeadLetter, dead_letters, peek
 from s3fanout.eventsource import prepare_workers
 from s3fanout.guard import Scope
-from s3fanout.job import JobError, JobSpec, SeedPlan, describe_tasks, fitted_ranges, job_ids, manifest_location, new_job_id, record_local_scope, seed, seed_plan, with_manifest_parts, write_failures
+from s3fanout.job import (
+    JobError,
+    JobSpec,
+    SeedPlan,
+    describe_tasks,
+    fitted_ranges,
+    job_ids,
+    manifest_location,
+    new_job_id,
+    record_local_scope,
+    seed_delete_pass,
+    seed_plan,
+    with_manifest_parts,
+    write_failures,
+)
 from s3fanout.jobqueues import (
     QueueSet,
     StackError,
@@ -234,7 +248,7 @@ def run_job(options: JobOptions, job_id: str, target: Target, drain: Drain) -> J
         for index in deleting:
             if table is not None:
                 table.start_delete_pass(ids[index], 0)
-            seed(target.outbox(), ids[index], spec.for_destination(index), mode="delete")
+            seed_delete_pass(target.outbox(), ids[index], spec.for_destination(index))
         if deleting:
             deleted = drain(target, [ids[index] for index in deleting], target.scope, started)
             first = counts[ids[0]]
